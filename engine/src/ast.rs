@@ -1,0 +1,173 @@
+//! The runbook as written: a faithful, typed mirror of the YAML with a span on everything the
+//! compiler may need to point at. No inventory, no modules, no I/O: checking that names refer
+//! to something is the compiler's job.
+
+use std::time::Duration;
+
+use crate::diagnostic::SourceFile;
+use crate::schema::Spanned;
+use crate::yaml::{Node, Span};
+
+/// The only `apiVersion` this build understands.
+pub const API_VERSION: &str = "runbook/v1";
+
+#[derive(Clone, Debug)]
+pub struct Runbook {
+    pub source: SourceFile,
+    pub metadata: Metadata,
+    /// In declaration order.
+    pub params: Vec<ParamDecl>,
+    pub roles: Vec<RoleDecl>,
+    /// Runbook-level variables (templates allowed), visible as `vars.NAME`.
+    pub vars: Vec<(Spanned<String>, Node)>,
+    pub phases: Vec<Phase>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Metadata {
+    pub name: Spanned<String>,
+    pub version: Spanned<String>,
+    pub description: Option<String>,
+    /// The seed document and section(s) the runbook implements.
+    pub source: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamKind {
+    String,
+    Int,
+    Bool,
+    Duration,
+    Path,
+    Secret,
+    List,
+}
+
+impl ParamKind {
+    pub const NAMES: &'static [&'static str] = &[
+        "string", "int", "bool", "duration", "path", "secret", "list",
+    ];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "string" => Self::String,
+            "int" => Self::Int,
+            "bool" => Self::Bool,
+            "duration" => Self::Duration,
+            "path" => Self::Path,
+            "secret" => Self::Secret,
+            "list" => Self::List,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ParamDecl {
+    pub name: Spanned<String>,
+    pub kind: ParamKind,
+    pub default: Option<Node>,
+    pub required: bool,
+    pub description: Option<String>,
+    /// Allowed values, for strings.
+    pub choices: Vec<String>,
+    pub span: Span,
+}
+
+/// How many hosts a role must have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleCount {
+    pub min: usize,
+    pub max: Option<usize>,
+}
+
+impl RoleCount {
+    pub fn describe(self) -> String {
+        match (self.min, self.max) {
+            (min, Some(max)) if min == max => format!("exactly {min}"),
+            (0, Some(max)) => format!("at most {max}"),
+            (min, None) => format!("at least {min}"),
+            (min, Some(max)) => format!("between {min} and {max}"),
+        }
+    }
+
+    pub fn allows(self, n: usize) -> bool {
+        n >= self.min && self.max.is_none_or(|max| n <= max)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RoleDecl {
+    pub name: Spanned<String>,
+    pub count: RoleCount,
+    pub count_span: Span,
+    pub description: Option<String>,
+}
+
+/// Ordering of steps inside a phase; see docs/runbook-format.md, "Ordering".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// Each step starts when the previous step has finished on all of its hosts.
+    #[default]
+    Sequential,
+    /// Each host runs the phase's steps in order, independently of the other hosts.
+    PerHost,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// A step of the phase's main list.
+    Main,
+    /// Runs only when a main step of the phase failed or its host became unreachable.
+    OnFailure,
+    /// Runs after the phase whatever happened.
+    Always,
+}
+
+#[derive(Clone, Debug)]
+pub struct Phase {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+    /// Whether the phase's steps may only run inside the outage window.
+    pub outage: bool,
+    pub order: Order,
+    /// Default targets for steps without `on:`.
+    pub on: Vec<Spanned<String>>,
+    pub steps: Vec<Step>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub id: Spanned<String>,
+    pub kind: StepKind,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// The seed section this step implements.
+    pub source: Option<String>,
+    pub module: Spanned<String>,
+    /// The `with:` arguments, values still templates.
+    pub with: Vec<(Spanned<String>, Node)>,
+    pub with_span: Span,
+    /// Target selectors; the step runs on their union.
+    pub on: Vec<Spanned<String>>,
+    pub needs: Vec<Spanned<String>>,
+    /// Expressions (no braces), as in `when: backlog.rc == 0`.
+    pub when: Option<Spanned<String>>,
+    pub loop_items: Option<Node>,
+    pub register: Option<Spanned<String>>,
+    pub retries: u32,
+    pub until: Option<Spanned<String>>,
+    pub delay: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub estimate: Option<Duration>,
+    pub irreversible: bool,
+    pub span: Span,
+}

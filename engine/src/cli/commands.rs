@@ -1,0 +1,114 @@
+//! One function per command; each returns the exit code.
+
+use std::io::Write;
+
+use runbook::plan::{GraphFormat, render_graph, render_json, render_text};
+use runbook_modules::Registry;
+
+use super::args::{Cli, Command, GraphFormatArg, OutputFormat};
+use super::exit;
+use super::{load, report};
+
+pub fn dispatch(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Validate(inputs) => match load::plan(&inputs) {
+            Ok(plan) => {
+                println!(
+                    "ok: {} {} is valid: {} phases, {} steps, {} actions",
+                    plan.runbook.name,
+                    plan.runbook.version,
+                    plan.phases.len(),
+                    plan.steps.len(),
+                    plan.action_count()
+                );
+                exit::OK
+            }
+            Err(ds) => {
+                report::diagnostics(&ds, inputs.diagnostics);
+                exit::INVALID_INPUT
+            }
+        },
+        Command::Plan { inputs, format } => match load::plan(&inputs) {
+            Ok(plan) => {
+                let text = match format {
+                    OutputFormat::Text => render_text(&plan),
+                    OutputFormat::Json => {
+                        let mut s = serde_json::to_string_pretty(&render_json(&plan))
+                            .expect("JSON values serialize");
+                        s.push('\n');
+                        s
+                    }
+                };
+                print(&text)
+            }
+            Err(ds) => {
+                report::diagnostics(&ds, inputs.diagnostics);
+                exit::INVALID_INPUT
+            }
+        },
+        Command::Graph { inputs, format } => match load::plan(&inputs) {
+            Ok(plan) => {
+                let format = match format {
+                    GraphFormatArg::Dot => GraphFormat::Dot,
+                    GraphFormatArg::Mermaid => GraphFormat::Mermaid,
+                };
+                print(&render_graph(&plan, format))
+            }
+            Err(ds) => {
+                report::diagnostics(&ds, inputs.diagnostics);
+                exit::INVALID_INPUT
+            }
+        },
+        Command::Modules { name } => modules(name.as_deref()),
+    }
+}
+
+fn print(text: &str) -> u8 {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`runbook plan ... | head`) is not an error worth a panic.
+    let _ = stdout.write_all(text.as_bytes());
+    exit::OK
+}
+
+fn modules(name: Option<&str>) -> u8 {
+    let registry = Registry::builtin();
+    let mut out = String::new();
+    match name {
+        None => {
+            for m in registry.iter() {
+                out.push_str(&format!("{:<24} {}\n", m.name(), m.description()));
+            }
+        }
+        Some(name) => {
+            let Some(m) = registry.get(name) else {
+                let hint = runbook_modules::closest(name, registry.names())
+                    .map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
+                eprintln!("error: unknown module `{name}`{hint}");
+                return exit::INVALID_INPUT;
+            };
+            out.push_str(&format!(
+                "{}: {}\nidempotent: {}\n\nparameters:\n",
+                m.name(),
+                m.description(),
+                m.idempotent()
+            ));
+            for p in m.params() {
+                let req = if p.required {
+                    "required".to_owned()
+                } else {
+                    p.default
+                        .as_ref()
+                        .map_or_else(|| "optional".to_owned(), |d| format!("default {d}"))
+                };
+                out.push_str(&format!(
+                    "  {:<16} {:<20} {:<16} {}\n",
+                    p.name,
+                    p.ty.describe(),
+                    req,
+                    p.description
+                ));
+            }
+        }
+    }
+    print(&out)
+}

@@ -1,0 +1,76 @@
+//! Reading the runbook, the inventory and parameter files, and compiling them.
+
+use std::path::Path;
+
+use runbook::compile::{self, Overrides};
+use runbook::diagnostic::{Code, Diagnostic};
+use runbook::inventory::Inventory;
+use runbook::parse::parse_runbook;
+use runbook::plan::Plan;
+use runbook_modules::Registry;
+
+use super::args::Inputs;
+
+/// Loads and compiles. On failure, every diagnostic from every input.
+pub fn plan(inputs: &Inputs) -> Result<Plan, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let runbook = match read(&inputs.runbook) {
+        Ok(text) => {
+            let parsed = parse_runbook(&display(&inputs.runbook), text);
+            errors.extend(parsed.diagnostics.sorted());
+            parsed.runbook
+        }
+        Err(d) => {
+            errors.push(d);
+            None
+        }
+    };
+    let inventory = match Inventory::load(&inputs.inventory) {
+        Ok(inv) => Some(inv),
+        Err(ds) => {
+            errors.extend(ds);
+            None
+        }
+    };
+    let mut overrides = Overrides::default();
+    for file in &inputs.params {
+        match read(file) {
+            Ok(text) => {
+                if let Err(ds) = overrides.push_file(&display(file), text) {
+                    errors.extend(ds);
+                }
+            }
+            Err(d) => errors.push(d),
+        }
+    }
+    for flag in &inputs.extra {
+        if let Err(d) = overrides.push_flag(flag) {
+            errors.push(d);
+        }
+    }
+    let (Some(runbook), Some(inventory)) = (runbook, inventory) else {
+        return Err(errors);
+    };
+    // Structural errors in the runbook make the compiler's findings noise; report those first.
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let registry = Registry::builtin();
+    compile::compile(compile::Input {
+        runbook: &runbook,
+        inventory: &inventory,
+        registry: &registry,
+        overrides: &overrides,
+    })
+}
+
+fn read(path: &Path) -> Result<String, Diagnostic> {
+    fs_err::read_to_string(path).map_err(|e| {
+        Diagnostic::new(Code::Io, e.to_string())
+            .help("check the path and that the file is readable")
+    })
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}

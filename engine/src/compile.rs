@@ -1,0 +1,295 @@
+//! The compiler: runbook AST + inventory + modules → sealed [`Plan`], or every error at once.
+//!
+//! Stages, each collecting diagnostics and going on where it safely can:
+//! parameters → structure (ids, needs, modules, arguments) → roles and targets → step graph
+//! and cycles → templates (syntax and variables, statically) → actions (rendered per host) →
+//! the sealed DAG. Anything that depends on a previous stage that failed is skipped rather than
+//! reported twice.
+
+mod args;
+mod context;
+mod dag;
+mod graph;
+mod params;
+mod scope;
+mod structure;
+mod targets;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use runbook_modules::{ParamType, Registry};
+
+use crate::ast::{Runbook, Step};
+use crate::diagnostic::Diagnostic;
+use crate::inventory::Inventory;
+use crate::plan::{
+    EstimateSource, HostInfo, InventoryInfo, PhaseInfo, Plan, RunbookInfo, StepInfo,
+};
+use crate::template::Templates;
+
+pub use args::{ArgTemplate, TemplateArgs};
+pub use params::{Override, OverrideOrigin, Overrides, ResolvedParam, ValueOrigin};
+
+/// What the compiler needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    pub runbook: &'a Runbook,
+    pub inventory: &'a Inventory,
+    pub registry: &'a Registry,
+    pub overrides: &'a Overrides,
+}
+
+/// Compiles a runbook against an inventory. All errors are returned together, sorted by
+/// position.
+pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
+    let Input {
+        runbook,
+        inventory,
+        registry,
+        overrides,
+    } = input;
+    let mut out = Vec::new();
+    let params = params::resolve(runbook, overrides, &mut out);
+    let steps = structure::flatten(runbook);
+    structure::check(runbook, &steps, registry, &mut out);
+    targets::check_roles(runbook, inventory, &mut out);
+    let hosts: Vec<_> = steps
+        .iter()
+        .map(|(p, step)| {
+            targets::resolve_step(runbook, inventory, &runbook.phases[*p].on, step, &mut out)
+        })
+        .collect();
+
+    let step_graph = graph::build(runbook, &steps, &hosts);
+    if graph::check_cycles(runbook, &steps, &step_graph, &mut out) {
+        return Err(sorted(out));
+    }
+    let ancestors = graph::any_ancestors(&step_graph);
+    let global = graph::global_ancestors(&step_graph);
+
+    let registers: BTreeMap<String, usize> = steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, s))| s.register.as_ref().map(|r| (r.value.clone(), i)))
+        .rev() // the first registration wins, as reported by `structure`
+        .collect();
+
+    let mut templates = Templates::new();
+    let mut compiled = Vec::with_capacity(steps.len());
+    for (i, (_, step)) in steps.iter().enumerate() {
+        compiled.push(compile_step(
+            runbook,
+            inventory,
+            registry,
+            &params,
+            &hosts[i],
+            &registers,
+            &ancestors,
+            i,
+            step,
+            &mut templates,
+            &mut out,
+        ));
+    }
+    if !out.is_empty() {
+        return Err(sorted(out));
+    }
+
+    let contexts = context::Contexts::new(
+        runbook,
+        inventory,
+        &params,
+        &registers.keys().cloned().collect::<Vec<_>>(),
+    );
+    let infos: Vec<StepInfo> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (p, step))| step_info(registry, *p, step, hosts[i].clone(), compiled[i].clone()))
+        .collect();
+    let graph = dag::build(dag::Inputs {
+        runbook,
+        inventory,
+        registry,
+        steps: &steps,
+        infos: &infos,
+        step_graph: &step_graph,
+        global_ancestors: &global,
+        registers: &registers,
+        templates: &templates,
+        contexts: &contexts,
+        out: &mut out,
+    });
+    if !out.is_empty() {
+        return Err(sorted(out));
+    }
+    Ok(Plan::seal(
+        RunbookInfo {
+            name: runbook.metadata.name.value.clone(),
+            version: runbook.metadata.version.value.clone(),
+            description: runbook.metadata.description.clone(),
+            source: runbook.metadata.source.clone(),
+            file: runbook.source.name().to_owned(),
+        },
+        InventoryInfo {
+            file: inventory.source.name().to_owned(),
+            format: inventory.format,
+        },
+        params,
+        runbook
+            .phases
+            .iter()
+            .map(|p| PhaseInfo {
+                name: p.name.value.clone(),
+                description: p.description.clone(),
+                outage: p.outage,
+                order: p.order,
+            })
+            .collect(),
+        infos,
+        inventory
+            .hosts
+            .iter()
+            .map(|h| HostInfo {
+                name: h.name.clone(),
+                address: h.address.clone(),
+                port: h.port,
+                user: h.user.clone(),
+                connection: h.connection,
+            })
+            .collect(),
+        graph,
+        templates,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compile_step(
+    runbook: &Runbook,
+    inventory: &Inventory,
+    registry: &Registry,
+    params: &[ResolvedParam],
+    hosts: &[Option<usize>],
+    registers: &BTreeMap<String, usize>,
+    ancestors: &[Vec<bool>],
+    index: usize,
+    step: &Step,
+    templates: &mut Templates,
+    out: &mut Vec<Diagnostic>,
+) -> TemplateArgs {
+    let mut scope = scope::Scope {
+        runbook,
+        inventory,
+        params,
+        hosts,
+        registers,
+        step: index,
+        has_loop: step.loop_items.is_some(),
+        ancestors,
+        own_output_allowed: false,
+    };
+    let mut compiled = TemplateArgs::default();
+    {
+        let mut b = args::Builder {
+            templates,
+            scope: &scope,
+            source: &runbook.source,
+            out,
+        };
+        for (key, node) in &step.with {
+            let ty = structure::arg_type(registry, step, &key.value)
+                .cloned()
+                .unwrap_or(ParamType::Any);
+            let arg = b.build(node, &ty);
+            compiled.args.push((key.value.clone(), key.span, arg));
+        }
+        if let Some(when) = &step.when {
+            b.expression(&when.value, when.span);
+        }
+        if let Some(items) = &step.loop_items {
+            scope_loop_check(&mut b, items);
+        }
+    }
+    if let Some(until) = &step.until {
+        scope.own_output_allowed = true;
+        let mut b = args::Builder {
+            templates,
+            scope: &scope,
+            source: &runbook.source,
+            out,
+        };
+        b.expression(&until.value, until.span);
+    }
+    compiled
+}
+
+/// `loop:` is a list (items may be templates) or an expression that gives one.
+fn scope_loop_check(b: &mut args::Builder<'_, '_>, items: &crate::yaml::Node) {
+    match &items.kind {
+        crate::yaml::NodeKind::Scalar(text, _) => b.expression(text, items.span),
+        _ => {
+            // `item` is not in scope inside the loop's own items.
+            b.build(items, &ParamType::Any);
+        }
+    }
+}
+
+fn step_info(
+    registry: &Registry,
+    phase: usize,
+    step: &Step,
+    hosts: Vec<Option<usize>>,
+    args: TemplateArgs,
+) -> StepInfo {
+    let module = registry.get(&step.module.value);
+    let (estimate, estimate_source) = match step.estimate {
+        Some(d) => (d, EstimateSource::Declared),
+        None => (
+            default_estimate(&step.module.value),
+            EstimateSource::Default,
+        ),
+    };
+    StepInfo {
+        id: step.id.value.clone(),
+        name: step.name.clone(),
+        description: step.description.clone(),
+        source: step.source.clone(),
+        phase,
+        kind: step.kind,
+        module: step.module.value.clone(),
+        idempotent: module.is_some_and(runbook_modules::Module::idempotent),
+        manual: step.module.value == "manual",
+        irreversible: step.irreversible,
+        needs: step.needs.iter().map(|n| n.value.clone()).collect(),
+        when: step.when.as_ref().map(|w| w.value.clone()),
+        until: step.until.as_ref().map(|u| u.value.clone()),
+        retries: step.retries,
+        delay: step.delay,
+        timeout: step.timeout,
+        register: step.register.as_ref().map(|r| r.value.clone()),
+        loop_source: step.loop_items.as_ref().map(|n| match n.as_str() {
+            Some(s) => s.to_owned(),
+            None => n.to_json().to_string(),
+        }),
+        estimate,
+        estimate_source,
+        hosts,
+        args,
+    }
+}
+
+/// The estimate of a step that declares none (docs/runbook-format.md, "Estimates").
+pub fn default_estimate(module: &str) -> Duration {
+    match module {
+        "manual" => Duration::from_secs(300),
+        "assert" => Duration::from_secs(1),
+        "wait_for" => Duration::from_secs(30),
+        _ => Duration::from_secs(10),
+    }
+}
+
+fn sorted(out: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut d = crate::diagnostic::Diagnostics::default();
+    d.extend(out);
+    d.sorted()
+}

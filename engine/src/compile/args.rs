@@ -1,0 +1,254 @@
+//! Step arguments as templates: compiled once per step, rendered once per action.
+
+use std::collections::BTreeMap;
+
+use minijinja::value::Value as TValue;
+use runbook_modules::{ParamType, Value};
+
+use crate::diagnostic::{Code, Diagnostic, SourceFile};
+use crate::schema::sub_span;
+use crate::template::{Escape, TemplateError, TemplateId, Templates, is_template};
+use crate::yaml::{Node, NodeKind, ScalarStyle, Span};
+
+use super::scope::Scope;
+
+/// One argument value, with its templates compiled.
+#[derive(Clone, Debug)]
+pub enum ArgTemplate {
+    Literal(Value),
+    Template {
+        id: TemplateId,
+        source: String,
+        span: Span,
+        /// Reads outputs of earlier steps, so only known at run time.
+        deferred: bool,
+        /// Whether the argument expects text (rendered with placeholders at plan time) or a
+        /// typed value (shown as deferred).
+        textual: bool,
+    },
+    /// A template expression passed to the module as its source text.
+    Expression(String),
+    List(Vec<ArgTemplate>),
+    Map(Vec<(String, ArgTemplate)>),
+}
+
+/// A step's `with:`, ready to render.
+#[derive(Clone, Debug, Default)]
+pub struct TemplateArgs {
+    pub args: Vec<(String, Span, ArgTemplate)>,
+}
+
+/// Compiles the templates of a node and checks their variables against the scope.
+pub struct Builder<'a, 'b> {
+    pub templates: &'a mut Templates,
+    pub scope: &'a Scope<'b>,
+    pub source: &'a SourceFile,
+    pub out: &'a mut Vec<Diagnostic>,
+}
+
+impl Builder<'_, '_> {
+    pub fn build(&mut self, node: &Node, ty: &ParamType) -> ArgTemplate {
+        match (&node.kind, ty) {
+            (NodeKind::Seq(items), ParamType::List(inner)) => {
+                ArgTemplate::List(items.iter().map(|i| self.build(i, inner)).collect())
+            }
+            (NodeKind::Seq(items), _) => ArgTemplate::List(
+                items
+                    .iter()
+                    .map(|i| self.build(i, &ParamType::Any))
+                    .collect(),
+            ),
+            (NodeKind::Map(entries), ParamType::Map(inner)) => ArgTemplate::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().unwrap_or_default().to_owned(),
+                            self.build(v, inner),
+                        )
+                    })
+                    .collect(),
+            ),
+            (NodeKind::Map(entries), _) => ArgTemplate::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().unwrap_or_default().to_owned(),
+                            self.build(v, &ParamType::Any),
+                        )
+                    })
+                    .collect(),
+            ),
+            (NodeKind::Scalar(text, _), ParamType::Expression) => {
+                self.expression(text, node.span);
+                ArgTemplate::Expression(text.clone())
+            }
+            (NodeKind::Scalar(text, _), _) if is_template(text) => {
+                let escape = if *ty == ParamType::Shell {
+                    Escape::Shell
+                } else {
+                    Escape::None
+                };
+                match self.templates.compile(text, escape) {
+                    Ok((id, vars)) => {
+                        self.report_vars(text, node.span, &vars);
+                        let deferred = !self.scope.registers_read(&vars).is_empty();
+                        let textual = matches!(
+                            ty,
+                            ParamType::String | ParamType::Shell | ParamType::Path | ParamType::Any
+                        );
+                        ArgTemplate::Template {
+                            id,
+                            source: text.clone(),
+                            span: node.span,
+                            deferred,
+                            textual,
+                        }
+                    }
+                    Err(e) => {
+                        self.syntax_error(text, node.span, &e);
+                        ArgTemplate::Literal(Value::Null)
+                    }
+                }
+            }
+            _ => ArgTemplate::Literal(literal(node)),
+        }
+    }
+
+    /// Checks an expression (`when:`, `until:`, `loop:`, `that:`).
+    pub fn expression(&mut self, text: &str, span: Span) {
+        match self.templates.check_expression(text) {
+            Ok(vars) => self.report_vars(text, span, &vars),
+            Err(e) => self.syntax_error(text, span, &e),
+        }
+    }
+
+    fn syntax_error(&mut self, text: &str, span: Span, e: &TemplateError) {
+        let at = e
+            .range
+            .clone()
+            .map_or(span, |r| sub_span(self.source, span, text, r));
+        self.out.push(
+            Diagnostic::new(Code::TemplateSyntax, format!("template error: {}", e.message))
+                .in_file(self.source)
+                .primary(at, "here")
+                .help("templates use minijinja (Jinja2) syntax: `{{ params.name }}`; `when:` and `until:` take a bare expression"),
+        );
+    }
+
+    fn report_vars(&mut self, text: &str, span: Span, vars: &std::collections::BTreeSet<String>) {
+        for p in self.scope.check(vars) {
+            let at = find(text, &p.path).map_or(span, |r| sub_span(self.source, span, text, r));
+            self.out.push(
+                Diagnostic::new(p.code, p.message)
+                    .in_file(self.source)
+                    .primary(at, "used here")
+                    .help(p.help),
+            );
+        }
+    }
+}
+
+/// Byte range of a dotted variable path inside template text (or of its root name).
+fn find(text: &str, path: &str) -> Option<std::ops::Range<usize>> {
+    let root = path.split('.').next().unwrap_or(path);
+    for candidate in [path, root] {
+        let mut from = 0;
+        while let Some(pos) = text[from..].find(candidate) {
+            let start = from + pos;
+            let end = start + candidate.len();
+            let before = text[..start].chars().next_back();
+            let boundary = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+            if boundary(before) && boundary(text[end..].chars().next()) {
+                return Some(start..end);
+            }
+            from = end;
+        }
+    }
+    None
+}
+
+/// A non-template scalar or structure as a typed value (YAML 1.2 core schema for plain scalars).
+pub fn literal(node: &Node) -> Value {
+    match &node.kind {
+        NodeKind::Null => Value::Null,
+        NodeKind::Scalar(s, ScalarStyle::Plain) => {
+            if let Some(b) = node.as_bool() {
+                Value::Bool(b)
+            } else if let Some(i) = node.as_int() {
+                Value::Int(i)
+            } else {
+                match node.to_json() {
+                    serde_json::Value::Number(n) => n
+                        .as_f64()
+                        .map_or_else(|| Value::Str(s.clone()), Value::Float),
+                    _ => Value::Str(s.clone()),
+                }
+            }
+        }
+        NodeKind::Scalar(s, _) => Value::Str(s.clone()),
+        NodeKind::Seq(items) => Value::List(items.iter().map(literal).collect()),
+        NodeKind::Map(entries) => Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (k.as_str().unwrap_or_default().to_owned(), literal(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Renders an argument for one action. Errors carry the span to point at.
+pub fn render(
+    templates: &Templates,
+    arg: &ArgTemplate,
+    ctx: &TValue,
+) -> Result<Value, (Span, String)> {
+    Ok(match arg {
+        ArgTemplate::Literal(v) => v.clone(),
+        ArgTemplate::Expression(src) => Value::Str(src.clone()),
+        ArgTemplate::Template {
+            source,
+            deferred: true,
+            textual: false,
+            ..
+        } => Value::Deferred(source.clone()),
+        ArgTemplate::Template { id, span, .. } => {
+            Value::Str(templates.render(id, ctx).map_err(|e| (*span, e.message))?)
+        }
+        ArgTemplate::List(items) => Value::List(
+            items
+                .iter()
+                .map(|i| render(templates, i, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        ArgTemplate::Map(entries) => Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| render(templates, v, ctx).map(|v| (k.clone(), v)))
+                .collect::<Result<BTreeMap<_, _>, _>>()?,
+        ),
+    })
+}
+
+/// Converts a template value (a loop item) to a module value.
+pub fn from_template_value(v: &TValue) -> Value {
+    serde_json::to_value(v).map_or_else(|_| Value::Str(v.to_string()), |j| json_to_value(&j))
+}
+
+fn json_to_value(j: &serde_json::Value) -> Value {
+    match j {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Value::Float(n.as_f64().unwrap_or_default()), Value::Int),
+        serde_json::Value::String(s) => Value::Str(s.clone()),
+        serde_json::Value::Array(items) => Value::List(items.iter().map(json_to_value).collect()),
+        serde_json::Value::Object(map) => Value::Map(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_to_value(v)))
+                .collect(),
+        ),
+    }
+}

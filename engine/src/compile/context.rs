@@ -1,0 +1,206 @@
+//! The variables templates see, built once per host and shared by every action.
+//!
+//! | name | what |
+//! | --- | --- |
+//! | `params.NAME` | runbook parameters (unset optional ones are `none`) |
+//! | `vars.NAME` | runbook `vars`, overridden by the inventory's variables for the host |
+//! | `host` | `name`, `address`, `port`, `user`, `connection`, `groups`, `roles` of the target host |
+//! | `hostvars[NAME]` | the same for any host, plus its `vars` |
+//! | `groups.NAME` | host names of a group (`groups.all`: every host) |
+//! | `roles.NAME` | host names that have a declared role |
+//! | `item` | the current loop item |
+//! | `REGISTER` | the output of a step with `register: REGISTER` |
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, Serde, Value};
+use serde_json::Value as Json;
+
+use crate::ast::{ParamKind, Runbook};
+use crate::inventory::{HostId, Inventory};
+
+use super::params::ResolvedParam;
+
+/// Fields of `host` and `hostvars[NAME]`.
+pub const HOST_FIELDS: &[&str] = &[
+    "name",
+    "address",
+    "port",
+    "user",
+    "connection",
+    "groups",
+    "roles",
+    "vars",
+];
+
+/// Fields of a registered output.
+pub const OUTPUT_FIELDS: &[&str] = &[
+    "stdout",
+    "stderr",
+    "rc",
+    "changed",
+    "failed",
+    "skipped",
+    "status",
+    "stdout_lines",
+    "values",
+];
+
+/// A value known only at run time. Renders as `<path>` so `plan` shows where it goes.
+#[derive(Debug)]
+pub struct Deferred(pub String);
+
+impl Object for Deferred {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(Value::from_object(Deferred(format!("{}.{key}", self.0))))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Empty
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}
+
+#[derive(Debug)]
+pub struct Contexts {
+    params: Value,
+    hostvars: Value,
+    groups: Value,
+    roles: Value,
+    hosts: Vec<(Value, Value)>,
+    controller_vars: Value,
+    registers: Vec<(String, Value)>,
+}
+
+impl Contexts {
+    pub fn new(
+        runbook: &Runbook,
+        inventory: &Inventory,
+        params: &[ResolvedParam],
+        registers: &[String],
+    ) -> Self {
+        let params_map: BTreeMap<&str, Value> = params
+            .iter()
+            .map(|p| {
+                let v = match (&p.value, p.kind) {
+                    (_, ParamKind::Secret) => Value::from_safe_string("********".to_owned()),
+                    (Some(json), _) => Value::from(Serde(json)),
+                    (None, _) => Value::from(()),
+                };
+                (p.name.as_str(), v)
+            })
+            .collect();
+        let runbook_vars: BTreeMap<String, Json> = runbook
+            .vars
+            .iter()
+            .map(|(k, v)| (k.value.clone(), v.to_json()))
+            .collect();
+        let host_value = |id: HostId, with_vars: bool| {
+            let h = inventory.host(id);
+            let mut m: BTreeMap<&str, Value> = BTreeMap::new();
+            m.insert("name", Value::from(h.name.as_str()));
+            m.insert("address", Value::from(h.address.as_str()));
+            m.insert("port", Value::from(h.port));
+            m.insert(
+                "user",
+                h.user.as_deref().map_or(Value::from(()), Value::from),
+            );
+            m.insert("connection", Value::from(Serde(h.connection)));
+            m.insert("groups", Value::from(Serde(&h.groups)));
+            m.insert("roles", Value::from(Serde(&h.roles)));
+            if with_vars {
+                m.insert("vars", merged_vars(&runbook_vars, &h.vars));
+            }
+            Value::from(m)
+        };
+        let hosts: Vec<(Value, Value)> = (0..inventory.hosts.len())
+            .map(|id| {
+                (
+                    host_value(id, false),
+                    merged_vars(&runbook_vars, &inventory.host(id).vars),
+                )
+            })
+            .collect();
+        let hostvars: BTreeMap<&str, Value> = (0..inventory.hosts.len())
+            .map(|id| (inventory.host(id).name.as_str(), host_value(id, true)))
+            .collect();
+        let mut groups: BTreeMap<&str, Vec<&str>> = inventory
+            .groups
+            .iter()
+            .map(|(name, g)| {
+                (
+                    name.as_str(),
+                    g.hosts
+                        .iter()
+                        .map(|&h| inventory.host(h).name.as_str())
+                        .collect(),
+                )
+            })
+            .collect();
+        groups.insert(
+            "all",
+            inventory.hosts.iter().map(|h| h.name.as_str()).collect(),
+        );
+        let roles: BTreeMap<&str, Vec<&str>> = runbook
+            .roles
+            .iter()
+            .map(|r| {
+                let members = inventory.role_members(&r.name.value);
+                (
+                    r.name.value.as_str(),
+                    members
+                        .iter()
+                        .map(|&h| inventory.host(h).name.as_str())
+                        .collect(),
+                )
+            })
+            .collect();
+        Self {
+            params: Value::from(params_map),
+            hostvars: Value::from(hostvars),
+            groups: Value::from(Serde(&groups)),
+            roles: Value::from(Serde(&roles)),
+            hosts,
+            controller_vars: merged_vars(&runbook_vars, &inventory.vars),
+            registers: registers
+                .iter()
+                .map(|r| (r.clone(), Value::from_object(Deferred(r.clone()))))
+                .collect(),
+        }
+    }
+
+    /// The context of one action (at plan time: registered outputs are [`Deferred`]).
+    pub fn for_action(&self, host: Option<HostId>, item: Option<&Value>) -> Value {
+        let mut m: BTreeMap<&str, Value> = BTreeMap::new();
+        for (name, value) in &self.registers {
+            m.insert(name.as_str(), value.clone());
+        }
+        m.insert("params", self.params.clone());
+        m.insert("hostvars", self.hostvars.clone());
+        m.insert("groups", self.groups.clone());
+        m.insert("roles", self.roles.clone());
+        match host {
+            Some(id) => {
+                m.insert("host", self.hosts[id].0.clone());
+                m.insert("vars", self.hosts[id].1.clone());
+            }
+            None => {
+                m.insert("vars", self.controller_vars.clone());
+            }
+        }
+        if let Some(item) = item {
+            m.insert("item", item.clone());
+        }
+        Value::from(m)
+    }
+}
+
+fn merged_vars(defaults: &BTreeMap<String, Json>, vars: &BTreeMap<String, Json>) -> Value {
+    let mut merged = defaults.clone();
+    merged.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Value::from(Serde(&merged))
+}

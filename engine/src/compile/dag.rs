@@ -1,0 +1,480 @@
+//! Expands the step graph into the action DAG: one node per `step@host`, each rendered.
+//!
+//! All-to-all dependencies between multi-host steps go through a gate node, so a 50-step,
+//! 1,000-host plan has edges in proportion to its actions, not to their square.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use minijinja::value::Value as TValue;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use runbook_modules::{ArgError, Args, Registry};
+
+use crate::ast::{Runbook, Step, StepKind};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::inventory::{HostId, Inventory};
+use crate::plan::{Action, EdgeKind, Gate, PlanNode, StepInfo};
+use crate::template::Templates;
+use crate::yaml::{NodeKind, Span};
+
+use super::args::{self, from_template_value};
+use super::context::{Contexts, Deferred};
+use super::graph::{Spread, StepGraph, StepNode};
+
+pub struct Inputs<'a> {
+    pub runbook: &'a Runbook,
+    pub inventory: &'a Inventory,
+    pub registry: &'a Registry,
+    pub steps: &'a [(usize, &'a Step)],
+    pub infos: &'a [StepInfo],
+    pub step_graph: &'a StepGraph,
+    pub global_ancestors: &'a [Vec<bool>],
+    pub registers: &'a BTreeMap<String, usize>,
+    pub templates: &'a Templates,
+    pub contexts: &'a Contexts,
+    pub out: &'a mut Vec<Diagnostic>,
+}
+
+struct Builder {
+    graph: DiGraph<PlanNode, EdgeKind>,
+    edges: HashSet<(NodeIndex, NodeIndex)>,
+    /// Action nodes of each step, in host order.
+    actions: Vec<Vec<(Option<HostId>, NodeIndex)>>,
+    /// "All of step X" gates, by (step, completion).
+    step_gates: BTreeMap<(usize, bool), NodeIndex>,
+    phase_ends: Vec<NodeIndex>,
+}
+
+impl Builder {
+    fn edge(&mut self, from: NodeIndex, to: NodeIndex, kind: EdgeKind) {
+        if self.edges.insert((from, to)) {
+            self.graph.add_edge(from, to, kind);
+        }
+    }
+
+    /// A gate that finishes when every action of `step` has (succeeded, or finished).
+    fn step_gate(
+        &mut self,
+        step: usize,
+        completion: bool,
+        label: String,
+        phase: usize,
+    ) -> NodeIndex {
+        if let Some(&g) = self.step_gates.get(&(step, completion)) {
+            return g;
+        }
+        let gate = self.graph.add_node(PlanNode::Gate(Gate { label, phase }));
+        let kind = if completion {
+            EdgeKind::Completion
+        } else {
+            EdgeKind::Success
+        };
+        for (_, a) in self.actions[step].clone() {
+            self.edge(a, gate, kind);
+        }
+        self.step_gates.insert((step, completion), gate);
+        gate
+    }
+}
+
+pub fn build(i: Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
+    let mut b = Builder {
+        graph: DiGraph::new(),
+        edges: HashSet::new(),
+        actions: vec![Vec::new(); i.steps.len()],
+        step_gates: BTreeMap::new(),
+        phase_ends: Vec::new(),
+    };
+    let mut problems: BTreeMap<(usize, Span, String, Code), Vec<String>> = BTreeMap::new();
+
+    // Nodes, phase by phase: the actions of each step, then the phase's end gate.
+    for (p, phase) in i.runbook.phases.iter().enumerate() {
+        for (s, (sp, step)) in i.steps.iter().enumerate() {
+            if *sp != p {
+                continue;
+            }
+            for &host in &i.infos[s].hosts {
+                let action = render_action(&i, s, step, host, &mut problems);
+                let node = b.graph.add_node(PlanNode::Action(action));
+                b.actions[s].push((host, node));
+            }
+        }
+        let end = b.graph.add_node(PlanNode::Gate(Gate {
+            label: format!("end of phase {}", phase.name.value),
+            phase: p,
+        }));
+        b.phase_ends.push(end);
+    }
+
+    // Edges, from the step graph.
+    let g = &i.step_graph.graph;
+    let mut edges: Vec<_> = g.edge_references().collect();
+    edges.sort_by_key(|e| (e.source(), e.target(), e.id()));
+    for e in edges {
+        let w = e.weight();
+        let kind = if w.completion {
+            EdgeKind::Completion
+        } else {
+            EdgeKind::Success
+        };
+        match (g[e.source()], g[e.target()]) {
+            (StepNode::Step(a), StepNode::Step(c)) => {
+                let handler =
+                    i.steps[c].1.kind != StepKind::Main && i.steps[a].1.kind == StepKind::Main;
+                if handler {
+                    // Handlers wait for the phase's whole body through one gate per phase.
+                    let phase = i.steps[c].0;
+                    let gate = body_gate(&mut b, i.runbook, phase, i.steps);
+                    for (_, t) in b.actions[c].clone() {
+                        b.edge(gate, t, EdgeKind::Completion);
+                    }
+                    continue;
+                }
+                connect(&mut b, &i, a, c, w.spread, kind);
+            }
+            (StepNode::Step(a), StepNode::PhaseEnd(p)) => {
+                let end = b.phase_ends[p];
+                for (_, n) in b.actions[a].clone() {
+                    b.edge(n, end, kind);
+                }
+            }
+            (StepNode::PhaseEnd(_), StepNode::Step(_))
+            | (StepNode::PhaseEnd(_), StepNode::PhaseEnd(_)) => {}
+        }
+    }
+    // Phase entry: an action with no predecessor inside its own phase waits for the end of the
+    // previous phase.
+    for (s, (p, _)) in i.steps.iter().enumerate() {
+        if *p == 0 {
+            continue;
+        }
+        for (_, n) in b.actions[s].clone() {
+            let inside = b
+                .graph
+                .edges_directed(n, petgraph::Direction::Incoming)
+                .any(|e| phase_of(&b.graph[e.source()], i.infos) == *p);
+            if !inside {
+                let end = b.phase_ends[p - 1];
+                b.edge(end, n, EdgeKind::Success);
+            }
+        }
+    }
+
+    for ((s, span, message, code), hosts) in problems {
+        let step = i.steps[s].1;
+        let on = if hosts.len() > 3 {
+            format!(
+                "{} and {} more hosts",
+                hosts[..3].join(", "),
+                hosts.len() - 3
+            )
+        } else {
+            hosts.join(", ")
+        };
+        i.out.push(
+            Diagnostic::new(code, format!("step `{}`: {message}", step.id.value))
+                .in_file(&i.runbook.source)
+                .primary(span, format!("on {on}"))
+                .help(match code {
+                    Code::ModuleArgType => "check the argument's type in `runbook modules` or docs/modules/".to_owned(),
+                    Code::TemplateAmbiguousOutput => "read the output through a step that runs on the same host, or give the producing step a single host".to_owned(),
+                    Code::TemplateNotUpstream => format!("add `needs:` on the producing step to `{}`", step.id.value),
+                    _ => "fix the value so that it renders for every target host".to_owned(),
+                }),
+        );
+    }
+    b.graph
+}
+
+fn phase_of(node: &PlanNode, infos: &[StepInfo]) -> usize {
+    match node {
+        PlanNode::Action(a) => infos[a.step].phase,
+        PlanNode::Gate(g) => g.phase,
+    }
+}
+
+fn body_gate(
+    b: &mut Builder,
+    runbook: &Runbook,
+    phase: usize,
+    steps: &[(usize, &Step)],
+) -> NodeIndex {
+    let key = (usize::MAX - phase, true);
+    if let Some(&g) = b.step_gates.get(&key) {
+        return g;
+    }
+    let gate = b.graph.add_node(PlanNode::Gate(Gate {
+        label: format!(
+            "main steps of phase {} finished",
+            runbook.phases[phase].name.value
+        ),
+        phase,
+    }));
+    for (s, (p, step)) in steps.iter().enumerate() {
+        if *p == phase && step.kind == StepKind::Main {
+            for (_, n) in b.actions[s].clone() {
+                b.edge(n, gate, EdgeKind::Completion);
+            }
+        }
+    }
+    b.step_gates.insert(key, gate);
+    gate
+}
+
+fn connect(
+    b: &mut Builder,
+    i: &Inputs<'_>,
+    from: usize,
+    to: usize,
+    spread: Spread,
+    kind: EdgeKind,
+) {
+    let sources = b.actions[from].clone();
+    let targets = b.actions[to].clone();
+    match spread {
+        Spread::SameHost => {
+            for (h, t) in &targets {
+                if let Some((_, s)) = sources.iter().find(|(sh, _)| sh == h) {
+                    b.edge(*s, *t, kind);
+                }
+            }
+        }
+        Spread::AllToAll if sources.len() <= 1 || targets.len() <= 1 => {
+            for (_, s) in &sources {
+                for (_, t) in &targets {
+                    b.edge(*s, *t, kind);
+                }
+            }
+        }
+        Spread::AllToAll => {
+            let phase = i.steps[from].0;
+            let label = format!("all of {}", i.steps[from].1.id.value);
+            let gate = b.step_gate(from, kind == EdgeKind::Completion, label, phase);
+            for (_, t) in &targets {
+                b.edge(gate, *t, kind);
+            }
+        }
+    }
+}
+
+type Problems = BTreeMap<(usize, Span, String, Code), Vec<String>>;
+
+fn render_action(
+    i: &Inputs<'_>,
+    s: usize,
+    step: &Step,
+    host: Option<HostId>,
+    problems: &mut Problems,
+) -> Action {
+    let info = &i.infos[s];
+    let host_name = host.map_or_else(
+        || "controller".to_owned(),
+        |h| i.inventory.host(h).name.clone(),
+    );
+    let mut report = |span: Span, message: String, code: Code| {
+        problems
+            .entry((s, span, message, code))
+            .or_default()
+            .push(host_name.clone());
+    };
+
+    // Which host's output each register read resolves to, and whether it is upstream.
+    for (name, &producer) in i.registers {
+        if producer == s || !mentions(step, name) {
+            continue;
+        }
+        let producer_hosts = &i.infos[producer].hosts;
+        if producer_hosts.contains(&host) {
+            continue;
+        }
+        if producer_hosts.len() == 1 {
+            if !i.global_ancestors[s][producer] {
+                report(
+                    step.id.span,
+                    format!(
+                        "`{name}` comes from a host whose step does not finish before this one"
+                    ),
+                    Code::TemplateNotUpstream,
+                );
+            }
+        } else {
+            report(
+                step.id.span,
+                format!(
+                    "`{name}` was registered on {} hosts, none of them this one, so it is ambiguous",
+                    producer_hosts.len()
+                ),
+                Code::TemplateAmbiguousOutput,
+            );
+        }
+    }
+
+    let base = i.contexts.for_action(host, None);
+    let items = match &step.loop_items {
+        None => None,
+        Some(node) => match loop_items(i, node, &base) {
+            Ok(items) => Some(items),
+            Err((span, message)) => {
+                report(span, message, Code::TemplateRender);
+                Some(Vec::new())
+            }
+        },
+    };
+    let module = i
+        .registry
+        .get(&step.module.value)
+        .expect("modules were checked before rendering");
+    let mut operations = Vec::new();
+    let passes: Vec<Option<&TValue>> = match &items {
+        None => vec![None],
+        Some(items) => items.iter().map(Some).collect(),
+    };
+    for item in passes {
+        let ctx = if item.is_some() {
+            i.contexts.for_action(host, item)
+        } else {
+            base.clone()
+        };
+        let mut raw = BTreeMap::new();
+        let mut spans = BTreeMap::new();
+        let mut failed = false;
+        for (name, span, arg) in &info.args.args {
+            spans.insert(name.clone(), *span);
+            match args::render(i.templates, arg, &ctx) {
+                Ok(v) => {
+                    raw.insert(name.clone(), v);
+                }
+                Err((at, message)) => {
+                    report(
+                        at,
+                        format!("argument `{name}` does not render: {message}"),
+                        Code::TemplateRender,
+                    );
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            continue;
+        }
+        match Args::check(module.params(), raw) {
+            Ok(args) => match module.render(&args) {
+                Ok(ops) => operations.extend(ops),
+                Err(e) => {
+                    let span = e
+                        .arg
+                        .and_then(|a| spans.get(a).copied())
+                        .unwrap_or(step.with_span);
+                    report(span, e.message, Code::ModuleArgInvalid);
+                }
+            },
+            Err(errors) => {
+                for e in errors {
+                    match e {
+                        ArgError::Type { name, message } => {
+                            let span = spans.get(&name).copied().unwrap_or(step.with_span);
+                            report(
+                                span,
+                                format!("argument `{name}`: {message}"),
+                                Code::ModuleArgType,
+                            );
+                        }
+                        // Unknown and missing arguments were reported once per step already.
+                        ArgError::Unknown { .. } | ArgError::Missing { .. } => {}
+                    }
+                }
+            }
+        }
+    }
+    Action {
+        step: s,
+        host,
+        operations,
+        items: items.map(|items| {
+            items
+                .iter()
+                .map(|v| from_template_value(v).to_string())
+                .collect()
+        }),
+    }
+}
+
+/// Whether any template of the step mentions a register name (cheap pre-filter).
+fn mentions(step: &Step, name: &str) -> bool {
+    let in_node = |n: &crate::yaml::Node| node_mentions(n, name);
+    step.with.iter().any(|(_, n)| in_node(n))
+        || step.when.as_ref().is_some_and(|w| w.value.contains(name))
+        || step.loop_items.as_ref().is_some_and(in_node)
+}
+
+fn node_mentions(node: &crate::yaml::Node, name: &str) -> bool {
+    match &node.kind {
+        NodeKind::Scalar(s, _) => s.contains(name),
+        NodeKind::Seq(items) => items.iter().any(|n| node_mentions(n, name)),
+        NodeKind::Map(entries) => entries.iter().any(|(_, v)| node_mentions(v, name)),
+        NodeKind::Null => false,
+    }
+}
+
+/// The loop's items for one host; a single placeholder item when they depend on outputs.
+fn loop_items(
+    i: &Inputs<'_>,
+    node: &crate::yaml::Node,
+    ctx: &TValue,
+) -> Result<Vec<TValue>, (Span, String)> {
+    let registers: BTreeSet<&str> = i.registers.keys().map(String::as_str).collect();
+    let reads_outputs = |vars: &BTreeSet<String>| {
+        vars.iter()
+            .any(|v| registers.contains(v.split('.').next().unwrap_or(v)))
+    };
+    let deferred = || Ok(vec![TValue::from_object(Deferred("item".into()))]);
+    match &node.kind {
+        NodeKind::Scalar(text, _) => {
+            let vars = i
+                .templates
+                .check_expression(text)
+                .map_err(|e| (node.span, e.message))?;
+            if reads_outputs(&vars) {
+                return deferred();
+            }
+            let value = i
+                .templates
+                .eval(text, ctx)
+                .map_err(|e| (node.span, e.message))?;
+            match value.try_iter() {
+                Ok(iter) if !value.is_undefined() && value.as_str().is_none() => Ok(iter.collect()),
+                _ => Err((
+                    node.span,
+                    format!("`loop:` must give a list, `{text}` gave `{value}`"),
+                )),
+            }
+        }
+        NodeKind::Seq(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match item.as_str() {
+                    Some(text) if crate::template::is_template(text) => {
+                        let vars = i
+                            .templates
+                            .check_once(text)
+                            .map_err(|e| (item.span, e.message))?;
+                        if reads_outputs(&vars) {
+                            return deferred();
+                        }
+                        out.push(TValue::from(
+                            i.templates
+                                .render_once(text, ctx)
+                                .map_err(|e| (item.span, e.message))?,
+                        ));
+                    }
+                    _ => out.push(TValue::from(minijinja::value::Serde(item.to_json()))),
+                }
+            }
+            Ok(out)
+        }
+        _ => Err((
+            node.span,
+            "`loop:` must be a list or an expression that gives one".to_owned(),
+        )),
+    }
+}

@@ -1,0 +1,333 @@
+//! Every error about a user's input: one type, with a code, labels on the source text, and a
+//! help line.
+//!
+//! Stages collect these instead of returning at the first problem, so `validate` reports all
+//! of a runbook's errors at once. Each code is documented in docs/diagnostics.md (a test keeps
+//! the two in step).
+
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{LabeledSpan, NamedSource, SourceCode};
+
+use crate::yaml::Span;
+
+/// A source file a diagnostic can point into.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    inner: Arc<NamedSource<String>>,
+}
+
+impl SourceFile {
+    pub fn new(name: impl AsRef<str>, text: String) -> Self {
+        Self {
+            inner: Arc::new(NamedSource::new(name, text).with_language("yaml")),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    pub fn text(&self) -> &str {
+        self.inner.inner()
+    }
+
+    /// 1-based line and column of a byte offset, for tests and plain output.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let text = self.text();
+        let offset = offset.min(text.len());
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rfind('\n').map_or(before.chars().count(), |nl| {
+            before[nl + 1..].chars().count()
+        }) + 1;
+        (line, col)
+    }
+}
+
+macro_rules! codes {
+    ($($variant:ident => $code:literal,)*) => {
+        /// The code of a diagnostic, `runbook::<area>::<what>`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code { $($variant,)* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    Io => "runbook::io",
+    YamlSyntax => "runbook::yaml::syntax",
+    YamlDuplicateKey => "runbook::yaml::duplicate_key",
+    YamlComplexKey => "runbook::yaml::complex_key",
+    YamlMultipleDocuments => "runbook::yaml::multiple_documents",
+    YamlUnknownAlias => "runbook::yaml::unknown_alias",
+    UnknownKey => "runbook::schema::unknown_key",
+    MissingKey => "runbook::schema::missing_key",
+    WrongType => "runbook::schema::wrong_type",
+    InvalidValue => "runbook::schema::invalid_value",
+    ApiVersion => "runbook::header::api_version",
+    Kind => "runbook::header::kind",
+    ParamUnknown => "runbook::param::unknown",
+    ParamInvalid => "runbook::param::invalid",
+    ParamMissing => "runbook::param::missing",
+    ParamSecretInArgv => "runbook::param::secret_in_argv",
+    ParamSecretInTemplate => "runbook::param::secret_in_template",
+    Internal => "runbook::internal",
+    ModuleUnknown => "runbook::module::unknown",
+    ModuleArgUnknown => "runbook::module::unknown_arg",
+    ModuleArgMissing => "runbook::module::missing_arg",
+    ModuleArgType => "runbook::module::arg_type",
+    ModuleArgInvalid => "runbook::module::invalid_args",
+    DuplicateId => "runbook::step::duplicate_id",
+    DuplicatePhase => "runbook::phase::duplicate_name",
+    EmptyPhase => "runbook::phase::empty",
+    UnknownNeed => "runbook::step::unknown_need",
+    Cycle => "runbook::step::cycle",
+    RegisterConflict => "runbook::step::register_conflict",
+    TemplateSyntax => "runbook::template::syntax",
+    TemplateUndefined => "runbook::template::undefined",
+    TemplateNotUpstream => "runbook::template::not_upstream",
+    TemplateAmbiguousOutput => "runbook::template::ambiguous_output",
+    TemplateRender => "runbook::template::render",
+    TargetSyntax => "runbook::target::syntax",
+    TargetUnknown => "runbook::target::unknown",
+    TargetAmbiguous => "runbook::target::ambiguous",
+    TargetEmpty => "runbook::target::empty",
+    RoleUndeclared => "runbook::role::undeclared",
+    RoleCount => "runbook::role::count",
+    InventoryUnknownHost => "runbook::inventory::unknown_host",
+    InventoryUnknownGroup => "runbook::inventory::unknown_group",
+    InventoryInvalidHost => "runbook::inventory::invalid_host",
+    InventoryGroupCycle => "runbook::inventory::group_cycle",
+    InventoryIniSyntax => "runbook::inventory::ini_syntax",
+    InventoryEmpty => "runbook::inventory::empty",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One label: a span of the diagnostic's source with a short text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub text: String,
+    pub primary: bool,
+}
+
+/// A problem with the user's input, located in a source file.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub message: String,
+    pub source: Option<SourceFile>,
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+    /// Further diagnostics shown under this one, possibly in other files (the inventory side of
+    /// a role count violation, say).
+    pub related: Vec<Diagnostic>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            source: None,
+            labels: Vec::new(),
+            help: None,
+            related: Vec::new(),
+        }
+    }
+
+    /// Attaches the source file the labels point into.
+    #[must_use]
+    pub fn in_file(mut self, source: &SourceFile) -> Self {
+        self.source = Some(source.clone());
+        self
+    }
+
+    /// The main label: where the problem is.
+    #[must_use]
+    pub fn primary(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            span,
+            text: text.into(),
+            primary: true,
+        });
+        self
+    }
+
+    /// A secondary label: context for the problem (the first definition of a duplicate, say).
+    #[must_use]
+    pub fn secondary(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            span,
+            text: text.into(),
+            primary: false,
+        });
+        self
+    }
+
+    #[must_use]
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    #[must_use]
+    pub fn related(mut self, other: Diagnostic) -> Self {
+        self.related.push(other);
+        self
+    }
+
+    /// The first primary label's span.
+    pub fn primary_span(&self) -> Option<Span> {
+        self.labels
+            .iter()
+            .find(|l| l.primary)
+            .or(self.labels.first())
+            .map(|l| l.span)
+    }
+
+    /// `file:line:col` of the primary label, 1-based.
+    pub fn location(&self) -> Option<(String, usize, usize)> {
+        let source = self.source.as_ref()?;
+        let span = self.primary_span()?;
+        let (line, col) = source.line_col(span.start);
+        Some((source.name().to_owned(), line, col))
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+impl miette::Diagnostic for Diagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code.as_str()))
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source
+            .as_ref()
+            .map(|s| s.inner.as_ref() as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.source.is_none() || self.labels.is_empty() {
+            return None;
+        }
+        Some(Box::new(self.labels.iter().map(|l| {
+            let text = (!l.text.is_empty()).then(|| l.text.clone());
+            if l.primary {
+                LabeledSpan::new_primary_with_span(text, l.span)
+            } else {
+                LabeledSpan::new_with_span(text, l.span)
+            }
+        })))
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(
+                self.related.iter().map(|d| d as &dyn miette::Diagnostic),
+            ))
+        }
+    }
+}
+
+/// Diagnostics collected by a stage; a stage fails when any were collected.
+#[derive(Debug, Default)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.0.push(diagnostic);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn extend(&mut self, other: impl IntoIterator<Item = Diagnostic>) {
+        self.0.extend(other);
+    }
+
+    /// Sorts by file, then position, then code, so output is stable.
+    pub fn sorted(mut self) -> Vec<Diagnostic> {
+        self.0.sort_by(|a, b| {
+            let key = |d: &Diagnostic| {
+                (
+                    d.source.as_ref().map(|s| s.name().to_owned()),
+                    d.primary_span().map(|s| s.start),
+                    d.code,
+                    d.message.clone(),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        self.0
+    }
+}
+
+impl From<crate::yaml::YamlError> for Diagnostic {
+    fn from(err: crate::yaml::YamlError) -> Self {
+        use crate::yaml::YamlError;
+        match err {
+            YamlError::Syntax { message, span } => {
+                Diagnostic::new(Code::YamlSyntax, format!("invalid YAML: {message}"))
+                    .primary(span, "here")
+                    .help("fix the YAML syntax; a linter such as `yamllint` shows the structure")
+            }
+            YamlError::DuplicateKey { key, first, second } => {
+                Diagnostic::new(Code::YamlDuplicateKey, format!("duplicate key `{key}`"))
+                    .primary(second, "defined again here")
+                    .secondary(first, "first defined here")
+                    .help("a key may appear once per mapping; remove or rename one of them")
+            }
+            YamlError::ComplexKey { span } => {
+                Diagnostic::new(Code::YamlComplexKey, "a mapping key must be a plain value")
+                    .primary(span, "this key is a sequence or mapping")
+                    .help("use a string as the key")
+            }
+            YamlError::MultipleDocuments { span } => Diagnostic::new(
+                Code::YamlMultipleDocuments,
+                "more than one YAML document in this file",
+            )
+            .primary(span, "a second document starts here")
+            .help("keep one runbook or inventory per file"),
+            YamlError::UnknownAlias { span } => {
+                Diagnostic::new(Code::YamlUnknownAlias, "alias to an undefined anchor")
+                    .primary(span, "no anchor with this name was defined before")
+                    .help("define the anchor (`&name`) before using the alias (`*name`)")
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! `runbook`: declarative runbooks for planned outages, compiled into a sealed dependency graph
+//! of `step@host` actions.
+//!
+//! The stages, each producing a new type and none feeding back:
+//! YAML with spans ([`yaml`]) → AST ([`ast`]) → compiled, sealed [`plan::Plan`] → renderers.
+//! Execution (the next stage) consumes a `Plan` and emits events; it never sees the AST.
+
+pub mod ast;
+pub mod compile;
+pub mod diagnostic;
+pub mod inventory;
+pub mod parse;
+pub mod plan;
+pub mod schema;
+pub mod target;
+pub mod template;
+pub mod yaml;

@@ -1,0 +1,273 @@
+//! The plan's types.
+
+use std::time::Duration;
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+use runbook_modules::Operation;
+
+use crate::ast::{Order, StepKind};
+use crate::compile::{ResolvedParam, TemplateArgs};
+use crate::inventory::{Connection, HostId, InventoryFormat};
+use crate::template::Templates;
+
+use super::schedule::Schedule;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunbookInfo {
+    pub name: String,
+    pub version: String,
+    pub description: Option<String>,
+    pub source: Vec<String>,
+    pub file: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InventoryInfo {
+    pub file: String,
+    pub format: InventoryFormat,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HostInfo {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub connection: Connection,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PhaseInfo {
+    pub name: String,
+    pub description: Option<String>,
+    /// Whether the phase may only run inside the outage window.
+    pub outage: bool,
+    pub order: Order,
+}
+
+/// Where a step's duration estimate comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EstimateSource {
+    /// The step's `estimate:`.
+    Declared,
+    /// The engine's default for the module.
+    Default,
+}
+
+#[derive(Clone, Debug)]
+pub struct StepInfo {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub source: Option<String>,
+    pub phase: usize,
+    pub kind: StepKind,
+    pub module: String,
+    pub idempotent: bool,
+    pub manual: bool,
+    pub irreversible: bool,
+    pub needs: Vec<String>,
+    pub when: Option<String>,
+    pub until: Option<String>,
+    pub retries: u32,
+    pub delay: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub register: Option<String>,
+    /// The `loop:` as written, when there is one.
+    pub loop_source: Option<String>,
+    /// Estimated duration of one action of the step.
+    pub estimate: Duration,
+    pub estimate_source: EstimateSource,
+    /// Targets; `None` is the controller (manual and assert steps without `on:`).
+    pub hosts: Vec<Option<HostId>>,
+    /// The step's arguments as templates, for the executor to render with real outputs.
+    pub args: TemplateArgs,
+}
+
+/// One step on one host.
+#[derive(Clone, Debug)]
+pub struct Action {
+    pub step: usize,
+    pub host: Option<HostId>,
+    /// What the action does, rendered with everything known before the run; outputs of earlier
+    /// steps appear as `<name.field>` placeholders.
+    pub operations: Vec<Operation>,
+    /// Loop items, rendered for display, when the step loops.
+    pub items: Option<Vec<String>>,
+}
+
+/// A synchronisation point with no work of its own (the end of a phase, or "all of step X").
+#[derive(Clone, Debug)]
+pub struct Gate {
+    pub label: String,
+    pub phase: usize,
+}
+
+#[derive(Clone, Debug)]
+pub enum PlanNode {
+    Action(Action),
+    Gate(Gate),
+}
+
+/// How a dependent waits for a dependency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeKind {
+    /// The dependent runs only if the dependency succeeded.
+    Success,
+    /// The dependent runs once the dependency has finished, whatever its outcome (used by
+    /// `on_failure` and `always` steps).
+    Completion,
+}
+
+/// A reference to an action node of the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ActionRef(pub(crate) NodeIndex);
+
+/// The sealed plan.
+#[derive(Debug)]
+pub struct Plan {
+    pub runbook: RunbookInfo,
+    pub inventory: InventoryInfo,
+    pub params: Vec<ResolvedParam>,
+    pub phases: Vec<PhaseInfo>,
+    pub steps: Vec<StepInfo>,
+    pub hosts: Vec<HostInfo>,
+    graph: DiGraph<PlanNode, EdgeKind>,
+    schedule: Schedule,
+    /// The compiled templates the executor renders step arguments with.
+    templates: Templates,
+}
+
+impl Plan {
+    /// Seals a graph built by the compiler. The graph must be acyclic.
+    pub(crate) fn seal(
+        runbook: RunbookInfo,
+        inventory: InventoryInfo,
+        params: Vec<ResolvedParam>,
+        phases: Vec<PhaseInfo>,
+        steps: Vec<StepInfo>,
+        hosts: Vec<HostInfo>,
+        graph: DiGraph<PlanNode, EdgeKind>,
+        templates: Templates,
+    ) -> Self {
+        let schedule = Schedule::compute(&graph, &steps);
+        Self {
+            runbook,
+            inventory,
+            params,
+            phases,
+            steps,
+            hosts,
+            graph,
+            schedule,
+            templates,
+        }
+    }
+
+    /// All nodes (actions and gates) in a deterministic topological order.
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeIndex, &PlanNode)> {
+        self.schedule.order.iter().map(|&n| (n, &self.graph[n]))
+    }
+
+    /// Actions in deterministic topological order.
+    pub fn actions(&self) -> impl Iterator<Item = (ActionRef, &Action)> {
+        self.nodes().filter_map(|(n, node)| match node {
+            PlanNode::Action(a) => Some((ActionRef(n), a)),
+            PlanNode::Gate(_) => None,
+        })
+    }
+
+    pub fn action_count(&self) -> usize {
+        self.graph
+            .node_weights()
+            .filter(|n| matches!(n, PlanNode::Action(_)))
+            .count()
+    }
+
+    pub fn node(&self, index: NodeIndex) -> &PlanNode {
+        &self.graph[index]
+    }
+
+    /// Direct dependencies of a node, sorted by topological position.
+    pub fn dependencies(&self, index: NodeIndex) -> Vec<(NodeIndex, EdgeKind)> {
+        let mut deps: Vec<_> = self
+            .graph
+            .edges_directed(index, Direction::Incoming)
+            .map(|e| (petgraph::visit::EdgeRef::source(&e), *e.weight()))
+            .collect();
+        deps.sort_by_key(|(n, _)| self.schedule.position[n.index()]);
+        deps.dedup();
+        deps
+    }
+
+    /// The stable name of a node: `step@host`, `step@controller`, or the gate's label.
+    pub fn node_id(&self, index: NodeIndex) -> String {
+        match &self.graph[index] {
+            PlanNode::Action(a) => self.action_id(a),
+            PlanNode::Gate(g) => format!("gate:{}", g.label),
+        }
+    }
+
+    pub fn action_id(&self, action: &Action) -> String {
+        format!(
+            "{}@{}",
+            self.steps[action.step].id,
+            self.host_name(action.host)
+        )
+    }
+
+    pub fn host_name(&self, host: Option<HostId>) -> &str {
+        host.map_or("controller", |h| self.hosts[h].name.as_str())
+    }
+
+    /// The wave (1-based, within its phase) of an action: waves are the levels of the DAG,
+    /// all actions of one wave can run at once.
+    pub fn wave(&self, action: ActionRef) -> usize {
+        self.schedule.wave[action.0.index()]
+    }
+
+    /// Estimated start of a node on the critical-path schedule.
+    pub fn estimated_start(&self, index: NodeIndex) -> Duration {
+        self.schedule.start[index.index()]
+    }
+
+    /// The estimated duration of the whole run (the critical path, happy path: `on_failure`
+    /// steps are assumed not to run).
+    pub fn critical_path_estimate(&self) -> Duration {
+        self.schedule.total
+    }
+
+    /// The actions on the critical path, in order.
+    pub fn critical_path(&self) -> &[NodeIndex] {
+        &self.schedule.critical
+    }
+
+    /// Estimated start and end of each phase.
+    pub fn phase_span(&self, phase: usize) -> (Duration, Duration) {
+        self.schedule.phase_spans[phase]
+    }
+
+    /// The estimated time spent in phases that need the outage window.
+    pub fn outage_estimate(&self) -> Duration {
+        self.phases
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.outage)
+            .map(|(i, _)| {
+                let (start, end) = self.phase_span(i);
+                end.saturating_sub(start)
+            })
+            .sum()
+    }
+
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
+    pub(crate) fn position(&self, index: NodeIndex) -> usize {
+        self.schedule.position[index.index()]
+    }
+}

@@ -1,0 +1,189 @@
+//! The human form of `plan`: phases → waves → actions per host, with the exact commands.
+
+use std::fmt::Write as _;
+
+use runbook_modules::format_duration;
+
+use crate::ast::StepKind;
+
+use super::model::{EstimateSource, Plan, PlanNode};
+
+/// Renders the plan for a person. Deterministic: the same inputs give the same text.
+pub fn render_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let r = &plan.runbook;
+    let _ = writeln!(out, "runbook {} {}", r.name, r.version);
+    if let Some(d) = &r.description {
+        let _ = writeln!(out, "  {}", d.lines().next().unwrap_or_default());
+    }
+    for s in &r.source {
+        let _ = writeln!(out, "  source: {s}");
+    }
+    let _ = writeln!(
+        out,
+        "inventory {} ({:?}, {} hosts)",
+        plan.inventory.file,
+        plan.inventory.format,
+        plan.hosts.len()
+    );
+    if !plan.params.is_empty() {
+        let _ = writeln!(out, "params");
+        for p in &plan.params {
+            let value = match (&p.value, p.kind) {
+                (_, crate::ast::ParamKind::Secret) => "******** (asked for at apply)".to_owned(),
+                (Some(v), _) => v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                (None, _) => "(unset)".to_owned(),
+            };
+            let _ = writeln!(out, "  {} = {value}  [{:?}]", p.name, p.origin);
+        }
+    }
+
+    for (p, phase) in plan.phases.iter().enumerate() {
+        let (start, end) = plan.phase_span(p);
+        let _ = writeln!(out);
+        let marker = if phase.outage {
+            "  [OUTAGE WINDOW]"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "phase {}/{} {}{marker}  (order: {:?}, est. {} from +{})",
+            p + 1,
+            plan.phases.len(),
+            phase.name,
+            phase.order,
+            format_duration(end.saturating_sub(start)),
+            format_duration(start)
+        );
+        let mut current_wave = 0;
+        for (action_ref, action) in plan.actions() {
+            let step = &plan.steps[action.step];
+            if step.phase != p {
+                continue;
+            }
+            let wave = plan.wave(action_ref);
+            if wave != current_wave {
+                current_wave = wave;
+                let _ = writeln!(out, "  wave {wave}");
+            }
+            let mut flags = Vec::new();
+            match step.kind {
+                StepKind::OnFailure => flags.push("on_failure".to_owned()),
+                StepKind::Always => flags.push("always".to_owned()),
+                StepKind::Main => {}
+            }
+            if step.irreversible {
+                flags.push("IRREVERSIBLE".to_owned());
+            }
+            if step.manual {
+                flags.push("manual".to_owned());
+            }
+            if let Some(w) = &step.when {
+                flags.push(format!("when: {w}"));
+            }
+            if step.retries > 0 {
+                flags.push(format!("retries: {}", step.retries));
+            }
+            if let Some(u) = &step.until {
+                flags.push(format!("until: {u}"));
+            }
+            if let Some(t) = step.timeout {
+                flags.push(format!("timeout: {}", format_duration(t)));
+            }
+            if let Some(reg) = &step.register {
+                flags.push(format!("register: {reg}"));
+            }
+            let estimate = match step.estimate_source {
+                EstimateSource::Declared => format_duration(step.estimate),
+                EstimateSource::Default => format!("{} default", format_duration(step.estimate)),
+            };
+            let _ = writeln!(
+                out,
+                "    {} {}  [{}] ~{estimate}{}",
+                plan.host_name(action.host),
+                step.id,
+                step.module,
+                if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", flags.join(", "))
+                }
+            );
+            if let Some(items) = &action.items {
+                let _ = writeln!(out, "        loop: {}", items.join(", "));
+            }
+            for op in &action.operations {
+                let text = op.to_string();
+                let mut lines = text.lines();
+                if let Some(first) = lines.next() {
+                    let _ = writeln!(out, "        $ {first}");
+                }
+                for line in lines {
+                    let _ = writeln!(out, "          {line}");
+                }
+            }
+        }
+    }
+
+    let _ = writeln!(out);
+    let steps = plan.steps.len();
+    let declared = plan
+        .steps
+        .iter()
+        .filter(|s| s.estimate_source == EstimateSource::Declared)
+        .count();
+    let _ = writeln!(
+        out,
+        "totals: {} phases, {steps} steps, {} actions on {} hosts",
+        plan.phases.len(),
+        plan.action_count(),
+        plan.steps
+            .iter()
+            .flat_map(|s| s.hosts.iter())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
+    let _ = writeln!(
+        out,
+        "critical path: ~{} ({declared} of {steps} step estimates declared, the rest defaults)",
+        format_duration(plan.critical_path_estimate())
+    );
+    let path: Vec<String> = plan
+        .critical_path()
+        .iter()
+        .map(|&n| match plan.node(n) {
+            PlanNode::Action(a) => plan.action_id(a),
+            PlanNode::Gate(g) => g.label.clone(),
+        })
+        .collect();
+    if !path.is_empty() {
+        let _ = writeln!(out, "  {}", path.join(" → "));
+    }
+    let outage: Vec<&str> = plan
+        .phases
+        .iter()
+        .filter(|p| p.outage)
+        .map(|p| p.name.as_str())
+        .collect();
+    if outage.is_empty() {
+        let _ = writeln!(out, "outage window: no phase needs it");
+    } else {
+        let _ = writeln!(
+            out,
+            "outage window: ~{} (phases: {})",
+            format_duration(plan.outage_estimate()),
+            outage.join(", ")
+        );
+    }
+    let irreversible: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.irreversible)
+        .map(|s| format!("{} (phase {})", s.id, plan.phases[s.phase].name))
+        .collect();
+    if !irreversible.is_empty() {
+        let _ = writeln!(out, "points of no return: {}", irreversible.join(", "));
+    }
+    out
+}

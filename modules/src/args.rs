@@ -1,0 +1,186 @@
+//! Checked arguments, as a module receives them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::param::ParamSpec;
+use crate::value::Value;
+
+/// Arguments after the compiler has checked them against a module's [`ParamSpec`]s: every
+/// required parameter is present and every value has its declared type (or is deferred).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Args {
+    values: BTreeMap<String, Value>,
+}
+
+/// What is wrong with one argument; the compiler attaches the YAML span.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArgError {
+    Unknown {
+        name: String,
+        suggestion: Option<&'static str>,
+    },
+    Missing {
+        name: &'static str,
+    },
+    Type {
+        name: String,
+        message: String,
+    },
+}
+
+impl Args {
+    /// Checks raw values against the specs, fills defaults, and returns every problem at once.
+    pub fn check(specs: &[ParamSpec], raw: BTreeMap<String, Value>) -> Result<Args, Vec<ArgError>> {
+        let mut errors = Vec::new();
+        let mut values = BTreeMap::new();
+        for (name, value) in raw {
+            match specs.iter().find(|s| s.name == name) {
+                None => errors.push(ArgError::Unknown {
+                    suggestion: closest(&name, specs.iter().map(|s| s.name)),
+                    name,
+                }),
+                Some(spec) => match spec.ty.coerce(value) {
+                    Ok(v) => {
+                        values.insert(name, v);
+                    }
+                    Err(message) => errors.push(ArgError::Type { name, message }),
+                },
+            }
+        }
+        for spec in specs {
+            if !values.contains_key(spec.name)
+                && !errors
+                    .iter()
+                    .any(|e| matches!(e, ArgError::Type { name, .. } if name == spec.name))
+            {
+                if let Some(default) = &spec.default {
+                    values.insert(spec.name.to_owned(), default.clone());
+                } else if spec.required {
+                    errors.push(ArgError::Missing { name: spec.name });
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(Args { values })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.values.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// A string argument, or the display form of a deferred one. `None` when absent.
+    pub fn str(&self, name: &str) -> Option<String> {
+        match self.values.get(name)? {
+            Value::Str(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// The raw text of a string or secret argument (for the executor, never for display).
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.values.get(name)?.as_str()
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match self.values.get(name)? {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn bool(&self, name: &str) -> Option<bool> {
+        match self.values.get(name)? {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn duration(&self, name: &str) -> Option<Duration> {
+        match self.values.get(name)? {
+            Value::Duration(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    pub fn list(&self, name: &str) -> Option<&[Value]> {
+        match self.values.get(name)? {
+            Value::List(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn map(&self, name: &str) -> Option<&BTreeMap<String, Value>> {
+        match self.values.get(name)? {
+            Value::Map(map) => Some(map),
+            _ => None,
+        }
+    }
+}
+
+/// The candidate closest to `name`, if any is close enough to be a likely typo.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))
+        .min_by_key(|(d, c)| (*d, *c))
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::param::ParamType;
+
+    #[test]
+    fn check_reports_every_problem_and_fills_defaults() {
+        let specs = [
+            ParamSpec::required("path", ParamType::Path, "file"),
+            ParamSpec::optional("mode", ParamType::String, "mode")
+                .with_default(Value::Str("0644".into())),
+            ParamSpec::optional("timeout", ParamType::Duration, "limit"),
+        ];
+        let mut raw = BTreeMap::new();
+        raw.insert("pth".to_owned(), Value::Str("/x".into()));
+        raw.insert("timeout".to_owned(), Value::Str("soon".into()));
+        let errors = Args::check(&specs, raw).expect_err("invalid");
+        assert!(errors.contains(&ArgError::Unknown {
+            name: "pth".into(),
+            suggestion: Some("path")
+        }));
+        assert!(errors.contains(&ArgError::Missing { name: "path" }));
+        assert!(
+            errors
+                .iter()
+                .any(|e| matches!(e, ArgError::Type { name, .. } if name == "timeout"))
+        );
+
+        let mut raw = BTreeMap::new();
+        raw.insert("path".to_owned(), Value::Str("/x".into()));
+        let args = Args::check(&specs, raw).expect("valid");
+        assert_eq!(args.str("mode").as_deref(), Some("0644"));
+        assert_eq!(args.duration("timeout"), None);
+    }
+}

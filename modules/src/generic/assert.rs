@@ -1,0 +1,142 @@
+//! `assert`: stop the run unless conditions hold.
+//!
+//! Use it as a safety gate before a risky step: "the mirror is in sync", "the backlog is
+//! empty", "we are on the primary". The conditions are template expressions over variables
+//! and outputs of earlier steps (`backlog.stdout | int == 0`); the compiler checks their syntax
+//! and variables, and the engine evaluates them on the controller — nothing runs on a host. The
+//! step fails with `fail_msg` (or the first false condition) when any is false.
+//!
+//! It changes nothing, so it is idempotent.
+
+use std::sync::LazyLock;
+
+use super::present;
+use crate::args::Args;
+use crate::module::{Module, Operation, RenderError};
+use crate::param::{ParamSpec, ParamType};
+use crate::value::Value;
+
+/// The `assert` module.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AssertModule;
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
+    vec![
+        ParamSpec::required(
+            "that",
+            ParamType::List(Box::new(ParamType::Expression)),
+            "Expressions that must all be true, such as `backlog.stdout | int == 0`",
+        ),
+        ParamSpec::optional(
+            "fail_msg",
+            ParamType::String,
+            "The message when one is false",
+        ),
+    ]
+});
+
+impl Module for AssertModule {
+    fn name(&self) -> &'static str {
+        "assert"
+    }
+
+    fn description(&self) -> &'static str {
+        "Fail the step unless every condition (an expression) is true"
+    }
+
+    fn params(&self) -> &[ParamSpec] {
+        &PARAMS
+    }
+
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let conditions: Vec<String> = match present(args, "that") {
+            Some(Value::List(items)) => items
+                .iter()
+                .map(|item| {
+                    item.as_str()
+                        .map_or_else(|| item.to_string(), str::to_owned)
+                })
+                .collect(),
+            Some(other) => vec![other.to_string()],
+            None => Vec::new(),
+        };
+        if conditions.is_empty() {
+            return Err(RenderError::new("that", "needs at least one condition"));
+        }
+        if let Some(i) = conditions.iter().position(|c| c.trim().is_empty()) {
+            return Err(RenderError::new(
+                "that",
+                format!("condition {} is empty", i + 1),
+            ));
+        }
+        Ok(vec![Operation::Assert {
+            conditions,
+            message: args.str("fail_msg"),
+        }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generic::testing::{check, list, s};
+
+    #[test]
+    fn renders_an_assert_operation() {
+        let args = check(
+            &AssertModule,
+            &[
+                (
+                    "that",
+                    list(&["backlog.stdout | int == 0", "role.stdout == 'primary'"]),
+                ),
+                ("fail_msg", s("not safe to fail over")),
+            ],
+        );
+        let ops = AssertModule.render(&args).expect("renders");
+        assert_eq!(
+            ops,
+            [Operation::Assert {
+                conditions: vec![
+                    "backlog.stdout | int == 0".into(),
+                    "role.stdout == 'primary'".into()
+                ],
+                message: Some("not safe to fail over".into()),
+            }]
+        );
+        assert_eq!(
+            ops[0].to_string(),
+            "assert: backlog.stdout | int == 0 and role.stdout == 'primary'"
+        );
+        assert!(AssertModule.idempotent());
+
+        let args = check(&AssertModule, &[("that", list(&["x"]))]);
+        let ops = AssertModule.render(&args).expect("renders");
+        assert_eq!(
+            ops,
+            [Operation::Assert {
+                conditions: vec!["x".into()],
+                message: None
+            }]
+        );
+    }
+
+    #[test]
+    fn refuses_no_or_empty_conditions() {
+        let args = check(&AssertModule, &[("that", list(&[]))]);
+        assert_eq!(
+            AssertModule.render(&args).expect_err("none").arg,
+            Some("that")
+        );
+        let args = check(&AssertModule, &[("that", list(&["a", " "]))]);
+        let err = AssertModule.render(&args).expect_err("blank");
+        assert_eq!(
+            (err.arg, err.message.as_str()),
+            (Some("that"), "condition 2 is empty")
+        );
+    }
+}

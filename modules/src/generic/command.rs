@@ -1,0 +1,233 @@
+//! `command`: run one program with its arguments, without a shell.
+//!
+//! Use it whenever a step runs a single program: every word of `argv` is quoted, so a value
+//! interpolated into it (a file name with spaces, a password with `$`) arrives as exactly one
+//! argument and no shell syntax in it is interpreted. Reach for `shell` only when the step needs
+//! pipes, redirections or `&&`.
+//!
+//! `creates` is the idempotency guard: when the path exists the command is not run, and the
+//! step prints `skipped: <path> exists`. A `command` without `creates` is not idempotent, and
+//! since [`Module::idempotent`] cannot look at arguments it always answers `false`; resume
+//! relies on the guard (the rerun is skipped) rather than on that flag.
+
+use std::sync::LazyLock;
+
+use super::{Words, preamble, present};
+use crate::args::Args;
+use crate::command::Command;
+use crate::module::{Module, Operation, RenderError};
+use crate::param::{ParamSpec, ParamType};
+use crate::value::Value;
+
+/// The `command` module.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CommandModule;
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
+    vec![
+        ParamSpec::required(
+            "argv",
+            ParamType::List(Box::new(ParamType::String)),
+            "The program and its arguments, one word each; nothing in them is shell syntax",
+        ),
+        ParamSpec::optional("chdir", ParamType::Path, "Directory to run the program in"),
+        ParamSpec::optional(
+            "creates",
+            ParamType::Path,
+            "Skip the program when this path exists (a relative path is inside `chdir`)",
+        ),
+    ]
+});
+
+impl Module for CommandModule {
+    fn name(&self) -> &'static str {
+        "command"
+    }
+
+    fn description(&self) -> &'static str {
+        "Run one program with its arguments, each quoted, without a shell"
+    }
+
+    fn params(&self) -> &[ParamSpec] {
+        &PARAMS
+    }
+
+    fn idempotent(&self) -> bool {
+        false
+    }
+
+    fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let argv = match args.get("argv") {
+            Some(Value::List(items)) => items.as_slice(),
+            // Known at run time only: show it as one placeholder word.
+            Some(deferred @ Value::Deferred(_)) => std::slice::from_ref(deferred),
+            _ => &[],
+        };
+        match argv.first() {
+            None => {
+                return Err(RenderError::new(
+                    "argv",
+                    "must name at least the program to run",
+                ));
+            }
+            Some(Value::Str(program)) if program.is_empty() => {
+                return Err(RenderError::new(
+                    "argv",
+                    "the program name (first word) is empty",
+                ));
+            }
+            Some(_) => {}
+        }
+        let mut words = Words::default();
+        let mut script = preamble(&mut words, present(args, "chdir"), present(args, "creates"));
+        let line: Vec<String> = argv.iter().map(|v| words.word(v)).collect();
+        script.push_str(&line.join(" "));
+        Ok(vec![Operation::Remote(words.attach(Command::new(script)))])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generic::testing::{TempDir, check, hostile, list, remote, run, s, stdout};
+
+    #[test]
+    fn renders_each_word_quoted() {
+        let cmd = remote(
+            &CommandModule,
+            &[("argv", list(&["systemctl", "restart", "my app"]))],
+        );
+        assert_eq!(cmd.script, "systemctl restart 'my app'");
+        assert_eq!(
+            cmd.script,
+            Command::argv(["systemctl", "restart", "my app"]).script
+        );
+        assert!(cmd.mutating);
+        assert!(cmd.env.is_empty() && cmd.stdin.is_none());
+        assert!(!CommandModule.idempotent());
+    }
+
+    #[test]
+    fn renders_chdir_and_creates_as_a_preamble() {
+        let cmd = remote(
+            &CommandModule,
+            &[
+                ("argv", list(&["make", "build"])),
+                ("chdir", s("/srv/app")),
+                ("creates", s("build/out")),
+            ],
+        );
+        assert_eq!(
+            cmd.script,
+            "cd /srv/app || exit 1\n\
+             if [ -e build/out ]; then printf '%s\\n' 'skipped: build/out exists'; exit 0; fi\n\
+             make build"
+        );
+    }
+
+    #[test]
+    fn refuses_an_empty_argv() {
+        let args = check(&CommandModule, &[("argv", list(&[]))]);
+        let err = CommandModule.render(&args).expect_err("empty argv");
+        assert_eq!(err.arg, Some("argv"));
+        let args = check(&CommandModule, &[("argv", list(&["", "x"]))]);
+        assert_eq!(
+            CommandModule.render(&args).expect_err("empty program").arg,
+            Some("argv")
+        );
+    }
+
+    #[test]
+    fn deferred_argv_renders_as_a_placeholder() {
+        let cmd = remote(
+            &CommandModule,
+            &[("argv", Value::Deferred("prep.argv".into()))],
+        );
+        assert_eq!(cmd.script, "'<prep.argv>'");
+    }
+
+    #[test]
+    fn hostile_values_stay_single_inert_words() {
+        let dir = TempDir::new("command-hostile");
+        let marker = dir.join("pwned");
+        for value in hostile(&marker) {
+            let cmd = remote(&CommandModule, &[("argv", list(&["printf", "%s", &value]))]);
+            let words = shlex::split(&cmd.script).expect("re-parses");
+            assert_eq!(words, ["printf", "%s", value.as_str()]);
+            let out = run(&cmd, dir.path());
+            assert!(out.status.success(), "{value:?}");
+            assert_eq!(stdout(&out), value);
+
+            let cmd = remote(
+                &CommandModule,
+                &[
+                    ("argv", list(&["true"])),
+                    ("chdir", s(&value)),
+                    ("creates", s(&value)),
+                ],
+            );
+            let _ = run(&cmd, dir.path());
+            assert!(
+                !marker.exists(),
+                "escaped quoting: {value:?}\n{}",
+                cmd.script
+            );
+        }
+    }
+
+    #[test]
+    fn creates_makes_a_rerun_a_no_op() {
+        let dir = TempDir::new("command-creates");
+        let cmd = remote(
+            &CommandModule,
+            &[
+                ("argv", list(&["sh", "-c", "echo ran >> log; touch made"])),
+                ("chdir", s(&dir.str("."))),
+                ("creates", s("made")),
+            ],
+        );
+        let first = run(&cmd, dir.path());
+        assert!(first.status.success());
+        assert_eq!(stdout(&first), "");
+        let second = run(&cmd, dir.path());
+        assert!(second.status.success());
+        assert_eq!(stdout(&second), "skipped: made exists\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("log")).expect("log"),
+            "ran\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_chdir_stops_the_command() {
+        let dir = TempDir::new("command-chdir");
+        let cmd = remote(
+            &CommandModule,
+            &[
+                ("argv", list(&["touch", "made"])),
+                ("chdir", s(&dir.str("missing"))),
+            ],
+        );
+        assert!(!run(&cmd, dir.path()).status.success());
+        assert!(!dir.join("made").exists());
+    }
+
+    #[test]
+    fn secrets_travel_in_the_environment() {
+        let cmd = remote(
+            &CommandModule,
+            &[(
+                "argv",
+                Value::List(vec![
+                    s("printf"),
+                    s("%s"),
+                    Value::Secret("hun'ter 2".into()),
+                ]),
+            )],
+        );
+        assert_eq!(cmd.script, "printf '%s' \"$RUNBOOK_SECRET_1\"");
+        assert!(!cmd.to_string().contains("hun'ter"));
+        let dir = TempDir::new("command-secret");
+        assert_eq!(stdout(&run(&cmd, dir.path())), "hun'ter 2");
+    }
+}

@@ -1,0 +1,133 @@
+//! `manual`: a step an operator does by hand.
+//!
+//! Use it for what cannot or should not be automated — "switch the VIP in the load balancer
+//! console", "call the DBA on duty" — so the runbook still records it in order. The run stops at
+//! the step, shows the instructions and waits for an operator's approval. With `confirm`, the
+//! instructions end with the text the operator must confirm (such as the name of the host being
+//! failed over), so approving is a deliberate act.
+//!
+//! Nobody can know whether a manual action may be repeated, so it is not idempotent: resume asks
+//! the operator again.
+
+use std::sync::LazyLock;
+
+use super::present;
+use crate::args::Args;
+use crate::module::{Module, Operation, RenderError};
+use crate::param::{ParamSpec, ParamType};
+
+/// The `manual` module.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ManualModule;
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
+    vec![
+        ParamSpec::required(
+            "instructions",
+            ParamType::String,
+            "What the operator must do; the first line is the summary",
+        ),
+        ParamSpec::optional(
+            "confirm",
+            ParamType::String,
+            "Text the operator must confirm before the run continues",
+        ),
+    ]
+});
+
+impl Module for ManualModule {
+    fn name(&self) -> &'static str {
+        "manual"
+    }
+
+    fn description(&self) -> &'static str {
+        "Pause for an operator to do a step by hand and approve it"
+    }
+
+    fn params(&self) -> &[ParamSpec] {
+        &PARAMS
+    }
+
+    fn idempotent(&self) -> bool {
+        false
+    }
+
+    fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let mut instructions = args.str("instructions").unwrap_or_default();
+        if instructions.trim().is_empty() {
+            return Err(RenderError::new("instructions", "are empty"));
+        }
+        if let Some(confirm) = present(args, "confirm") {
+            let confirm = confirm.to_string();
+            if confirm.trim().is_empty() {
+                return Err(RenderError::new("confirm", "is empty"));
+            }
+            instructions = format!("{}\n\nConfirm: {confirm}", instructions.trim_end());
+        }
+        Ok(vec![Operation::Manual { instructions }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generic::testing::{check, s};
+    use crate::value::Value;
+
+    #[test]
+    fn renders_a_manual_operation() {
+        let args = check(
+            &ManualModule,
+            &[("instructions", s("Move the VIP to db2\nIn the LB UI."))],
+        );
+        let ops = ManualModule.render(&args).expect("renders");
+        assert_eq!(
+            ops,
+            [Operation::Manual {
+                instructions: "Move the VIP to db2\nIn the LB UI.".into()
+            }]
+        );
+        assert_eq!(ops[0].to_string(), "manual: Move the VIP to db2");
+        assert!(!ManualModule.idempotent());
+    }
+
+    #[test]
+    fn confirm_text_ends_the_instructions() {
+        let args = check(
+            &ManualModule,
+            &[
+                ("instructions", s("Stop the old primary.\n")),
+                ("confirm", s("db1")),
+            ],
+        );
+        assert_eq!(
+            ManualModule.render(&args).expect("renders"),
+            [Operation::Manual {
+                instructions: "Stop the old primary.\n\nConfirm: db1".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn refuses_empty_text_and_masks_secrets() {
+        let args = check(&ManualModule, &[("instructions", s(" \n"))]);
+        assert_eq!(
+            ManualModule.render(&args).expect_err("empty").arg,
+            Some("instructions")
+        );
+        let args = check(
+            &ManualModule,
+            &[("instructions", s("x")), ("confirm", s(""))],
+        );
+        assert_eq!(
+            ManualModule.render(&args).expect_err("empty").arg,
+            Some("confirm")
+        );
+        let args = check(
+            &ManualModule,
+            &[("instructions", Value::Secret("hunter2".into()))],
+        );
+        let ops = ManualModule.render(&args).expect("renders");
+        assert!(!ops[0].to_string().contains("hunter2"));
+    }
+}

@@ -1,0 +1,27 @@
+//! The built-in module library of `runbook`.
+//!
+//! A module is the unit of work a step names (`module: gtm.source_start`). Each one declares its
+//! typed parameters, so the compiler can check a step's `with:` arguments before any host is
+//! touched, and renders the exact commands it will run, so `plan` can show them. Execution follows
+//! query-then-act: a read-only `check` (dry-run, resume after a crash, safety gates) and an
+//! `apply`; both arrive with the executor and are designed to plug into [`Module`].
+//!
+//! Modules never see templates: the engine renders every template first and hands a module
+//! plain, typed [`Args`]. Values that are only known at run time (outputs of earlier steps)
+//! arrive at plan time as [`Value::Deferred`] and are shown as placeholders.
+
+mod args;
+mod command;
+mod module;
+mod param;
+mod registry;
+mod value;
+
+pub mod generic;
+
+pub use args::{ArgError, Args, closest};
+pub use command::{Command, quote};
+pub use module::{Module, Operation, RenderError};
+pub use param::{ParamSpec, ParamType};
+pub use registry::Registry;
+pub use value::{Value, format_duration, parse_duration};
