@@ -28,7 +28,7 @@ use crate::plan::{
 };
 use crate::template::Templates;
 
-pub use args::{ArgTemplate, TemplateArgs};
+pub use args::{Arg, ArgTemplate, TemplateArgs};
 pub use params::{Override, OverrideOrigin, Overrides, ResolvedParam, ValueOrigin};
 
 /// What the compiler needs.
@@ -62,11 +62,18 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
         .collect();
 
     let step_graph = graph::build(runbook, &steps, &hosts);
-    if graph::check_cycles(runbook, &steps, &step_graph, &mut out) {
-        return Err(sorted(out));
-    }
-    let ancestors = graph::any_ancestors(&step_graph);
-    let global = graph::global_ancestors(&step_graph);
+    // With a cycle there is no "upstream"; the template checks still run (treating every step
+    // as upstream) so that the user sees their errors in the same report.
+    let cyclic = graph::check_cycles(runbook, &steps, &step_graph, &mut out);
+    let (ancestors, global) = if cyclic {
+        let all = vec![vec![true; steps.len()]; steps.len()];
+        (all.clone(), all)
+    } else {
+        (
+            graph::any_ancestors(&step_graph),
+            graph::global_ancestors(&step_graph),
+        )
+    };
 
     let registers: BTreeMap<String, usize> = steps
         .iter()
@@ -201,7 +208,11 @@ fn compile_step(
                 .cloned()
                 .unwrap_or(ParamType::Any);
             let arg = b.build(node, &ty);
-            compiled.args.push((key.value.clone(), key.span, arg));
+            compiled.args.push(args::Arg {
+                name: key.value.clone(),
+                span: node.span,
+                template: arg,
+            });
         }
         if let Some(when) = &step.when {
             b.expression(&when.value, when.span);

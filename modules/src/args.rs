@@ -126,27 +126,43 @@ impl Args {
     }
 }
 
-/// The candidate closest to `name`, if any is close enough to be a likely typo.
+/// The candidate closest to `name`, if any is close enough to be a likely typo. Distance is
+/// optimal string alignment (a swap of two neighbours counts once), case-insensitive.
 pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_lowercase();
     candidates
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
+        .filter(|(d, c)| {
+            *d <= (c.chars().count().max(name.chars().count()) / 3).max(1)
+                || (*d <= 2 && c.len() >= 4)
+        })
         .min_by_key(|(d, c)| (*d, *c))
         .map(|(_, c)| c)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -182,5 +198,14 @@ mod tests {
         let args = Args::check(&specs, raw).expect("valid");
         assert_eq!(args.str("mode").as_deref(), Some("0644"));
         assert_eq!(args.duration("timeout"), None);
+    }
+
+    #[test]
+    fn closest_catches_swaps_and_ignores_strangers() {
+        let names = ["name", "needs", "module", "register"];
+        assert_eq!(closest("nmae", names.iter().copied()), Some("name"));
+        assert_eq!(closest("modul", names.iter().copied()), Some("module"));
+        assert_eq!(closest("regsiter", names.iter().copied()), Some("register"));
+        assert_eq!(closest("xyz", names.iter().copied()), None);
     }
 }

@@ -1,1 +1,131 @@
+//! The binary: commands, exit codes, help.
 
+use crate::support::run;
+
+#[test]
+fn validate_accepts_a_good_runbook() {
+    let out = run(&[
+        "validate",
+        "tests/fixtures/demo.yaml",
+        "-i",
+        "tests/fixtures/demo-inventory.yaml",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "ok: demo-switchover 1.0.0 is valid: 3 phases, 8 steps, 10 actions\n"
+    );
+}
+
+#[test]
+fn invalid_input_exits_2_and_locates_the_problem() {
+    let out = run(&[
+        "validate",
+        "tests/corpus/runbook/unknown-module.yaml",
+        "-i",
+        "tests/fixtures/demo-inventory.yaml",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("runbook::module::unknown"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("unknown-module.yaml:"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "nothing on stdout when invalid");
+}
+
+#[test]
+fn a_missing_file_is_invalid_input() {
+    let out = run(&[
+        "plan",
+        "nope.yaml",
+        "-i",
+        "tests/fixtures/demo-inventory.yaml",
+    ]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("nope.yaml"), "{}", out.stderr);
+}
+
+#[test]
+fn diagnostics_as_json_lines() {
+    let out = run(&[
+        "validate",
+        "tests/corpus/runbook/unknown-module.yaml",
+        "-i",
+        "tests/fixtures/demo-inventory.yaml",
+        "--diagnostics",
+        "json",
+    ]);
+    assert_eq!(out.code, 2);
+    let first: serde_json::Value =
+        serde_json::from_str(out.stderr.lines().next().expect("a line")).expect("JSON");
+    assert_eq!(first["code"], "runbook::module::unknown");
+}
+
+#[test]
+fn help_has_examples_and_exit_codes() {
+    let out = run(&["--help"]);
+    assert_eq!(out.code, 0);
+    for needle in [
+        "validate",
+        "plan",
+        "graph",
+        "Examples:",
+        "Exit codes: 0 ok, 1 a run failed, 2 invalid input",
+    ] {
+        assert!(
+            out.stdout.contains(needle),
+            "{needle} missing from help:\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn modules_lists_the_generic_modules_and_describes_one() {
+    let out = run(&["modules"]);
+    assert_eq!(out.code, 0);
+    for name in [
+        "assert", "command", "copy", "manual", "script", "shell", "template", "wait_for",
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{}",
+            out.stdout
+        );
+    }
+    let out = run(&["modules", "copy"]);
+    assert!(
+        out.stdout.contains("dest") && out.stdout.contains("required"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(run(&["modules", "cpy"]).code, 2);
+}
+
+#[test]
+fn graph_formats() {
+    let dot = run(&[
+        "graph",
+        "tests/fixtures/demo.yaml",
+        "-i",
+        "tests/fixtures/demo-inventory.yaml",
+    ]);
+    assert_eq!(dot.code, 0, "{}", dot.stderr);
+    assert!(dot.stdout.starts_with("digraph \"demo-switchover\""));
+    assert!(dot.stdout.contains("promote@beta"));
+    let mermaid = run(&[
+        "graph",
+        "tests/fixtures/demo.yaml",
+        "-i",
+        "tests/fixtures/demo-inventory.yaml",
+        "--format",
+        "mermaid",
+    ]);
+    assert!(mermaid.stdout.starts_with("flowchart LR"));
+}

@@ -1,1 +1,16 @@
+//! The end-to-end suite: one test binary, linked once.
+//!
+//! - `compile_errors`: each compile error at its exact line, column and code.
+//! - `corpus`: every malformed runbook and inventory under `tests/corpus/` exits 2 with a located
+//!   diagnostic and never panics.
+//! - `snapshots`: `plan` (text and JSON) and rendered diagnostics, pinned with insta.
+//! - `properties`: random runbooks, including cycles and bad references.
+//! - `cli`: the binary's commands, exit codes and help.
+
 mod cli;
+mod compile_errors;
+mod corpus;
+mod plan_shape;
+mod properties;
+mod snapshots;
+mod support;

@@ -51,17 +51,29 @@ pub fn plan(inputs: &Inputs) -> Result<Plan, Vec<Diagnostic>> {
     let (Some(runbook), Some(inventory)) = (runbook, inventory) else {
         return Err(errors);
     };
-    // Structural errors in the runbook make the compiler's findings noise; report those first.
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    // The parser keeps going after shape errors, so the compiler still runs and everything is
+    // reported in one go.
     let registry = Registry::builtin();
-    compile::compile(compile::Input {
+    let input = compile::Input {
         runbook: &runbook,
         inventory: &inventory,
         registry: &registry,
         overrides: &overrides,
-    })
+    };
+    match compile::compile(input) {
+        Ok(plan) if errors.is_empty() => Ok(plan),
+        Ok(_) => Err(sorted(errors)),
+        Err(more) => {
+            errors.extend(more);
+            Err(sorted(errors))
+        }
+    }
+}
+
+fn sorted(errors: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut all = runbook::diagnostic::Diagnostics::default();
+    all.extend(errors);
+    all.sorted()
 }
 
 fn read(path: &Path) -> Result<String, Diagnostic> {

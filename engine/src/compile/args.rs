@@ -32,10 +32,19 @@ pub enum ArgTemplate {
     Map(Vec<(String, ArgTemplate)>),
 }
 
+/// One `with:` argument.
+#[derive(Clone, Debug)]
+pub struct Arg {
+    pub name: String,
+    /// The value's span: where type and render errors point.
+    pub span: Span,
+    pub template: ArgTemplate,
+}
+
 /// A step's `with:`, ready to render.
 #[derive(Clone, Debug, Default)]
 pub struct TemplateArgs {
-    pub args: Vec<(String, Span, ArgTemplate)>,
+    pub args: Vec<Arg>,
 }
 
 /// Compiles the templates of a node and checks their variables against the scope.
@@ -111,6 +120,10 @@ impl Builder<'_, '_> {
                         ArgTemplate::Literal(Value::Null)
                     }
                 }
+            }
+            // Text arguments take a scalar's text as written: `cmd: true` is the command `true`.
+            (NodeKind::Scalar(text, _), ParamType::String | ParamType::Shell | ParamType::Path) => {
+                ArgTemplate::Literal(Value::Str(text.clone()))
             }
             _ => ArgTemplate::Literal(literal(node)),
         }

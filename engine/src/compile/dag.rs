@@ -338,9 +338,10 @@ fn render_action(
         let mut raw = BTreeMap::new();
         let mut spans = BTreeMap::new();
         let mut failed = false;
-        for (name, span, arg) in &info.args.args {
-            spans.insert(name.clone(), *span);
-            match args::render(i.templates, arg, &ctx) {
+        for arg in &info.args.args {
+            let name = &arg.name;
+            spans.insert(name.clone(), arg.span);
+            match args::render(i.templates, &arg.template, &ctx) {
                 Ok(v) => {
                     raw.insert(name.clone(), v);
                 }
