@@ -114,7 +114,7 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
         .enumerate()
         .map(|(i, (p, step))| step_info(registry, *p, step, hosts[i].clone(), compiled[i].clone()))
         .collect();
-    let graph = dag::build(dag::Inputs {
+    let graph = dag::build(&mut dag::Inputs {
         runbook,
         inventory,
         registry,

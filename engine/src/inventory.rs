@@ -3,8 +3,9 @@
 //! Three formats load into the same [`Inventory`]: our own YAML (`kind: Inventory`), and an
 //! Ansible inventory as operators already keep it, in YAML or INI. See docs/inventory.md.
 //!
-//! Each format parser ([`native`], [`ansible_yaml`], [`ini`]) only records what its file says
-//! into a [`draft::Draft`]; membership, precedence and reference checks happen once, there.
+//! Each format parser (`native`, `ansible_yaml`, `ini`) only records what its file says into
+//! a `draft::Draft`; membership, precedence and reference checks happen once, there, so the
+//! formats cannot disagree about them.
 
 mod ansible;
 mod ansible_yaml;

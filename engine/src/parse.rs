@@ -364,17 +364,17 @@ fn roles(r: &mut Reporter, node: &Node) -> Vec<RoleDecl> {
                 );
             }
         } else {
-            if let Some(n) = m.get("min") {
-                if let Some(c) = r.int(n, "min") {
-                    count.min = non_negative(r, n, c);
-                    count_span = n.span;
-                }
+            if let Some(n) = m.get("min")
+                && let Some(c) = r.int(n, "min")
+            {
+                count.min = non_negative(r, n, c);
+                count_span = n.span;
             }
-            if let Some(n) = m.get("max") {
-                if let Some(c) = r.int(n, "max") {
-                    count.max = Some(non_negative(r, n, c));
-                    count_span = count_span.join(n.span);
-                }
+            if let Some(n) = m.get("max")
+                && let Some(c) = r.int(n, "max")
+            {
+                count.max = Some(non_negative(r, n, c));
+                count_span = count_span.join(n.span);
             }
             if count.max.is_some_and(|max| max < count.min) {
                 r.report(
@@ -453,12 +453,11 @@ fn phase(r: &mut Reporter, node: &Node) -> Option<Phase> {
         .get("on")
         .map(|n| r.string_or_list(n, "on"))
         .unwrap_or_default();
-    let mut steps = match p.get("steps") {
-        Some(n) => step_list(r, n, StepKind::Main),
-        None => {
-            p.require(r, "steps");
-            Vec::new()
-        }
+    let mut steps = if let Some(n) = p.get("steps") {
+        step_list(r, n, StepKind::Main)
+    } else {
+        p.require(r, "steps");
+        Vec::new()
     };
     if let Some(n) = p.get("on_failure") {
         steps.extend(step_list(r, n, StepKind::OnFailure));

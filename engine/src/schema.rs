@@ -60,12 +60,11 @@ impl Reporter {
 
     /// A mapping, or a diagnostic.
     pub fn map<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [(Node, Node)]> {
-        match &node.kind {
-            NodeKind::Map(entries) => Some(entries),
-            _ => {
-                self.wrong_type(node, what, "a mapping");
-                None
-            }
+        if let NodeKind::Map(entries) = &node.kind {
+            Some(entries)
+        } else {
+            self.wrong_type(node, what, "a mapping");
+            None
         }
     }
 
@@ -83,12 +82,11 @@ impl Reporter {
 
     /// A scalar's text (numbers and booleans included), or a diagnostic.
     pub fn string(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
-        match &node.kind {
-            NodeKind::Scalar(s, _) => Some(Spanned::new(s.clone(), node.span)),
-            _ => {
-                self.wrong_type(node, what, "a string");
-                None
-            }
+        if let NodeKind::Scalar(s, _) = &node.kind {
+            Some(Spanned::new(s.clone(), node.span))
+        } else {
+            self.wrong_type(node, what, "a string");
+            None
         }
     }
 
@@ -200,26 +198,6 @@ impl<'n> MapReader<'n> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::yaml::parse;
-
-    #[test]
-    fn unknown_keys_are_reported_with_a_suggestion() {
-        let text = "nmae: x\nid: y\n";
-        let node = parse(text).expect("yaml");
-        let mut reporter = Reporter::new(SourceFile::new("t.yaml", text.to_owned()));
-        let reader = reporter.reader(&node, "a step", &["name", "id"]);
-        assert!(reader.get("id").is_some());
-        let diags = reporter.diagnostics.sorted();
-        assert_eq!(diags.len(), 1);
-        assert_eq!(diags[0].code, Code::UnknownKey);
-        assert_eq!(diags[0].help.as_deref(), Some("did you mean `name`?"));
-        assert_eq!(diags[0].location(), Some(("t.yaml".to_owned(), 1, 1)));
-    }
-}
-
 /// The span of `range` (byte offsets into a scalar's value) within the source, when the value
 /// appears verbatim in the source (plain or quoted without escapes); the whole scalar's span
 /// otherwise (block scalars, escapes), which is still the right line.
@@ -246,5 +224,25 @@ pub fn sub_span(
             whole.start + o + range.end.max(range.start + 1).min(value.len()),
         ),
         _ => whole,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::parse;
+
+    #[test]
+    fn unknown_keys_are_reported_with_a_suggestion() {
+        let text = "nmae: x\nid: y\n";
+        let node = parse(text).expect("yaml");
+        let mut reporter = Reporter::new(SourceFile::new("t.yaml", text.to_owned()));
+        let reader = reporter.reader(&node, "a step", &["name", "id"]);
+        assert!(reader.get("id").is_some());
+        let diags = reporter.diagnostics.sorted();
+        assert_eq!(diags.len(), 1);
+        assert_eq!(diags[0].code, Code::UnknownKey);
+        assert_eq!(diags[0].help.as_deref(), Some("did you mean `name`?"));
+        assert_eq!(diags[0].location(), Some(("t.yaml".to_owned(), 1, 1)));
     }
 }

@@ -65,7 +65,7 @@ impl std::fmt::Debug for Templates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Templates")
             .field("count", &self.count)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -221,7 +221,7 @@ mod tests {
         assert!(vars.contains("params.nope"));
         let err = t
             .render(&id, &context! { params => context! {} })
-            .unwrap_err();
+            .expect_err("must fail");
         assert!(err.message.contains("undefined"), "{}", err.message);
         assert!(err.range.is_some());
     }
@@ -229,7 +229,9 @@ mod tests {
     #[test]
     fn syntax_errors_carry_a_range() {
         let mut t = Templates::new();
-        let err = t.compile("a {{ b + }}", Escape::None).unwrap_err();
+        let err = t
+            .compile("a {{ b + }}", Escape::None)
+            .expect_err("must fail");
         assert!(err.range.is_some(), "{err:?}");
         assert!(t.check_expression("rc ==").is_err());
         assert_eq!(

@@ -18,10 +18,6 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
-pub fn fixture(name: &str) -> PathBuf {
-    root().join("tests/fixtures").join(name)
-}
-
 /// A small inventory most compile tests run against: `alpha` (originating), `beta`
 /// (replicating), `gamma` (no role), groups `site_a` = [alpha], `lab` = all three.
 pub const INVENTORY: &str = "\

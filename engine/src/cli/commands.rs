@@ -1,5 +1,6 @@
 //! One function per command; each returns the exit code.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use runbook::plan::{GraphFormat, render_graph, render_json, render_text};
@@ -76,7 +77,7 @@ fn modules(name: Option<&str>) -> u8 {
     match name {
         None => {
             for m in registry.iter() {
-                out.push_str(&format!("{:<24} {}\n", m.name(), m.description()));
+                let _ = writeln!(out, "{:<24} {}", m.name(), m.description());
             }
         }
         Some(name) => {
@@ -86,12 +87,13 @@ fn modules(name: Option<&str>) -> u8 {
                 eprintln!("error: unknown module `{name}`{hint}");
                 return exit::INVALID_INPUT;
             };
-            out.push_str(&format!(
+            let _ = write!(
+                out,
                 "{}: {}\nidempotent: {}\n\nparameters:\n",
                 m.name(),
                 m.description(),
                 m.idempotent()
-            ));
+            );
             for p in m.params() {
                 let req = if p.required {
                     "required".to_owned()
@@ -100,13 +102,14 @@ fn modules(name: Option<&str>) -> u8 {
                         .as_ref()
                         .map_or_else(|| "optional".to_owned(), |d| format!("default {d}"))
                 };
-                out.push_str(&format!(
-                    "  {:<16} {:<20} {:<16} {}\n",
+                let _ = writeln!(
+                    out,
+                    "  {:<16} {:<20} {:<16} {}",
                     p.name,
                     p.ty.describe(),
                     req,
                     p.description
-                ));
+                );
             }
         }
     }

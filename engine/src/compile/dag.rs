@@ -77,7 +77,7 @@ impl Builder {
     }
 }
 
-pub fn build(i: Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
+pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
     let mut b = Builder {
         graph: DiGraph::new(),
         edges: HashSet::new(),
@@ -94,7 +94,7 @@ pub fn build(i: Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
                 continue;
             }
             for &host in &i.infos[s].hosts {
-                let action = render_action(&i, s, step, host, &mut problems);
+                let action = render_action(i, s, step, host, &mut problems);
                 let node = b.graph.add_node(PlanNode::Action(action));
                 b.actions[s].push((host, node));
             }
@@ -130,7 +130,7 @@ pub fn build(i: Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
                     }
                     continue;
                 }
-                connect(&mut b, &i, a, c, w.spread, kind);
+                connect(&mut b, i, a, c, w.spread, kind);
             }
             (StepNode::Step(a), StepNode::PhaseEnd(p)) => {
                 let end = b.phase_ends[p];
@@ -138,8 +138,7 @@ pub fn build(i: Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
                     b.edge(n, end, kind);
                 }
             }
-            (StepNode::PhaseEnd(_), StepNode::Step(_))
-            | (StepNode::PhaseEnd(_), StepNode::PhaseEnd(_)) => {}
+            (StepNode::PhaseEnd(_), StepNode::Step(_) | StepNode::PhaseEnd(_)) => {}
         }
     }
     // Phase entry: an action with no predecessor inside its own phase waits for the end of the

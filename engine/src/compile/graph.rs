@@ -203,7 +203,9 @@ pub fn check_cycles(
 ) -> bool {
     let mut found = false;
     let mut components = tarjan_scc(&g.graph);
-    components.iter_mut().for_each(|c| c.sort());
+    for c in &mut components {
+        c.sort();
+    }
     components.sort();
     for component in components {
         let self_loop = component.len() == 1 && g.graph.contains_edge(component[0], component[0]);
@@ -358,6 +360,8 @@ fn ancestors(g: &StepGraph, keep: impl Fn(&StepEdge) -> bool) -> Vec<Vec<bool>> 
         }
     }
     anc.truncate(g.step_count);
-    anc.iter_mut().for_each(|row| row.truncate(g.step_count));
+    for row in &mut anc {
+        row.truncate(g.step_count);
+    }
     anc
 }

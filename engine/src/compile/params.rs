@@ -280,17 +280,17 @@ fn typed(kind: ParamKind, choices: &[String], node: &Node) -> Result<Json, Strin
             _ => return Err(format!("expected a list, found {}", node.describe())),
         },
     };
-    if let (false, Json::String(s)) = (choices.is_empty(), &value) {
-        if !choices.contains(s) {
-            return Err(format!(
-                "`{s}` is not one of {}",
-                choices
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+    if let (false, Json::String(s)) = (choices.is_empty(), &value)
+        && !choices.contains(s)
+    {
+        return Err(format!(
+            "`{s}` is not one of {}",
+            choices
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     Ok(value)
 }

@@ -114,37 +114,34 @@ impl Scope<'_> {
                             "`host` is undefined in a step that runs on the controller".into(),
                             "give the step targets with `on:`, or use `hostvars[NAME]`".into(),
                         ));
-                    } else if let Some(f) = field {
-                        if !HOST_FIELDS.contains(&f) || f == "vars" {
+                    } else if let Some(f) = field
+                        && (!HOST_FIELDS.contains(&f) || f == "vars") {
                             problems.push(problem(
                                 Code::TemplateUndefined,
                                 format!("`host` has no field `{f}`"),
                                 suggest(f, HOST_FIELDS.iter().copied().filter(|f| *f != "vars"), "inventory variables are under `vars.NAME`"),
                             ));
                         }
-                    }
                 }
                 "groups" => {
-                    if let Some(g) = field {
-                        if g != "all" && !self.inventory.groups.contains_key(g) {
+                    if let Some(g) = field
+                        && g != "all" && !self.inventory.groups.contains_key(g) {
                             problems.push(problem(
                                 Code::TemplateUndefined,
                                 format!("the inventory has no group `{g}`"),
                                 suggest(g, self.inventory.groups.keys().map(String::as_str), "name a group of the inventory"),
                             ));
                         }
-                    }
                 }
                 "roles" => {
-                    if let Some(r) = field {
-                        if !self.runbook.roles.iter().any(|d| d.name.value == r) {
+                    if let Some(r) = field
+                        && !self.runbook.roles.iter().any(|d| d.name.value == r) {
                             problems.push(problem(
                                 Code::RoleUndeclared,
                                 format!("role `{r}` is not declared by the runbook"),
                                 suggest(r, self.runbook.roles.iter().map(|d| d.name.value.as_str()), "declare it under `roles:`"),
                             ));
                         }
-                    }
                 }
                 "hostvars" | "loop" => {}
                 "item" => {
@@ -172,15 +169,14 @@ impl Scope<'_> {
                                 format!("add `needs: [{producer_id}]` to this step, or move it after `{producer_id}`"),
                             ));
                         }
-                        if let Some(f) = field {
-                            if !OUTPUT_FIELDS.contains(&f) {
+                        if let Some(f) = field
+                            && !OUTPUT_FIELDS.contains(&f) {
                                 problems.push(problem(
                                     Code::TemplateUndefined,
                                     format!("registered output `{name}` has no field `{f}`"),
                                     suggest(f, OUTPUT_FIELDS.iter().copied(), "outputs have stdout, stderr, rc, changed, failed, skipped, status, stdout_lines and values"),
                                 ));
                             }
-                        }
                     }
                     None => problems.push(problem(
                         Code::TemplateUndefined,

@@ -143,6 +143,7 @@ pub struct Plan {
 
 impl Plan {
     /// Seals a graph built by the compiler. The graph must be acyclic.
+    #[allow(clippy::too_many_arguments)] // one private constructor, called once by the compiler
     pub(crate) fn seal(
         runbook: RunbookInfo,
         inventory: InventoryInfo,

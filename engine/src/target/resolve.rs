@@ -263,6 +263,14 @@ impl Context<'_> {
                     return hosts;
                 } else if !hosts.is_empty() {
                     return hosts;
+                } else if inventory.role_names().contains(name) {
+                    // An inventory role the runbook does not declare: say so, rather than
+                    // "unknown", since the name is right and the declaration is missing.
+                    self.errors.push(ResolveError::UndeclaredRole {
+                        name: name.to_owned(),
+                        range: term.range.clone(),
+                        suggestion: None,
+                    });
                 } else {
                     let roles = self.roles.iter().map(String::as_str);
                     let known: Vec<&str> = roles.chain(group_names()).chain(host_names()).collect();

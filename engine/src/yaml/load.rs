@@ -250,7 +250,7 @@ fn convert_style(style: ParserStyle) -> ScalarStyle {
 mod tests {
     use super::*;
 
-    fn slice<'a>(text: &'a str, span: Span) -> &'a str {
+    fn slice(text: &str, span: Span) -> &str {
         &text[span.start..span.end]
     }
 
@@ -270,7 +270,8 @@ mod tests {
     #[test]
     fn duplicate_keys_point_at_both() {
         let text = "a: 1\nb: 2\na: 3\n";
-        let YamlError::DuplicateKey { key, first, second } = parse(text).unwrap_err() else {
+        let YamlError::DuplicateKey { key, first, second } = parse(text).expect_err("duplicate")
+        else {
             panic!("expected a duplicate key error");
         };
         assert_eq!(key, "a");

@@ -25,6 +25,7 @@ impl Span {
         self.end == self.start
     }
 
+    #[must_use]
     /// A span that covers both `self` and `other`.
     pub fn join(self, other: Span) -> Span {
         Span::new(self.start.min(other.start), self.end.max(other.end))
