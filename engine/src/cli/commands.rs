@@ -33,12 +33,7 @@ pub fn dispatch(cli: Cli) -> u8 {
             Ok(plan) => {
                 let text = match format {
                     OutputFormat::Text => render_text(&plan),
-                    OutputFormat::Json => {
-                        let mut s = serde_json::to_string_pretty(&render_json(&plan))
-                            .expect("JSON values serialize");
-                        s.push('\n');
-                        s
-                    }
+                    OutputFormat::Json => render_json(&plan),
                 };
                 print(&text)
             }

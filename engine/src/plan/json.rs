@@ -1,112 +1,310 @@
 //! The machine form of `plan` (`--format json`). Versioned: a consumer checks
 //! `format_version`, and a snapshot test pins the shape.
+//!
+//! The document is a set of borrowed, serializable views of the plan, written straight to the
+//! output: no intermediate JSON tree, so a 50,000-action plan stays fast and small.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 use runbook_modules::Operation;
+use serde::Serialize;
 
-use super::model::{Plan, PlanNode};
+use crate::ast::{Order, ParamKind, StepKind};
+use crate::compile::ValueOrigin;
+
+use super::model::{
+    ActionRef, EdgeKind, EstimateSource, HostInfo, InventoryInfo, Plan, PlanNode, RunbookInfo,
+};
 
 /// Bumped on any incompatible change to the JSON shape.
 pub const FORMAT_VERSION: u32 = 1;
 
-pub fn render_json(plan: &Plan) -> Value {
-    let secs = |d: std::time::Duration| d.as_secs_f64();
-    let params: serde_json::Map<String, Value> = plan
-        .params
-        .iter()
-        .map(|p| {
-            let value = if p.kind == crate::ast::ParamKind::Secret { Value::Null } else { p.value.clone().unwrap_or(Value::Null) };
-            (p.name.clone(), json!({ "type": p.kind, "value": value, "origin": p.origin, "secret": p.kind == crate::ast::ParamKind::Secret }))
-        })
-        .collect();
-    let phases: Vec<Value> = plan
-        .phases
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let (start, end) = plan.phase_span(i);
-            json!({
-                "name": p.name, "description": p.description, "outage": p.outage, "order": p.order,
-                "estimate_start_secs": secs(start), "estimate_end_secs": secs(end),
-            })
-        })
-        .collect();
-    let steps: Vec<Value> = plan
-        .steps
-        .iter()
-        .map(|s| {
-            json!({
-                "id": s.id, "name": s.name, "phase": plan.phases[s.phase].name, "kind": s.kind,
-                "module": s.module, "idempotent": s.idempotent, "manual": s.manual,
-                "irreversible": s.irreversible, "needs": s.needs, "when": s.when, "until": s.until,
-                "retries": s.retries, "delay_secs": s.delay.map(secs), "timeout_secs": s.timeout.map(secs),
-                "register": s.register, "loop": s.loop_source, "source": s.source,
-                "estimate": { "secs": secs(s.estimate), "source": s.estimate_source },
-                "hosts": s.hosts.iter().map(|h| plan.host_name(*h)).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    let nodes: Vec<Value> = plan
-        .nodes()
-        .map(|(n, node)| {
-            let depends_on: Vec<Value> = plan
-                .dependencies(n)
-                .into_iter()
-                .map(|(d, kind)| json!({ "id": plan.node_id(d), "kind": kind }))
-                .collect();
-            match node {
-                PlanNode::Action(a) => json!({
-                    "id": plan.node_id(n), "type": "action", "step": plan.steps[a.step].id,
-                    "host": plan.host_name(a.host), "phase": plan.phases[plan.steps[a.step].phase].name,
-                    "wave": plan.wave(super::model::ActionRef(n)),
-                    "estimate_start_secs": secs(plan.estimated_start(n)),
-                    "loop_items": a.items,
-                    "operations": a.operations.iter().map(operation).collect::<Vec<_>>(),
-                    "depends_on": depends_on,
-                }),
-                PlanNode::Gate(g) => json!({
-                    "id": plan.node_id(n), "type": "gate", "label": g.label,
-                    "phase": plan.phases[g.phase].name, "depends_on": depends_on,
-                }),
-            }
-        })
-        .collect();
-    json!({
-        "format_version": FORMAT_VERSION,
-        "runbook": plan.runbook,
-        "inventory": plan.inventory,
-        "hosts": plan.hosts,
-        "params": params,
-        "phases": phases,
-        "steps": steps,
-        "nodes": nodes,
-        "totals": {
-            "phases": plan.phases.len(), "steps": plan.steps.len(), "actions": plan.action_count(),
-        },
-        "critical_path": {
-            "estimate_secs": secs(plan.critical_path_estimate()),
-            "actions": plan.critical_path().iter().map(|&n| plan.node_id(n)).collect::<Vec<_>>(),
-        },
-        "outage": {
-            "estimate_secs": secs(plan.outage_estimate()),
-            "phases": plan.phases.iter().filter(|p| p.outage).map(|p| p.name.clone()).collect::<Vec<_>>(),
-        },
-        "irreversible": plan.steps.iter().filter(|s| s.irreversible).map(|s| s.id.clone()).collect::<Vec<_>>(),
-    })
+/// Renders the plan as pretty-printed JSON, ending with a newline.
+pub fn render_json(plan: &Plan) -> String {
+    let mut out = serde_json::to_string_pretty(&Document::new(plan)).expect("plan views serialize");
+    out.push('\n');
+    out
 }
 
-fn operation(op: &Operation) -> Value {
+#[derive(Serialize)]
+struct Document<'p> {
+    format_version: u32,
+    runbook: &'p RunbookInfo,
+    inventory: &'p InventoryInfo,
+    hosts: &'p [HostInfo],
+    params: BTreeMap<&'p str, Param<'p>>,
+    phases: Vec<Phase<'p>>,
+    steps: Vec<Step<'p>>,
+    nodes: Vec<Node<'p>>,
+    totals: Totals,
+    critical_path: CriticalPath,
+    outage: Outage<'p>,
+    irreversible: Vec<&'p str>,
+}
+
+#[derive(Serialize)]
+struct Param<'p> {
+    #[serde(rename = "type")]
+    kind: ParamKind,
+    /// Never a secret's value.
+    value: Option<&'p serde_json::Value>,
+    origin: ValueOrigin,
+    secret: bool,
+}
+
+#[derive(Serialize)]
+struct Phase<'p> {
+    name: &'p str,
+    description: Option<&'p str>,
+    outage: bool,
+    order: Order,
+    estimate_start_secs: f64,
+    estimate_end_secs: f64,
+}
+
+#[derive(Serialize)]
+struct Estimate {
+    secs: f64,
+    source: EstimateSource,
+}
+
+#[derive(Serialize)]
+struct Step<'p> {
+    id: &'p str,
+    name: Option<&'p str>,
+    phase: &'p str,
+    kind: StepKind,
+    module: &'p str,
+    idempotent: bool,
+    manual: bool,
+    irreversible: bool,
+    needs: &'p [String],
+    when: Option<&'p str>,
+    until: Option<&'p str>,
+    retries: u32,
+    delay_secs: Option<f64>,
+    timeout_secs: Option<f64>,
+    register: Option<&'p str>,
+    #[serde(rename = "loop")]
+    loop_source: Option<&'p str>,
+    source: Option<&'p str>,
+    estimate: Estimate,
+    hosts: Vec<&'p str>,
+}
+
+#[derive(Serialize)]
+struct Dependency {
+    id: String,
+    kind: EdgeKind,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Node<'p> {
+    Action {
+        id: String,
+        step: &'p str,
+        host: &'p str,
+        phase: &'p str,
+        wave: usize,
+        estimate_start_secs: f64,
+        loop_items: Option<&'p [String]>,
+        operations: Vec<Op<'p>>,
+        depends_on: Vec<Dependency>,
+    },
+    Gate {
+        id: String,
+        label: &'p str,
+        phase: &'p str,
+        depends_on: Vec<Dependency>,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Op<'p> {
+    Remote {
+        mutating: bool,
+        display: String,
+    },
+    Manual {
+        instructions: &'p str,
+    },
+    Assert {
+        conditions: &'p [String],
+        message: Option<&'p str>,
+    },
+}
+
+#[derive(Serialize)]
+struct Totals {
+    phases: usize,
+    steps: usize,
+    actions: usize,
+}
+
+#[derive(Serialize)]
+struct CriticalPath {
+    estimate_secs: f64,
+    actions: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Outage<'p> {
+    estimate_secs: f64,
+    phases: Vec<&'p str>,
+}
+
+impl<'p> Document<'p> {
+    fn new(plan: &'p Plan) -> Self {
+        let secs = |d: std::time::Duration| d.as_secs_f64();
+        let params = plan
+            .params
+            .iter()
+            .map(|p| {
+                let secret = p.kind == ParamKind::Secret;
+                let value = if secret { None } else { p.value.as_ref() };
+                (
+                    p.name.as_str(),
+                    Param {
+                        kind: p.kind,
+                        value,
+                        origin: p.origin,
+                        secret,
+                    },
+                )
+            })
+            .collect();
+        let phases = plan
+            .phases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (start, end) = plan.phase_span(i);
+                Phase {
+                    name: &p.name,
+                    description: p.description.as_deref(),
+                    outage: p.outage,
+                    order: p.order,
+                    estimate_start_secs: secs(start),
+                    estimate_end_secs: secs(end),
+                }
+            })
+            .collect();
+        let steps = plan
+            .steps
+            .iter()
+            .map(|s| Step {
+                id: &s.id,
+                name: s.name.as_deref(),
+                phase: &plan.phases[s.phase].name,
+                kind: s.kind,
+                module: &s.module,
+                idempotent: s.idempotent,
+                manual: s.manual,
+                irreversible: s.irreversible,
+                needs: &s.needs,
+                when: s.when.as_deref(),
+                until: s.until.as_deref(),
+                retries: s.retries,
+                delay_secs: s.delay.map(secs),
+                timeout_secs: s.timeout.map(secs),
+                register: s.register.as_deref(),
+                loop_source: s.loop_source.as_deref(),
+                source: s.source.as_deref(),
+                estimate: Estimate {
+                    secs: secs(s.estimate),
+                    source: s.estimate_source,
+                },
+                hosts: s.hosts.iter().map(|h| plan.host_name(*h)).collect(),
+            })
+            .collect();
+        let nodes = plan
+            .nodes()
+            .map(|(n, node)| {
+                let depends_on = plan
+                    .dependencies(n)
+                    .into_iter()
+                    .map(|(d, kind)| Dependency {
+                        id: plan.node_id(d),
+                        kind,
+                    })
+                    .collect();
+                match node {
+                    PlanNode::Action(a) => Node::Action {
+                        id: plan.node_id(n),
+                        step: &plan.steps[a.step].id,
+                        host: plan.host_name(a.host),
+                        phase: &plan.phases[plan.steps[a.step].phase].name,
+                        wave: plan.wave(ActionRef(n)),
+                        estimate_start_secs: secs(plan.estimated_start(n)),
+                        loop_items: a.items.as_deref(),
+                        operations: a.operations.iter().map(op).collect(),
+                        depends_on,
+                    },
+                    PlanNode::Gate(g) => Node::Gate {
+                        id: plan.node_id(n),
+                        label: &g.label,
+                        phase: &plan.phases[g.phase].name,
+                        depends_on,
+                    },
+                }
+            })
+            .collect();
+        Self {
+            format_version: FORMAT_VERSION,
+            runbook: &plan.runbook,
+            inventory: &plan.inventory,
+            hosts: &plan.hosts,
+            params,
+            phases,
+            steps,
+            nodes,
+            totals: Totals {
+                phases: plan.phases.len(),
+                steps: plan.steps.len(),
+                actions: plan.action_count(),
+            },
+            critical_path: CriticalPath {
+                estimate_secs: secs(plan.critical_path_estimate()),
+                actions: plan
+                    .critical_path()
+                    .iter()
+                    .map(|&n| plan.node_id(n))
+                    .collect(),
+            },
+            outage: Outage {
+                estimate_secs: secs(plan.outage_estimate()),
+                phases: plan
+                    .phases
+                    .iter()
+                    .filter(|p| p.outage)
+                    .map(|p| p.name.as_str())
+                    .collect(),
+            },
+            irreversible: plan
+                .steps
+                .iter()
+                .filter(|s| s.irreversible)
+                .map(|s| s.id.as_str())
+                .collect(),
+        }
+    }
+}
+
+fn op(op: &Operation) -> Op<'_> {
     match op {
-        Operation::Remote(cmd) => {
-            json!({ "kind": "remote", "mutating": cmd.mutating, "display": cmd.to_string() })
-        }
-        Operation::Manual { instructions } => {
-            json!({ "kind": "manual", "instructions": instructions })
-        }
+        Operation::Remote(cmd) => Op::Remote {
+            mutating: cmd.mutating,
+            display: cmd.to_string(),
+        },
+        Operation::Manual { instructions } => Op::Manual { instructions },
         Operation::Assert {
             conditions,
             message,
-        } => json!({ "kind": "assert", "conditions": conditions, "message": message }),
+        } => Op::Assert {
+            conditions,
+            message: message.as_deref(),
+        },
     }
 }
