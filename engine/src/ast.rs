@@ -141,6 +141,8 @@ pub struct Phase {
     /// Default targets for steps without `on:`.
     pub on: Vec<Spanned<String>>,
     pub steps: Vec<Step>,
+    /// Whether the phase has a `steps:` key at all (its absence is reported by the parser).
+    pub steps_given: bool,
     pub span: Span,
 }
 
@@ -156,6 +158,9 @@ pub struct Step {
     /// The `with:` arguments, values still templates.
     pub with: Vec<(Spanned<String>, Node)>,
     pub with_span: Span,
+    /// Whether `with:` was a mapping (when not, its error is reported and argument checks
+    /// that would only repeat it are skipped).
+    pub with_ok: bool,
     /// Target selectors; the step runs on their union.
     pub on: Vec<Spanned<String>>,
     pub needs: Vec<Spanned<String>>,

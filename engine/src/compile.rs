@@ -196,12 +196,27 @@ fn compile_step(
         own_output_allowed: false,
     };
     let mut compiled = TemplateArgs::default();
+    let mut reads = BTreeMap::new();
+    // The loop's own items are checked first, without `item` in scope.
+    if let Some(items) = &step.loop_items {
+        scope.has_loop = false;
+        let mut b = args::Builder {
+            templates,
+            scope: &scope,
+            source: &runbook.source,
+            out,
+            reads: &mut reads,
+        };
+        scope_loop_check(&mut b, items);
+        scope.has_loop = true;
+    }
     {
         let mut b = args::Builder {
             templates,
             scope: &scope,
             source: &runbook.source,
             out,
+            reads: &mut reads,
         };
         for (key, node) in &step.with {
             let ty = structure::arg_type(registry, step, &key.value)
@@ -217,20 +232,25 @@ fn compile_step(
         if let Some(when) = &step.when {
             b.expression(&when.value, when.span);
         }
-        if let Some(items) = &step.loop_items {
-            scope_loop_check(&mut b, items);
-        }
     }
     if let Some(until) = &step.until {
+        // `until:` reads the step's own output; reading it is not a cross-host read.
         scope.own_output_allowed = true;
+        let mut own = BTreeMap::new();
         let mut b = args::Builder {
             templates,
             scope: &scope,
             source: &runbook.source,
             out,
+            reads: &mut own,
         };
         b.expression(&until.value, until.span);
+        own.retain(|name, _| registers.get(name) != Some(&index));
+        for (name, span) in own {
+            reads.entry(name).or_insert(span);
+        }
     }
+    compiled.reads = reads;
     compiled
 }
 

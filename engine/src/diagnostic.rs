@@ -301,10 +301,25 @@ impl From<crate::yaml::YamlError> for Diagnostic {
     fn from(err: crate::yaml::YamlError) -> Self {
         use crate::yaml::YamlError;
         match err {
-            YamlError::Syntax { message, span } => {
-                Diagnostic::new(Code::YamlSyntax, format!("invalid YAML: {message}"))
-                    .primary(span, "here")
-                    .help("fix the YAML syntax; a linter such as `yamllint` shows the structure")
+            YamlError::Syntax {
+                message,
+                span,
+                open,
+            } => {
+                let mut d = Diagnostic::new(Code::YamlSyntax, format!("invalid YAML: {message}"))
+                    .primary(span, "here");
+                if let Some(open) = open {
+                    d = d
+                        .secondary(open, "inside the flow collection opened here")
+                        .help("check that every `{` and `[` is closed, on the same line or with its items indented");
+                } else if message.contains("tab") {
+                    d = d.help("YAML indents with spaces; replace the tab");
+                } else {
+                    d = d.help(
+                        "fix the YAML syntax; a linter such as `yamllint` shows the structure",
+                    );
+                }
+                d
             }
             YamlError::DuplicateKey { key, first, second } => {
                 Diagnostic::new(Code::YamlDuplicateKey, format!("duplicate key `{key}`"))

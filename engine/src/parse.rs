@@ -166,6 +166,13 @@ pub fn parse_runbook(name: &str, text: String) -> Parsed {
                     phases_out.push(p);
                 }
             }
+            if node.as_seq().is_some_and(<[Node]>::is_empty) {
+                r.report(
+                    Diagnostic::new(Code::EmptyPhase, "the runbook has no phases")
+                        .primary(node.span, "empty")
+                        .help("add a phase with `- name: NAME` and `steps:`"),
+                );
+            }
         }
         (None, Some(node)) => {
             let steps = step_list(&mut r, node, StepKind::Main);
@@ -179,6 +186,7 @@ pub fn parse_runbook(name: &str, text: String) -> Parsed {
                 order: Order::Sequential,
                 on: Vec::new(),
                 steps,
+                steps_given: true,
                 span: node.span,
             });
         }
@@ -326,68 +334,17 @@ fn roles(r: &mut Reporter, node: &Node) -> Vec<RoleDecl> {
             continue;
         };
         check_identifier(r, &name, "role name");
-        // `primary: 1` is shorthand for `primary: {count: 1}`.
-        if let Some(n) = value.as_int() {
-            let count = non_negative(r, value, n);
-            out.push(RoleDecl {
-                name,
-                count: RoleCount {
-                    min: count,
-                    max: Some(count),
-                },
-                count_span: value.span,
-                description: None,
-            });
-            continue;
-        }
-        let what = format!("role `{}`", name.value);
-        let m = r.reader(value, &what, ROLE_KEYS);
-        let mut count = RoleCount { min: 1, max: None };
-        let mut count_span = key.span;
-        if let Some(n) = m.get("count") {
-            if let Some(c) = r.int(n, "count") {
-                let c = non_negative(r, n, c);
-                count = RoleCount {
-                    min: c,
-                    max: Some(c),
-                };
-                count_span = n.span;
-            }
-            if let Some(k) = m.key("min").or(m.key("max")) {
-                r.report(
-                    Diagnostic::new(
-                        Code::InvalidValue,
-                        format!("{what} has both `count` and `min`/`max`"),
-                    )
-                    .primary(k.span, "conflicts with `count`")
-                    .help("use `count` for an exact number, or `min`/`max` for a range"),
-                );
-            }
-        } else {
-            if let Some(n) = m.get("min")
-                && let Some(c) = r.int(n, "min")
-            {
-                count.min = non_negative(r, n, c);
-                count_span = n.span;
-            }
-            if let Some(n) = m.get("max")
-                && let Some(c) = r.int(n, "max")
-            {
-                count.max = Some(non_negative(r, n, c));
-                count_span = count_span.join(n.span);
-            }
-            if count.max.is_some_and(|max| max < count.min) {
-                r.report(
-                    Diagnostic::new(Code::InvalidValue, format!("{what}: `max` is below `min`"))
-                        .primary(count_span, "empty range")
-                        .help("make `max` at least `min`"),
-                );
-            }
-        }
-        let description = m
+        let before = r.diagnostics.len();
+        let (mut count, count_span) = role_count(r, &name.value, value, key.span);
+        let description = value
             .get("description")
             .and_then(|n| r.string(n, "description"))
             .map(|s| s.value);
+        // A count that could not be read is not checked against the inventory: the user
+        // already has an error for it, and a second one about "0 hosts" would only mislead.
+        if r.diagnostics.len() > before {
+            count = RoleCount { min: 0, max: None };
+        }
         out.push(RoleDecl {
             name,
             count,
@@ -396,6 +353,72 @@ fn roles(r: &mut Reporter, node: &Node) -> Vec<RoleDecl> {
         });
     }
     out
+}
+
+/// `primary: 1`, `primary: {count: 1}` or `primary: {min: 0, max: 1}` (default: at least 1).
+fn role_count(r: &mut Reporter, role: &str, value: &Node, key_span: Span) -> (RoleCount, Span) {
+    if let Some(n) = value.as_int() {
+        let c = non_negative(r, value, n);
+        return (
+            RoleCount {
+                min: c,
+                max: Some(c),
+            },
+            value.span,
+        );
+    }
+    let what = format!("role `{role}`");
+    let m = r.reader(value, &what, ROLE_KEYS);
+    if let Some(n) = m.get("count") {
+        let c = r.int(n, "count").map_or(0, |c| non_negative(r, n, c));
+        let range = [m.key("min"), m.key("max")]
+            .into_iter()
+            .flatten()
+            .min_by_key(|k| k.span.start);
+        if let Some(k) = range {
+            r.report(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("{what} has both `count` and `min`/`max`"),
+                )
+                .primary(k.span, "conflicts with `count`")
+                .help("use `count` for an exact number, or `min`/`max` for a range"),
+            );
+        }
+        return (
+            RoleCount {
+                min: c,
+                max: Some(c),
+            },
+            n.span,
+        );
+    }
+    let mut count = RoleCount { min: 1, max: None };
+    let mut span = key_span;
+    if let Some(n) = m.get("min")
+        && let Some(c) = r.int(n, "min")
+    {
+        count.min = non_negative(r, n, c);
+        span = n.span;
+    }
+    if let Some(n) = m.get("max")
+        && let Some(c) = r.int(n, "max")
+    {
+        count.max = Some(non_negative(r, n, c));
+        span = if span == key_span {
+            n.span
+        } else {
+            span.join(n.span)
+        };
+    }
+    if count.max.is_some_and(|max| max < count.min) {
+        r.report(
+            Diagnostic::new(Code::InvalidValue, format!("{what}: `max` is below `min`"))
+                .primary(span, "empty range")
+                .help("make `max` at least `min`"),
+        );
+    }
+    (count, span)
 }
 
 fn non_negative(r: &mut Reporter, node: &Node, n: i64) -> usize {
@@ -420,6 +443,13 @@ fn named_nodes(r: &mut Reporter, node: &Node, what: &str) -> Vec<(Spanned<String
 fn phase(r: &mut Reporter, node: &Node) -> Option<Phase> {
     let p = r.reader(node, "a phase", PHASE_KEYS);
     if p.entries().is_empty() {
+        if node.as_map().is_some() {
+            r.report(
+                Diagnostic::new(Code::MissingKey, "empty phase")
+                    .primary(node.span, "a phase needs `name` and `steps`")
+                    .help("write the phase as `- name: NAME` with `steps:` under it, or remove it"),
+            );
+        }
         return None;
     }
     let name = p
@@ -471,6 +501,7 @@ fn phase(r: &mut Reporter, node: &Node) -> Option<Phase> {
         outage,
         order,
         on,
+        steps_given: p.get("steps").is_some(),
         steps,
         span: node.span,
     })
@@ -492,6 +523,13 @@ fn step_list(r: &mut Reporter, node: &Node, kind: StepKind) -> Vec<Step> {
 fn step(r: &mut Reporter, node: &Node, kind: StepKind) -> Option<Step> {
     let s = r.reader(node, "a step", STEP_KEYS);
     if s.entries().is_empty() {
+        if node.as_map().is_some() {
+            r.report(
+                Diagnostic::new(Code::MissingKey, "empty step")
+                    .primary(node.span, "a step needs `id` and `module`")
+                    .help("write the step as `- id: ID` with `module:` and `on:`, or remove it"),
+            );
+        }
         return None;
     }
     let id = s.require(r, "id").and_then(|n| r.string(n, "step id"))?;
@@ -501,10 +539,10 @@ fn step(r: &mut Reporter, node: &Node, kind: StepKind) -> Option<Step> {
         .require(r, "module")
         .and_then(|n| r.string(n, "module"))
         .unwrap_or_else(|| Spanned::new(String::new(), id.span));
-    let (with, with_span) = match s.get("with") {
-        Some(n) if n.is_null() => (Vec::new(), n.span),
-        Some(n) => (named_nodes(r, n, "with"), n.span),
-        None => (Vec::new(), id.span),
+    let (with, with_span, with_ok) = match s.get("with") {
+        Some(n) if n.is_null() => (Vec::new(), n.span, true),
+        Some(n) => (named_nodes(r, n, "with"), n.span, n.as_map().is_some()),
+        None => (Vec::new(), id.span, true),
     };
     let on = s
         .get("on")
@@ -543,6 +581,7 @@ fn step(r: &mut Reporter, node: &Node, kind: StepKind) -> Option<Step> {
         module,
         with,
         with_span,
+        with_ok,
         on,
         needs,
         when: text(r, "when"),

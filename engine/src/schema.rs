@@ -48,13 +48,22 @@ impl Reporter {
     }
 
     pub fn wrong_type(&mut self, node: &Node, what: &str, expected: &str) {
+        // Bare key names get backticks; descriptions ("a step", "`metadata`") are used as given.
+        let bare = what
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        let what = if bare {
+            format!("`{what}`")
+        } else {
+            what.to_owned()
+        };
         self.report(
             Diagnostic::new(
                 Code::WrongType,
-                format!("`{what}` must be {expected}, found {}", node.describe()),
+                format!("{what} must be {expected}, found {}", node.describe()),
             )
             .primary(node.span, format!("expected {expected}"))
-            .help(format!("write `{what}` as {expected}")),
+            .help(format!("write {what} as {expected}")),
         );
     }
 
@@ -113,7 +122,20 @@ impl Reporter {
     pub fn int(&mut self, node: &Node, what: &str) -> Option<i64> {
         let value = node.as_int();
         if value.is_none() {
-            self.wrong_type(node, what, "an integer");
+            let digits = node.style() == Some(crate::yaml::ScalarStyle::Plain)
+                && node.as_str().is_some_and(|s| {
+                    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+                    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+                });
+            if digits {
+                self.report(
+                    Diagnostic::new(Code::InvalidValue, format!("`{what}` is out of range"))
+                        .primary(node.span, "too large")
+                        .help(format!("`{what}` must fit in a 64-bit integer")),
+                );
+            } else {
+                self.wrong_type(node, what, "an integer");
+            }
         }
         value
     }

@@ -45,6 +45,20 @@ pub struct Arg {
 #[derive(Clone, Debug, Default)]
 pub struct TemplateArgs {
     pub args: Vec<Arg>,
+    /// Registered outputs read anywhere in the step (arguments, `when`, `loop`, `until`), with
+    /// where each is first read.
+    pub reads: BTreeMap<String, Span>,
+}
+
+/// A template that failed to render for one action.
+#[derive(Clone, Debug)]
+pub struct RenderFailure {
+    /// The scalar the template came from.
+    pub span: Span,
+    pub source: String,
+    /// Where in `source` the problem is, when minijinja knows.
+    pub range: Option<std::ops::Range<usize>>,
+    pub message: String,
 }
 
 /// Compiles the templates of a node and checks their variables against the scope.
@@ -53,6 +67,8 @@ pub struct Builder<'a, 'b> {
     pub scope: &'a Scope<'b>,
     pub source: &'a SourceFile,
     pub out: &'a mut Vec<Diagnostic>,
+    /// Registered outputs the step reads, each with where it is first read.
+    pub reads: &'a mut BTreeMap<String, Span>,
 }
 
 impl Builder<'_, '_> {
@@ -151,6 +167,10 @@ impl Builder<'_, '_> {
     }
 
     fn report_vars(&mut self, text: &str, span: Span, vars: &std::collections::BTreeSet<String>) {
+        for name in self.scope.registers_read(vars) {
+            let at = find(text, name).map_or(span, |r| sub_span(self.source, span, text, r));
+            self.reads.entry(name.to_owned()).or_insert(at);
+        }
         for p in self.scope.check(vars) {
             let at = find(text, &p.path).map_or(span, |r| sub_span(self.source, span, text, r));
             self.out.push(
@@ -216,7 +236,7 @@ pub fn render(
     templates: &Templates,
     arg: &ArgTemplate,
     ctx: &TValue,
-) -> Result<Value, (Span, String)> {
+) -> Result<Value, RenderFailure> {
     Ok(match arg {
         ArgTemplate::Literal(v) => v.clone(),
         ArgTemplate::Expression(src) => Value::Str(src.clone()),
@@ -226,9 +246,14 @@ pub fn render(
             textual: false,
             ..
         } => Value::Deferred(source.clone()),
-        ArgTemplate::Template { id, span, .. } => {
-            Value::Str(templates.render(id, ctx).map_err(|e| (*span, e.message))?)
-        }
+        ArgTemplate::Template {
+            id, span, source, ..
+        } => Value::Str(templates.render(id, ctx).map_err(|e| RenderFailure {
+            span: *span,
+            source: source.clone(),
+            range: e.range,
+            message: e.message,
+        })?),
         ArgTemplate::List(items) => Value::List(
             items
                 .iter()

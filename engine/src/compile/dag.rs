@@ -177,7 +177,12 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
                 .help(match code {
                     Code::ModuleArgType => "check the argument's type in `runbook modules` or docs/modules/".to_owned(),
                     Code::TemplateAmbiguousOutput => "read the output through a step that runs on the same host, or give the producing step a single host".to_owned(),
-                    Code::TemplateNotUpstream => format!("add `needs:` on the producing step to `{}`", step.id.value),
+                    Code::TemplateNotUpstream => {
+                        format!("make step `{}` wait for the producing step with `needs:`", step.id.value)
+                    }
+                    Code::ModuleArgInvalid => {
+                        format!("see `runbook modules {}` for how the arguments fit together", step.module.value)
+                    }
                     _ => "fix the value so that it renders for every target host".to_owned(),
                 }),
         );
@@ -278,18 +283,18 @@ fn render_action(
     };
 
     // Which host's output each register read resolves to, and whether it is upstream.
-    for (name, &producer) in i.registers {
-        if producer == s || !mentions(step, name) {
+    for (name, &at) in &info.args.reads {
+        let Some(&producer) = i.registers.get(name) else {
             continue;
-        }
+        };
         let producer_hosts = &i.infos[producer].hosts;
-        if producer_hosts.contains(&host) {
+        if producer == s || producer_hosts.contains(&host) {
             continue;
         }
         if producer_hosts.len() == 1 {
             if !i.global_ancestors[s][producer] {
                 report(
-                    step.id.span,
+                    at,
                     format!(
                         "`{name}` comes from a host whose step does not finish before this one"
                     ),
@@ -298,7 +303,7 @@ fn render_action(
             }
         } else {
             report(
-                step.id.span,
+                at,
                 format!(
                     "`{name}` was registered on {} hosts, none of them this one, so it is ambiguous",
                     producer_hosts.len()
@@ -319,10 +324,16 @@ fn render_action(
             }
         },
     };
-    let module = i
-        .registry
-        .get(&step.module.value)
-        .expect("modules were checked before rendering");
+    // A step without a usable module was reported (by the parser when `module:` is missing, by
+    // the structure check when it is unknown); it renders to nothing.
+    let Some(module) = i.registry.get(&step.module.value) else {
+        return Action {
+            step: s,
+            host,
+            operations: Vec::new(),
+            items: None,
+        };
+    };
     let mut operations = Vec::new();
     let passes: Vec<Option<&TValue>> = match &items {
         None => vec![None],
@@ -344,10 +355,13 @@ fn render_action(
                 Ok(v) => {
                     raw.insert(name.clone(), v);
                 }
-                Err((at, message)) => {
+                Err(f) => {
+                    let at = f.range.clone().map_or(f.span, |r| {
+                        crate::schema::sub_span(&i.runbook.source, f.span, &f.source, r)
+                    });
                     report(
                         at,
-                        format!("argument `{name}` does not render: {message}"),
+                        format!("argument `{name}` does not render: {}", f.message),
                         Code::TemplateRender,
                     );
                     failed = true;
@@ -365,7 +379,11 @@ fn render_action(
                         .arg
                         .and_then(|a| spans.get(a).copied())
                         .unwrap_or(step.with_span);
-                    report(span, e.message, Code::ModuleArgInvalid);
+                    let message = match e.arg {
+                        Some(arg) => format!("argument `{arg}`: {}", e.message),
+                        None => e.message,
+                    };
+                    report(span, message, Code::ModuleArgInvalid);
                 }
             },
             Err(errors) => {
@@ -396,23 +414,6 @@ fn render_action(
                 .map(|v| from_template_value(v).to_string())
                 .collect()
         }),
-    }
-}
-
-/// Whether any template of the step mentions a register name (cheap pre-filter).
-fn mentions(step: &Step, name: &str) -> bool {
-    let in_node = |n: &crate::yaml::Node| node_mentions(n, name);
-    step.with.iter().any(|(_, n)| in_node(n))
-        || step.when.as_ref().is_some_and(|w| w.value.contains(name))
-        || step.loop_items.as_ref().is_some_and(in_node)
-}
-
-fn node_mentions(node: &crate::yaml::Node, name: &str) -> bool {
-    match &node.kind {
-        NodeKind::Scalar(s, _) => s.contains(name),
-        NodeKind::Seq(items) => items.iter().any(|n| node_mentions(n, name)),
-        NodeKind::Map(entries) => entries.iter().any(|(_, v)| node_mentions(v, name)),
-        NodeKind::Null => false,
     }
 }
 

@@ -44,10 +44,11 @@ pub fn check(
                 .help("give each phase a unique name"),
             );
         }
-        if !phase
-            .steps
-            .iter()
-            .any(|s| s.kind == crate::ast::StepKind::Main)
+        if phase.steps_given
+            && !phase
+                .steps
+                .iter()
+                .any(|s| s.kind == crate::ast::StepKind::Main)
         {
             out.push(
                 Diagnostic::new(
@@ -174,7 +175,8 @@ fn check_module(runbook: &Runbook, step: &Step, registry: &Registry, out: &mut V
         }
     }
     for spec in specs {
-        if spec.required
+        if step.with_ok
+            && spec.required
             && spec.default.is_none()
             && !step.with.iter().any(|(k, _)| k.value == spec.name)
         {

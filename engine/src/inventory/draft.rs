@@ -172,7 +172,7 @@ impl Draft {
             hosts.push(host);
         }
 
-        if hosts.is_empty() {
+        if hosts.is_empty() && r.diagnostics.is_empty() {
             r.report(
                 Diagnostic::new(Code::InventoryEmpty, "the inventory defines no hosts")
                     .primary(empty_span, "no hosts here")

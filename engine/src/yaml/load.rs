@@ -15,7 +15,13 @@ use super::node::{Node, NodeKind, ScalarStyle, Span};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum YamlError {
     /// The text is not valid YAML.
-    Syntax { message: String, span: Span },
+    Syntax {
+        message: String,
+        span: Span,
+        /// The innermost flow collection (`{` or `[`) still open where the parser gave up:
+        /// usually the bracket that is never closed.
+        open: Option<Span>,
+    },
     /// The same key appears twice in one mapping.
     DuplicateKey {
         key: String,
@@ -43,11 +49,11 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
         match item {
             Ok((event, span)) => builder.event(event, span)?,
             Err(err) => {
-                let at = offsets.byte(err.marker().index());
-                return Err(YamlError::Syntax {
-                    message: err.info().to_owned(),
-                    span: Span::new(at, (at + 1).min(text.len()).max(at)),
-                });
+                return Err(builder.syntax_error(
+                    text,
+                    err.info(),
+                    offsets.byte(err.marker().index()),
+                ));
             }
         }
     }
@@ -114,6 +120,34 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
+    /// Turns a parser error into ours, pointing where a person would look.
+    fn syntax_error(&self, text: &str, message: &str, at: usize) -> YamlError {
+        let one = |at: usize| Span::new(at, (at + 1).min(text.len()).max(at));
+        if message.contains("unknown anchor") {
+            return YamlError::UnknownAlias { span: one(at) };
+        }
+        let mut at = at;
+        if message.contains("tab") {
+            // The parser notices a tab after it, or at the end of the line before: point at
+            // the tab itself, the first one from the start of that line on.
+            let line_start = text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            if let Some(tab) = text[line_start..].find('\t') {
+                at = line_start + tab;
+            }
+        }
+        let open = self.stack.iter().rev().find_map(|frame| {
+            let start = match frame {
+                Frame::Seq { start, .. } | Frame::Map { start, .. } => *start,
+            };
+            matches!(text.as_bytes().get(start), Some(b'{' | b'[')).then(|| one(start))
+        });
+        YamlError::Syntax {
+            message: message.to_owned(),
+            span: one(at),
+            open,
+        }
+    }
+
     fn event(&mut self, event: Event<'_>, span: ParserSpan) -> Result<(), YamlError> {
         let span = self.offsets.span(span);
         match event {
@@ -282,7 +316,26 @@ mod tests {
     #[test]
     fn syntax_errors_are_located() {
         let text = "a: [1, 2\nb: 3\n";
-        assert!(matches!(parse(text), Err(YamlError::Syntax { .. })));
+        assert!(matches!(
+            parse(text),
+            Err(YamlError::Syntax {
+                open: Some(Span { start: 3, .. }),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn tabs_and_unknown_aliases_point_at_the_culprit() {
+        let text = "metadata:\n\tname: t\n";
+        let Err(YamlError::Syntax { span, .. }) = parse(text) else {
+            panic!("tab is an error")
+        };
+        assert_eq!(span.start, 10);
+        assert!(matches!(
+            parse("a: *nope\n"),
+            Err(YamlError::UnknownAlias { .. })
+        ));
     }
 
     #[test]
