@@ -129,3 +129,34 @@ fn graph_formats() {
     ]);
     assert!(mermaid.stdout.starts_with("flowchart LR"));
 }
+
+#[test]
+fn built_in_runbooks_validate_against_the_lab_inventory() {
+    let dir = crate::support::root().join("runbooks");
+    let mut files = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("runbooks/ is readable") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(!files.is_empty(), "no built-in runbooks found");
+    for file in files {
+        let rel = file.strip_prefix(crate::support::root()).expect("under root").display().to_string();
+        let out = run(&["validate", &rel, "-i", "inventory/lab.yaml"]);
+        assert_eq!(out.code, 0, "{rel}:\n{}", out.stderr);
+    }
+}
+
+#[test]
+fn example_inventories_in_every_format_load() {
+    for inventory in ["inventory/lab.yaml", "inventory/ansible-hosts.ini", "inventory/ansible-hosts.yaml"] {
+        let out = run(&["validate", "tests/corpus/runbook-ok/minimal.yaml", "-i", inventory]);
+        assert_eq!(out.code, 0, "{inventory}:\n{}", out.stderr);
+    }
+}

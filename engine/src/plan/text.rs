@@ -21,9 +21,9 @@ pub fn render_text(plan: &Plan) -> String {
     }
     let _ = writeln!(
         out,
-        "inventory {} ({:?}, {} hosts)",
+        "inventory {} ({}, {} hosts)",
         plan.inventory.file,
-        plan.inventory.format,
+        word(&plan.inventory.format),
         plan.hosts.len()
     );
     if !plan.params.is_empty() {
@@ -34,7 +34,7 @@ pub fn render_text(plan: &Plan) -> String {
                 (Some(v), _) => v.as_str().map_or_else(|| v.to_string(), str::to_owned),
                 (None, _) => "(unset)".to_owned(),
             };
-            let _ = writeln!(out, "  {} = {value}  [{:?}]", p.name, p.origin);
+            let _ = writeln!(out, "  {} = {value}  ({})", p.name, word(&p.origin));
         }
     }
 
@@ -48,11 +48,11 @@ pub fn render_text(plan: &Plan) -> String {
         };
         let _ = writeln!(
             out,
-            "phase {}/{} {}{marker}  (order: {:?}, est. {} from +{})",
+            "phase {}/{} {}{marker}  (order: {}, est. {} from +{})",
             p + 1,
             plan.phases.len(),
             phase.name,
-            phase.order,
+            word(&phase.order),
             format_duration(end.saturating_sub(start)),
             format_duration(start)
         );
@@ -133,16 +133,19 @@ pub fn render_text(plan: &Plan) -> String {
         .iter()
         .filter(|s| s.estimate_source == EstimateSource::Declared)
         .count();
+    let targets: std::collections::BTreeSet<_> =
+        plan.steps.iter().flat_map(|s| s.hosts.iter()).collect();
+    let hosts = targets.iter().filter(|h| h.is_some()).count();
+    let controller = if targets.contains(&None) {
+        " and the controller"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "totals: {} phases, {steps} steps, {} actions on {} hosts",
+        "totals: {} phases, {steps} steps, {} actions on {hosts} hosts{controller}",
         plan.phases.len(),
         plan.action_count(),
-        plan.steps
-            .iter()
-            .flat_map(|s| s.hosts.iter())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
     );
     let _ = writeln!(
         out,
@@ -186,4 +189,12 @@ pub fn render_text(plan: &Plan) -> String {
         let _ = writeln!(out, "points of no return: {}", irreversible.join(", "));
     }
     out
+}
+
+/// The serialized name of an enum value (`per_host`, `command_line`), as JSON spells it.
+fn word<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
