@@ -147,7 +147,11 @@ fn built_in_runbooks_validate_against_the_lab_inventory() {
     }
     assert!(!files.is_empty(), "no built-in runbooks found");
     for file in files {
-        let rel = file.strip_prefix(crate::support::root()).expect("under root").display().to_string();
+        let rel = file
+            .strip_prefix(crate::support::root())
+            .expect("under root")
+            .display()
+            .to_string();
         let out = run(&["validate", &rel, "-i", "inventory/lab.yaml"]);
         assert_eq!(out.code, 0, "{rel}:\n{}", out.stderr);
     }
@@ -155,8 +159,17 @@ fn built_in_runbooks_validate_against_the_lab_inventory() {
 
 #[test]
 fn example_inventories_in_every_format_load() {
-    for inventory in ["inventory/lab.yaml", "inventory/ansible-hosts.ini", "inventory/ansible-hosts.yaml"] {
-        let out = run(&["validate", "tests/corpus/runbook-ok/minimal.yaml", "-i", inventory]);
+    for inventory in [
+        "inventory/lab.yaml",
+        "inventory/ansible-hosts.ini",
+        "inventory/ansible-hosts.yaml",
+    ] {
+        let out = run(&[
+            "validate",
+            "tests/corpus/runbook-ok/minimal.yaml",
+            "-i",
+            inventory,
+        ]);
         assert_eq!(out.code, 0, "{inventory}:\n{}", out.stderr);
     }
 }
