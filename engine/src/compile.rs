@@ -11,6 +11,7 @@ mod context;
 mod dag;
 mod graph;
 mod params;
+mod render;
 mod scope;
 mod structure;
 mod targets;
@@ -29,7 +30,9 @@ use crate::plan::{
 use crate::template::Templates;
 
 pub use args::{Arg, ArgTemplate, TemplateArgs};
+pub use context::Contexts;
 pub use params::{Override, OverrideOrigin, Overrides, ResolvedParam, ValueOrigin};
+pub use render::{LoopSpec, RenderProblem, Rendered, Renderer};
 
 /// What the compiler needs.
 #[derive(Clone, Copy, Debug)]
@@ -112,7 +115,10 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
     let infos: Vec<StepInfo> = steps
         .iter()
         .enumerate()
-        .map(|(i, (p, step))| step_info(registry, *p, step, hosts[i].clone(), compiled[i].clone()))
+        .zip(compiled)
+        .map(|((i, (p, step)), (args, spec))| {
+            step_info(registry, *p, step, hosts[i].clone(), args, spec)
+        })
         .collect();
     let graph = dag::build(&mut dag::Inputs {
         runbook,
@@ -167,6 +173,8 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
             .collect(),
         graph,
         templates,
+        contexts,
+        runbook.source.clone(),
     ))
 }
 
@@ -183,7 +191,7 @@ fn compile_step(
     step: &Step,
     templates: &mut Templates,
     out: &mut Vec<Diagnostic>,
-) -> TemplateArgs {
+) -> (TemplateArgs, Option<LoopSpec>) {
     let mut scope = scope::Scope {
         runbook,
         inventory,
@@ -197,6 +205,7 @@ fn compile_step(
     };
     let mut compiled = TemplateArgs::default();
     let mut reads = BTreeMap::new();
+    let mut spec = None;
     // The loop's own items are checked first, without `item` in scope.
     if let Some(items) = &step.loop_items {
         scope.has_loop = false;
@@ -207,7 +216,7 @@ fn compile_step(
             out,
             reads: &mut reads,
         };
-        scope_loop_check(&mut b, items);
+        spec = Some(loop_spec(&mut b, items));
         scope.has_loop = true;
     }
     {
@@ -251,17 +260,25 @@ fn compile_step(
         }
     }
     compiled.reads = reads;
-    compiled
+    compiled.span = step.with_span;
+    (compiled, spec)
 }
 
 /// `loop:` is a list (items may be templates) or an expression that gives one.
-fn scope_loop_check(b: &mut args::Builder<'_, '_>, items: &crate::yaml::Node) {
+fn loop_spec(b: &mut args::Builder<'_, '_>, items: &crate::yaml::Node) -> LoopSpec {
     match &items.kind {
-        crate::yaml::NodeKind::Scalar(text, _) => b.expression(text, items.span),
-        _ => {
-            // `item` is not in scope inside the loop's own items.
-            b.build(items, &ParamType::Any);
+        crate::yaml::NodeKind::Scalar(text, _) => {
+            let reads_outputs = b.expression(text, items.span);
+            LoopSpec::Expression {
+                source: text.clone(),
+                span: items.span,
+                reads_outputs,
+            }
         }
+        _ => match b.build(items, &ParamType::List(Box::new(ParamType::Any))) {
+            ArgTemplate::List(list) => LoopSpec::Items(list),
+            other => LoopSpec::Items(vec![other]),
+        },
     }
 }
 
@@ -271,6 +288,7 @@ fn step_info(
     step: &Step,
     hosts: Vec<Option<usize>>,
     args: TemplateArgs,
+    loop_spec: Option<LoopSpec>,
 ) -> StepInfo {
     let module = registry.get(&step.module.value);
     let (estimate, estimate_source) = match step.estimate {
@@ -306,6 +324,7 @@ fn step_info(
         estimate_source,
         hosts,
         args,
+        loop_spec,
     }
 }
 

@@ -45,6 +45,9 @@ pub struct Arg {
 #[derive(Clone, Debug, Default)]
 pub struct TemplateArgs {
     pub args: Vec<Arg>,
+    /// The span of `with:` (or of the step id when there is none), for errors about the
+    /// arguments as a whole.
+    pub span: Span,
     /// Registered outputs read anywhere in the step (arguments, `when`, `loop`, `until`), with
     /// where each is first read.
     pub reads: BTreeMap<String, Span>,
@@ -146,10 +149,17 @@ impl Builder<'_, '_> {
     }
 
     /// Checks an expression (`when:`, `until:`, `loop:`, `that:`).
-    pub fn expression(&mut self, text: &str, span: Span) {
+    /// Returns whether it reads registered outputs.
+    pub fn expression(&mut self, text: &str, span: Span) -> bool {
         match self.templates.check_expression(text) {
-            Ok(vars) => self.report_vars(text, span, &vars),
-            Err(e) => self.syntax_error(text, span, &e),
+            Ok(vars) => {
+                self.report_vars(text, span, &vars);
+                !self.scope.registers_read(&vars).is_empty()
+            }
+            Err(e) => {
+                self.syntax_error(text, span, &e);
+                false
+            }
         }
     }
 

@@ -73,7 +73,9 @@ pub struct Contexts {
     roles: Value,
     hosts: Vec<(Value, Value)>,
     controller_vars: Value,
-    registers: Vec<(String, Value)>,
+    runbook: Value,
+    /// Registered outputs at plan time: placeholders, one per register name.
+    deferred: Vec<(String, Value)>,
 }
 
 impl Contexts {
@@ -166,23 +168,42 @@ impl Contexts {
             roles: Value::from(Serde(&roles)),
             hosts,
             controller_vars: merged_vars(&runbook_vars, &inventory.vars),
-            registers: registers
+            runbook: Value::from(BTreeMap::from([
+                ("name", Value::from(runbook.metadata.name.value.as_str())),
+                (
+                    "version",
+                    Value::from(runbook.metadata.version.value.as_str()),
+                ),
+            ])),
+            deferred: registers
                 .iter()
                 .map(|r| (r.clone(), Value::from_object(Deferred(r.clone()))))
                 .collect(),
         }
     }
 
-    /// The context of one action (at plan time: registered outputs are [`Deferred`]).
-    pub fn for_action(&self, host: Option<HostId>, item: Option<&Value>) -> Value {
+    /// Registered outputs as plan-time placeholders.
+    pub fn deferred(&self) -> &[(String, Value)] {
+        &self.deferred
+    }
+
+    /// The context of one action: the host's facts and variables, `item` in a loop, and the
+    /// registered outputs visible to it (placeholders at plan time, real values at run time).
+    pub fn for_action(
+        &self,
+        host: Option<HostId>,
+        item: Option<&Value>,
+        registers: &[(String, Value)],
+    ) -> Value {
         let mut m: BTreeMap<&str, Value> = BTreeMap::new();
-        for (name, value) in &self.registers {
+        for (name, value) in registers {
             m.insert(name.as_str(), value.clone());
         }
         m.insert("params", self.params.clone());
         m.insert("hostvars", self.hostvars.clone());
         m.insert("groups", self.groups.clone());
         m.insert("roles", self.roles.clone());
+        m.insert("runbook", self.runbook.clone());
         match host {
             Some(id) => {
                 m.insert("host", self.hosts[id].0.clone());

@@ -3,23 +3,22 @@
 //! All-to-all dependencies between multi-host steps go through a gate node, so a 50-step,
 //! 1,000-host plan has edges in proportion to its actions, not to their square.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
-use minijinja::value::Value as TValue;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
-use runbook_modules::{ArgError, Args, Registry};
+use runbook_modules::Registry;
 
 use crate::ast::{Runbook, Step, StepKind};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::inventory::{HostId, Inventory};
 use crate::plan::{Action, EdgeKind, Gate, PlanNode, StepInfo};
 use crate::template::Templates;
-use crate::yaml::{NodeKind, Span};
+use crate::yaml::Span;
 
-use super::args::{self, from_template_value};
-use super::context::{Contexts, Deferred};
+use super::context::Contexts;
 use super::graph::{Spread, StepGraph, StepNode};
+use super::render::Renderer;
 
 pub struct Inputs<'a> {
     pub runbook: &'a Runbook,
@@ -89,12 +88,12 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
 
     // Nodes, phase by phase: the actions of each step, then the phase's end gate.
     for (p, phase) in i.runbook.phases.iter().enumerate() {
-        for (s, (sp, step)) in i.steps.iter().enumerate() {
+        for (s, (sp, _)) in i.steps.iter().enumerate() {
             if *sp != p {
                 continue;
             }
             for &host in &i.infos[s].hosts {
-                let action = render_action(i, s, step, host, &mut problems);
+                let action = render_action(i, s, host, &mut problems);
                 let node = b.graph.add_node(PlanNode::Action(action));
                 b.actions[s].push((host, node));
             }
@@ -266,7 +265,6 @@ type Problems = BTreeMap<(usize, Span, String, Code), Vec<String>>;
 fn render_action(
     i: &Inputs<'_>,
     s: usize,
-    step: &Step,
     host: Option<HostId>,
     problems: &mut Problems,
 ) -> Action {
@@ -313,169 +311,21 @@ fn render_action(
         }
     }
 
-    let base = i.contexts.for_action(host, None);
-    let items = match &step.loop_items {
-        None => None,
-        Some(node) => match loop_items(i, node, &base) {
-            Ok(items) => Some(items),
-            Err((span, message)) => {
-                report(span, message, Code::TemplateRender);
-                Some(Vec::new())
-            }
-        },
+    let renderer = Renderer {
+        templates: i.templates,
+        registry: i.registry,
+        contexts: i.contexts,
+        source: &i.runbook.source,
+        plan_time: true,
     };
-    // A step without a usable module was reported (by the parser when `module:` is missing, by
-    // the structure check when it is unknown); it renders to nothing.
-    let Some(module) = i.registry.get(&step.module.value) else {
-        return Action {
-            step: s,
-            host,
-            operations: Vec::new(),
-            items: None,
-        };
-    };
-    let mut operations = Vec::new();
-    let passes: Vec<Option<&TValue>> = match &items {
-        None => vec![None],
-        Some(items) => items.iter().map(Some).collect(),
-    };
-    for item in passes {
-        let ctx = if item.is_some() {
-            i.contexts.for_action(host, item)
-        } else {
-            base.clone()
-        };
-        let mut raw = BTreeMap::new();
-        let mut spans = BTreeMap::new();
-        let mut failed = false;
-        for arg in &info.args.args {
-            let name = &arg.name;
-            spans.insert(name.clone(), arg.span);
-            match args::render(i.templates, &arg.template, &ctx) {
-                Ok(v) => {
-                    raw.insert(name.clone(), v);
-                }
-                Err(f) => {
-                    let at = f.range.clone().map_or(f.span, |r| {
-                        crate::schema::sub_span(&i.runbook.source, f.span, &f.source, r)
-                    });
-                    report(
-                        at,
-                        format!("argument `{name}` does not render: {}", f.message),
-                        Code::TemplateRender,
-                    );
-                    failed = true;
-                }
-            }
-        }
-        if failed {
-            continue;
-        }
-        match Args::check(module.params(), raw) {
-            Ok(args) => match module.render(&args) {
-                Ok(ops) => operations.extend(ops),
-                Err(e) => {
-                    let span = e
-                        .arg
-                        .and_then(|a| spans.get(a).copied())
-                        .unwrap_or(step.with_span);
-                    let message = match e.arg {
-                        Some(arg) => format!("argument `{arg}`: {}", e.message),
-                        None => e.message,
-                    };
-                    report(span, message, Code::ModuleArgInvalid);
-                }
-            },
-            Err(errors) => {
-                for e in errors {
-                    match e {
-                        ArgError::Type { name, message } => {
-                            let span = spans.get(&name).copied().unwrap_or(step.with_span);
-                            report(
-                                span,
-                                format!("argument `{name}`: {message}"),
-                                Code::ModuleArgType,
-                            );
-                        }
-                        // Unknown and missing arguments were reported once per step already.
-                        ArgError::Unknown { .. } | ArgError::Missing { .. } => {}
-                    }
-                }
-            }
-        }
+    let (rendered, render_problems) = renderer.render(info, host, i.contexts.deferred());
+    for p in render_problems {
+        report(p.span, p.message, p.code);
     }
     Action {
         step: s,
         host,
-        operations,
-        items: items.map(|items| {
-            items
-                .iter()
-                .map(|v| from_template_value(v).to_string())
-                .collect()
-        }),
-    }
-}
-
-/// The loop's items for one host; a single placeholder item when they depend on outputs.
-fn loop_items(
-    i: &Inputs<'_>,
-    node: &crate::yaml::Node,
-    ctx: &TValue,
-) -> Result<Vec<TValue>, (Span, String)> {
-    let registers: BTreeSet<&str> = i.registers.keys().map(String::as_str).collect();
-    let reads_outputs = |vars: &BTreeSet<String>| {
-        vars.iter()
-            .any(|v| registers.contains(v.split('.').next().unwrap_or(v)))
-    };
-    let deferred = || Ok(vec![TValue::from_object(Deferred("item".into()))]);
-    match &node.kind {
-        NodeKind::Scalar(text, _) => {
-            let vars = i
-                .templates
-                .check_expression(text)
-                .map_err(|e| (node.span, e.message))?;
-            if reads_outputs(&vars) {
-                return deferred();
-            }
-            let value = i
-                .templates
-                .eval(text, ctx)
-                .map_err(|e| (node.span, e.message))?;
-            match value.try_iter() {
-                Ok(iter) if !value.is_undefined() && value.as_str().is_none() => Ok(iter.collect()),
-                _ => Err((
-                    node.span,
-                    format!("`loop:` must give a list, `{text}` gave `{value}`"),
-                )),
-            }
-        }
-        NodeKind::Seq(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                match item.as_str() {
-                    Some(text) if crate::template::is_template(text) => {
-                        let vars = i
-                            .templates
-                            .check_once(text)
-                            .map_err(|e| (item.span, e.message))?;
-                        if reads_outputs(&vars) {
-                            return deferred();
-                        }
-                        out.push(TValue::from(
-                            i.templates
-                                .render_once(text, ctx)
-                                .map_err(|e| (item.span, e.message))?,
-                        ));
-                    }
-                    _ => out.push(TValue::from(minijinja::value::Serde(item.to_json()))),
-                }
-            }
-            Ok(out)
-        }
-        _ => Err((
-            node.span,
-            "`loop:` must be a list or an expression that gives one".to_owned(),
-        )),
+        operations: rendered.operations,
+        items: rendered.items,
     }
 }

@@ -7,7 +7,9 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use runbook_modules::Operation;
 
 use crate::ast::{Order, StepKind};
+use crate::compile::{Contexts, Renderer};
 use crate::compile::{ResolvedParam, TemplateArgs};
+use crate::diagnostic::SourceFile;
 use crate::inventory::{Connection, HostId, InventoryFormat};
 use crate::template::Templates;
 
@@ -77,6 +79,8 @@ pub struct StepInfo {
     pub register: Option<String>,
     /// The `loop:` as written, when there is one.
     pub loop_source: Option<String>,
+    /// The `loop:`, compiled.
+    pub loop_spec: Option<crate::compile::LoopSpec>,
     /// Estimated duration of one action of the step.
     pub estimate: Duration,
     pub estimate_source: EstimateSource,
@@ -139,6 +143,10 @@ pub struct Plan {
     schedule: Schedule,
     /// The compiled templates the executor renders step arguments with.
     templates: Templates,
+    /// The per-host template contexts.
+    contexts: Contexts,
+    /// The runbook's text, to locate run-time template errors.
+    source: SourceFile,
 }
 
 impl Plan {
@@ -153,6 +161,8 @@ impl Plan {
         hosts: Vec<HostInfo>,
         graph: DiGraph<PlanNode, EdgeKind>,
         templates: Templates,
+        contexts: Contexts,
+        source: SourceFile,
     ) -> Self {
         let schedule = Schedule::compute(&graph, &steps);
         Self {
@@ -165,6 +175,8 @@ impl Plan {
             graph,
             schedule,
             templates,
+            contexts,
+            source,
         }
     }
 
@@ -264,8 +276,26 @@ impl Plan {
             .sum()
     }
 
-    pub fn templates(&self) -> &Templates {
-        &self.templates
+    /// A renderer for this plan's actions, with real outputs (`plan_time: false`).
+    pub fn renderer<'a>(&'a self, registry: &'a runbook_modules::Registry) -> Renderer<'a> {
+        Renderer {
+            templates: &self.templates,
+            registry,
+            contexts: &self.contexts,
+            source: &self.source,
+            plan_time: false,
+        }
+    }
+
+    /// Evaluates a run-time expression (`when:`, `until:`) in an action's context.
+    pub fn eval(
+        &self,
+        expression: &str,
+        host: Option<HostId>,
+        registers: &[(String, minijinja::Value)],
+    ) -> Result<minijinja::Value, crate::template::TemplateError> {
+        let ctx = self.contexts.for_action(host, None, registers);
+        self.templates.eval(expression, &ctx)
     }
 
     pub(crate) fn position(&self, index: NodeIndex) -> usize {
