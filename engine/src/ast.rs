@@ -174,5 +174,8 @@ pub struct Step {
     pub timeout: Option<Duration>,
     pub estimate: Option<Duration>,
     pub irreversible: bool,
+    /// Environment variables for the step's commands (templates; the only place secrets may
+    /// be read). They reach the host on standard input, never in a command line.
+    pub env: Vec<(Spanned<String>, Node)>,
     pub span: Span,
 }

@@ -1,9 +1,12 @@
 //! Command-line front end: argument parsing, loading inputs, rendering results.
 //! The engine never prints; everything a person sees is rendered here.
 
+mod apply;
 mod args;
 mod commands;
+mod lab;
 mod load;
+mod progress;
 mod report;
 
 use std::process::ExitCode;
@@ -14,10 +17,12 @@ use clap::Parser as _;
 pub mod exit {
     /// Success.
     pub const OK: u8 = 0;
-    // 1 is reserved for "a run failed" (an action failed or a host was unreachable), which
-    // `apply` (issue 3) returns.
+    /// A run failed: an action failed, timed out, or its host was unreachable.
+    pub const RUN_FAILED: u8 = 1;
     /// Invalid input: the runbook, inventory or parameters have errors; nothing was run.
     pub const INVALID_INPUT: u8 = 2;
+    /// A run stopped at a manual step that needs `runbook approve`.
+    pub const AWAITING_APPROVAL: u8 = 3;
 }
 
 pub fn run() -> ExitCode {

@@ -111,7 +111,12 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
         inventory,
         &params,
         &registers.keys().cloned().collect::<Vec<_>>(),
+        &templates,
+        &mut out,
     );
+    if !out.is_empty() {
+        return Err(sorted(out));
+    }
     let infos: Vec<StepInfo> = steps
         .iter()
         .enumerate()
@@ -202,6 +207,7 @@ fn compile_step(
         has_loop: step.loop_items.is_some(),
         ancestors,
         own_output_allowed: false,
+        secrets_allowed: false,
     };
     let mut compiled = TemplateArgs::default();
     let mut reads = BTreeMap::new();
@@ -241,6 +247,26 @@ fn compile_step(
         if let Some(when) = &step.when {
             b.expression(&when.value, when.span);
         }
+    }
+    if !step.env.is_empty() {
+        // `env:` values are the one place a secret may be read: they travel on stdin.
+        scope.secrets_allowed = true;
+        let mut b = args::Builder {
+            templates,
+            scope: &scope,
+            source: &runbook.source,
+            out,
+            reads: &mut reads,
+        };
+        for (key, node) in &step.env {
+            let template = b.build(node, &ParamType::String);
+            compiled.env.push(args::Arg {
+                name: key.value.clone(),
+                span: node.span,
+                template,
+            });
+        }
+        scope.secrets_allowed = false;
     }
     if let Some(until) = &step.until {
         // `until:` reads the step's own output; reading it is not a cross-host read.

@@ -8,10 +8,14 @@
 pub mod ast;
 pub mod compile;
 pub mod diagnostic;
+pub mod event;
+pub mod execute;
 pub mod inventory;
+pub mod lab;
 pub mod parse;
 pub mod plan;
 pub mod schema;
 pub mod target;
 pub mod template;
+pub mod transport;
 pub mod yaml;

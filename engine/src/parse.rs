@@ -56,6 +56,7 @@ const STEP_KEYS: &[&str] = &[
     "timeout",
     "estimate",
     "irreversible",
+    "env",
 ];
 
 /// The result of parsing: the AST when the document had the shape of a runbook (possibly with
@@ -266,7 +267,7 @@ fn params(r: &mut Reporter, node: &Node) -> Vec<ParamDecl> {
         let Some(name) = r.string(key, "a parameter name") else {
             continue;
         };
-        check_identifier(r, &name, "parameter name");
+        check_variable_name(r, &name, "parameter name");
         let p = r.reader(value, &format!("parameter `{}`", name.value), PARAM_KEYS);
         let kind = match p.get("type").and_then(|n| r.string(n, "type")) {
             None => ParamKind::String,
@@ -421,6 +422,24 @@ fn role_count(r: &mut Reporter, role: &str, value: &Node, key_span: Span) -> (Ro
     (count, span)
 }
 
+/// `env:`: a mapping of environment variable names to values.
+fn env_vars(r: &mut Reporter, node: &Node) -> Vec<(Spanned<String>, Node)> {
+    let vars = named_nodes(r, node, "env");
+    for (name, _) in &vars {
+        if !crate::transport::wrapper::valid_env_name(&name.value) {
+            r.report(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("invalid environment variable name `{}`", name.value),
+                )
+                .primary(name.span, "not a variable name")
+                .help("use letters, digits and `_`, starting with a letter or `_`"),
+            );
+        }
+    }
+    vars
+}
+
 fn non_negative(r: &mut Reporter, node: &Node, n: i64) -> usize {
     usize::try_from(n).unwrap_or_else(|_| {
         r.report(
@@ -554,7 +573,7 @@ fn step(r: &mut Reporter, node: &Node, kind: StepKind) -> Option<Step> {
         .unwrap_or_default();
     let register = text(r, "register");
     if let Some(reg) = &register {
-        check_identifier(r, reg, "register name");
+        check_variable_name(r, reg, "register name");
     }
     let retries = match s
         .get("retries")
@@ -571,6 +590,8 @@ fn step(r: &mut Reporter, node: &Node, kind: StepKind) -> Option<Step> {
             );
             0
         }),
+        // `until:` without `retries:` retries 3 times, as Ansible does.
+        None if s.get("until").is_some() => 3,
         None => 0,
     };
     Some(Step {
@@ -596,6 +617,7 @@ fn step(r: &mut Reporter, node: &Node, kind: StepKind) -> Option<Step> {
             .get("irreversible")
             .and_then(|n| r.bool(n, "irreversible"))
             .unwrap_or(false),
+        env: s.get("env").map(|n| env_vars(r, n)).unwrap_or_default(),
         span: node.span,
         id,
     })
@@ -627,8 +649,26 @@ fn check_identifier(r: &mut Reporter, name: &Spanned<String>, what: &str) {
             )
             .primary(name.span, "not a valid identifier")
             .help(format!(
-                "a {what} starts with a letter and uses letters, digits, `_` and `-`"
+                "a {what} starts with a letter or `_` and uses letters, digits, `_` and `-`"
             )),
+        );
+    }
+}
+
+/// Names templates read as variables (`params.NAME`, `NAME.stdout`) cannot contain `-`.
+fn check_variable_name(r: &mut Reporter, name: &Spanned<String>, what: &str) {
+    let mut chars = name.value.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        r.report(
+            Diagnostic::new(Code::InvalidValue, format!("invalid {what} `{}`", name.value))
+                .primary(name.span, "not a valid variable name")
+                .help(format!(
+                    "templates read a {what} as a variable: start with a letter or `_` and use letters, digits and `_`"
+                )),
         );
     }
 }

@@ -87,18 +87,22 @@ impl Templates {
             }
         });
         env.set_formatter(|out, state, value| {
+            // `none` prints as nothing and booleans as `true`/`false`, as a shell expects
+            // (Jinja's `None`/`True` are Python spellings).
+            let text = if value.is_none() {
+                String::new()
+            } else if value.kind() == minijinja::value::ValueKind::Bool {
+                value.is_true().to_string()
+            } else {
+                value.to_string()
+            };
             if matches!(state.auto_escape(), AutoEscape::Custom(name) if name == "shell")
                 && !value.is_safe()
             {
-                let text = if value.is_undefined() || value.is_none() {
-                    String::new()
-                } else {
-                    value.to_string()
-                };
                 out.write_str(&runbook_modules::quote(&text))
                     .map_err(Error::from)
             } else {
-                minijinja::escape_formatter(out, state, value)
+                out.write_str(&text).map_err(Error::from)
             }
         });
         env.add_filter("quote", |value: Value| {
@@ -198,6 +202,18 @@ mod tests {
             out,
             "echo 'x\"; touch /tmp/pwned; \"' x\"; touch /tmp/pwned; \" 5"
         );
+    }
+
+    #[test]
+    fn none_and_booleans_print_as_a_shell_expects() {
+        let mut t = Templates::new();
+        let (id, _) = t
+            .compile("[{{ n }}] {{ b }} {{ f }}", Escape::None)
+            .expect("compiles");
+        let out = t
+            .render(&id, &context! { n => (), b => true, f => false })
+            .expect("renders");
+        assert_eq!(out, "[] true false");
     }
 
     #[test]

@@ -132,10 +132,7 @@ pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
     let lower = name.to_lowercase();
     candidates
         .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
-        .filter(|(d, c)| {
-            *d <= (c.chars().count().max(name.chars().count()) / 3).max(1)
-                || (*d <= 2 && c.len() >= 4)
-        })
+        .filter(|(d, c)| *d <= (c.chars().count().max(name.chars().count()) / 3).max(1))
         .min_by_key(|(d, c)| (*d, *c))
         .map(|(_, c)| c)
 }
@@ -207,5 +204,6 @@ mod tests {
         assert_eq!(closest("modul", names.iter().copied()), Some("module"));
         assert_eq!(closest("regsiter", names.iter().copied()), Some("register"));
         assert_eq!(closest("xyz", names.iter().copied()), None);
+        assert_eq!(closest("nope", ["copy", "shell"].into_iter()), None);
     }
 }

@@ -27,7 +27,7 @@ pub use template::TemplateModule;
 pub use wait_for::WaitForModule;
 
 use crate::command::{Command, quote};
-use crate::module::Module;
+use crate::module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, UNCHANGED};
 use crate::value::Value;
 
 /// Every generic module, for the registry.
@@ -85,9 +85,19 @@ impl Words {
     }
 }
 
+/// The exit status of a check probe that could not answer (its stderr says why): anything but
+/// [`CHECK_IN_STATE`] and [`CHECK_WOULD_CHANGE`] means that.
+const FAILED: i32 = 2;
+
+/// The line that prints the [`UNCHANGED`] marker on standard output.
+fn print_unchanged() -> String {
+    format!("printf '%s\\n' {}", quote(UNCHANGED))
+}
+
 /// The lines a `command` or `shell` body runs after: change to `chdir` (stopping if that fails)
-/// and, with `creates`, stop successfully with `skipped: <path> exists` when the path exists.
-/// A relative `creates` is therefore resolved inside `chdir`, as in Ansible.
+/// and, with `creates`, stop successfully when the path exists, printing the [`UNCHANGED`]
+/// marker on stdout and `runbook: <path> exists, skipped` on stderr. A relative `creates` is
+/// therefore resolved inside `chdir`, as in Ansible.
 ///
 /// Each piece is a line of its own, so any body (several lines, a trailing `# comment`, a
 /// heredoc) can follow it unchanged.
@@ -97,14 +107,40 @@ fn preamble(words: &mut Words, chdir: Option<&Value>, creates: Option<&Value>) -
         let _ = writeln!(out, "cd {} || exit 1", words.path(dir));
     }
     if let Some(path) = creates {
-        let message = quote(&format!("skipped: {path} exists"));
+        let path = words.path(path);
         let _ = writeln!(
             out,
-            "if [ -e {} ]; then printf '%s\\n' {message}; exit 0; fi",
-            words.path(path)
+            "if [ -e {path} ]; then {}; printf 'runbook: %s exists, skipped\\n' {path} >&2; \
+             exit 0; fi",
+            print_unchanged()
         );
     }
     out
+}
+
+/// The check of a `command` or `shell` step guarded by `creates`: the same `chdir` and test as
+/// [`preamble`], as a probe that exits [`CHECK_IN_STATE`] when the path exists and
+/// [`CHECK_WOULD_CHANGE`] when it does not (or when `chdir` cannot be entered: the step would
+/// run, and fail). `None` without `creates`: nothing tells whether the command is needed.
+fn creates_check(args: &crate::Args) -> Option<Vec<Operation>> {
+    let creates = present(args, "creates")?;
+    let mut words = Words::default();
+    let mut script = String::new();
+    if let Some(dir) = present(args, "chdir") {
+        let _ = writeln!(
+            script,
+            "cd {} || exit {CHECK_WOULD_CHANGE}",
+            words.path(dir)
+        );
+    }
+    let _ = write!(
+        script,
+        "if [ -e {} ]; then exit {CHECK_IN_STATE}; else exit {CHECK_WOULD_CHANGE}; fi",
+        words.path(creates)
+    );
+    Some(vec![Operation::Remote(
+        words.attach(Command::probe(script)),
+    )])
 }
 
 /// The argument if it is present and not null.
@@ -116,7 +152,9 @@ fn present<'a>(args: &'a crate::Args, name: &str) -> Option<&'a Value> {
 mod testing {
     //! Running rendered commands with the real `/bin/sh`.
 
+    use std::collections::BTreeMap;
     use std::io::Write as _;
+    use std::os::unix::fs::MetadataExt as _;
     use std::path::{Path, PathBuf};
     use std::process::{Output, Stdio};
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -188,6 +226,82 @@ mod testing {
 
     pub fn stdout(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    pub fn stderr(output: &Output) -> String {
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    /// The exit status of a command that was not killed by a signal.
+    pub fn code(output: &Output) -> i32 {
+        output.status.code().expect("exited, not killed")
+    }
+
+    /// Everything under `dir` that a command could change: each path's type, permissions,
+    /// owner, size, modification time, inode and content (of files) or target (of links).
+    pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, String> {
+        fn walk(path: &Path, out: &mut BTreeMap<PathBuf, String>) {
+            let meta = std::fs::symlink_metadata(path).expect("stat");
+            let kind = meta.file_type();
+            let body = if kind.is_symlink() {
+                format!(
+                    "-> {}",
+                    std::fs::read_link(path).expect("readlink").display()
+                )
+            } else if kind.is_file() {
+                format!("{:?}", std::fs::read(path).expect("read"))
+            } else {
+                String::new()
+            };
+            out.insert(
+                path.to_owned(),
+                format!(
+                    "{kind:?} {:o} {}:{} {} {}.{} {} {body}",
+                    meta.mode(),
+                    meta.uid(),
+                    meta.gid(),
+                    meta.size(),
+                    meta.mtime(),
+                    meta.mtime_nsec(),
+                    meta.ino(),
+                ),
+            );
+            if kind.is_dir() {
+                for entry in std::fs::read_dir(path).expect("read dir") {
+                    walk(&entry.expect("entry").path(), out);
+                }
+            }
+        }
+        let mut out = BTreeMap::new();
+        walk(dir, &mut out);
+        out
+    }
+
+    /// The operations of a module's `check`, `None` when it has none.
+    pub fn checks(module: &dyn Module, raw: &[(&str, Value)]) -> Option<Vec<Operation>> {
+        module.check(&check(module, raw)).expect("check renders")
+    }
+
+    /// The single probe a module's `check` renders; asserts that it is read-only.
+    pub fn probe(module: &dyn Module, raw: &[(&str, Value)]) -> Command {
+        match checks(module, raw).as_deref() {
+            Some([Operation::Remote(cmd)]) => {
+                assert!(!cmd.mutating, "a check must be a probe: {cmd}");
+                cmd.clone()
+            }
+            other => panic!("expected one remote probe, got {other:?}"),
+        }
+    }
+
+    /// Runs a check probe in `cwd` and returns its exit status, asserting that it changed
+    /// nothing under `cwd` and wrote nothing on stdout.
+    pub fn run_check(cmd: &Command, cwd: &Path) -> i32 {
+        assert!(!cmd.mutating, "a check must be a probe: {cmd}");
+        let before = snapshot(cwd);
+        let out = run(cmd, cwd);
+        assert_eq!(before, snapshot(cwd), "the check changed the filesystem");
+        assert_eq!(stdout(&out), "", "a check prints nothing on stdout");
+        code(&out)
     }
 
     /// Checks `raw` against the module's params, as the compiler does.
@@ -316,9 +430,48 @@ mod tests {
         assert_eq!(
             preamble(&mut words, Some(&dir), Some(&creates)),
             "cd '/srv/my app' || exit 1\n\
-             if [ -e \"out/it's.done\" ]; then printf '%s\\n' \"skipped: out/it's.done exists\"; \
-             exit 0; fi\n"
+             if [ -e \"out/it's.done\" ]; then printf '%s\\n' 'runbook: unchanged'; \
+             printf 'runbook: %s exists, skipped\\n' \"out/it's.done\" >&2; exit 0; fi\n"
         );
         assert_eq!(preamble(&mut words, None, None), "");
+    }
+
+    #[test]
+    fn every_check_is_read_only_or_absent() {
+        use testing::{list, s};
+        let samples = [
+            (
+                "command",
+                vec![("argv", list(&["true"])), ("creates", s("/x"))],
+                true,
+            ),
+            ("command", vec![("argv", list(&["true"]))], false),
+            (
+                "shell",
+                vec![("cmd", s("true")), ("creates", s("/x"))],
+                true,
+            ),
+            ("script", vec![("source", s("true"))], false),
+            ("copy", vec![("dest", s("/x")), ("content", s("x"))], true),
+            (
+                "template",
+                vec![("dest", s("/x")), ("template", s("x"))],
+                true,
+            ),
+            ("wait_for", vec![("port", Value::Int(22))], true),
+            ("assert", vec![("that", list(&["true"]))], true),
+            ("manual", vec![("instructions", s("x"))], false),
+        ];
+        let registry = Registry::builtin();
+        for (name, raw, has_check) in samples {
+            let module = registry.get(name).expect("registered");
+            let ops = testing::checks(module, &raw);
+            assert_eq!(ops.is_some(), has_check, "{name}");
+            for op in ops.unwrap_or_default() {
+                if let Operation::Remote(cmd) = op {
+                    assert!(!cmd.mutating, "{name}: {cmd}");
+                }
+            }
+        }
     }
 }

@@ -3,8 +3,10 @@
 //! A module is the unit of work a step names (`module: gtm.source_start`). Each one declares its
 //! typed parameters, so the compiler can check a step's `with:` arguments before any host is
 //! touched, and renders the exact commands it will run, so `plan` can show them. Execution follows
-//! query-then-act: a read-only `check` (dry-run, resume after a crash, safety gates) and an
-//! `apply`; both arrive with the executor and are designed to plug into [`Module`].
+//! query-then-act: a read-only [`Module::check`] (dry-run, resume after a crash, safety gates)
+//! whose exit status says whether applying would change anything ([`CHECK_IN_STATE`],
+//! [`CHECK_WOULD_CHANGE`]), then the rendered operations; a mutating command that finds nothing
+//! to do prints the [`UNCHANGED`] line.
 //!
 //! Modules never see templates: the engine renders every template first and hands a module
 //! plain, typed [`Args`]. Values that are only known at run time (outputs of earlier steps)
@@ -21,7 +23,7 @@ pub mod generic;
 
 pub use args::{ArgError, Args, closest};
 pub use command::{Command, quote};
-pub use module::{Module, Operation, RenderError};
+pub use module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED};
 pub use param::{ParamSpec, ParamType};
 pub use registry::Registry;
 pub use value::{Value, format_duration, parse_duration};

@@ -56,11 +56,30 @@ impl RenderError {
     }
 }
 
+/// The exit status of a [`Module::check`] probe when the host is already in the desired state:
+/// applying the step would change nothing.
+pub const CHECK_IN_STATE: i32 = 0;
+
+/// The exit status of a [`Module::check`] probe when applying the step would change something
+/// (or, for a module that only observes, such as `wait_for`, would have to wait).
+pub const CHECK_WOULD_CHANGE: i32 = 1;
+
+/// The line a mutating command prints on standard output when it found nothing to do.
+///
+/// The executor counts a step whose mutating commands all succeed as `changed`, unless a command
+/// printed a line exactly equal to this one (no other text on the line; other lines may come
+/// before or after it), in which case that command counts as `ok`. An explanation for the
+/// operator, such as `runbook: /srv/app/done exists, skipped`, goes to standard error, so it
+/// cannot be mistaken for the marker or for output a later step parses.
+pub const UNCHANGED: &str = "runbook: unchanged";
+
 /// A built-in module.
 ///
 /// `render` must be pure and deterministic: `plan` calls it for every action and snapshots its
-/// output. The executor (a later stage) adds the read-only `check` and the `apply` that run the
-/// rendered operations over a transport.
+/// output. The executor follows query-then-act: the read-only [`check`](Module::check) (for
+/// dry-run, resume after a crash and safety gates), then the operations of `render` (apply).
+///
+/// A mutating command that finds nothing to do says so by printing the [`UNCHANGED`] line.
 pub trait Module: Send + Sync {
     /// The name steps use, `command` or `gtm.source_start`.
     fn name(&self) -> &'static str;
@@ -73,4 +92,27 @@ pub trait Module: Send + Sync {
     fn idempotent(&self) -> bool;
     /// The operations the step performs, in order.
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError>;
+
+    /// The read-only query of query-then-act: whether applying the step would change anything.
+    ///
+    /// `None` means the module cannot tell without acting: dry-run then reports "would run", and
+    /// resume after a crash must ask the operator.
+    ///
+    /// `Some(operations)` are run in order instead of `render`'s, with this contract:
+    ///
+    /// - every [`Operation::Remote`] is a probe ([`Command::probe`], `mutating: false`) that
+    ///   changes nothing on the host, so it is safe in a dry-run and at any point of a resume;
+    /// - its exit status means [`CHECK_IN_STATE`] (0): already in the desired state, applying
+    ///   would change nothing; [`CHECK_WOULD_CHANGE`] (1): applying would change something; any
+    ///   other status (or death by a signal): the check itself failed, and its standard error
+    ///   says why;
+    /// - anything a check needs that must not be on a command line (file content, secrets)
+    ///   travels as it does in `render`: on standard input or in the environment;
+    /// - an [`Operation::Assert`] reads nothing on hosts; the engine evaluates it as in apply.
+    ///
+    /// It fails with the same [`RenderError`]s as `render` for the same arguments.
+    fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
+        let _ = args;
+        Ok(None)
+    }
 }

@@ -65,6 +65,13 @@ fn diagnostics_as_json_lines() {
     let first: serde_json::Value =
         serde_json::from_str(out.stderr.lines().next().expect("a line")).expect("JSON");
     assert_eq!(first["code"], "runbook::module::unknown");
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].as_u64()),
+        (Some(9), Some(17))
+    );
+    let last: serde_json::Value =
+        serde_json::from_str(out.stderr.lines().last().expect("a line")).expect("JSON");
+    assert_eq!(last["type"], "summary");
 }
 
 #[test]
@@ -172,4 +179,19 @@ fn example_inventories_in_every_format_load() {
         ]);
         assert_eq!(out.code, 0, "{inventory}:\n{}", out.stderr);
     }
+}
+
+#[test]
+fn every_diagnostic_code_is_documented() {
+    let doc = std::fs::read_to_string(crate::support::root().join("docs/diagnostics.md"))
+        .expect("docs/diagnostics.md");
+    let missing: Vec<&str> = runbook::diagnostic::Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !doc.contains(&format!("## `{c}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without a section in docs/diagnostics.md: {missing:?}"
+    );
 }

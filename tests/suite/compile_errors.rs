@@ -332,3 +332,31 @@ fn all_errors_of_all_kinds_come_in_one_report() {
         assert!(codes.contains(&code), "{code:?} missing from {codes:?}");
     }
 }
+
+#[test]
+fn interpolation_inside_shell_quotes_is_refused() {
+    let rb = runbook_with_steps(
+        "      - {id: a, module: shell, on: alpha, with: {cmd: \"echo '{{ vars.instance }}'\"}}\n",
+    );
+    assert_eq!(errors(&rb), vec![(Code::TemplateQuoted, 12, 62)]);
+}
+
+#[test]
+fn empty_values_and_choices_of_any_type() {
+    let rb = "\
+apiVersion: runbook/v1
+kind: Runbook
+metadata: {name: t, version: 1.0.0}
+params:
+  label: {type: string, default: x}
+  port: {type: int, default: 4000, choices: ['4000', '4001']}
+steps:
+  - {id: a, module: shell, on: alpha, with: {cmd: \"echo {{ params.label }} {{ params.port }}\"}}
+";
+    let plan =
+        compile_str(rb, INVENTORY, &["label=", "port=4001"]).expect("an empty string is a value");
+    let (_, action) = plan.actions().next().expect("one action");
+    assert_eq!(action.operations[0].to_string(), "echo '' 4001");
+    let ds = compile_str(rb, INVENTORY, &["port=4002"]).expect_err("not a choice");
+    assert_eq!(ds[0].code, Code::ParamInvalid);
+}

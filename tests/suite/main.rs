@@ -7,9 +7,11 @@
 //! - `properties`: random runbooks, including cycles and bad references.
 //! - `cli`: the binary's commands, exit codes and help.
 
+mod apply;
 mod cli;
 mod compile_errors;
 mod corpus;
+mod lab;
 mod plan_shape;
 mod properties;
 mod snapshots;

@@ -264,3 +264,71 @@ steps:
         vec!["mupip set -region DEFAULT", "mupip set -region HSSYS"]
     );
 }
+
+#[test]
+fn controller_steps_are_barriers_in_per_host_phases() {
+    let rb = "\
+apiVersion: runbook/v1
+kind: Runbook
+metadata: {name: t, version: 1.0.0}
+phases:
+  - name: p
+    order: per_host
+    on: lab
+    steps:
+      - {id: a, module: shell, with: {cmd: x}}
+      - {id: confirm, module: manual, with: {instructions: check the application}}
+      - {id: b, module: shell, with: {cmd: x}}
+";
+    let plan = compile_str(rb, INVENTORY, &[]).expect("compiles");
+    // The manual step runs once, on the controller, not once per host of the phase's `on:`.
+    assert!(
+        plan.nodes()
+            .any(|(n, _)| plan.node_id(n) == "confirm@controller")
+    );
+    assert_eq!(
+        deps(&plan, "confirm@controller"),
+        set(&["a@alpha", "a@beta", "a@gamma"])
+    );
+    assert_eq!(direct(&plan, "b@beta"), set(&["confirm@controller"]));
+}
+
+#[test]
+fn steps_on_an_optional_role_nobody_has_are_no_ops_that_keep_the_order() {
+    let rb = "\
+apiVersion: runbook/v1
+kind: Runbook
+metadata: {name: t, version: 1.0.0}
+roles:
+  arbiter: {min: 0, max: 1}
+steps:
+  - {id: a, module: shell, on: alpha, with: {cmd: x}}
+  - {id: arb, module: shell, on: arbiter, with: {cmd: x}}
+  - {id: b, module: shell, on: beta, with: {cmd: x}}
+";
+    let plan = compile_str(rb, INVENTORY, &[]).expect("compiles");
+    assert_eq!(plan.action_count(), 2);
+    assert_eq!(deps(&plan, "b@beta"), set(&["a@alpha"]));
+}
+
+#[test]
+fn runbook_vars_may_use_params_and_hosts_override_them() {
+    let rb = "\
+apiVersion: runbook/v1
+kind: Runbook
+metadata: {name: t, version: 1.0.0}
+params:
+  base: {type: path, default: /srv}
+vars:
+  dir: \"{{ params.base }}/gtm\"
+  instance: default
+steps:
+  - {id: a, module: shell, on: 'alpha | gamma', with: {cmd: \"ls {{ vars.dir }} {{ vars.instance }}\"}}
+";
+    let plan = compile_str(rb, INVENTORY, &["base=/data"]).expect("compiles");
+    let ops: Vec<String> = plan
+        .actions()
+        .map(|(_, a)| a.operations[0].to_string())
+        .collect();
+    assert_eq!(ops, vec!["ls /data/gtm A", "ls /data/gtm default"]);
+}

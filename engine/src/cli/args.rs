@@ -49,13 +49,75 @@ pub enum Command {
         /// A module name, such as `command` or `copy`.
         name: Option<String>,
     },
+    /// Sandboxed sshd hosts on loopback addresses, to rehearse a runbook (docs/lab.md).
+    Lab(LabArgs),
+    /// Run a runbook against its inventory's hosts over SSH.
+    #[command(
+        after_help = "Exit codes: 0 succeeded, 1 an action failed or a host was unreachable, 2 invalid input (nothing was run), 3 stopped at a manual step awaiting `runbook approve`."
+    )]
+    Apply(ApplyArgs),
+    /// Approve a manual step of a run that stopped awaiting approval.
+    Approve(ApproveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub inputs: Inputs,
+    /// Actions at once over all hosts.
+    #[arg(long, default_value_t = 10)]
+    pub forks: usize,
+    /// Only these hosts: a target selector such as `a,b` or `group:site_a`.
+    #[arg(long, value_name = "SELECTOR")]
+    pub limit: Option<String>,
+    /// Stop starting new actions after the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Connect and run every module's read-only check; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How to show progress: bars on a terminal, plain lines otherwise, or JSON lines.
+    #[arg(long, value_enum, default_value_t = ProgressFormat::Auto)]
+    pub format: ProgressFormat,
+    /// Where runs are recorded (default: `.runbook/` beside the runbook).
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Where a secret parameter comes from: `NAME=env:VARIABLE` or `NAME=file:PATH`
+    /// (default: the variable `RUNBOOK_SECRET_NAME`, else a prompt on a terminal).
+    #[arg(long = "secret", value_name = "NAME=SOURCE")]
+    pub secrets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The run id, as `apply` printed it.
+    pub run: String,
+    /// The manual step's id.
+    pub step: String,
+    /// Who approves.
+    #[arg(long)]
+    pub by: String,
+    /// Why (recorded with the run).
+    #[arg(long)]
+    pub reason: String,
+    /// The state directory of the run (default: `.runbook/`).
+    #[arg(long, value_name = "DIR", default_value = ".runbook")]
+    pub state: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressFormat {
+    /// Bars when stderr is a terminal, plain lines otherwise.
+    Auto,
+    Plain,
+    Json,
 }
 
 #[derive(Debug, Args)]
 pub struct Inputs {
     /// The runbook file (YAML).
     pub runbook: PathBuf,
-    /// The inventory: runbook YAML, or an Ansible inventory (YAML or INI).
+    /// The inventory: native YAML (`kind: Inventory`), or an Ansible inventory (YAML or INI).
     #[arg(short = 'i', long = "inventory")]
     pub inventory: PathBuf,
     /// Set a parameter: `-e name=value` (repeatable; later wins). Secrets are refused here.
@@ -85,4 +147,61 @@ pub enum GraphFormatArg {
 pub enum DiagnosticFormat {
     Human,
     Json,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit codes: 0 ok, 2 invalid arguments or a lab that failed to start or stop."
+)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub command: LabCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Create the lab's keys and configs and start one sshd per host (they keep running).
+    Up {
+        #[command(flatten)]
+        dir: LabDir,
+        /// Host names, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            conflicts_with = "count",
+            value_name = "A,B,C"
+        )]
+        hosts: Vec<String>,
+        /// Number of hosts, named a, b, c, ... (default 3).
+        #[arg(short = 'n', long = "count", value_name = "N")]
+        count: Option<usize>,
+        /// The first host's address (127.0.0.0/8); default: a random 127.X.Y.2.
+        #[arg(long, value_name = "ADDRESS")]
+        first_address: Option<std::net::Ipv4Addr>,
+    },
+    /// Stop every sshd of the lab, and their sessions.
+    Down {
+        #[command(flatten)]
+        dir: LabDir,
+        /// Also remove the lab directory.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Show each host: up or down, address:port, pid.
+    Status {
+        #[command(flatten)]
+        dir: LabDir,
+    },
+    /// Print the path of the lab's inventory (for scripts: `-i "$(runbook lab inventory)"`).
+    Inventory {
+        #[command(flatten)]
+        dir: LabDir,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LabDir {
+    /// The lab directory.
+    #[arg(long, default_value = runbook::lab::DEFAULT_DIR, value_name = "DIR")]
+    pub dir: PathBuf,
 }

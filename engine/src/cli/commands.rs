@@ -56,6 +56,9 @@ pub fn dispatch(cli: Cli) -> u8 {
             }
         },
         Command::Modules { name } => modules(name.as_deref()),
+        Command::Lab(args) => super::lab::run(args),
+        Command::Apply(args) => super::apply::run(&args),
+        Command::Approve(args) => super::apply::approve(&args),
     }
 }
 

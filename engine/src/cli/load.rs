@@ -13,6 +13,11 @@ use super::args::Inputs;
 
 /// Loads and compiles. On failure, every diagnostic from every input.
 pub fn plan(inputs: &Inputs) -> Result<Plan, Vec<Diagnostic>> {
+    load(inputs).map(|(plan, _)| plan)
+}
+
+/// Loads and compiles, keeping the inventory (how to reach each host) for `apply`.
+pub fn load(inputs: &Inputs) -> Result<(Plan, Inventory), Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let runbook = match read(&inputs.runbook) {
         Ok(text) => {
@@ -61,7 +66,7 @@ pub fn plan(inputs: &Inputs) -> Result<Plan, Vec<Diagnostic>> {
         overrides: &overrides,
     };
     match compile::compile(input) {
-        Ok(plan) if errors.is_empty() => Ok(plan),
+        Ok(plan) if errors.is_empty() => Ok((plan, inventory)),
         Ok(_) => Err(sorted(errors)),
         Err(more) => {
             errors.extend(more);

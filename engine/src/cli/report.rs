@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use miette::{GraphicalReportHandler, GraphicalTheme, JSONReportHandler};
+use miette::{GraphicalReportHandler, GraphicalTheme};
 use runbook::diagnostic::Diagnostic;
 
 use super::args::DiagnosticFormat;
@@ -13,11 +13,13 @@ pub fn diagnostics(list: &[Diagnostic], format: DiagnosticFormat) {
     match format {
         DiagnosticFormat::Json => {
             for d in list {
-                let mut line = String::new();
-                if JSONReportHandler::new().render_report(&mut line, d).is_ok() {
-                    let _ = writeln!(stderr, "{line}");
-                }
+                let _ = writeln!(stderr, "{}", json(d));
             }
+            let _ = writeln!(
+                stderr,
+                "{}",
+                serde_json::json!({ "type": "summary", "errors": list.len() })
+            );
         }
         DiagnosticFormat::Human => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -44,4 +46,36 @@ pub fn diagnostics(list: &[Diagnostic], format: DiagnosticFormat) {
             );
         }
     }
+}
+
+/// One diagnostic as a JSON object: code, message, help, and every label with its file, line
+/// and column (1-based) as well as its byte offset and length.
+fn json(d: &Diagnostic) -> serde_json::Value {
+    let labels: Vec<serde_json::Value> = d
+        .labels
+        .iter()
+        .map(|l| {
+            let (line, column) = d
+                .source
+                .as_ref()
+                .map_or((0, 0), |s| s.line_col(l.span.start));
+            serde_json::json!({
+                "label": l.text, "primary": l.primary, "line": line, "column": column,
+                "offset": l.span.start, "length": l.span.len(),
+            })
+        })
+        .collect();
+    let location = d.location();
+    serde_json::json!({
+        "type": "diagnostic",
+        "severity": "error",
+        "code": d.code.as_str(),
+        "message": d.message,
+        "file": d.source.as_ref().map(runbook::diagnostic::SourceFile::name),
+        "line": location.as_ref().map(|l| l.1),
+        "column": location.as_ref().map(|l| l.2),
+        "labels": labels,
+        "help": d.help,
+        "related": d.related.iter().map(json).collect::<Vec<_>>(),
+    })
 }

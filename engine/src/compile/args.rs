@@ -51,6 +51,8 @@ pub struct TemplateArgs {
     /// Registered outputs read anywhere in the step (arguments, `when`, `loop`, `until`), with
     /// where each is first read.
     pub reads: BTreeMap<String, Span>,
+    /// `env:` values, by variable name.
+    pub env: Vec<Arg>,
 }
 
 /// A template that failed to render for one action.
@@ -118,6 +120,9 @@ impl Builder<'_, '_> {
                 } else {
                     Escape::None
                 };
+                if escape == Escape::Shell {
+                    self.check_unquoted_interpolations(text, node.span);
+                }
                 match self.templates.compile(text, escape) {
                     Ok((id, vars)) => {
                         self.report_vars(text, node.span, &vars);
@@ -163,6 +168,20 @@ impl Builder<'_, '_> {
         }
     }
 
+    /// In shell templates every interpolation is quoted already; one written inside quotes
+    /// (`"{{ x }}"`) ends up as `"'x'"`, which is both wrong and open to `$(...)` inside the
+    /// double quotes. Refuse it at compile time.
+    fn check_unquoted_interpolations(&mut self, text: &str, span: Span) {
+        for range in interpolations_inside_quotes(text) {
+            self.out.push(
+                Diagnostic::new(Code::TemplateQuoted, "interpolation inside shell quotes")
+                    .in_file(self.source)
+                    .primary(sub_span(self.source, span, text, range), "already quoted by the template")
+                    .help("remove the quotes around `{{ ... }}`: every interpolated value is shell-quoted for you (`| unquoted` opts out)"),
+            );
+        }
+    }
+
     fn syntax_error(&mut self, text: &str, span: Span, e: &TemplateError) {
         let at = e
             .range
@@ -191,6 +210,39 @@ impl Builder<'_, '_> {
             );
         }
     }
+}
+
+/// Byte ranges of `{{ ... }}` blocks that sit inside single or double shell quotes.
+fn interpolations_inside_quotes(text: &str) -> Vec<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'{' && matches!(bytes.get(i + 1), Some(b'{' | b'%' | b'#')) {
+            let close = match bytes[i + 1] {
+                b'{' => "}}",
+                b'%' => "%}",
+                _ => "#}",
+            };
+            let end = text[i + 2..]
+                .find(close)
+                .map_or(bytes.len(), |e| i + 2 + e + 2);
+            if bytes[i + 1] == b'{' && quote.is_some() {
+                found.push(i..end);
+            }
+            i = end;
+            continue;
+        }
+        match (quote, bytes[i]) {
+            (None | Some(b'"'), b'\\') => i += 1,
+            (None, q @ (b'\'' | b'"')) => quote = Some(q),
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+        i += 1;
+    }
+    found
 }
 
 /// Byte range of a dotted variable path inside template text (or of its root name).
@@ -298,5 +350,35 @@ fn json_to_value(j: &serde_json::Value) -> Value {
                 .map(|(k, v)| (k.clone(), json_to_value(v)))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interpolations_inside_quotes;
+
+    #[test]
+    fn finds_interpolations_inside_quotes_only() {
+        assert!(interpolations_inside_quotes("echo {{ x }} 'literal' \"text\"").is_empty());
+        assert_eq!(
+            interpolations_inside_quotes("echo {{ x }}"),
+            Vec::<std::ops::Range<usize>>::new()
+        );
+        assert_eq!(
+            interpolations_inside_quotes("echo \"{{ x }}\""),
+            vec![6..13]
+        );
+        assert_eq!(
+            interpolations_inside_quotes("echo 'a {{ x }} b'"),
+            vec![8..15]
+        );
+        assert_eq!(
+            interpolations_inside_quotes("echo \"a\" {{ x }} \"\\\"{{ y }}\""),
+            vec![20..27]
+        );
+        assert_eq!(
+            interpolations_inside_quotes("{% if a %}'x'{% endif %} {{ y }}"),
+            Vec::<std::ops::Range<usize>>::new()
+        );
     }
 }

@@ -74,6 +74,8 @@ pub struct Contexts {
     hosts: Vec<(Value, Value)>,
     controller_vars: Value,
     runbook: Value,
+    /// Parameters by name (secrets masked), to rebuild `params` with real secrets at run time.
+    param_entries: BTreeMap<String, Value>,
     /// Registered outputs at plan time: placeholders, one per register name.
     deferred: Vec<(String, Value)>,
 }
@@ -84,6 +86,8 @@ impl Contexts {
         inventory: &Inventory,
         params: &[ResolvedParam],
         registers: &[String],
+        templates: &crate::template::Templates,
+        out: &mut Vec<crate::diagnostic::Diagnostic>,
     ) -> Self {
         let params_map: BTreeMap<&str, Value> = params
             .iter()
@@ -96,11 +100,19 @@ impl Contexts {
                 (p.name.as_str(), v)
             })
             .collect();
-        let runbook_vars: BTreeMap<String, Json> = runbook
-            .vars
+        let runbook_value = Value::from(BTreeMap::from([
+            ("name", Value::from(runbook.metadata.name.value.as_str())),
+            (
+                "version",
+                Value::from(runbook.metadata.version.value.as_str()),
+            ),
+        ]));
+        let param_entries: BTreeMap<String, Value> = params_map
             .iter()
-            .map(|(k, v)| (k.value.clone(), v.to_json()))
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
+        let params_value = Value::from(params_map);
+        let runbook_vars = render_vars(runbook, templates, &params_value, &runbook_value, out);
         let host_value = |id: HostId, with_vars: bool| {
             let h = inventory.host(id);
             let mut m: BTreeMap<&str, Value> = BTreeMap::new();
@@ -162,24 +174,43 @@ impl Contexts {
             })
             .collect();
         Self {
-            params: Value::from(params_map),
+            params: params_value,
             hostvars: Value::from(hostvars),
             groups: Value::from(Serde(&groups)),
             roles: Value::from(Serde(&roles)),
             hosts,
             controller_vars: merged_vars(&runbook_vars, &inventory.vars),
-            runbook: Value::from(BTreeMap::from([
-                ("name", Value::from(runbook.metadata.name.value.as_str())),
-                (
-                    "version",
-                    Value::from(runbook.metadata.version.value.as_str()),
-                ),
-            ])),
+            runbook: runbook_value,
+            param_entries,
             deferred: registers
                 .iter()
                 .map(|r| (r.clone(), Value::from_object(Deferred(r.clone()))))
                 .collect(),
         }
+    }
+
+    /// The context of an action with the real values of secret parameters: for `env:` only.
+    pub fn for_action_with_secrets(
+        &self,
+        host: Option<HostId>,
+        registers: &[(String, Value)],
+        secrets: &BTreeMap<String, String>,
+    ) -> Value {
+        let base = self.for_action(host, None, registers);
+        let mut params = self.param_entries.clone();
+        for (name, value) in secrets {
+            params.insert(name.clone(), Value::from(value.as_str()));
+        }
+        let mut m: BTreeMap<String, Value> = BTreeMap::new();
+        if let Ok(keys) = base.try_iter() {
+            for key in keys {
+                if let Some(k) = key.as_str() {
+                    m.insert(k.to_owned(), base.get_item(&key).unwrap_or_default());
+                }
+            }
+        }
+        m.insert("params".to_owned(), Value::from(params));
+        Value::from(m)
     }
 
     /// Registered outputs as plan-time placeholders.
@@ -218,6 +249,72 @@ impl Contexts {
         }
         Value::from(m)
     }
+}
+
+/// The runbook's `vars:`, with templates in string values rendered. They may read `params`
+/// and `runbook` only: they are the same for every host.
+fn render_vars(
+    runbook: &Runbook,
+    templates: &crate::template::Templates,
+    params: &Value,
+    meta: &Value,
+    out: &mut Vec<crate::diagnostic::Diagnostic>,
+) -> BTreeMap<String, Json> {
+    use crate::diagnostic::{Code, Diagnostic};
+    let ctx = Value::from(BTreeMap::from([
+        ("params", params.clone()),
+        ("runbook", meta.clone()),
+    ]));
+    let mut rendered = BTreeMap::new();
+    let secrets: Vec<&str> = runbook
+        .params
+        .iter()
+        .filter(|p| p.kind == ParamKind::Secret)
+        .map(|p| p.name.value.as_str())
+        .collect();
+    for (key, node) in &runbook.vars {
+        if let Some(text) = node.as_str().filter(|t| crate::template::is_template(t))
+            && let Some(secret) = secrets
+                .iter()
+                .find(|s| text.contains(&format!("params.{s}")))
+        {
+            out.push(
+                Diagnostic::new(
+                    Code::ParamSecretInTemplate,
+                    format!(
+                        "runbook variable `{}` reads secret parameter `{secret}`",
+                        key.value
+                    ),
+                )
+                .in_file(&runbook.source)
+                .primary(node.span, "a variable is interpolated into commands")
+                .help("secrets reach a host only through a step's `env:`"),
+            );
+            continue;
+        }
+        let value = match node.as_str() {
+            Some(text) if crate::template::is_template(text) => {
+                match templates.render_once(text, &ctx) {
+                    Ok(s) => Json::String(s),
+                    Err(e) => {
+                        let at = e.range.map_or(node.span, |r| {
+                            crate::schema::sub_span(&runbook.source, node.span, text, r)
+                        });
+                        out.push(
+                            Diagnostic::new(Code::TemplateRender, format!("runbook variable `{}`: {}", key.value, e.message))
+                                .in_file(&runbook.source)
+                                .primary(at, "here")
+                                .help("runbook `vars` may read `params` and `runbook` only; host facts belong in the steps"),
+                        );
+                        Json::Null
+                    }
+                }
+            }
+            _ => node.to_json(),
+        };
+        rendered.insert(key.value.clone(), value);
+    }
+    rendered
 }
 
 fn merged_vars(defaults: &BTreeMap<String, Json>, vars: &BTreeMap<String, Json>) -> Value {

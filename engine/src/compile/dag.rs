@@ -97,6 +97,13 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
                 let node = b.graph.add_node(PlanNode::Action(action));
                 b.actions[s].push((host, node));
             }
+            // A step with no hosts (only optional roles that nobody has) keeps its place in the
+            // order through a gate, so the steps around it stay ordered.
+            if i.infos[s].hosts.is_empty() {
+                let label = format!("{} (no hosts)", i.infos[s].id);
+                let gate = b.graph.add_node(PlanNode::Gate(Gate { label, phase: p }));
+                b.actions[s].push((None, gate));
+            }
         }
         let end = b.graph.add_node(PlanNode::Gate(Gate {
             label: format!("end of phase {}", phase.name.value),
@@ -322,10 +329,18 @@ fn render_action(
     for p in render_problems {
         report(p.span, p.message, p.code);
     }
+    let env = match renderer.render_env(info, host, i.contexts.deferred(), None) {
+        Ok(env) => env,
+        Err(p) => {
+            report(p.span, p.message, p.code);
+            Vec::new()
+        }
+    };
     Action {
         step: s,
         host,
         operations: rendered.operations,
         items: rendered.items,
+        env,
     }
 }

@@ -133,7 +133,51 @@ pub fn build(
                     .flat_map(|&i| hosts[i].iter().copied())
                     .collect();
                 let mut linked = BTreeSet::new();
-                for lane in lanes {
+                // Controller steps (manual, assert) are barriers even here: the hosts wait for
+                // the operator, and the operator waits for every host before them.
+                let is_barrier = |i: usize| hosts[i].as_slice() == [None];
+                for (k, &b) in mains.iter().enumerate() {
+                    if !is_barrier(b) {
+                        continue;
+                    }
+                    let start = mains[..k]
+                        .iter()
+                        .rposition(|&m| is_barrier(m))
+                        .map_or(0, |p| p + 1);
+                    let end = mains[k + 1..]
+                        .iter()
+                        .position(|&m| is_barrier(m))
+                        .map_or(mains.len(), |p| k + 1 + p);
+                    for &before in &mains[start..k] {
+                        if linked.insert((before, b)) {
+                            let origin = Origin::Sequence(steps[b].1.id.span);
+                            graph.add_edge(
+                                step_node(before),
+                                step_node(b),
+                                StepEdge {
+                                    spread: Spread::AllToAll,
+                                    completion: false,
+                                    origin,
+                                },
+                            );
+                        }
+                    }
+                    for &after in &mains[k + 1..end] {
+                        if linked.insert((b, after)) {
+                            let origin = Origin::Sequence(steps[after].1.id.span);
+                            graph.add_edge(
+                                step_node(b),
+                                step_node(after),
+                                StepEdge {
+                                    spread: Spread::AllToAll,
+                                    completion: false,
+                                    origin,
+                                },
+                            );
+                        }
+                    }
+                }
+                for lane in lanes.into_iter().flatten().map(Some) {
                     let on_lane: Vec<usize> = mains
                         .iter()
                         .copied()

@@ -39,7 +39,13 @@ impl Overrides {
             .help("write parameters as `-e name=value`"));
         };
         let value = match yaml::parse(text) {
-            Ok(node) if !matches!(node.kind, yaml::NodeKind::Map(_)) => node,
+            // `-e name=` is the empty string, not null.
+            Ok(node)
+                if !matches!(node.kind, yaml::NodeKind::Map(_) | yaml::NodeKind::Null)
+                    || text.trim() == "null" =>
+            {
+                node
+            }
             _ => Node::new(
                 yaml::NodeKind::Scalar(text.to_owned(), yaml::ScalarStyle::DoubleQuoted),
                 Span::default(),
@@ -144,7 +150,7 @@ pub fn resolve(
             (Some(o), _) if decl.kind == ParamKind::Secret => {
                 let d = Diagnostic::new(
                     Code::ParamSecretInArgv,
-                    format!("secret parameter `{}` cannot be given on the command line", o.name),
+                    format!("secret parameter `{}` cannot be given on the command line or in a params file", o.name),
                 )
                 .help("command lines end up in shell history and process lists; secrets are read from the environment, a file or a prompt when the run starts");
                 out.push(locate(d, &o.origin, "secret given here"));
@@ -221,7 +227,12 @@ fn locate(d: Diagnostic, origin: &OverrideOrigin, label: &str) -> Diagnostic {
 
 fn describe(kind: ParamKind, choices: &[String]) -> String {
     if choices.is_empty() {
-        format!("a {}", kind.name())
+        let article = if kind.name().starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {}", kind.name())
     } else {
         format!(
             "one of {}",
@@ -280,11 +291,12 @@ fn typed(kind: ParamKind, choices: &[String], node: &Node) -> Result<Json, Strin
             _ => return Err(format!("expected a list, found {}", node.describe())),
         },
     };
-    if let (false, Json::String(s)) = (choices.is_empty(), &value)
-        && !choices.contains(s)
-    {
+    let shown = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned);
+    if !choices.is_empty() && !choices.contains(&shown) {
         return Err(format!(
-            "`{s}` is not one of {}",
+            "`{shown}` is not one of {}",
             choices
                 .iter()
                 .map(|c| format!("`{c}`"))

@@ -95,67 +95,12 @@ impl Renderer<'_> {
                 Some(_) => self.contexts.for_action(host, item, registers),
                 None => base.clone(),
             };
-            let mut raw = BTreeMap::new();
-            let mut spans = BTreeMap::new();
-            let mut failed = false;
-            for arg in &step.args.args {
-                spans.insert(arg.name.clone(), arg.span);
-                match args::render(self.templates, &arg.template, &ctx) {
-                    Ok(v) => {
-                        raw.insert(arg.name.clone(), v);
-                    }
-                    Err(f) => {
-                        let at = f
-                            .range
-                            .clone()
-                            .map_or(f.span, |r| sub_span(self.source, f.span, &f.source, r));
-                        problems.push(RenderProblem {
-                            span: at,
-                            message: format!(
-                                "argument `{}` does not render: {}",
-                                arg.name, f.message
-                            ),
-                            code: Code::TemplateRender,
-                        });
-                        failed = true;
-                    }
-                }
-            }
-            if failed {
+            let Some((args, spans)) = self.args(step, &ctx, &mut problems) else {
                 continue;
-            }
-            match Args::check(module.params(), raw) {
-                Ok(args) => match module.render(&args) {
-                    Ok(ops) => operations.extend(ops),
-                    Err(e) => {
-                        let span = e
-                            .arg
-                            .and_then(|a| spans.get(a).copied())
-                            .unwrap_or(step.args.span);
-                        let message = match e.arg {
-                            Some(arg) => format!("argument `{arg}`: {}", e.message),
-                            None => e.message,
-                        };
-                        problems.push(RenderProblem {
-                            span,
-                            message,
-                            code: Code::ModuleArgInvalid,
-                        });
-                    }
-                },
-                Err(errors) => {
-                    for e in errors {
-                        // Unknown and missing arguments were reported once per step already.
-                        if let ArgError::Type { name, message } = e {
-                            let span = spans.get(&name).copied().unwrap_or(step.args.span);
-                            problems.push(RenderProblem {
-                                span,
-                                message: format!("argument `{name}`: {message}"),
-                                code: Code::ModuleArgType,
-                            });
-                        }
-                    }
-                }
+            };
+            match module.render(&args) {
+                Ok(ops) => operations.extend(ops),
+                Err(e) => problems.push(invalid(step, &spans, e)),
             }
         }
         let items = items.map(|items| {
@@ -165,6 +110,137 @@ impl Renderer<'_> {
                 .collect()
         });
         (Rendered { operations, items }, problems)
+    }
+
+    /// The action's `env:` values. With `secrets`, secret parameters have their real values
+    /// (at run time); without, they read `********` (for display).
+    pub fn render_env(
+        &self,
+        step: &StepInfo,
+        host: Option<HostId>,
+        registers: &[(String, TValue)],
+        secrets: Option<&BTreeMap<String, String>>,
+    ) -> Result<Vec<(String, String)>, RenderProblem> {
+        let ctx = match secrets {
+            Some(secrets) => self
+                .contexts
+                .for_action_with_secrets(host, registers, secrets),
+            None => self.contexts.for_action(host, None, registers),
+        };
+        step.args
+            .env
+            .iter()
+            .map(
+                |arg| match args::render(self.templates, &arg.template, &ctx) {
+                    Ok(v) => Ok((
+                        arg.name.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                    )),
+                    Err(f) => Err(RenderProblem {
+                        span: f
+                            .range
+                            .clone()
+                            .map_or(f.span, |r| sub_span(self.source, f.span, &f.source, r)),
+                        message: format!("`env: {}` does not render: {}", arg.name, f.message),
+                        code: Code::TemplateRender,
+                    }),
+                },
+            )
+            .collect()
+    }
+
+    /// The read-only checks of the action (query-then-act), or `None` when its module cannot
+    /// tell what applying would change.
+    pub fn render_checks(
+        &self,
+        step: &StepInfo,
+        host: Option<HostId>,
+        registers: &[(String, TValue)],
+    ) -> (Option<Vec<Operation>>, Vec<RenderProblem>) {
+        let mut problems = Vec::new();
+        let Some(module) = self.registry.get(&step.module) else {
+            return (None, problems);
+        };
+        let base = self.contexts.for_action(host, None, registers);
+        let items = match &step.loop_spec {
+            None => vec![None],
+            Some(spec) => match self.items(spec, &base) {
+                Ok(items) => items.into_iter().map(Some).collect(),
+                Err(p) => return (None, vec![p]),
+            },
+        };
+        let mut checks = Vec::new();
+        for item in &items {
+            let ctx = match item {
+                Some(v) => self.contexts.for_action(host, Some(v), registers),
+                None => base.clone(),
+            };
+            let Some((args, spans)) = self.args(step, &ctx, &mut problems) else {
+                return (None, problems);
+            };
+            match module.check(&args) {
+                Ok(Some(ops)) => checks.extend(ops),
+                Ok(None) => return (None, problems),
+                Err(e) => {
+                    problems.push(invalid(step, &spans, e));
+                    return (None, problems);
+                }
+            }
+        }
+        (Some(checks), problems)
+    }
+
+    /// Renders and type-checks the arguments for one pass (one loop item).
+    fn args(
+        &self,
+        step: &StepInfo,
+        ctx: &TValue,
+        problems: &mut Vec<RenderProblem>,
+    ) -> Option<(Args, BTreeMap<String, Span>)> {
+        let module = self.registry.get(&step.module)?;
+        let mut raw = BTreeMap::new();
+        let mut spans = BTreeMap::new();
+        let mut failed = false;
+        for arg in &step.args.args {
+            spans.insert(arg.name.clone(), arg.span);
+            match args::render(self.templates, &arg.template, ctx) {
+                Ok(v) => {
+                    raw.insert(arg.name.clone(), v);
+                }
+                Err(f) => {
+                    let at = f
+                        .range
+                        .clone()
+                        .map_or(f.span, |r| sub_span(self.source, f.span, &f.source, r));
+                    problems.push(RenderProblem {
+                        span: at,
+                        message: format!("argument `{}` does not render: {}", arg.name, f.message),
+                        code: Code::TemplateRender,
+                    });
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            return None;
+        }
+        match Args::check(module.params(), raw) {
+            Ok(args) => Some((args, spans)),
+            Err(errors) => {
+                for e in errors {
+                    // Unknown and missing arguments were reported once per step already.
+                    if let ArgError::Type { name, message } = e {
+                        let span = spans.get(&name).copied().unwrap_or(step.args.span);
+                        problems.push(RenderProblem {
+                            span,
+                            message: format!("argument `{name}`: {message}"),
+                            code: Code::ModuleArgType,
+                        });
+                    }
+                }
+                None
+            }
+        }
     }
 
     /// The loop's items for one host; a single placeholder item at plan time when they depend
@@ -213,6 +289,26 @@ impl Renderer<'_> {
                 })
                 .collect(),
         }
+    }
+}
+
+fn invalid(
+    step: &StepInfo,
+    spans: &BTreeMap<String, Span>,
+    e: runbook_modules::RenderError,
+) -> RenderProblem {
+    let span = e
+        .arg
+        .and_then(|a| spans.get(a).copied())
+        .unwrap_or(step.args.span);
+    let message = match e.arg {
+        Some(arg) => format!("argument `{arg}`: {}", e.message),
+        None => e.message,
+    };
+    RenderProblem {
+        span,
+        message,
+        code: Code::ModuleArgInvalid,
     }
 }
 

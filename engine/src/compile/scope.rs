@@ -38,6 +38,8 @@ pub struct Scope<'a> {
     pub ancestors: &'a [Vec<bool>],
     /// Whether the template is the step's own `until:` (which reads the step's own output).
     pub own_output_allowed: bool,
+    /// Whether secret parameters may be read (only in `env:` values).
+    pub secrets_allowed: bool,
 }
 
 impl Scope<'_> {
@@ -70,7 +72,7 @@ impl Scope<'_> {
                             format!("undefined parameter `{name}`"),
                             suggest(name, self.params.iter().map(|p| p.name.as_str()), "declare it under `params:`"),
                         )),
-                        Some(p) if p.kind == ParamKind::Secret => problems.push(problem(
+                        Some(p) if p.kind == ParamKind::Secret && !self.secrets_allowed => problems.push(problem(
                             Code::ParamSecretInTemplate,
                             format!("secret parameter `{name}` cannot be interpolated into a command"),
                             "a command line is visible in process lists and logs; secrets reach the host through the environment or standard input of modules that take them".into(),
@@ -144,6 +146,16 @@ impl Scope<'_> {
                         }
                 }
                 "hostvars" | "loop" => {}
+                "runbook" => {
+                    if let Some(f) = field
+                        && !["name", "version"].contains(&f) {
+                            problems.push(problem(
+                                Code::TemplateUndefined,
+                                format!("`runbook` has no field `{f}`"),
+                                "`runbook` has `name` and `version`".into(),
+                            ));
+                        }
+                }
                 "item" => {
                     if !self.has_loop {
                         problems.push(problem(

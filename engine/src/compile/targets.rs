@@ -68,15 +68,17 @@ pub fn resolve_step(
 ) -> Vec<Option<HostId>> {
     let source = &runbook.source;
     let declared: BTreeSet<String> = runbook.roles.iter().map(|r| r.name.value.clone()).collect();
-    let targets = if step.on.is_empty() {
-        phase_on
-    } else {
+    // Manual and assert steps run on the controller unless they name targets themselves; a
+    // phase's default `on:` is for the steps that do work on hosts.
+    let controller_step = matches!(step.module.value.as_str(), "manual" | "assert");
+    let targets = if !step.on.is_empty() {
         &step.on
+    } else if controller_step {
+        return vec![None];
+    } else {
+        phase_on
     };
     if targets.is_empty() {
-        if matches!(step.module.value.as_str(), "manual" | "assert") {
-            return vec![None];
-        }
         out.push(
             Diagnostic::new(Code::TargetEmpty, format!("step `{}` has no targets", step.id.value))
                 .in_file(source)
@@ -111,6 +113,11 @@ pub fn resolve_step(
             }
         }
     }
+    // A step aimed only at optional roles (`min: 0`) that no host has is simply not needed in
+    // this estate (no arbiter, say): it has no actions.
+    if hosts.is_empty() && !failed && only_optional_roles(runbook, targets) {
+        return Vec::new();
+    }
     if hosts.is_empty() && !failed {
         let shown = targets
             .iter()
@@ -131,6 +138,25 @@ pub fn resolve_step(
         );
     }
     hosts.into_iter().map(Some).collect()
+}
+
+/// Whether every target is a union of declared roles that may have no host.
+fn only_optional_roles(runbook: &Runbook, targets: &[Spanned<String>]) -> bool {
+    let optional = |name: &str| {
+        runbook
+            .roles
+            .iter()
+            .any(|r| r.name.value == name && r.count.min == 0)
+    };
+    targets.iter().all(|t| {
+        Selector::parse(&t.value).is_ok_and(|s| {
+            let mut terms = s.terms().peekable();
+            terms.peek().is_some()
+                && !t.value.contains(['&', '!'])
+                && terms
+                    .all(|(kind, name, _)| matches!(kind, None | Some("role")) && optional(name))
+        })
+    })
 }
 
 fn resolve_diagnostic(

@@ -124,7 +124,9 @@ pub(super) fn addresses(first: Option<Ipv4Addr>, count: usize) -> Result<Vec<Ipv
     let last = base.checked_add(count.saturating_sub(1));
     let in_range = |a: u32| {
         let a = Ipv4Addr::from(a);
-        a.is_loopback() && a != Ipv4Addr::new(127, 0, 0, 0) && a != Ipv4Addr::new(127, 255, 255, 255)
+        a.is_loopback()
+            && a != Ipv4Addr::new(127, 0, 0, 0)
+            && a != Ipv4Addr::new(127, 255, 255, 255)
     };
     match last {
         Some(last) if in_range(base) && in_range(last) => {
@@ -197,7 +199,10 @@ mod tests {
         assert!(addresses(Some(Ipv4Addr::new(127, 255, 255, 250)), 10).is_err());
         for _ in 0..100 {
             let a = addresses(None, 250).expect("random base fits");
-            assert!(a.iter().all(|a| a.is_loopback() && *a != Ipv4Addr::LOCALHOST));
+            assert!(
+                a.iter()
+                    .all(|a| a.is_loopback() && *a != Ipv4Addr::LOCALHOST)
+            );
         }
     }
 }

@@ -55,29 +55,36 @@ pub enum LabError {
     #[error("the lab has no host `{name}`; its hosts are: {known}")]
     UnknownHost { name: String, known: String },
 
-    #[error("no free port on {address}: {source}; check that the loopback interface is up (ip addr show lo)")]
+    #[error(
+        "no free port on {address}: {source}; check that the loopback interface is up (ip addr show lo)"
+    )]
     NoPort {
         address: Ipv4Addr,
         source: std::io::Error,
     },
 
     #[error(
-        "sshd for lab host `{host}` did not start on {address}:{port}: {reason}{hint}\n--- {} (this attempt) ---\n{log}",
-        log_path.display()
+        "sshd for lab host `{}` did not start on {}:{}: {}{}\n--- {} (this attempt) ---\n{}",
+        .0.host, .0.address, .0.port, .0.reason, .0.hint, .0.log_path.display(), .0.log
     )]
-    StartFailed {
-        host: String,
-        address: Ipv4Addr,
-        port: u16,
-        reason: String,
-        /// `; <what to do>` when the log says what went wrong, else empty.
-        hint: String,
-        log_path: PathBuf,
-        log: String,
-    },
+    StartFailed(Box<StartFailure>),
 
     #[error(
         "sshd for lab host `{host}` (pid {pid}) is still running after SIGTERM and SIGKILL; check it with `ps -o pid,stat,cmd -p {pid}`"
     )]
     StopFailed { host: String, pid: u32 },
+}
+
+/// Why a host's sshd did not start: [`LabError::StartFailed`].
+#[derive(Debug)]
+pub struct StartFailure {
+    pub host: String,
+    pub address: Ipv4Addr,
+    pub port: u16,
+    pub reason: String,
+    /// `; <what to do>` when the log says what went wrong, else empty.
+    pub hint: String,
+    pub log_path: PathBuf,
+    /// What sshd logged during this attempt.
+    pub log: String,
 }

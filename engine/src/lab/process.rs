@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::LabError;
+use super::error::StartFailure;
 use super::state::LabHost;
 
 /// How long sshd gets to write its pid file and accept connections.
@@ -70,7 +71,11 @@ fn tree(pid: u32) -> Vec<(u32, u64)> {
     let mut root = None;
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            let Some(p) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(p) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             let Some(s) = stat(p) else { continue };
@@ -176,18 +181,9 @@ pub fn answers(address: Ipv4Addr, port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
         return false;
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
     let mut banner = [0u8; 4];
     stream.read_exact(&mut banner).is_ok() && &banner == b"SSH-"
-}
-
-/// Whether anything accepts connections on `address:port`.
-pub fn port_open(address: Ipv4Addr, port: u16) -> bool {
-    TcpStream::connect_timeout(
-        &SocketAddr::from((address, port)),
-        Duration::from_millis(500),
-    )
-    .is_ok()
 }
 
 /// Why sshd did not start.
@@ -222,8 +218,8 @@ pub fn start(sshd: &Path, host: &LabHost) -> Result<u32, StartError> {
         String::from_utf8_lossy(&text[from..]).trim_end().to_owned()
     };
     let failed = |reason: String, log: String| {
-        let hint = hint(&log);
-        StartError::Failed(LabError::StartFailed {
+        let hint = hint(&log).replace("hosts/NAME/", &format!("hosts/{}/", host.name));
+        StartError::Failed(LabError::StartFailed(Box::new(StartFailure {
             host: host.name.clone(),
             address: host.address,
             port: host.port,
@@ -235,7 +231,7 @@ pub fn start(sshd: &Path, host: &LabHost) -> Result<u32, StartError> {
             } else {
                 log
             },
-        })
+        })))
     };
 
     // A clean environment: nothing of the caller's leaks into the daemon. sshd builds each
@@ -251,18 +247,20 @@ pub fn start(sshd: &Path, host: &LabHost) -> Result<u32, StartError> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|e| {
-            LabError::ToolFailed {
-                command: format!("{} -f {}", sshd.display(), host.sshd_config().display()),
-                detail: e.to_string(),
-            }
+        .map_err(|e| LabError::ToolFailed {
+            command: format!("{} -f {}", sshd.display(), host.sshd_config().display()),
+            detail: e.to_string(),
         })?;
     if !out.status.success() {
         // Configuration errors end the first process, before it daemonizes.
         let mut log = log_since();
         let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_owned();
         if !stderr.is_empty() {
-            log = if log.is_empty() { stderr } else { format!("{log}\n{stderr}") };
+            log = if log.is_empty() {
+                stderr
+            } else {
+                format!("{log}\n{stderr}")
+            };
         }
         return Err(failed(format!("sshd exited with {}", out.status), log));
     }
@@ -285,8 +283,7 @@ pub fn start(sshd: &Path, host: &LabHost) -> Result<u32, StartError> {
             }
         } else {
             let log = log_since();
-            if log.contains("Address already in use") || log.contains("Cannot bind any address")
-            {
+            if log.contains("Address already in use") || log.contains("Cannot bind any address") {
                 return Err(StartError::PortTaken);
             }
         }
@@ -298,7 +295,11 @@ pub fn start(sshd: &Path, host: &LabHost) -> Result<u32, StartError> {
                 format!(
                     "no answer within {} s (pid file {})",
                     START_TIMEOUT.as_secs(),
-                    if pid.is_some() { "written" } else { "never written" }
+                    if pid.is_some() {
+                        "written"
+                    } else {
+                        "never written"
+                    }
                 ),
                 log_since(),
             ));
@@ -310,6 +311,10 @@ pub fn start(sshd: &Path, host: &LabHost) -> Result<u32, StartError> {
 /// What to do, for errors sshd's log explains.
 fn hint(log: &str) -> String {
     let hints: &[(&str, &str)] = &[
+        (
+            "no hostkeys available",
+            "the host key is broken: delete hosts/NAME/ssh_host_ed25519_key and its .pub, and run `lab up` again (a new key is generated)",
+        ),
         (
             "privilege separation directory",
             "create it: mkdir -p /run/sshd && chmod 0755 /run/sshd",

@@ -65,19 +65,30 @@ pub fn render_graph(plan: &Plan, format: GraphFormat) -> String {
         GraphFormat::Mermaid => {
             let _ = writeln!(out, "flowchart LR");
             for (p, phase) in plan.phases.iter().enumerate() {
-                let _ = writeln!(out, "  subgraph phase{p}[\"{}\"]", mermaid(&phase.name));
+                let outage = if phase.outage { " (outage window)" } else { "" };
+                let _ = writeln!(
+                    out,
+                    "  subgraph phase{p}[\"{}{outage}\"]",
+                    mermaid(&phase.name)
+                );
                 for (n, node) in &nodes {
                     match node {
                         PlanNode::Action(a) if plan.steps[a.step].phase == p => {
+                            // Points of no return are hexagons.
+                            let (open, close) = if plan.steps[a.step].irreversible {
+                                ("{{", "}}")
+                            } else {
+                                ("[", "]")
+                            };
                             let _ = writeln!(
                                 out,
-                                "    {}[\"{}\"]",
+                                "    {}{open}\"{}\"{close}",
                                 short(*n),
                                 mermaid(&plan.action_id(a))
                             );
                         }
                         PlanNode::Gate(g) if g.phase == p => {
-                            let _ = writeln!(out, "    {}((\" \"))", short(*n));
+                            let _ = writeln!(out, "    {}([\"{}\"])", short(*n), mermaid(&g.label));
                         }
                         _ => {}
                     }

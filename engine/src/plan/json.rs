@@ -109,6 +109,7 @@ enum Node<'p> {
         wave: usize,
         estimate_start_secs: f64,
         loop_items: Option<&'p [String]>,
+        env: BTreeMap<&'p str, &'p str>,
         operations: Vec<Op<'p>>,
         depends_on: Vec<Dependency>,
     },
@@ -239,6 +240,11 @@ impl<'p> Document<'p> {
                         wave: plan.wave(ActionRef(n)),
                         estimate_start_secs: secs(plan.estimated_start(n)),
                         loop_items: a.items.as_deref(),
+                        env: a
+                            .env
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str()))
+                            .collect(),
                         operations: a.operations.iter().map(op).collect(),
                         depends_on,
                     },

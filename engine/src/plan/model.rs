@@ -100,6 +100,8 @@ pub struct Action {
     pub operations: Vec<Operation>,
     /// Loop items, rendered for display, when the step loops.
     pub items: Option<Vec<String>>,
+    /// `env:` for display: secrets read `********`.
+    pub env: Vec<(String, String)>,
 }
 
 /// A synchronisation point with no work of its own (the end of a phase, or "all of step X").
@@ -214,6 +216,26 @@ impl Plan {
         deps.sort_by_key(|(n, _)| self.schedule.position[n.index()]);
         deps.dedup();
         deps
+    }
+
+    /// Direct dependents of a node.
+    pub fn dependents(&self, index: NodeIndex) -> Vec<NodeIndex> {
+        let mut out: Vec<NodeIndex> = self
+            .graph
+            .neighbors_directed(index, Direction::Outgoing)
+            .collect();
+        out.sort_by_key(|n| self.schedule.position[n.index()]);
+        out.dedup();
+        out
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    /// Position of a node in the deterministic topological order.
+    pub fn order_position(&self, index: NodeIndex) -> usize {
+        self.schedule.position[index.index()]
     }
 
     /// The stable name of a node: `step@host`, `step@controller`, or the gate's label.

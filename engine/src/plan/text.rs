@@ -85,6 +85,9 @@ pub fn render_text(plan: &Plan) -> String {
             if step.retries > 0 {
                 flags.push(format!("retries: {}", step.retries));
             }
+            if let Some(d) = step.delay {
+                flags.push(format!("delay: {}", format_duration(d)));
+            }
             if let Some(u) = &step.until {
                 flags.push(format!("until: {u}"));
             }
@@ -110,6 +113,14 @@ pub fn render_text(plan: &Plan) -> String {
                     format!("  ({})", flags.join(", "))
                 }
             );
+            if !action.env.is_empty() {
+                let env: Vec<String> = action
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", runbook_modules::quote(v)))
+                    .collect();
+                let _ = writeln!(out, "        env: {}", env.join(" "));
+            }
             if let Some(items) = &action.items {
                 let _ = writeln!(out, "        loop: {}", items.join(", "));
             }
@@ -143,9 +154,11 @@ pub fn render_text(plan: &Plan) -> String {
     };
     let _ = writeln!(
         out,
-        "totals: {} phases, {steps} steps, {} actions on {hosts} hosts{controller}",
-        plan.phases.len(),
-        plan.action_count(),
+        "totals: {}, {}, {} on {}{controller}",
+        count(plan.phases.len(), "phase"),
+        count(steps, "step"),
+        count(plan.action_count(), "action"),
+        count(hosts, "host"),
     );
     let _ = writeln!(
         out,
@@ -197,4 +210,13 @@ fn word<T: serde::Serialize>(value: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// `1 step`, `2 steps`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }

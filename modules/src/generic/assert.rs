@@ -6,7 +6,8 @@
 //! and variables, and the engine evaluates them on the controller — nothing runs on a host. The
 //! step fails with `fail_msg` (or the first false condition) when any is false.
 //!
-//! It changes nothing, so it is idempotent.
+//! It changes nothing, so it is idempotent. Its [`Module::check`] is the same assertion: evaluating
+//! it reads nothing on hosts, so a dry-run evaluates it as a run does.
 
 use std::sync::LazyLock;
 
@@ -78,6 +79,10 @@ impl Module for AssertModule {
             message: args.str("fail_msg"),
         }])
     }
+
+    fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
+        self.render(args).map(Some)
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +142,24 @@ mod tests {
         assert_eq!(
             (err.arg, err.message.as_str()),
             (Some("that"), "condition 2 is empty")
+        );
+    }
+
+    #[test]
+    fn check_is_the_same_assertion() {
+        let args = check(
+            &AssertModule,
+            &[
+                ("that", list(&["lag.stdout | int < 5"])),
+                ("fail_msg", s("lagging")),
+            ],
+        );
+        let ops = AssertModule.check(&args).expect("renders");
+        assert_eq!(ops, Some(AssertModule.render(&args).expect("renders")));
+        let args = check(&AssertModule, &[("that", list(&[]))]);
+        assert_eq!(
+            AssertModule.check(&args).expect_err("none").arg,
+            Some("that")
         );
     }
 }

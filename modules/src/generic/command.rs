@@ -6,13 +6,15 @@
 //! pipes, redirections or `&&`.
 //!
 //! `creates` is the idempotency guard: when the path exists the command is not run, and the
-//! step prints `skipped: <path> exists`. A `command` without `creates` is not idempotent, and
-//! since [`Module::idempotent`] cannot look at arguments it always answers `false`; resume
-//! relies on the guard (the rerun is skipped) rather than on that flag.
+//! step prints the [`UNCHANGED`](crate::UNCHANGED) marker (so it reports `ok`), with
+//! `runbook: <path> exists, skipped` on stderr. A `command` without `creates` is not idempotent,
+//! and since [`Module::idempotent`] cannot look at arguments it always answers `false`; resume
+//! relies on the guard instead: with `creates`, [`Module::check`] tests the path (exit 0 when it
+//! exists, 1 when not), and without it there is no check (`None`).
 
 use std::sync::LazyLock;
 
-use super::{Words, preamble, present};
+use super::{Words, creates_check, preamble, present};
 use crate::args::Args;
 use crate::command::Command;
 use crate::module::{Module, Operation, RenderError};
@@ -84,12 +86,21 @@ impl Module for CommandModule {
         script.push_str(&line.join(" "));
         Ok(vec![Operation::Remote(words.attach(Command::new(script)))])
     }
+
+    /// With `creates`: a probe that exits 0 when the path exists and 1 when not. Without: `None`.
+    fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
+        self.render(args)?;
+        Ok(creates_check(args))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generic::testing::{TempDir, check, hostile, list, remote, run, s, stdout};
+    use crate::generic::testing::{
+        TempDir, check, checks, hostile, list, probe, remote, run, run_check, s, stderr, stdout,
+    };
+    use crate::module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, UNCHANGED};
 
     #[test]
     fn renders_each_word_quoted() {
@@ -120,7 +131,8 @@ mod tests {
         assert_eq!(
             cmd.script,
             "cd /srv/app || exit 1\n\
-             if [ -e build/out ]; then printf '%s\\n' 'skipped: build/out exists'; exit 0; fi\n\
+             if [ -e build/out ]; then printf '%s\\n' 'runbook: unchanged'; \
+             printf 'runbook: %s exists, skipped\\n' build/out >&2; exit 0; fi\n\
              make build"
         );
     }
@@ -191,7 +203,8 @@ mod tests {
         assert_eq!(stdout(&first), "");
         let second = run(&cmd, dir.path());
         assert!(second.status.success());
-        assert_eq!(stdout(&second), "skipped: made exists\n");
+        assert_eq!(stdout(&second), "runbook: unchanged\n");
+        assert_eq!(stderr(&second), "runbook: made exists, skipped\n");
         assert_eq!(
             std::fs::read_to_string(dir.join("log")).expect("log"),
             "ran\n"
@@ -229,5 +242,106 @@ mod tests {
         assert!(!cmd.to_string().contains("hun'ter"));
         let dir = TempDir::new("command-secret");
         assert_eq!(stdout(&run(&cmd, dir.path())), "hun'ter 2");
+    }
+
+    #[test]
+    fn check_renders_the_guard_as_a_probe() {
+        let raw = [
+            ("argv", list(&["make", "build"])),
+            ("chdir", s("/srv/my app")),
+            ("creates", s("-out/it's")),
+        ];
+        let cmd = probe(&CommandModule, &raw);
+        assert_eq!(
+            cmd.script,
+            "cd '/srv/my app' || exit 1\n\
+             if [ -e \"./-out/it's\" ]; then exit 0; else exit 1; fi"
+        );
+        assert!(cmd.env.is_empty() && cmd.stdin.is_none());
+        let cmd = probe(
+            &CommandModule,
+            &[("argv", list(&["true"])), ("creates", s("/srv/done"))],
+        );
+        assert_eq!(
+            cmd.script,
+            "if [ -e /srv/done ]; then exit 0; else exit 1; fi"
+        );
+    }
+
+    #[test]
+    fn without_creates_there_is_no_check() {
+        assert_eq!(checks(&CommandModule, &[("argv", list(&["true"]))]), None);
+        assert_eq!(
+            checks(
+                &CommandModule,
+                &[("argv", list(&["true"])), ("chdir", s("/srv"))]
+            ),
+            None
+        );
+        // Arguments render cannot use are refused by check too.
+        let args = check(&CommandModule, &[("argv", list(&[])), ("creates", s("/x"))]);
+        assert_eq!(
+            CommandModule.check(&args).expect_err("empty argv").arg,
+            Some("argv")
+        );
+    }
+
+    #[test]
+    fn check_then_apply_then_check_with_real_sh() {
+        let dir = TempDir::new("command-check");
+        std::fs::create_dir(dir.join("work")).expect("mkdir");
+        let raw = [
+            ("argv", list(&["sh", "-c", "echo ran >> log; touch made"])),
+            ("chdir", s(&dir.str("work"))),
+            ("creates", s("made")),
+        ];
+        let check = probe(&CommandModule, &raw);
+        let apply = remote(&CommandModule, &raw);
+        assert_eq!(run_check(&check, dir.path()), CHECK_WOULD_CHANGE);
+        let first = run(&apply, dir.path());
+        assert!(first.status.success());
+        assert!(!stdout(&first).lines().any(|l| l == UNCHANGED));
+        assert_eq!(run_check(&check, dir.path()), CHECK_IN_STATE);
+        let second = run(&apply, dir.path());
+        assert!(stdout(&second).lines().any(|l| l == UNCHANGED));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("work/log")).expect("log"),
+            "ran\n"
+        );
+        std::fs::remove_file(dir.join("work/made")).expect("rm");
+        assert_eq!(run_check(&check, dir.path()), CHECK_WOULD_CHANGE);
+
+        // A chdir that cannot be entered: the step would run (and fail), it is not in state.
+        let raw = [
+            ("argv", list(&["true"])),
+            ("chdir", s(&dir.str("missing"))),
+            ("creates", s(&dir.str("work/log"))),
+        ];
+        assert_eq!(
+            run_check(&probe(&CommandModule, &raw), dir.path()),
+            CHECK_WOULD_CHANGE
+        );
+    }
+
+    #[test]
+    fn hostile_guard_paths_stay_inert_in_the_check() {
+        let dir = TempDir::new("command-check-hostile");
+        let marker = dir.join("pwned");
+        for value in hostile(&marker) {
+            let cmd = probe(
+                &CommandModule,
+                &[
+                    ("argv", list(&["true"])),
+                    ("chdir", s(&value)),
+                    ("creates", s(&value)),
+                ],
+            );
+            let _ = run(&cmd, dir.path());
+            assert!(
+                !marker.exists(),
+                "escaped quoting: {value:?}\n{}",
+                cmd.script
+            );
+        }
     }
 }

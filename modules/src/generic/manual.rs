@@ -7,7 +7,8 @@
 //! failed over), so approving is a deliberate act.
 //!
 //! Nobody can know whether a manual action may be repeated, so it is not idempotent: resume asks
-//! the operator again.
+//! the operator again. Nor whether it was done: it has no [`Module::check`] (`None`), so a
+//! dry-run reports that it would run.
 
 use std::sync::LazyLock;
 
@@ -129,5 +130,11 @@ mod tests {
         );
         let ops = ManualModule.render(&args).expect("renders");
         assert!(!ops[0].to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn has_no_check() {
+        let args = check(&ManualModule, &[("instructions", s("Move the VIP"))]);
+        assert_eq!(ManualModule.check(&args), Ok(None));
     }
 }

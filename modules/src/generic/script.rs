@@ -8,6 +8,10 @@
 //! interpreter as `<interpreter> - <args>`, the "program on stdin" convention of `python3`,
 //! `perl`, `ruby` and `node`. The interpreter is one word (a name looked up in `PATH` or an
 //! absolute path); for options, put them in the script (`set -eu`) or use a wrapper.
+//!
+//! A script is opaque: it has no [`Module::check`] (`None`), so a dry-run reports that it would
+//! run and resume after a crash asks the operator. A script that can tell it has nothing to do
+//! should print the [`UNCHANGED`](crate::UNCHANGED) line, so the step reports `ok`.
 
 use std::sync::LazyLock;
 
@@ -215,5 +219,21 @@ mod tests {
         );
         let dir = TempDir::new("script-secret");
         assert_eq!(stdout(&run(&cmd, dir.path())), "hunter2:s3cret");
+    }
+
+    #[test]
+    fn has_no_check_and_may_report_unchanged() {
+        let raw = [(
+            "source",
+            s("[ -e done ] && { echo 'runbook: unchanged'; exit 0; }\ntouch done"),
+        )];
+        assert_eq!(ScriptModule.check(&check(&ScriptModule, &raw)), Ok(None));
+        let dir = TempDir::new("script-unchanged");
+        let cmd = remote(&ScriptModule, &raw);
+        assert_eq!(stdout(&run(&cmd, dir.path())), "");
+        assert_eq!(
+            stdout(&run(&cmd, dir.path())),
+            format!("{}\n", crate::UNCHANGED)
+        );
     }
 }

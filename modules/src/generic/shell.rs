@@ -6,12 +6,14 @@
 //! text as it is. Prefer `command` for a single program: it needs no shell quoting at all.
 //!
 //! `chdir` and `creates` work as in `command`, as lines of their own before `cmd`, so `cmd` may
-//! span several lines or end in a comment. A `cmd` that is a secret as a whole is fed to `sh -s`
+//! span several lines or end in a comment. As there, a rerun guarded by `creates` prints the
+//! [`UNCHANGED`](crate::UNCHANGED) marker, and [`Module::check`] tests the `creates` path (`None`
+//! without it). A `cmd` that is a secret as a whole is fed to `sh -s`
 //! on standard input, never put in the script.
 
 use std::sync::LazyLock;
 
-use super::{Words, preamble, present};
+use super::{Words, creates_check, preamble, present};
 use crate::args::Args;
 use crate::command::Command;
 use crate::module::{Module, Operation, RenderError};
@@ -78,12 +80,21 @@ impl Module for ShellModule {
         };
         Ok(vec![Operation::Remote(words.attach(command))])
     }
+
+    /// With `creates`: whether the path exists, as in `command`. Without: `None`.
+    fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
+        self.render(args)?;
+        Ok(creates_check(args))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generic::testing::{TempDir, check, hostile, remote, run, s, stdout};
+    use crate::generic::testing::{
+        TempDir, check, checks, hostile, probe, remote, run, run_check, s, stderr, stdout,
+    };
+    use crate::module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE};
 
     #[test]
     fn sends_cmd_as_is() {
@@ -109,27 +120,31 @@ mod tests {
         assert_eq!(
             cmd.script,
             "cd /srv/app || exit 1\n\
-             if [ -e /srv/app/done ]; then printf '%s\\n' 'skipped: /srv/app/done exists'; \
-             exit 0; fi\n\
+             if [ -e /srv/app/done ]; then printf '%s\\n' 'runbook: unchanged'; \
+             printf 'runbook: %s exists, skipped\\n' /srv/app/done >&2; exit 0; fi\n\
              echo one >> log # first\necho two >> log"
         );
 
         let dir = TempDir::new("shell-guard");
-        let cmd = remote(
-            &ShellModule,
-            &[
-                (
-                    "cmd",
-                    s("echo one >> log # first\necho two >> log\ntouch done"),
-                ),
-                ("chdir", s(&dir.str("."))),
-                ("creates", s("done")),
-            ],
-        );
-        assert!(run(&cmd, dir.path()).status.success());
+        let raw = [
+            (
+                "cmd",
+                s("echo one >> log # first\necho two >> log\ntouch done"),
+            ),
+            ("chdir", s(&dir.str("."))),
+            ("creates", s("done")),
+        ];
+        let cmd = remote(&ShellModule, &raw);
+        let check = probe(&ShellModule, &raw);
+        assert_eq!(run_check(&check, dir.path()), CHECK_WOULD_CHANGE);
+        let first = run(&cmd, dir.path());
+        assert!(first.status.success());
+        assert_eq!(stdout(&first), "");
+        assert_eq!(run_check(&check, dir.path()), CHECK_IN_STATE);
         let second = run(&cmd, dir.path());
         assert!(second.status.success());
-        assert_eq!(stdout(&second), "skipped: done exists\n");
+        assert_eq!(stdout(&second), "runbook: unchanged\n");
+        assert_eq!(stderr(&second), "runbook: done exists, skipped\n");
         assert_eq!(
             std::fs::read_to_string(dir.join("log")).expect("log"),
             "one\ntwo\n"
@@ -175,5 +190,38 @@ mod tests {
         assert!(!cmd.to_string().contains("hunter2"));
         let dir = TempDir::new("shell-secret");
         assert_eq!(stdout(&run(&cmd, dir.path())), "hunter2");
+    }
+
+    #[test]
+    fn check_tests_the_guard_only() {
+        let cmd = probe(
+            &ShellModule,
+            &[
+                ("cmd", s("make install")),
+                ("chdir", s("/srv/app")),
+                ("creates", s("/usr/local/bin/app")),
+            ],
+        );
+        assert_eq!(
+            cmd.script,
+            "cd /srv/app || exit 1\n\
+             if [ -e /usr/local/bin/app ]; then exit 0; else exit 1; fi"
+        );
+        assert!(!cmd.script.contains("make"));
+        assert_eq!(checks(&ShellModule, &[("cmd", s("make install"))]), None);
+        // A secret cmd never reaches the check at all.
+        let cmd = probe(
+            &ShellModule,
+            &[
+                ("cmd", Value::Secret("echo hunter2".into())),
+                ("creates", s("/x")),
+            ],
+        );
+        assert!(cmd.stdin.is_none() && !cmd.to_string().contains("hunter2"));
+        let args = check(&ShellModule, &[("cmd", s(" ")), ("creates", s("/x"))]);
+        assert_eq!(
+            ShellModule.check(&args).expect_err("empty").arg,
+            Some("cmd")
+        );
     }
 }

@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use super::copy::{file_params, render_file};
+use super::copy::{check_file, file_params, render_file};
 use crate::args::Args;
 use crate::module::{Module, Operation, RenderError};
 use crate::param::{ParamSpec, ParamType};
@@ -45,13 +45,18 @@ impl Module for TemplateModule {
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
         render_file(self.name(), args, "template")
     }
+
+    fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
+        check_file(self.name(), args, "template").map(Some)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::generic::copy::CopyModule;
-    use crate::generic::testing::{TempDir, remote, run, s, stdout};
+    use crate::generic::testing::{TempDir, probe, remote, run, run_check, s, stdout};
+    use crate::module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, UNCHANGED};
     use crate::value::Value;
 
     #[test]
@@ -95,8 +100,50 @@ mod tests {
             &[("dest", s(&dest)), ("template", s("x = 1\n"))],
         );
         assert_eq!(stdout(&run(&cmd, dir.path())), "changed\n");
-        assert_eq!(stdout(&run(&cmd, dir.path())), "unchanged\n");
+        assert_eq!(stdout(&run(&cmd, dir.path())), format!("{UNCHANGED}\n"));
         assert_eq!(std::fs::read_to_string(&dest).expect("written"), "x = 1\n");
+    }
+
+    #[test]
+    fn checks_like_copy_with_its_own_name() {
+        let common = [("dest", s("/etc/app.conf")), ("group", s("adm"))];
+        let cmd = probe(
+            &TemplateModule,
+            &[&common[..], &[("template", s("t\n"))]].concat(),
+        );
+        let copy = probe(
+            &CopyModule,
+            &[&common[..], &[("content", s("t\n"))]].concat(),
+        );
+        assert_eq!(
+            cmd.script,
+            copy.script.replace("'copy: %s", "'template: %s")
+        );
+        assert!(
+            cmd.script
+                .contains("printf 'template: %s is a directory\\n'")
+        );
+        assert_eq!(cmd.stdin, Some(s("t\n")));
+
+        let dir = TempDir::new("template-check");
+        let raw = [
+            ("dest", s(&dir.str("out.conf"))),
+            ("template", s("x = 1\n")),
+        ];
+        let (check, apply) = (probe(&TemplateModule, &raw), remote(&TemplateModule, &raw));
+        assert_eq!(run_check(&check, dir.path()), CHECK_WOULD_CHANGE);
+        assert!(run(&apply, dir.path()).status.success());
+        assert_eq!(run_check(&check, dir.path()), CHECK_IN_STATE);
+        std::fs::write(dir.join("out.conf"), "x = 2\n").expect("modify");
+        assert_eq!(run_check(&check, dir.path()), CHECK_WOULD_CHANGE);
+
+        let secret = Value::Secret("token = hunter2\n".into());
+        let cmd = probe(
+            &TemplateModule,
+            &[("dest", s("/etc/t")), ("template", secret.clone())],
+        );
+        assert_eq!(cmd.stdin, Some(secret));
+        assert!(!cmd.script.contains("hunter2") && !cmd.to_string().contains("hunter2"));
     }
 
     #[test]

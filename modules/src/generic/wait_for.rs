@@ -16,6 +16,10 @@
 //! command attempt is itself cut off (with `timeout`) at the deadline. It only reads, so it is a
 //! probe (not mutating) and idempotent. It needs `date +%s`, `timeout` and, for `port`, `bash`:
 //! all present on Debian.
+//!
+//! Its [`Module::check`] tests the condition once, without waiting or sleeping: exit 0 when it
+//! holds now, 1 when the step would wait. A port or command attempt is still cut off after
+//! `timeout` (at least one second).
 
 use std::fmt::Write as _;
 use std::sync::LazyLock;
@@ -24,7 +28,7 @@ use std::time::Duration;
 use super::{Words, present};
 use crate::args::Args;
 use crate::command::{Command, quote};
-use crate::module::{Module, Operation, RenderError};
+use crate::module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError};
 use crate::param::{ParamSpec, ParamType};
 use crate::value::{Value, format_duration};
 
@@ -93,11 +97,84 @@ impl Module for WaitForModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        let given: Vec<&'static str> = CONDITIONS
+        let Wait {
+            words,
+            test,
+            waiting_for,
+            bounded,
+            timeout,
+            interval,
+        } = Wait::new(args)?;
+        let message = quote(&format!(
+            "wait_for: timed out after {} waiting for {waiting_for}",
+            format_duration(timeout)
+        ));
+
+        let mut script = format!(
+            "deadline=$(( $(date +%s) + {} ))\nwhile :; do\n",
+            ceil_secs(timeout)
+        );
+        if bounded {
+            script
+                .push_str("  left=$(( deadline - $(date +%s) )); [ \"$left\" -gt 0 ] || left=1\n");
+            let _ = writeln!(script, "  if timeout \"$left\" {test}; then exit 0; fi");
+        } else {
+            let _ = writeln!(script, "  if {test}; then exit 0; fi");
+        }
+        let _ = writeln!(
+            script,
+            "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then printf '%s\\n' {message} >&2; exit 1; fi"
+        );
+        let _ = write!(script, "  sleep {}\ndone", sleep_arg(interval));
+        Ok(vec![Operation::Remote(
+            words.attach(Command::probe(script)),
+        )])
+    }
+
+    /// One test of the condition, without waiting: exit 0 when it holds now, 1 when not. A port
+    /// or command attempt is cut off after `timeout` (at least 1s), as the loop would.
+    fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
+        let Wait {
+            words,
+            test,
+            bounded,
+            timeout,
+            ..
+        } = Wait::new(args)?;
+        let test = if bounded {
+            format!("timeout {} {test}", ceil_secs(timeout).max(1))
+        } else {
+            test
+        };
+        let script =
+            format!("if {test}; then exit {CHECK_IN_STATE}; else exit {CHECK_WOULD_CHANGE}; fi");
+        Ok(Some(vec![Operation::Remote(
+            words.attach(Command::probe(script)),
+        )]))
+    }
+}
+
+/// The condition of a step, checked, as one shell test.
+struct Wait {
+    /// Holds the secrets the test refers to.
+    words: Words,
+    /// The shell test: exits 0 when the condition holds.
+    test: String,
+    /// What the timeout message says the step waited for.
+    waiting_for: String,
+    /// Whether one test may hang (a port or a command), so needs `timeout`.
+    bounded: bool,
+    timeout: Duration,
+    interval: Duration,
+}
+
+impl Wait {
+    fn new(args: &Args) -> Result<Self, RenderError> {
+        let given: Vec<(&'static str, &Value)> = CONDITIONS
             .into_iter()
-            .filter(|name| present(args, name).is_some())
+            .filter_map(|name| present(args, name).map(|value| (name, value)))
             .collect();
-        let condition = match given.as_slice() {
+        let (condition, value) = match given.as_slice() {
             [one] => *one,
             [] => {
                 return Err(RenderError {
@@ -106,7 +183,7 @@ impl Module for WaitForModule {
                         .into(),
                 });
             }
-            [first, second, ..] => {
+            [(first, _), (second, _), ..] => {
                 return Err(RenderError::new(
                     second,
                     format!("cannot be combined with `{first}`: wait_for waits for one condition"),
@@ -123,8 +200,7 @@ impl Module for WaitForModule {
         }
 
         let mut words = Words::default();
-        let value = present(args, condition).expect("the condition is present");
-        let (check, waiting_for, bounded) = match condition {
+        let (test, waiting_for, bounded) = match condition {
             "port" => {
                 if let Some(port) = args.int("port").filter(|p| !(1..=65_535).contains(p)) {
                     return Err(RenderError::new(
@@ -142,13 +218,13 @@ impl Module for WaitForModule {
                         format!("expected a host name or address, found `{text}`"),
                     ));
                 }
-                let check = format!(
+                let test = format!(
                     "bash -c ': < \"/dev/tcp/$1/$2\"' wait_for {} {} >/dev/null 2>&1",
                     words.word(host),
                     words.word(value)
                 );
                 (
-                    check,
+                    test,
                     format!("port {value} on {host} to accept connections"),
                     true,
                 )
@@ -169,30 +245,14 @@ impl Module for WaitForModule {
                 true,
             ),
         };
-        let message = quote(&format!(
-            "wait_for: timed out after {} waiting for {waiting_for}",
-            format_duration(timeout)
-        ));
-
-        let mut script = format!(
-            "deadline=$(( $(date +%s) + {} ))\nwhile :; do\n",
-            ceil_secs(timeout)
-        );
-        if bounded {
-            script
-                .push_str("  left=$(( deadline - $(date +%s) )); [ \"$left\" -gt 0 ] || left=1\n");
-            let _ = writeln!(script, "  if timeout \"$left\" {check}; then exit 0; fi");
-        } else {
-            let _ = writeln!(script, "  if {check}; then exit 0; fi");
-        }
-        let _ = writeln!(
-            script,
-            "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then printf '%s\\n' {message} >&2; exit 1; fi"
-        );
-        let _ = write!(script, "  sleep {}\ndone", sleep_arg(interval));
-        Ok(vec![Operation::Remote(
-            words.attach(Command::probe(script)),
-        )])
+        Ok(Self {
+            words,
+            test,
+            waiting_for,
+            bounded,
+            timeout,
+            interval,
+        })
     }
 }
 
@@ -216,7 +276,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::generic::testing::{TempDir, check, hostile, remote, run, s};
+    use crate::generic::testing::{TempDir, check, hostile, probe, remote, run, run_check, s};
 
     fn dur(text: &str) -> Value {
         Value::Str(text.to_owned())
@@ -410,5 +470,132 @@ done"
         );
         assert!(cmd.script.contains("sh -c \"$RUNBOOK_SECRET_1\""));
         assert!(!cmd.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn check_renders_one_test_without_waiting() {
+        let cmd = probe(
+            &WaitForModule,
+            &[("port", Value::Int(5432)), ("host", s("db-1"))],
+        );
+        assert_eq!(
+            cmd.script,
+            "if timeout 300 bash -c ': < \"/dev/tcp/$1/$2\"' wait_for db-1 5432 >/dev/null 2>&1; \
+             then exit 0; else exit 1; fi"
+        );
+        let cmd = probe(&WaitForModule, &[("path", s("/run/app.pid"))]);
+        assert_eq!(
+            cmd.script,
+            "if [ -e /run/app.pid ]; then exit 0; else exit 1; fi"
+        );
+        let cmd = probe(&WaitForModule, &[("path_absent", s("-lock"))]);
+        assert_eq!(
+            cmd.script,
+            "if [ ! -e ./-lock ]; then exit 0; else exit 1; fi"
+        );
+        let cmd = probe(
+            &WaitForModule,
+            &[("command", s("pg_isready -q")), ("timeout", dur("0s"))],
+        );
+        assert_eq!(
+            cmd.script,
+            "if timeout 1 sh -c 'pg_isready -q' >/dev/null 2>&1; then exit 0; else exit 1; fi"
+        );
+        let cmd = probe(
+            &WaitForModule,
+            &[
+                ("command", Value::Secret("test hunter2".into())),
+                ("timeout", dur("1500ms")),
+            ],
+        );
+        assert_eq!(
+            cmd.script,
+            "if timeout 2 sh -c \"$RUNBOOK_SECRET_1\" >/dev/null 2>&1; then exit 0; else exit 1; fi"
+        );
+        assert!(!cmd.to_string().contains("hunter2"));
+
+        let args = check(
+            &WaitForModule,
+            &[("path", s("/a")), ("port", Value::Int(80))],
+        );
+        assert_eq!(
+            WaitForModule.check(&args).expect_err("two").arg,
+            Some("path")
+        );
+    }
+
+    fn answer(raw: &[(&str, Value)], dir: &TempDir) -> (i32, Duration) {
+        let start = Instant::now();
+        let code = run_check(&probe(&WaitForModule, raw), dir.path());
+        (code, start.elapsed())
+    }
+
+    #[test]
+    fn checks_paths_and_commands_once_with_real_sh() {
+        let dir = TempDir::new("wait-check");
+        let path = s(&dir.str("ready"));
+        // The default 5m timeout: an answer comes at once anyway.
+        let (code, took) = answer(&[("path", path.clone())], &dir);
+        assert_eq!(code, 1);
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert_eq!(answer(&[("path_absent", path.clone())], &dir).0, 0);
+
+        // The apply waits until the condition holds; afterwards the check says so.
+        let cmd = remote(
+            &WaitForModule,
+            &[
+                ("path", path.clone()),
+                ("interval", dur("100ms")),
+                ("timeout", dur("10s")),
+            ],
+        );
+        let target = dir.join("ready");
+        let maker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            std::fs::write(target, "").expect("write");
+        });
+        assert!(run(&cmd, dir.path()).status.success());
+        maker.join().expect("join");
+        assert_eq!(answer(&[("path", path.clone())], &dir).0, 0);
+        assert_eq!(answer(&[("path_absent", path)], &dir).0, 1);
+
+        assert_eq!(answer(&[("command", s("true # fine"))], &dir).0, 0);
+        assert_eq!(answer(&[("command", s("exit 3"))], &dir).0, 1);
+        let (code, took) = answer(&[("command", s("sleep 30")), ("timeout", dur("1s"))], &dir);
+        assert_eq!(code, 1, "a hanging command is cut off");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
+
+    #[test]
+    fn checks_ports_once_with_real_sh() {
+        let dir = TempDir::new("wait-check-port");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = i64::from(listener.local_addr().expect("addr").port());
+        assert_eq!(answer(&[("port", Value::Int(port))], &dir).0, 0);
+        drop(listener);
+        let (code, took) = answer(&[("port", Value::Int(port))], &dir);
+        assert_eq!(code, 1);
+        assert!(took < Duration::from_secs(5), "{took:?}");
+    }
+
+    #[test]
+    fn hostile_values_stay_inert_in_the_check() {
+        let dir = TempDir::new("wait-check-hostile");
+        let marker = dir.join("pwned");
+        for value in hostile(&marker) {
+            for raw in [
+                vec![("path", s(&value))],
+                vec![("path_absent", s(&value))],
+                vec![("port", Value::Int(1)), ("host", s(&value))],
+            ] {
+                if let Ok(Some(ops)) = WaitForModule.check(&check(&WaitForModule, &raw)) {
+                    let [Operation::Remote(cmd)] = ops.as_slice() else {
+                        panic!("one command")
+                    };
+                    let _ = run(cmd, dir.path());
+                }
+                assert!(!marker.exists(), "escaped quoting: {value:?}");
+            }
+        }
     }
 }

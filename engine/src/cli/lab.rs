@@ -1,0 +1,149 @@
+//! `runbook lab up|down|status|inventory`: the lab of sandboxed sshd hosts (docs/lab.md).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use runbook::lab::{Lab, LabConfig, LabError, default_names};
+
+use super::args::{LabArgs, LabCommand};
+use super::exit;
+
+/// Hosts `lab up` starts when neither `--hosts` nor `-n` is given.
+const DEFAULT_COUNT: usize = 3;
+
+pub fn run(args: LabArgs) -> u8 {
+    let result = match args.command {
+        LabCommand::Up {
+            dir,
+            hosts,
+            count,
+            first_address,
+        } => up(dir.dir, hosts, count, first_address),
+        LabCommand::Down { dir, purge } => down(&dir.dir, purge),
+        LabCommand::Status { dir } => status(&dir.dir),
+        LabCommand::Inventory { dir } => inventory(&dir.dir),
+    };
+    match result {
+        Ok(text) => {
+            // A closed pipe is not worth a panic.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::INVALID_INPUT
+        }
+    }
+}
+
+fn up(
+    dir: PathBuf,
+    hosts: Vec<String>,
+    count: Option<usize>,
+    first_address: Option<std::net::Ipv4Addr>,
+) -> Result<String, LabError> {
+    let hosts = if hosts.is_empty() {
+        default_names(count.unwrap_or(DEFAULT_COUNT))
+    } else {
+        hosts
+    };
+    let mut lab = Lab::up(LabConfig {
+        dir,
+        hosts,
+        first_address,
+    })?;
+    // sshd may start and still refuse logins (a locked account, for one): a lab nobody can
+    // log in to is stopped again (by dropping `lab`) rather than left running.
+    for h in lab.hosts() {
+        lab.check_login(&h.name)?;
+    }
+    lab.detach();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "lab up: {} host{} in {}",
+        lab.hosts().len(),
+        if lab.hosts().len() == 1 { "" } else { "s" },
+        lab.dir().display()
+    );
+    let _ = writeln!(out, "inventory: {}", lab.inventory_path().display());
+    let first = &lab.hosts()[0].name;
+    let _ = writeln!(
+        out,
+        "ssh:       ssh -F {} {first}\n",
+        lab.ssh_config_path().display()
+    );
+    let _ = writeln!(
+        out,
+        "{:<12} {:<22} {:<8} ROOT",
+        "HOST", "ADDRESS:PORT", "PID"
+    );
+    for h in lab.hosts() {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<22} {:<8} {}",
+            h.name,
+            format!("{}:{}", h.address, h.port),
+            h.pid.map_or_else(|| "-".to_owned(), |p| p.to_string()),
+            h.root().display()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nstop it with: runbook lab down --dir {}",
+        lab.dir().display()
+    );
+    Ok(out)
+}
+
+fn down(dir: &Path, purge: bool) -> Result<String, LabError> {
+    let report = if purge {
+        Lab::purge(dir)?
+    } else {
+        Lab::down(dir)?
+    };
+    let mut out = String::new();
+    if !report.found {
+        let _ = writeln!(out, "no lab in {}; nothing to stop", dir.display());
+    } else if report.stopped.is_empty() {
+        let _ = writeln!(out, "lab down: nothing was running in {}", dir.display());
+    } else {
+        let list: Vec<String> = report
+            .stopped
+            .iter()
+            .map(|(name, pid)| format!("{name} (pid {pid})"))
+            .collect();
+        let _ = writeln!(out, "lab down: stopped {}", list.join(", "));
+    }
+    if purge && report.found {
+        let _ = writeln!(out, "removed {}", dir.display());
+    }
+    Ok(out)
+}
+
+fn status(dir: &Path) -> Result<String, LabError> {
+    let hosts = Lab::status(dir)?;
+    let mut out = format!(
+        "{:<12} {:<6} {:<22} {}\n",
+        "HOST", "STATE", "ADDRESS:PORT", "PID"
+    );
+    for h in hosts {
+        let _ = writeln!(
+            out,
+            "{:<12} {:<6} {:<22} {}",
+            h.name,
+            if h.up { "up" } else { "down" },
+            format!("{}:{}", h.address, h.port),
+            h.pid.map_or_else(|| "-".to_owned(), |p| p.to_string())
+        );
+    }
+    Ok(out)
+}
+
+fn inventory(dir: &Path) -> Result<String, LabError> {
+    let lab = Lab::load(dir)?;
+    let path = lab.inventory_path();
+    fs_err::metadata(&path)?;
+    Ok(format!("{}\n", path.display()))
+}

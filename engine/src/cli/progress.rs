@@ -1,0 +1,284 @@
+//! Rendering run events: progress bars on a terminal, plain lines otherwise, JSON lines on
+//! request. Everything goes to stderr except JSON lines (stdout, for tools) and the closing
+//! summary (stdout).
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use runbook::event::{Event, RunStatus, Sink, Status};
+
+/// Plain lines on stderr: one per action start, retry and end.
+#[derive(Debug, Default)]
+pub struct Plain;
+
+impl Sink for Plain {
+    fn emit(&mut self, event: &Event) {
+        let line = match event {
+            Event::RunStarted {
+                run_id,
+                runbook,
+                version,
+                actions,
+                hosts,
+                dry_run,
+                ..
+            } => {
+                let mode = if *dry_run {
+                    " (dry run: read-only checks)"
+                } else {
+                    ""
+                };
+                format!(
+                    "run {run_id}: {runbook} {version}, {actions} actions on {hosts} hosts{mode}"
+                )
+            }
+            Event::PhaseStarted { phase, outage } => {
+                format!(
+                    "phase {phase}{}",
+                    if *outage { " [outage window]" } else { "" }
+                )
+            }
+            Event::ActionStarted {
+                action, attempt, ..
+            } => {
+                if *attempt > 1 {
+                    format!("  start   {action} (attempt {attempt})")
+                } else {
+                    format!("  start   {action}")
+                }
+            }
+            Event::ActionRetrying {
+                action,
+                attempt,
+                delay_secs,
+                reason,
+            } => {
+                format!("  retry   {action} after attempt {attempt} in {delay_secs:.0}s: {reason}")
+            }
+            Event::ActionFinished {
+                action,
+                status,
+                duration_secs,
+                message,
+                ..
+            } => {
+                let why = message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default();
+                format!(
+                    "  {:<7} {action} ({duration_secs:.1}s){why}",
+                    short(*status)
+                )
+            }
+            Event::AwaitingApproval {
+                action,
+                instructions,
+                ..
+            } => {
+                format!(
+                    "  manual  {action} awaits approval:\n{}",
+                    indent(instructions)
+                )
+            }
+            Event::RunFinished { .. } => return,
+        };
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+}
+
+/// JSON lines on stdout, one event per line.
+#[derive(Debug, Default)]
+pub struct JsonLines;
+
+impl Sink for JsonLines {
+    fn emit(&mut self, event: &Event) {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, event);
+        let _ = writeln!(out);
+    }
+}
+
+/// Progress bars on a terminal: an overall bar with ETA and a line per running action.
+pub struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    running: BTreeMap<String, ProgressBar>,
+}
+
+impl std::fmt::Debug for Bars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bars")
+            .field("running", &self.running.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bars {
+    pub fn new() -> Self {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let overall = multi.add(ProgressBar::new(0));
+        overall.set_style(
+            ProgressStyle::with_template(
+                "{bar:40.cyan/blue} {pos}/{len} actions  {elapsed_precise} (eta {eta})  {msg}",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        overall.enable_steady_tick(Duration::from_millis(200));
+        Self {
+            multi,
+            overall,
+            running: BTreeMap::new(),
+        }
+    }
+
+    pub fn multi(&self) -> MultiProgress {
+        self.multi.clone()
+    }
+}
+
+impl Sink for Bars {
+    fn emit(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted {
+                actions,
+                runbook,
+                version,
+                ..
+            } => {
+                self.overall.set_length(*actions as u64);
+                self.overall.set_message(format!("{runbook} {version}"));
+            }
+            Event::PhaseStarted { phase, outage } => {
+                let _ = self.multi.println(format!(
+                    "phase {phase}{}",
+                    if *outage { " [outage window]" } else { "" }
+                ));
+            }
+            Event::ActionStarted {
+                action, attempt, ..
+            } => {
+                let bar = self.running.entry(action.clone()).or_insert_with(|| {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+                            .expect("the template is valid"),
+                    );
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bar
+                });
+                bar.set_message(if *attempt > 1 {
+                    format!("{action} (attempt {attempt})")
+                } else {
+                    action.clone()
+                });
+            }
+            Event::ActionRetrying { action, reason, .. } => {
+                let _ = self.multi.println(format!("  retry   {action}: {reason}"));
+            }
+            Event::ActionFinished {
+                action,
+                status,
+                duration_secs,
+                message,
+                ..
+            } => {
+                if let Some(bar) = self.running.remove(action) {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+                let why = message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default();
+                let _ = self.multi.println(format!(
+                    "  {:<7} {action} ({duration_secs:.1}s){why}",
+                    short(*status)
+                ));
+                self.overall.inc(1);
+            }
+            Event::AwaitingApproval {
+                action,
+                instructions,
+                ..
+            } => {
+                let _ = self.multi.println(format!(
+                    "  manual  {action} awaits approval:\n{}",
+                    indent(instructions)
+                ));
+            }
+            Event::RunFinished { .. } => {
+                self.overall.finish_and_clear();
+            }
+        }
+    }
+}
+
+fn short(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Changed => "changed",
+        Status::Failed => "FAILED",
+        Status::TimedOut => "TIMEOUT",
+        Status::Unreachable => "UNREACH",
+        Status::Skipped => "skipped",
+        Status::Blocked => "blocked",
+        Status::AwaitingApproval => "manual",
+        Status::WouldChange => "would",
+        Status::WouldRun => "wouldrun",
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("      | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The closing summary: per host, counts and time; then the run's outcome.
+pub fn summary(report: &runbook::execute::Report, run_dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    let _ = std::fmt::Write::write_fmt(
+        &mut out,
+        format_args!(
+            "{:<16} {:>4} {:>7} {:>6} {:>7} {:>7} {:>7} {:>7}  {:>8}\n",
+            "host", "ok", "changed", "failed", "timeout", "unreach", "skipped", "blocked", "time"
+        ),
+    );
+    for h in &report.hosts {
+        let _ = std::fmt::Write::write_fmt(
+            &mut out,
+            format_args!(
+                "{:<16} {:>4} {:>7} {:>6} {:>7} {:>7} {:>7} {:>7}  {:>7.1}s\n",
+                h.host,
+                h.ok + h.would_change + h.would_run,
+                h.changed,
+                h.failed,
+                h.timed_out,
+                h.unreachable,
+                h.skipped,
+                h.blocked + h.awaiting_approval,
+                h.duration_secs
+            ),
+        );
+    }
+    let outcome = match report.status {
+        RunStatus::Succeeded => "succeeded",
+        RunStatus::Failed => "FAILED",
+        RunStatus::AwaitingApproval => "stopped: a manual step awaits `runbook approve`",
+    };
+    let _ = std::fmt::Write::write_fmt(
+        &mut out,
+        format_args!(
+            "run {} {outcome} in {:.1}s; output of every action under {}\n",
+            report.run_id,
+            report.duration.as_secs_f64(),
+            run_dir.display()
+        ),
+    );
+    out
+}

@@ -1,0 +1,157 @@
+//! What the engine tells the outside world while it runs. The engine never prints: it emits
+//! these, and the CLI renders them (progress bars on a terminal, plain lines otherwise, JSON
+//! lines with `--format json`). Secrets are masked before an event is built.
+
+use serde::Serialize;
+
+/// How one action ended (or why it did not run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Ran and changed nothing (a probe, or a module that found the host in the desired state).
+    Ok,
+    /// Ran and changed the host.
+    Changed,
+    /// Ran and failed (non-zero exit, failed `until`, failed assertion).
+    Failed,
+    /// Ran past its timeout and was stopped on the host.
+    TimedOut,
+    /// The host could not be reached, or dropped while the action ran: its effect is unknown.
+    Unreachable,
+    /// Not run: its `when:` was false, it is an `on_failure` step and nothing failed, or the host
+    /// is outside `--limit`. Counts as success for the steps after it.
+    Skipped,
+    /// Not run because something it depends on did not succeed (or the run stopped).
+    Blocked,
+    /// A manual step waiting for `runbook approve`.
+    AwaitingApproval,
+    /// `--dry-run`: the read-only check says applying would change the host.
+    WouldChange,
+    /// `--dry-run`: the module has no read-only check; applying would run its command.
+    WouldRun,
+}
+
+impl Status {
+    /// Whether steps that need this one may go on.
+    pub fn is_success(self) -> bool {
+        matches!(
+            self,
+            Self::Ok | Self::Changed | Self::Skipped | Self::WouldChange | Self::WouldRun
+        )
+    }
+
+    /// Whether this counts against the failure budget and triggers `on_failure` steps.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Self::Failed | Self::TimedOut | Self::Unreachable)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Changed => "changed",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
+            Self::Unreachable => "unreachable",
+            Self::Skipped => "skipped",
+            Self::Blocked => "blocked",
+            Self::AwaitingApproval => "awaiting_approval",
+            Self::WouldChange => "would_change",
+            Self::WouldRun => "would_run",
+        }
+    }
+}
+
+/// Per-host totals for the closing summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HostSummary {
+    pub host: String,
+    pub ok: usize,
+    pub changed: usize,
+    pub failed: usize,
+    pub timed_out: usize,
+    pub unreachable: usize,
+    pub skipped: usize,
+    pub blocked: usize,
+    pub awaiting_approval: usize,
+    pub would_change: usize,
+    pub would_run: usize,
+    pub duration_secs: f64,
+}
+
+/// How a whole run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+    /// Stopped at a manual step that needs `runbook approve`.
+    AwaitingApproval,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        runbook: String,
+        version: String,
+        actions: usize,
+        hosts: usize,
+        estimate_secs: f64,
+        dry_run: bool,
+    },
+    PhaseStarted {
+        phase: String,
+        outage: bool,
+    },
+    ActionStarted {
+        action: String,
+        step: String,
+        host: String,
+        attempt: u32,
+    },
+    ActionRetrying {
+        action: String,
+        attempt: u32,
+        delay_secs: f64,
+        reason: String,
+    },
+    ActionFinished {
+        action: String,
+        step: String,
+        host: String,
+        status: Status,
+        rc: Option<i32>,
+        duration_secs: f64,
+        /// Why it failed or was skipped, in one line.
+        message: Option<String>,
+    },
+    AwaitingApproval {
+        action: String,
+        step: String,
+        instructions: String,
+    },
+    RunFinished {
+        run_id: String,
+        status: RunStatus,
+        duration_secs: f64,
+        hosts: Vec<HostSummary>,
+        /// Where every action's full output is kept.
+        run_dir: String,
+    },
+}
+
+/// Receives events. Implemented by the CLI's renderers and by tests.
+pub trait Sink: Send {
+    fn emit(&mut self, event: &Event);
+}
+
+/// Collects events in memory.
+#[derive(Debug, Default)]
+pub struct Recorder(pub Vec<Event>);
+
+impl Sink for Recorder {
+    fn emit(&mut self, event: &Event) {
+        self.0.push(event.clone());
+    }
+}

@@ -1,0 +1,71 @@
+//! How a run is carried out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::inventory::HostId;
+
+/// A manual step waiting for the operator.
+#[derive(Clone, Debug)]
+pub struct ManualPrompt {
+    pub step: String,
+    pub host: String,
+    pub instructions: String,
+}
+
+/// Asks the operator to confirm a manual step (on a terminal). `Some(true)`: done, go on;
+/// `Some(false)`: declined, the step fails; `None`: cannot ask (no terminal), wait for
+/// `runbook approve`.
+pub type Approver = Arc<dyn Fn(&ManualPrompt) -> Option<bool> + Send + Sync>;
+
+#[derive(Clone)]
+pub struct Options {
+    pub run_id: String,
+    /// Where each action's full output is written (`actions/STEP@HOST/`).
+    pub run_dir: PathBuf,
+    /// Actions at once, over all hosts.
+    pub forks: usize,
+    /// Stop starting new actions after the first failure.
+    pub fail_fast: bool,
+    /// Run read-only checks only; change nothing.
+    pub dry_run: bool,
+    /// Only these hosts (others are skipped); `None` for all.
+    pub limit: Option<BTreeSet<HostId>>,
+    /// Secret parameter values, by parameter name.
+    pub secrets: BTreeMap<String, String>,
+    /// Manual steps already approved (by step id).
+    pub approvals: BTreeSet<String>,
+    pub approver: Option<Approver>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("run_id", &self.run_id)
+            .field("run_dir", &self.run_dir)
+            .field("forks", &self.forks)
+            .field("fail_fast", &self.fail_fast)
+            .field("dry_run", &self.dry_run)
+            .field("limit", &self.limit)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("approvals", &self.approvals)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Options {
+    pub fn new(run_id: impl Into<String>, run_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            run_id: run_id.into(),
+            run_dir: run_dir.into(),
+            forks: 10,
+            fail_fast: false,
+            dry_run: false,
+            limit: None,
+            secrets: BTreeMap::new(),
+            approvals: BTreeSet::new(),
+            approver: None,
+        }
+    }
+}

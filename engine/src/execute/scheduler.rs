@@ -1,0 +1,511 @@
+//! The scheduler loop.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use petgraph::graph::NodeIndex;
+use runbook_modules::{Operation, Registry};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::ast::StepKind;
+use crate::event::{Event, HostSummary, RunStatus, Sink, Status};
+
+use crate::plan::{Action, EdgeKind, Plan, PlanNode};
+use crate::transport::Runner;
+
+use super::action::{Finished, Job, Progress, commands};
+use super::mask::Masker;
+use super::options::{ManualPrompt, Options};
+use super::outputs::{Output, Outputs};
+
+/// How a run went.
+#[derive(Debug)]
+pub struct Report {
+    pub run_id: String,
+    pub status: RunStatus,
+    /// Every action's final status, in plan order.
+    pub actions: Vec<(String, Status)>,
+    pub hosts: Vec<HostSummary>,
+    pub duration: Duration,
+}
+
+impl Report {
+    pub fn status_of(&self, action: &str) -> Option<Status> {
+        self.actions
+            .iter()
+            .find(|(id, _)| id == action)
+            .map(|(_, s)| *s)
+    }
+}
+
+struct State<'a> {
+    plan: &'a Arc<Plan>,
+    opts: &'a Options,
+    status: Vec<Option<Status>>,
+    remaining: Vec<usize>,
+    ready: BinaryHeap<Reverse<(usize, usize)>>,
+    phase_failed: Vec<bool>,
+    phase_started: Vec<bool>,
+    stopped: bool,
+    outputs: Outputs,
+    masker: Arc<Masker>,
+    started_at: Vec<Option<Instant>>,
+    durations: Vec<Duration>,
+}
+
+/// Runs the plan. Never panics on a host's behaviour: every outcome becomes a [`Status`].
+pub async fn execute<R: Runner + 'static>(
+    plan: Arc<Plan>,
+    registry: &Registry,
+    runner: Arc<R>,
+    opts: &Options,
+    sink: &mut dyn Sink,
+) -> Report {
+    let begun = Instant::now();
+    let n = plan.node_count();
+    let masker = Arc::new(Masker::new(opts.secrets.values().cloned()));
+    let mut st = State {
+        plan: &plan,
+        opts,
+        status: vec![None; n],
+        remaining: vec![0; n],
+        ready: BinaryHeap::new(),
+        phase_failed: vec![false; plan.phases.len()],
+        phase_started: vec![false; plan.phases.len()],
+        stopped: false,
+        outputs: Outputs::default(),
+        masker: masker.clone(),
+        started_at: vec![None; n],
+        durations: vec![Duration::ZERO; n],
+    };
+    for (node, _) in plan.nodes() {
+        st.remaining[node.index()] = plan.dependencies(node).len();
+        if st.remaining[node.index()] == 0 {
+            st.ready
+                .push(Reverse((plan.order_position(node), node.index())));
+        }
+    }
+    sink.emit(&Event::RunStarted {
+        run_id: opts.run_id.clone(),
+        runbook: plan.runbook.name.clone(),
+        version: plan.runbook.version.clone(),
+        actions: plan.action_count(),
+        hosts: plan.hosts.len(),
+        estimate_secs: plan.critical_path_estimate().as_secs_f64(),
+        dry_run: opts.dry_run,
+    });
+
+    let forks = Arc::new(Semaphore::new(opts.forks.max(1)));
+    let host_limits: Vec<Arc<Semaphore>> = (0..plan.hosts.len())
+        .map(|h| Arc::new(Semaphore::new(runner.max_sessions(h).max(1))))
+        .collect();
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut running: JoinSet<Finished> = JoinSet::new();
+
+    loop {
+        while let Some(Reverse((_, index))) = st.ready.pop() {
+            let node = NodeIndex::new(index);
+            match plan.node(node) {
+                PlanNode::Gate(_) => {
+                    let status = if st.deps_ok(node) {
+                        Status::Ok
+                    } else {
+                        Status::Blocked
+                    };
+                    st.finish(node, status);
+                }
+                PlanNode::Action(action) => {
+                    if let Some(job) = st.decide(node, action, registry, sink, &progress_tx) {
+                        let (runner, forks, host) =
+                            (runner.clone(), forks.clone(), host_limits[job.host].clone());
+                        st.started_at[index] = Some(Instant::now());
+                        running.spawn(async move {
+                            let _all = forks
+                                .acquire_owned()
+                                .await
+                                .expect("the semaphore is never closed");
+                            let _host = host
+                                .acquire_owned()
+                                .await
+                                .expect("the semaphore is never closed");
+                            job.run(runner.as_ref()).await
+                        });
+                    }
+                }
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(progress) = progress_rx.recv() => st.progress(progress, sink),
+            Some(joined) = running.join_next() => {
+                let finished = joined.expect("action tasks do not panic");
+                st.completed(finished, sink);
+            }
+        }
+    }
+    // Drain progress events of the last actions.
+    while let Ok(progress) = progress_rx.try_recv() {
+        st.progress(progress, sink);
+    }
+    st.report(sink, begun.elapsed())
+}
+
+impl State<'_> {
+    fn deps_ok(&self, node: NodeIndex) -> bool {
+        self.plan.dependencies(node).iter().all(|(d, kind)| {
+            *kind == EdgeKind::Completion || self.status[d.index()].is_some_and(Status::is_success)
+        })
+    }
+
+    fn finish(&mut self, node: NodeIndex, status: Status) {
+        self.status[node.index()] = Some(status);
+        if let PlanNode::Action(a) = self.plan.node(node) {
+            let step = &self.plan.steps[a.step];
+            if status.is_failure() && step.kind == StepKind::Main {
+                self.phase_failed[step.phase] = true;
+            }
+            if status.is_failure() && self.opts.fail_fast {
+                self.stopped = true;
+            }
+        }
+        for next in self.plan.dependents(node) {
+            self.remaining[next.index()] -= 1;
+            if self.remaining[next.index()] == 0 {
+                self.ready
+                    .push(Reverse((self.plan.order_position(next), next.index())));
+            }
+        }
+    }
+
+    fn action_event(
+        &self,
+        node: NodeIndex,
+        action: &Action,
+        status: Status,
+        rc: Option<i32>,
+        message: Option<String>,
+    ) -> Event {
+        let step = &self.plan.steps[action.step];
+        Event::ActionFinished {
+            action: self.plan.action_id(action),
+            step: step.id.clone(),
+            host: self.plan.host_name(action.host).to_owned(),
+            status,
+            rc,
+            duration_secs: self.durations[node.index()].as_secs_f64(),
+            message: message.map(|m| self.masker.mask(&m)),
+        }
+    }
+
+    /// Decides what to do with a ready action: settle it here, or hand back a job to run.
+    fn decide(
+        &mut self,
+        node: NodeIndex,
+        action: &Action,
+        registry: &Registry,
+        sink: &mut dyn Sink,
+        progress: &tokio::sync::mpsc::UnboundedSender<Progress>,
+    ) -> Option<Job> {
+        let plan = self.plan;
+        let step = &plan.steps[action.step];
+        if !self.phase_started[step.phase] {
+            self.phase_started[step.phase] = true;
+            let phase = &plan.phases[step.phase];
+            sink.emit(&Event::PhaseStarted {
+                phase: phase.name.clone(),
+                outage: phase.outage,
+            });
+        }
+        let settle =
+            |st: &mut Self, sink: &mut dyn Sink, status: Status, message: Option<String>| {
+                sink.emit(&st.action_event(node, action, status, None, message));
+                if let Some(name) = &step.register {
+                    st.outputs.insert(
+                        name,
+                        action.host,
+                        &Output::new(status, None, String::new(), String::new()),
+                    );
+                }
+                st.finish(node, status);
+                None
+            };
+        if self.stopped {
+            return settle(
+                self,
+                sink,
+                Status::Blocked,
+                Some("the run stopped after a failure (fail_fast)".into()),
+            );
+        }
+        if !self.deps_ok(node) {
+            return settle(
+                self,
+                sink,
+                Status::Blocked,
+                Some("a step it depends on did not succeed".into()),
+            );
+        }
+        if let (Some(limit), Some(host)) = (&self.opts.limit, action.host)
+            && !limit.contains(&host)
+        {
+            return settle(self, sink, Status::Skipped, Some("outside --limit".into()));
+        }
+        if step.kind == StepKind::OnFailure && !self.phase_failed[step.phase] {
+            return settle(
+                self,
+                sink,
+                Status::Skipped,
+                Some("nothing failed in its phase".into()),
+            );
+        }
+        let visible = self.outputs.visible(plan, action.host);
+        if let Some(when) = &step.when {
+            match plan.eval(when, action.host, &visible) {
+                Ok(v) if !v.is_true() => {
+                    return settle(
+                        self,
+                        sink,
+                        Status::Skipped,
+                        Some(format!("`when: {when}` is false")),
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return settle(
+                        self,
+                        sink,
+                        Status::Failed,
+                        Some(format!("`when: {when}`: {}", e.message)),
+                    );
+                }
+            }
+        }
+        let (rendered, problems) = plan.renderer(registry).render(step, action.host, &visible);
+        if let Some(p) = problems.first() {
+            return settle(self, sink, Status::Failed, Some(p.message.clone()));
+        }
+        // Controller-side operations first: manual steps and assertions.
+        for op in &rendered.operations {
+            match op {
+                Operation::Manual { instructions } => {
+                    if self.opts.approvals.contains(&step.id) {
+                        continue;
+                    }
+                    let prompt = ManualPrompt {
+                        step: step.id.clone(),
+                        host: plan.host_name(action.host).to_owned(),
+                        instructions: instructions.clone(),
+                    };
+                    match self.opts.approver.as_ref().and_then(|ask| ask(&prompt)) {
+                        Some(true) => {}
+                        Some(false) => {
+                            return settle(
+                                self,
+                                sink,
+                                Status::Failed,
+                                Some("declined by the operator".into()),
+                            );
+                        }
+                        None => {
+                            sink.emit(&Event::AwaitingApproval {
+                                action: plan.action_id(action),
+                                step: step.id.clone(),
+                                instructions: instructions.clone(),
+                            });
+                            return settle(
+                                self,
+                                sink,
+                                Status::AwaitingApproval,
+                                Some(format!(
+                                    "run `runbook approve {} {} --by NAME --reason TEXT`",
+                                    self.opts.run_id, step.id
+                                )),
+                            );
+                        }
+                    }
+                }
+                Operation::Assert {
+                    conditions,
+                    message,
+                } => {
+                    for condition in conditions {
+                        match plan.eval(condition, action.host, &visible) {
+                            Ok(v) if v.is_true() => {}
+                            Ok(_) => {
+                                let why = message
+                                    .clone()
+                                    .unwrap_or_else(|| format!("assertion `{condition}` is false"));
+                                return settle(self, sink, Status::Failed, Some(why));
+                            }
+                            Err(e) => {
+                                return settle(
+                                    self,
+                                    sink,
+                                    Status::Failed,
+                                    Some(format!("assertion `{condition}`: {}", e.message)),
+                                );
+                            }
+                        }
+                    }
+                }
+                Operation::Remote(_) => {}
+            }
+        }
+        let mut cmds = commands(&rendered.operations);
+        let check_only = self.opts.dry_run;
+        if check_only && !cmds.is_empty() {
+            let (checks, _) = plan
+                .renderer(registry)
+                .render_checks(step, action.host, &visible);
+            match checks {
+                Some(ops) => cmds = commands(&ops),
+                None => {
+                    return settle(
+                        self,
+                        sink,
+                        Status::WouldRun,
+                        Some("no read-only check; apply would run it".into()),
+                    );
+                }
+            }
+        }
+        let Some(host) = action.host.filter(|_| !cmds.is_empty()) else {
+            return settle(self, sink, Status::Ok, None);
+        };
+        let env = match plan.renderer(registry).render_env(
+            step,
+            action.host,
+            &visible,
+            Some(&self.opts.secrets),
+        ) {
+            Ok(env) => env,
+            Err(p) => return settle(self, sink, Status::Failed, Some(p.message)),
+        };
+        Some(Job {
+            node,
+            plan: plan.clone(),
+            step: action.step,
+            host,
+            key: format!("{}/{}", self.opts.run_id, plan.action_id(action)),
+            commands: cmds,
+            env,
+            check_only,
+            visible,
+            masker: self.masker.clone(),
+            progress: progress.clone(),
+        })
+    }
+
+    fn progress(&mut self, progress: Progress, sink: &mut dyn Sink) {
+        match progress {
+            Progress::Started { node, attempt } => {
+                if let PlanNode::Action(a) = self.plan.node(node) {
+                    sink.emit(&Event::ActionStarted {
+                        action: self.plan.action_id(a),
+                        step: self.plan.steps[a.step].id.clone(),
+                        host: self.plan.host_name(a.host).to_owned(),
+                        attempt,
+                    });
+                }
+            }
+            Progress::Retrying {
+                node,
+                attempt,
+                delay,
+                reason,
+            } => {
+                if let PlanNode::Action(a) = self.plan.node(node) {
+                    sink.emit(&Event::ActionRetrying {
+                        action: self.plan.action_id(a),
+                        attempt,
+                        delay_secs: delay.as_secs_f64(),
+                        reason: self.masker.mask(&reason),
+                    });
+                }
+            }
+        }
+    }
+
+    fn completed(&mut self, f: Finished, sink: &mut dyn Sink) {
+        let PlanNode::Action(action) = self.plan.node(f.node) else {
+            return;
+        };
+        self.durations[f.node.index()] = f.duration;
+        let step = &self.plan.steps[action.step];
+        let dir = self
+            .opts
+            .run_dir
+            .join("actions")
+            .join(self.plan.action_id(action));
+        let _ = fs_err::create_dir_all(&dir)
+            .and_then(|()| fs_err::write(dir.join("stdout"), &f.stdout))
+            .and_then(|()| fs_err::write(dir.join("stderr"), &f.stderr))
+            .and_then(|()| {
+                let result = serde_json::json!({
+                    "status": f.status, "rc": f.rc, "message": f.message, "duration_secs": f.duration.as_secs_f64(),
+                });
+                fs_err::write(dir.join("result.json"), result.to_string())
+            });
+        if let Some(name) = &step.register {
+            self.outputs.insert(name, action.host, &f.output);
+        }
+        sink.emit(&self.action_event(f.node, action, f.status, f.rc, f.message));
+        self.finish(f.node, f.status);
+    }
+
+    fn report(&self, sink: &mut dyn Sink, duration: Duration) -> Report {
+        let mut hosts: BTreeMap<String, HostSummary> = BTreeMap::new();
+        let mut actions = Vec::new();
+        for (node, n) in self.plan.nodes() {
+            let PlanNode::Action(a) = n else { continue };
+            let status = self.status[node.index()].unwrap_or(Status::Blocked);
+            actions.push((self.plan.action_id(a), status));
+            let name = self.plan.host_name(a.host).to_owned();
+            let h = hosts.entry(name.clone()).or_insert_with(|| HostSummary {
+                host: name,
+                ..HostSummary::default()
+            });
+            h.duration_secs += self.durations[node.index()].as_secs_f64();
+            *match status {
+                Status::Ok => &mut h.ok,
+                Status::Changed => &mut h.changed,
+                Status::Failed => &mut h.failed,
+                Status::TimedOut => &mut h.timed_out,
+                Status::Unreachable => &mut h.unreachable,
+                Status::Skipped => &mut h.skipped,
+                Status::Blocked => &mut h.blocked,
+                Status::AwaitingApproval => &mut h.awaiting_approval,
+                Status::WouldChange => &mut h.would_change,
+                Status::WouldRun => &mut h.would_run,
+            } += 1;
+        }
+        let statuses: Vec<Status> = actions.iter().map(|(_, s)| *s).collect();
+        let status = if statuses.iter().any(|s| s.is_failure()) {
+            RunStatus::Failed
+        } else if statuses.contains(&Status::AwaitingApproval) {
+            RunStatus::AwaitingApproval
+        } else {
+            RunStatus::Succeeded
+        };
+        let hosts: Vec<HostSummary> = hosts.into_values().collect();
+        sink.emit(&Event::RunFinished {
+            run_id: self.opts.run_id.clone(),
+            status,
+            duration_secs: duration.as_secs_f64(),
+            hosts: hosts.clone(),
+            run_dir: self.opts.run_dir.display().to_string(),
+        });
+        Report {
+            run_id: self.opts.run_id.clone(),
+            status,
+            actions,
+            hosts,
+            duration,
+        }
+    }
+}

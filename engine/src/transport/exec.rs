@@ -1,0 +1,322 @@
+//! Running one command on one host, with a timeout that really stops it.
+
+use std::future::Future;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::OnceCell;
+
+use crate::inventory::{Connection, HostId};
+
+use super::endpoint::Endpoint;
+use super::wrapper::{WRAPPER, kill_script, stdin_header};
+
+/// One command to run.
+#[derive(Clone, Debug, Default)]
+pub struct Exec {
+    /// Names the action on the host (`RUN/step@host`): where the wrapper records its state.
+    pub key: String,
+    /// The module's shell command; never contains a secret.
+    pub script: String,
+    /// Environment for the script, sent on standard input (secrets included, never in argv).
+    pub env: Vec<(String, String)>,
+    /// The script's standard input.
+    pub stdin: Vec<u8>,
+    pub timeout: Option<Duration>,
+}
+
+/// How a command ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecResult {
+    /// The exit code; `None` when the command was killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Why a command has no result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportError {
+    /// The host could not be reached, or the connection dropped while the command ran (its
+    /// effect is then unknown).
+    Unreachable { host: String, message: String },
+    /// The host's key is unknown or changed: refused, as strict checking demands.
+    HostKey {
+        host: String,
+        message: String,
+        fingerprint: Option<String>,
+    },
+    /// The command ran past its timeout and was stopped; `cleanup` says how.
+    TimedOut {
+        host: String,
+        after: Duration,
+        cleanup: String,
+    },
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreachable { host, message } => {
+                write!(f, "host `{host}` is unreachable: {message}")
+            }
+            Self::HostKey {
+                host,
+                message,
+                fingerprint,
+            } => {
+                write!(f, "host key of `{host}` refused: {message}")?;
+                if let Some(fp) = fingerprint {
+                    write!(
+                        f,
+                        "\nthe host presents: {fp}\nif this key is right, add it to your known_hosts (ssh-keyscan) and run again"
+                    )?;
+                }
+                Ok(())
+            }
+            Self::TimedOut {
+                host,
+                after,
+                cleanup,
+            } => {
+                write!(
+                    f,
+                    "timed out on `{host}` after {}: {cleanup}",
+                    runbook_modules::format_duration(*after)
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+/// What the executor needs from a transport. Implemented by [`Transports`]; the scheduler's
+/// unit tests use a fake.
+pub trait Runner: Send + Sync {
+    fn run(
+        &self,
+        host: HostId,
+        exec: Exec,
+    ) -> impl Future<Output = Result<ExecResult, TransportError>> + Send;
+
+    /// Commands at once on `host`.
+    fn max_sessions(&self, host: HostId) -> usize {
+        let _ = host;
+        9
+    }
+}
+
+enum Conn {
+    Ssh(Arc<openssh::Session>),
+    Local,
+}
+
+/// The connections of one run, one per host, opened on first use.
+pub struct Transports {
+    endpoints: Vec<Endpoint>,
+    conns: Vec<OnceCell<Result<Arc<Conn>, TransportError>>>,
+    control_dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for Transports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transports")
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transports {
+    /// `endpoints[i]` is how to reach the host with id `i`.
+    pub fn new(endpoints: Vec<Endpoint>) -> std::io::Result<Self> {
+        // Control sockets need a short path (Unix sockets are limited to ~100 bytes).
+        let control_dir = tempfile::Builder::new()
+            .prefix("rb-ssh-")
+            .tempdir_in("/tmp")?;
+        let conns = endpoints.iter().map(|_| OnceCell::new()).collect();
+        Ok(Self {
+            endpoints,
+            conns,
+            control_dir,
+        })
+    }
+
+    pub fn endpoint(&self, host: HostId) -> &Endpoint {
+        &self.endpoints[host]
+    }
+
+    async fn conn(&self, host: HostId) -> Result<Arc<Conn>, TransportError> {
+        self.conns[host]
+            .get_or_init(|| async {
+                let endpoint = &self.endpoints[host];
+                match endpoint.connection {
+                    Connection::Local => Ok(Arc::new(Conn::Local)),
+                    Connection::Ssh => super::ssh::connect(endpoint, self.control_dir.path())
+                        .await
+                        .map(|s| Arc::new(Conn::Ssh(Arc::new(s)))),
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// Closes every master connection.
+    pub async fn close(self) {
+        for cell in self.conns {
+            if let Some(Ok(conn)) = cell.into_inner()
+                && let Ok(Conn::Ssh(session)) = Arc::try_unwrap(conn)
+                && let Ok(session) = Arc::try_unwrap(session)
+            {
+                let _ = session.close().await;
+            }
+        }
+    }
+
+    /// Runs a plain command (no wrapper) and returns its output: for the kill and probe scripts.
+    async fn plain(&self, host: HostId, script: &str) -> Result<ExecResult, TransportError> {
+        let exec = Exec {
+            script: script.to_owned(),
+            ..Exec::default()
+        };
+        self.spawn_and_wait(host, &exec, false).await
+    }
+
+    async fn spawn_and_wait(
+        &self,
+        host: HostId,
+        exec: &Exec,
+        wrapped: bool,
+    ) -> Result<ExecResult, TransportError> {
+        let name = &self.endpoints[host].name;
+        let unreachable = |message: String| TransportError::Unreachable {
+            host: name.clone(),
+            message,
+        };
+        let args: Vec<&str> = if wrapped {
+            vec!["-c", WRAPPER, "runbook-wrapper", &exec.key, &exec.script]
+        } else {
+            vec!["-c", &exec.script]
+        };
+        let mut input = if wrapped {
+            stdin_header(&exec.env)
+        } else {
+            Vec::new()
+        };
+        input.extend_from_slice(&exec.stdin);
+        match &*self.conn(host).await? {
+            Conn::Local => {
+                let mut child = tokio::process::Command::new("sh")
+                    .args(&args)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .kill_on_drop(false)
+                    .spawn()
+                    .map_err(|e| unreachable(format!("cannot start sh: {e}")))?;
+                let (stdin, stdout, stderr) =
+                    (child.stdin.take(), child.stdout.take(), child.stderr.take());
+                let (out, err) = pump(stdin, input, stdout, stderr).await;
+                let status = child.wait().await.map_err(|e| unreachable(e.to_string()))?;
+                Ok(ExecResult {
+                    code: status.code(),
+                    stdout: out,
+                    stderr: err,
+                })
+            }
+            Conn::Ssh(session) => {
+                let mut cmd = session.command("sh");
+                cmd.args(&args)
+                    .stdin(openssh::Stdio::piped())
+                    .stdout(openssh::Stdio::piped())
+                    .stderr(openssh::Stdio::piped());
+                let mut child = cmd.spawn().await.map_err(|e| unreachable(e.to_string()))?;
+                let (stdin, stdout, stderr) = (
+                    child.stdin().take(),
+                    child.stdout().take(),
+                    child.stderr().take(),
+                );
+                let (out, err) = pump(stdin, input, stdout, stderr).await;
+                let status = child.wait().await.map_err(|e| {
+                    unreachable(format!("the connection dropped while the command ran: {e}"))
+                })?;
+                Ok(ExecResult {
+                    code: status.code(),
+                    stdout: out,
+                    stderr: err,
+                })
+            }
+        }
+    }
+}
+
+impl Runner for Transports {
+    fn max_sessions(&self, host: HostId) -> usize {
+        self.endpoints[host].max_sessions
+    }
+
+    async fn run(&self, host: HostId, exec: Exec) -> Result<ExecResult, TransportError> {
+        let Some(limit) = exec.timeout else {
+            return self.spawn_and_wait(host, &exec, true).await;
+        };
+        if let Ok(result) =
+            tokio::time::timeout(limit, self.spawn_and_wait(host, &exec, true)).await
+        {
+            result
+        } else {
+            // Stop the command's whole process group on the host, then report.
+            let cleanup = match self.plain(host, &kill_script(&exec.key, 5)).await {
+                Ok(r) => match String::from_utf8_lossy(&r.stdout).trim() {
+                    "killed" => "its processes did not stop on SIGTERM and were killed".to_owned(),
+                    "terminated" => "its processes were stopped with SIGTERM".to_owned(),
+                    other => format!("no process was left to stop ({other})"),
+                },
+                Err(e) => format!("and could not be stopped: {e}"),
+            };
+            Err(TransportError::TimedOut {
+                host: self.endpoints[host].name.clone(),
+                after: limit,
+                cleanup,
+            })
+        }
+    }
+}
+
+/// Writes standard input and reads both outputs at once, so no pipe fills up and blocks.
+async fn pump<W, R, E>(
+    stdin: Option<W>,
+    input: Vec<u8>,
+    stdout: Option<R>,
+    stderr: Option<E>,
+) -> (Vec<u8>, Vec<u8>)
+where
+    W: tokio::io::AsyncWrite + Unpin,
+    R: AsyncRead + Unpin,
+    E: AsyncRead + Unpin,
+{
+    let write = async move {
+        if let Some(mut w) = stdin {
+            // A command may exit without reading its input: a broken pipe is not an error.
+            let _ = w.write_all(&input).await;
+            let _ = w.shutdown().await;
+        }
+    };
+    let read_out = async move {
+        let mut buf = Vec::new();
+        if let Some(mut r) = stdout {
+            let _ = r.read_to_end(&mut buf).await;
+        }
+        buf
+    };
+    let read_err = async move {
+        let mut buf = Vec::new();
+        if let Some(mut r) = stderr {
+            let _ = r.read_to_end(&mut buf).await;
+        }
+        buf
+    };
+    let ((), out, err) = tokio::join!(write, read_out, read_err);
+    (out, err)
+}

@@ -1,0 +1,215 @@
+//! The small shell wrapper every remote step runs inside.
+//!
+//! openssh cannot signal a remote process (openssh issue #87), and closing an SSH channel does
+//! not stop a command started without a terminal. So each step runs as:
+//!
+//! 1. `sh -c WRAPPER runbook-wrapper KEY SCRIPT`, where KEY names the action
+//!    (`RUN/step@host`) and SCRIPT is the module's command (never a secret).
+//! 2. The wrapper reads secret environment variables from the first lines of its standard input
+//!    (`NAME BASE64` lines, then an empty line), so secrets never appear in any argv.
+//! 3. It starts SCRIPT in a new session with `setsid`, so the script and all its children share
+//!    one process group, and records that group's id in
+//!    `${RUNBOOK_HOST_ROOT:-$HOME}/.runbook/actions/KEY/pgid`; the rest of standard input is
+//!    the script's standard input.
+//! 4. When the script ends it records the exit code in `.../rc`.
+//!
+//! A timeout or a Ctrl-C is then a second command, [`kill_script`], that signals the whole
+//! group; and a later run can ask whether the step's process is still alive ([`probe_script`]).
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+
+/// The wrapper, run with `sh -c`. `$1` is the action key, `$2` the script.
+pub const WRAPPER: &str = r#"set -u
+d="${RUNBOOK_HOST_ROOT:-$HOME}/.runbook/actions/$1"
+mkdir -p "$d" || exit 125
+while IFS= read -r l; do
+  [ -z "$l" ] && break
+  n=${l%% *}; v=${l#* }
+  v=$(printf %s "$v" | base64 -d) || exit 125
+  export "$n=$v"
+done
+exec 3<&0
+setsid sh -c "$2" <&3 3<&- &
+p=$!
+printf '%s\n' "$p" > "$d/pgid"
+wait "$p"; rc=$?
+printf '%s\n' "$rc" > "$d/rc"
+exit "$rc"
+"#;
+
+/// Exit code of the wrapper itself when it cannot set up (no state directory, bad secret
+/// encoding); scripts should not use it.
+pub const WRAPPER_FAILED: i32 = 125;
+
+/// Whether an environment variable name is safe to `export` in the wrapper.
+pub fn valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The header the wrapper reads from standard input: one `NAME BASE64` line per variable and
+/// an empty line.
+pub fn stdin_header(env: &[(String, String)]) -> Vec<u8> {
+    let mut out = String::new();
+    for (name, value) in env {
+        debug_assert!(valid_env_name(name), "checked when the plan was compiled");
+        let _ = writeln!(
+            out,
+            "{name} {}",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        );
+    }
+    out.push('\n');
+    out.into_bytes()
+}
+
+/// A command that signals the process group of an action: TERM, then KILL after `grace`
+/// seconds if anything is left. Prints what it did.
+pub fn kill_script(key: &str, grace_secs: u64) -> String {
+    format!(
+        r#"d="${{RUNBOOK_HOST_ROOT:-$HOME}}/.runbook/actions/"{key}
+[ -r "$d/pgid" ] || {{ echo 'no such action'; exit 0; }}
+g=$(cat "$d/pgid")
+kill -s TERM -- "-$g" 2>/dev/null || {{ echo 'not running'; exit 0; }}
+i=0
+while kill -s 0 -- "-$g" 2>/dev/null && [ "$i" -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done
+if kill -s 0 -- "-$g" 2>/dev/null; then kill -s KILL -- "-$g" 2>/dev/null; echo killed; else echo terminated; fi
+"#,
+        key = runbook_modules::quote(key),
+        ticks = grace_secs * 10,
+    )
+}
+
+/// A command that reports an action's state on its host: `running`, `exited RC`, or `unknown`.
+pub fn probe_script(key: &str) -> String {
+    format!(
+        r#"d="${{RUNBOOK_HOST_ROOT:-$HOME}}/.runbook/actions/"{key}
+if [ -r "$d/rc" ]; then echo "exited $(cat "$d/rc")"
+elif [ -r "$d/pgid" ] && kill -s 0 -- "-$(cat "$d/pgid")" 2>/dev/null; then echo running
+else echo unknown; fi
+"#,
+        key = runbook_modules::quote(key)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    fn run(
+        key: &str,
+        script: &str,
+        env: &[(String, String)],
+        stdin: &[u8],
+        root: &std::path::Path,
+    ) -> std::process::Output {
+        let mut child = Command::new("sh")
+            .args(["-c", WRAPPER, "runbook-wrapper", key, script])
+            .env("RUNBOOK_HOST_ROOT", root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        let mut input = stdin_header(env);
+        input.extend_from_slice(stdin);
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(&input)
+            .expect("write stdin");
+        child.wait_with_output().expect("wait")
+    }
+
+    #[test]
+    fn secrets_arrive_in_the_environment_and_stdin_passes_through() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let env = vec![("SECRET".to_owned(), "p@ss word\n'\"$(x)".to_owned())];
+        let out = run(
+            "r1/a@h",
+            r#"printf '%s|' "$SECRET"; cat; exit 3"#,
+            &env,
+            b"payload",
+            root.path(),
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "p@ss word\n'\"$(x)|payload"
+        );
+        assert_eq!(out.status.code(), Some(3));
+        let dir = root.path().join(".runbook/actions/r1/a@h");
+        assert_eq!(fs_err::read_to_string(dir.join("rc")).expect("rc"), "3\n");
+        assert!(
+            fs_err::read_to_string(dir.join("pgid"))
+                .expect("pgid")
+                .trim()
+                .parse::<u32>()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn kill_stops_the_whole_process_group() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let path = root.path().to_owned();
+        let handle = std::thread::spawn(move || {
+            run(
+                "r1/slow@h",
+                "sleep 30 & sleep 31; echo never",
+                &[],
+                b"",
+                &path,
+            )
+        });
+        let pgid_file = root.path().join(".runbook/actions/r1/slow@h/pgid");
+        for _ in 0..50 {
+            if pgid_file.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let pgid = fs_err::read_to_string(&pgid_file)
+            .expect("pgid written")
+            .trim()
+            .to_owned();
+        let probe = Command::new("sh")
+            .args(["-c", &probe_script("r1/slow@h")])
+            .env("RUNBOOK_HOST_ROOT", root.path())
+            .output()
+            .expect("probe");
+        assert_eq!(String::from_utf8_lossy(&probe.stdout), "running\n");
+        let kill = Command::new("sh")
+            .args(["-c", &kill_script("r1/slow@h", 2)])
+            .env("RUNBOOK_HOST_ROOT", root.path())
+            .output()
+            .expect("kill");
+        assert_eq!(String::from_utf8_lossy(&kill.stdout), "terminated\n");
+        let out = handle.join().expect("wrapper thread");
+        assert_eq!(out.status.code(), Some(143), "the script died of SIGTERM");
+        assert!(String::from_utf8_lossy(&out.stdout).is_empty());
+        // No live member of the group is left (zombies awaiting their reaper do not count).
+        let alive = Command::new("sh")
+            .args([
+                "-c",
+                &format!("ps -o stat= -g {pgid} | grep -v '^Z' | wc -l"),
+            ])
+            .output()
+            .expect("ps");
+        assert_eq!(String::from_utf8_lossy(&alive.stdout).trim(), "0");
+        let probe = Command::new("sh")
+            .args(["-c", &probe_script("r1/slow@h")])
+            .env("RUNBOOK_HOST_ROOT", root.path())
+            .output()
+            .expect("probe");
+        assert_eq!(String::from_utf8_lossy(&probe.stdout), "exited 143\n");
+    }
+}

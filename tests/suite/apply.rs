@@ -1,0 +1,411 @@
+//! `runbook apply` against real sshd hosts started by the lab.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use runbook::lab::{Lab, LabConfig};
+
+/// A lab of sshd hosts and a scratch directory for runbooks and run state.
+pub struct Rig {
+    pub lab: Lab,
+    pub dir: tempfile::TempDir,
+}
+
+impl Rig {
+    pub fn new(hosts: usize) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lab = Lab::up(LabConfig::new(dir.path().join("lab"), hosts)).expect("the lab starts");
+        Self { lab, dir }
+    }
+
+    pub fn inventory(&self) -> PathBuf {
+        self.lab.inventory_path()
+    }
+
+    pub fn root(&self, host: &str) -> PathBuf {
+        self.lab.host_root(host).expect("a lab host")
+    }
+
+    /// Runs `runbook apply` with JSON events; returns the exit code, the events and stderr.
+    pub fn apply(&self, runbook: &str, inventory: &Path, extra: &[&str]) -> Applied {
+        let file = self.dir.path().join("runbook.yaml");
+        fs_err::write(&file, runbook).expect("write the runbook");
+        let state = self.dir.path().join("state");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        cmd.arg("apply")
+            .arg(&file)
+            .arg("-i")
+            .arg(inventory)
+            .args(["--format", "json", "--state"])
+            .arg(&state)
+            .args(extra)
+            .env("NO_COLOR", "1");
+        let out = cmd.output().expect("runbook runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let events = stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event ({e}): {l}"))
+            })
+            .collect();
+        Applied {
+            code: out.status.code().unwrap_or(-1),
+            events,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            state,
+        }
+    }
+}
+
+pub struct Applied {
+    pub code: i32,
+    pub events: Vec<serde_json::Value>,
+    pub stderr: String,
+    #[allow(dead_code)] // kept for tests that inspect the run directory
+    pub state: PathBuf,
+}
+
+impl Applied {
+    /// Final status of each action.
+    pub fn statuses(&self) -> BTreeMap<String, String> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "action_finished")
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap_or_default().to_owned(),
+                    e["status"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn status(&self, action: &str) -> String {
+        self.statuses()
+            .get(action)
+            .cloned()
+            .unwrap_or_else(|| panic!("no event for {action}: {:#?}\n{}", self.events, self.stderr))
+    }
+
+    pub fn message(&self, action: &str) -> String {
+        self.events
+            .iter()
+            .rev()
+            .find(|e| e["event"] == "action_finished" && e["action"] == action)
+            .and_then(|e| e["message"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The order in which actions started.
+    pub fn start_order(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e["event"] == "action_started")
+            .map(|e| e["action"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+fn header(name: &str) -> String {
+    format!("apiVersion: runbook/v1\nkind: Runbook\nmetadata: {{name: {name}, version: 1.0.0}}\n")
+}
+
+#[test]
+fn fans_out_over_five_hosts_each_in_its_own_tree() {
+    let rig = Rig::new(5);
+    let rb = header("fanout")
+        + "steps:\n  - {id: mark, module: shell, on: all, with: {cmd: \"echo {{ host.name }} > $RUNBOOK_HOST_ROOT/mark\"}}\n";
+    let run = rig.apply(&rb, &rig.inventory(), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for host in ["a", "b", "c", "d", "e"] {
+        assert_eq!(run.status(&format!("mark@{host}")), "changed");
+        let mark =
+            fs_err::read_to_string(rig.root(host).join("mark")).expect("each host wrote its mark");
+        assert_eq!(mark.trim(), host);
+    }
+    let finished = run.events.last().expect("events");
+    assert_eq!(finished["event"], "run_finished");
+    assert_eq!(finished["status"], "succeeded");
+}
+
+#[test]
+fn needs_orders_steps_across_hosts() {
+    let rig = Rig::new(2);
+    let a_root = rig.root("a");
+    let rb = header("order")
+        + "phases:\n  - name: p\n    order: per_host\n    steps:\n"
+        + "      - {id: later, module: shell, on: b, needs: [first], with: {cmd: \"test -e {{ hostvars.a.vars.host_root }}/first\"}}\n"
+        + "      - {id: first, module: shell, on: a, with: {cmd: \"sleep 1; touch $RUNBOOK_HOST_ROOT/first\"}}\n";
+    let run = rig.apply(&rb, &rig.inventory(), &[]);
+    assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    assert!(a_root.join("first").exists());
+    assert_eq!(run.start_order(), vec!["first@a", "later@b"]);
+}
+
+#[test]
+fn a_timeout_leaves_no_remote_process_behind() {
+    let rig = Rig::new(1);
+    let rb = header("timeout")
+        + "steps:\n  - {id: slow, module: shell, on: a, timeout: 2s, with: {cmd: \"sleep 3137 & sleep 3138\"}}\n";
+    let run = rig.apply(&rb, &rig.inventory(), &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.status("slow@a"), "timed_out");
+    assert!(
+        run.message("slow@a").contains("stopped"),
+        "{}",
+        run.message("slow@a")
+    );
+    // Ask the host itself: no live process of the step is left.
+    let out = rig
+        .lab
+        .ssh_command("a")
+        .arg("ps -eo stat=,args= | grep -v grep | grep -E 'sleep 313[78]' | grep -v '^Z' | wc -l")
+        .output()
+        .expect("ssh runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn hostile_inventory_values_stay_inert() {
+    let rig = Rig::new(1);
+    let marker = rig.dir.path().join("pwned");
+    let hostile = format!("x\"; touch {}; \"", marker.display());
+    let inventory = rig.dir.path().join("hostile.yaml");
+    let text = fs_err::read_to_string(rig.inventory()).expect("lab inventory");
+    let text = text.replacen(
+        "    vars:\n",
+        &format!(
+            "    vars:\n      hostile: '{}'\n",
+            hostile.replace('\'', "''")
+        ),
+        1,
+    );
+    fs_err::write(&inventory, text).expect("write");
+    let rb = header("inert")
+        + "steps:\n  - {id: echo, module: shell, on: a, register: out, with: {cmd: \"echo {{ vars.hostile }} > $RUNBOOK_HOST_ROOT/echoed\"}}\n";
+    let run = rig.apply(&rb, &inventory, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!marker.exists(), "the inventory value ran as a command");
+    let echoed = fs_err::read_to_string(rig.root("a").join("echoed")).expect("echoed");
+    assert_eq!(echoed.trim_end(), hostile);
+}
+
+#[test]
+fn a_changed_host_key_is_refused_with_its_fingerprint() {
+    let rig = Rig::new(2);
+    // Give host a the key of host b in known_hosts: a now presents a key that does not match.
+    let known = rig.lab.known_hosts_path();
+    let text = fs_err::read_to_string(&known).expect("known_hosts");
+    let lines: Vec<&str> = text.lines().collect();
+    let key_b = lines[1].split_once(' ').expect("host key line").1;
+    let host_a = lines[0].split_once(' ').expect("host key line").0;
+    fs_err::write(&known, format!("{host_a} {key_b}\n{}\n", lines[1])).expect("write");
+    let rb =
+        header("hostkey") + "steps:\n  - {id: hi, module: shell, on: all, with: {cmd: \"true\"}}\n";
+    let run = rig.apply(&rb, &rig.inventory(), &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.status("hi@a"), "unreachable");
+    assert_eq!(run.status("hi@b"), "changed", "the other host goes on");
+    let message = run.message("hi@a");
+    assert!(message.contains("host key"), "{message}");
+    assert!(
+        message.contains("SHA256:"),
+        "the fingerprint the host presents: {message}"
+    );
+}
+
+#[test]
+fn dry_run_changes_nothing_and_says_what_would() {
+    let rig = Rig::new(1);
+    let root = rig.root("a");
+    fs_err::write(root.join("same.txt"), "same").expect("write");
+    let rb = header("dry")
+        + "steps:\n"
+        + "  - {id: new, module: copy, on: a, with: {dest: \"{{ vars.host_root }}/new.txt\", content: hello}}\n"
+        + "  - {id: same, module: copy, on: a, with: {dest: \"{{ vars.host_root }}/same.txt\", content: same, mode: '0644'}}\n"
+        + "  - {id: cmd, module: shell, on: a, with: {cmd: \"touch $RUNBOOK_HOST_ROOT/touched\"}}\n";
+    let before = listing(&root);
+    let run = rig.apply(&rb, &rig.inventory(), &["--dry-run"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.status("new@a"), "would_change");
+    assert_eq!(run.status("cmd@a"), "would_run");
+    assert_eq!(
+        listing(&root),
+        before,
+        "the host's files must stay untouched"
+    );
+}
+
+/// Names and contents of the files under `dir` (not the `.runbook` bookkeeping).
+fn listing(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for entry in fs_err::read_dir(dir).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == ".runbook" {
+            continue;
+        }
+        let content = fs_err::read_to_string(entry.path()).unwrap_or_default();
+        out.push((name, content));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn secrets_reach_the_host_and_nothing_the_run_writes() {
+    let rig = Rig::new(1);
+    let secret = "s3cr3t-value-xyz";
+    let rb = header("secret")
+        + "params:\n  token: {type: secret, required: true}\n"
+        + "steps:\n  - id: use\n    module: shell\n    on: a\n    env: {TOKEN: \"{{ params.token }}\"}\n"
+        + "    with: {cmd: 'printf %s \"$TOKEN\" | md5sum; echo leak: $TOKEN; exit 1'}\n";
+    let file = rig.dir.path().join("runbook.yaml");
+    fs_err::write(&file, &rb).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .arg("apply")
+        .arg(&file)
+        .arg("-i")
+        .arg(rig.inventory())
+        .args(["--format", "json", "--state"])
+        .arg(rig.dir.path().join("state"))
+        .env("RUNBOOK_SECRET_TOKEN", secret)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        !stdout.contains(secret) && !stderr.contains(secret),
+        "the secret leaked to the terminal"
+    );
+    let action_out = fs_err::read_to_string(find_file(&rig.dir.path().join("state"), "stdout"))
+        .expect("stdout kept");
+    let expected = Command::new("sh")
+        .args(["-c", &format!("printf %s {secret} | md5sum")])
+        .output()
+        .expect("md5sum");
+    let expected = String::from_utf8_lossy(&expected.stdout).into_owned();
+    assert!(
+        action_out.contains(expected.trim()),
+        "the host got the secret: {action_out}"
+    );
+    assert!(action_out.contains("leak: ********"), "{action_out}");
+    // Nothing the run wrote, here or on the host, holds the secret.
+    for root in [rig.dir.path().join("state"), rig.root("a")] {
+        for path in all_files(&root) {
+            let bytes = fs_err::read(&path).expect("read");
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(secret),
+                "{} holds the secret",
+                path.display()
+            );
+        }
+    }
+    // And the plan shows it masked.
+    let plan = crate::support::run(&[
+        "plan",
+        file.to_str().expect("utf-8"),
+        "-i",
+        rig.inventory().to_str().expect("utf-8"),
+    ]);
+    assert!(
+        plan.stdout.contains("env: TOKEN='********'"),
+        "{}",
+        plan.stdout
+    );
+}
+
+#[test]
+fn a_host_that_drops_mid_step_is_unreachable_and_the_rest_goes_on() {
+    let mut rig = Rig::new(2);
+    let rb = header("drop")
+        + "phases:\n  - name: p\n    order: per_host\n    steps:\n"
+        + "      - {id: long, module: shell, on: all, with: {cmd: \"if [ $RUNBOOK_HOST = b ]; then sleep 20; fi; echo done\"}}\n"
+        + "      - {id: next, module: shell, on: all, with: {cmd: \"echo next\"}}\n"
+        + "    on_failure:\n"
+        + "      - {id: cleanup, module: shell, on: a, with: {cmd: \"touch $RUNBOOK_HOST_ROOT/cleanup-ran\"}}\n";
+    let file = rig.dir.path().join("runbook.yaml");
+    fs_err::write(&file, &rb).expect("write");
+    let child = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .arg("apply")
+        .arg(&file)
+        .arg("-i")
+        .arg(rig.inventory())
+        .args(["--format", "json", "--state"])
+        .arg(rig.dir.path().join("state"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    // Wait until the step is running on b, then take b down.
+    let actions = rig.root("b").join(".runbook/actions");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while all_files(&actions).iter().all(|p| !p.ends_with("pgid")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started on b"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    rig.lab.stop_host("b").expect("stop b");
+    let out = child.wait_with_output().expect("apply ends");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let run = Applied {
+        code: out.status.code().unwrap_or(-1),
+        events,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        state: PathBuf::new(),
+    };
+    assert_eq!(run.code, 1);
+    assert_eq!(run.status("long@b"), "unreachable", "{:#?}", run.events);
+    assert_eq!(run.status("next@b"), "blocked");
+    assert_eq!(
+        run.status("next@a"),
+        "changed",
+        "the independent branch goes on"
+    );
+    assert_eq!(run.status("cleanup@a"), "changed", "on_failure ran");
+    assert!(rig.root("a").join("cleanup-ran").exists());
+    // Never retried: one start of long@b.
+    assert_eq!(
+        run.start_order().iter().filter(|a| *a == "long@b").count(),
+        1
+    );
+}
+
+fn all_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+fn find_file(root: &Path, name: &str) -> PathBuf {
+    all_files(root)
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == name))
+        .unwrap_or_else(|| panic!("no {name} under {}", root.display()))
+}
