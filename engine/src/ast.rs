@@ -109,6 +109,22 @@ pub struct RoleDecl {
     pub description: Option<String>,
 }
 
+/// One entry of `serial:`: a number of hosts or a percentage of the phase's hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchSize {
+    Hosts(usize),
+    Percent(u8),
+}
+
+/// `max_fail:`: how many hosts of a rolling phase may fail before the remaining batches stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailBudget {
+    Hosts(usize),
+    Percent(u8),
+}
+
 /// Ordering of steps inside a phase; see docs/runbook-format.md, "Ordering".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -140,6 +156,10 @@ pub struct Phase {
     pub order: Order,
     /// Default targets for steps without `on:`.
     pub on: Vec<Spanned<String>>,
+    /// Rolling batches: the phase runs on these many hosts at a time, batch after batch.
+    pub serial: Option<Vec<BatchSize>>,
+    /// Failure budget of a rolling phase (default 0: the first failed host stops the rest).
+    pub max_fail: FailBudget,
     pub steps: Vec<Step>,
     /// Whether the phase has a `steps:` key at all (its absence is reported by the parser).
     pub steps_given: bool,

@@ -7,6 +7,7 @@
 //! reported twice.
 
 mod args;
+mod batches;
 mod context;
 mod dag;
 mod graph;
@@ -125,7 +126,20 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
             step_info(registry, *p, step, hosts[i].clone(), args, spec)
         })
         .collect();
+    let phase_batches: Vec<(Vec<Vec<usize>>, usize)> = runbook
+        .phases
+        .iter()
+        .enumerate()
+        .map(|(p, phase)| {
+            let step_hosts: Vec<&[Option<usize>]> = (0..steps.len())
+                .filter(|&i| steps[i].0 == p)
+                .map(|i| hosts[i].as_slice())
+                .collect();
+            batches::batches(phase, &step_hosts)
+        })
+        .collect();
     let graph = dag::build(&mut dag::Inputs {
+        phase_batches: &phase_batches,
         runbook,
         inventory,
         registry,
@@ -157,11 +171,14 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
         runbook
             .phases
             .iter()
-            .map(|p| PhaseInfo {
+            .zip(phase_batches)
+            .map(|(p, (batches, max_failed_hosts))| PhaseInfo {
                 name: p.name.value.clone(),
                 description: p.description.clone(),
                 outage: p.outage,
                 order: p.order,
+                batches,
+                max_failed_hosts,
             })
             .collect(),
         infos,

@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use crate::ast::{
-    API_VERSION, Metadata, Order, ParamDecl, ParamKind, Phase, RoleCount, RoleDecl, Runbook, Step,
-    StepKind,
+    API_VERSION, BatchSize, FailBudget, Metadata, Order, ParamDecl, ParamKind, Phase, RoleCount,
+    RoleDecl, Runbook, Step, StepKind,
 };
 use crate::diagnostic::{Code, Diagnostic, Diagnostics, SourceFile};
 use crate::schema::{Reporter, Spanned};
@@ -29,6 +29,8 @@ const METADATA_KEYS: &[&str] = &["name", "version", "description", "source"];
 const PARAM_KEYS: &[&str] = &["type", "default", "required", "description", "choices"];
 const ROLE_KEYS: &[&str] = &["count", "min", "max", "description"];
 const PHASE_KEYS: &[&str] = &[
+    "serial",
+    "max_fail",
     "name",
     "description",
     "outage",
@@ -186,6 +188,8 @@ pub fn parse_runbook(name: &str, text: String) -> Parsed {
                 outage: false,
                 order: Order::Sequential,
                 on: Vec::new(),
+                serial: None,
+                max_fail: FailBudget::Hosts(0),
                 steps,
                 steps_given: true,
                 span: node.span,
@@ -440,6 +444,66 @@ fn env_vars(r: &mut Reporter, node: &Node) -> Vec<(Spanned<String>, Node)> {
     vars
 }
 
+/// `serial: 2`, `serial: 25%` or `serial: [1, 25%, 100%]`.
+fn serial(r: &mut Reporter, node: &Node) -> Vec<BatchSize> {
+    let items: Vec<&Node> = match node.as_seq() {
+        Some(items) => items.iter().collect(),
+        None => vec![node],
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match count_or_percent(item) {
+            Some(Ok(n)) if n > 0 => out.push(BatchSize::Hosts(n)),
+            Some(Err(p)) if (1..=100).contains(&p) => out.push(BatchSize::Percent(p)),
+            _ => r.report(
+                Diagnostic::new(
+                    Code::InvalidValue,
+                    format!("`serial` entry `{item}` is not a batch size"),
+                )
+                .primary(
+                    item.span,
+                    "expected a number of hosts (at least 1) or a percentage",
+                )
+                .help("write batch sizes as `1`, `25%`, or a list such as `[1, 25%, 100%]`"),
+            ),
+        }
+    }
+    if out.is_empty() && node.as_seq().is_some() {
+        r.report(
+            Diagnostic::new(Code::InvalidValue, "`serial` is empty")
+                .primary(node.span, "no batch sizes")
+                .help("give at least one batch size, such as `[1, 100%]`"),
+        );
+    }
+    out
+}
+
+/// `max_fail: 1` or `max_fail: 10%`.
+fn max_fail(r: &mut Reporter, node: &Node) -> FailBudget {
+    match count_or_percent(node) {
+        Some(Ok(n)) => FailBudget::Hosts(n),
+        Some(Err(p)) if p <= 100 => FailBudget::Percent(p),
+        _ => {
+            r.report(
+                Diagnostic::new(Code::InvalidValue, format!("`max_fail` is not a number of hosts or a percentage: `{node}`"))
+                    .primary(node.span, "expected `2` or `10%`")
+                    .help("`max_fail` is how many hosts of the phase may fail before the remaining batches stop"),
+            );
+            FailBudget::Hosts(0)
+        }
+    }
+}
+
+/// `Ok(n)` for a non-negative integer, `Err(p)` for `p%`.
+fn count_or_percent(node: &Node) -> Option<Result<usize, u8>> {
+    if let Some(n) = node.as_int() {
+        return usize::try_from(n).ok().map(Ok);
+    }
+    let text = node.as_str()?.trim();
+    let p = text.strip_suffix('%')?.trim().parse::<u8>().ok()?;
+    Some(Err(p))
+}
+
 fn non_negative(r: &mut Reporter, node: &Node, n: i64) -> usize {
     usize::try_from(n).unwrap_or_else(|_| {
         r.report(
@@ -520,6 +584,10 @@ fn phase(r: &mut Reporter, node: &Node) -> Option<Phase> {
         outage,
         order,
         on,
+        serial: p.get("serial").map(|n| serial(r, n)),
+        max_fail: p
+            .get("max_fail")
+            .map_or(FailBudget::Hosts(0), |n| max_fail(r, n)),
         steps_given: p.get("steps").is_some(),
         steps,
         span: node.span,

@@ -409,3 +409,151 @@ fn find_file(root: &Path, name: &str) -> PathBuf {
         .find(|p| p.file_name().is_some_and(|n| n == name))
         .unwrap_or_else(|| panic!("no {name} under {}", root.display()))
 }
+
+#[test]
+fn rolling_batches_stop_when_the_failure_budget_is_spent() {
+    let rig = Rig::new(5);
+    let rb = |max_fail: &str| {
+        header("rolling")
+            + "phases:\n  - name: upgrade\n    serial: [1, 2, 100%]\n"
+            + &format!("    max_fail: {max_fail}\n")
+            + "    steps:\n"
+            + "      - {id: upgrade, module: shell, on: all, with: {cmd: \"[ $RUNBOOK_HOST != c ]\"}}\n"
+            + "      - {id: verify, module: shell, on: all, with: {cmd: \"true\"}}\n"
+    };
+    // Batches: [a], [b, c], [d, e]. c fails in the second batch.
+    let run = rig.apply(&rb("0"), &rig.inventory(), &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.status("upgrade@a"), "changed");
+    assert_eq!(
+        run.status("upgrade@b"),
+        "changed",
+        "the rest of the failing batch completes"
+    );
+    assert_eq!(
+        run.status("verify@b"),
+        "blocked",
+        "sequential: verify waits for upgrade on the whole batch"
+    );
+    assert_eq!(run.status("upgrade@c"), "failed");
+    assert_eq!(run.status("verify@c"), "blocked");
+    for host in ["d", "e"] {
+        assert_eq!(run.status(&format!("upgrade@{host}")), "blocked");
+        assert!(
+            run.message(&format!("upgrade@{host}"))
+                .contains("failure budget"),
+            "{}",
+            run.message(&format!("upgrade@{host}"))
+        );
+    }
+    // With a budget of one host, the last batch goes on.
+    let run = rig.apply(&rb("1"), &rig.inventory(), &[]);
+    assert_eq!(run.status("upgrade@d"), "changed");
+    assert_eq!(run.status("verify@e"), "changed");
+    // Batches follow each other: nothing of batch 2 starts before batch 1 is done.
+    let order = run.start_order();
+    let pos = |a: &str| {
+        order
+            .iter()
+            .position(|x| x == a)
+            .unwrap_or_else(|| panic!("{a} never started"))
+    };
+    assert!(pos("verify@a") < pos("upgrade@b") && pos("verify@a") < pos("upgrade@c"));
+}
+
+#[test]
+fn limit_and_fail_fast() {
+    let rig = Rig::new(3);
+    let rb = header("limit")
+        + "phases:\n  - name: p\n    order: per_host\n    steps:\n"
+        + "      - {id: one, module: shell, on: all, with: {cmd: \"[ $RUNBOOK_HOST != a ]\"}}\n"
+        + "      - {id: two, module: shell, on: all, with: {cmd: \"sleep 1\"}}\n";
+    let run = rig.apply(&rb, &rig.inventory(), &["--limit", "b"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.status("one@a"), "skipped");
+    assert_eq!(run.status("one@b"), "changed");
+    assert_eq!(run.status("two@c"), "skipped");
+    let run = rig.apply(&rb, &rig.inventory(), &["--fail-fast", "--forks", "1"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.status("one@a"), "failed");
+    let blocked = run.statuses().values().filter(|s| *s == "blocked").count();
+    assert!(
+        blocked >= 3,
+        "after the first failure nothing new starts: {:?}",
+        run.statuses()
+    );
+}
+
+#[test]
+fn manual_steps_without_a_terminal_wait_for_approval() {
+    let rig = Rig::new(1);
+    let rb = header("manual")
+        + "steps:\n  - {id: before, module: shell, on: a, with: {cmd: \"true\"}}\n"
+        + "  - {id: confirm, module: manual, with: {instructions: \"Point the application at B.\"}}\n"
+        + "  - {id: after, module: shell, on: a, with: {cmd: \"true\"}}\n";
+    let run = rig.apply(&rb, &rig.inventory(), &[]);
+    assert_eq!(run.code, 3, "exit 3: awaiting approval\n{}", run.stderr);
+    assert_eq!(run.status("before@a"), "changed");
+    assert_eq!(run.status("confirm@controller"), "awaiting_approval");
+    assert_eq!(run.status("after@a"), "blocked");
+    let waiting = run
+        .events
+        .iter()
+        .find(|e| e["event"] == "awaiting_approval")
+        .expect("an approval request");
+    assert_eq!(waiting["instructions"], "Point the application at B.");
+    let run_id = run.events[0]["run_id"].as_str().expect("run id").to_owned();
+    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args([
+            "approve",
+            &run_id,
+            "confirm",
+            "--by",
+            "alice",
+            "--reason",
+            "application switched",
+        ])
+        .arg("--state")
+        .arg(&run.state)
+        .output()
+        .expect("approve runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record = fs_err::read_to_string(
+        run.state
+            .join("runs")
+            .join(&run_id)
+            .join("approvals/confirm.json"),
+    )
+    .expect("recorded");
+    let record: serde_json::Value = serde_json::from_str(&record).expect("JSON");
+    assert_eq!(
+        (record["by"].as_str(), record["reason"].as_str()),
+        (Some("alice"), Some("application switched"))
+    );
+}
+
+#[test]
+fn local_hosts_run_without_ssh() {
+    let rig = Rig::new(1);
+    let dir = rig.dir.path().join("local-root");
+    fs_err::create_dir_all(&dir).expect("mkdir");
+    let inventory = rig.dir.path().join("local.yaml");
+    fs_err::write(
+        &inventory,
+        format!(
+            "kind: Inventory\nhosts:\n  here:\n    connection: local\n    vars: {{dir: '{}'}}\n",
+            dir.display()
+        ),
+    )
+    .expect("write");
+    let rb = header("local")
+        + "steps:\n  - {id: touch, module: shell, on: here, with: {cmd: \"touch {{ vars.dir }}/touched\"}}\n";
+    let run = rig.apply(&rb, &inventory, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(dir.join("touched").exists());
+}

@@ -21,6 +21,8 @@ use super::graph::{Spread, StepGraph, StepNode};
 use super::render::Renderer;
 
 pub struct Inputs<'a> {
+    /// Rolling batches of each phase (empty when not rolling) and its failure budget.
+    pub phase_batches: &'a [(Vec<Vec<HostId>>, usize)],
     pub runbook: &'a Runbook,
     pub inventory: &'a Inventory,
     pub registry: &'a Registry,
@@ -39,8 +41,10 @@ struct Builder {
     edges: HashSet<(NodeIndex, NodeIndex)>,
     /// Action nodes of each step, in host order.
     actions: Vec<Vec<(Option<HostId>, NodeIndex)>>,
-    /// "All of step X" gates, by (step, completion).
-    step_gates: BTreeMap<(usize, bool), NodeIndex>,
+    /// "All of step X" gates, by (step, completion, batch).
+    step_gates: BTreeMap<(usize, bool, usize), NodeIndex>,
+    /// The batch of each (phase, host) in rolling phases.
+    batch_of: BTreeMap<(usize, HostId), usize>,
     phase_ends: Vec<NodeIndex>,
 }
 
@@ -51,28 +55,42 @@ impl Builder {
         }
     }
 
-    /// A gate that finishes when every action of `step` has (succeeded, or finished).
+    /// A gate that finishes when every action of `step` (in `batch`, for a rolling phase) has
+    /// succeeded, or finished.
     fn step_gate(
         &mut self,
         step: usize,
         completion: bool,
+        batch: Option<usize>,
         label: String,
         phase: usize,
     ) -> NodeIndex {
-        if let Some(&g) = self.step_gates.get(&(step, completion)) {
+        let key = (step, completion, batch.unwrap_or(usize::MAX));
+        if let Some(&g) = self.step_gates.get(&key) {
             return g;
         }
-        let gate = self.graph.add_node(PlanNode::Gate(Gate { label, phase }));
+        let gate = self.graph.add_node(PlanNode::Gate(Gate {
+            label,
+            phase,
+            max_failed_hosts: None,
+        }));
         let kind = if completion {
             EdgeKind::Completion
         } else {
             EdgeKind::Success
         };
-        for (_, a) in self.actions[step].clone() {
-            self.edge(a, gate, kind);
+        for (h, a) in self.actions[step].clone() {
+            if batch.is_none() || self.batch(phase, h) == batch {
+                self.edge(a, gate, kind);
+            }
         }
-        self.step_gates.insert((step, completion), gate);
+        self.step_gates.insert(key, gate);
         gate
+    }
+
+    /// The batch of a host in a rolling phase; `None` outside rolling phases.
+    fn batch(&self, phase: usize, host: Option<HostId>) -> Option<usize> {
+        host.and_then(|h| self.batch_of.get(&(phase, h)).copied())
     }
 }
 
@@ -83,7 +101,19 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
         actions: vec![Vec::new(); i.steps.len()],
         step_gates: BTreeMap::new(),
         phase_ends: Vec::new(),
+        batch_of: i
+            .phase_batches
+            .iter()
+            .enumerate()
+            .flat_map(|(p, (batches, _))| {
+                batches
+                    .iter()
+                    .enumerate()
+                    .flat_map(move |(k, hosts)| hosts.iter().map(move |&h| ((p, h), k)))
+            })
+            .collect(),
     };
+    let mut batch_gates: Vec<Vec<NodeIndex>> = vec![Vec::new(); i.runbook.phases.len()];
     let mut problems: BTreeMap<(usize, Span, String, Code), Vec<String>> = BTreeMap::new();
 
     // Nodes, phase by phase: the actions of each step, then the phase's end gate.
@@ -101,13 +131,37 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
             // order through a gate, so the steps around it stay ordered.
             if i.infos[s].hosts.is_empty() {
                 let label = format!("{} (no hosts)", i.infos[s].id);
-                let gate = b.graph.add_node(PlanNode::Gate(Gate { label, phase: p }));
+                let gate = b.graph.add_node(PlanNode::Gate(Gate {
+                    label,
+                    phase: p,
+                    max_failed_hosts: None,
+                }));
                 b.actions[s].push((None, gate));
             }
+        }
+        // Rolling phase: a gate after each batch but the last, holding the failure budget.
+        let (batches, budget) = &i.phase_batches[p];
+        for k in 0..batches.len().saturating_sub(1) {
+            let gate = b.graph.add_node(PlanNode::Gate(Gate {
+                label: format!("batch {} of phase {} finished", k + 1, phase.name.value),
+                phase: p,
+                max_failed_hosts: Some(*budget),
+            }));
+            for (s, (sp, step)) in i.steps.iter().enumerate() {
+                if *sp == p && step.kind == StepKind::Main {
+                    for (h, n) in b.actions[s].clone() {
+                        if b.batch(p, h) == Some(k) {
+                            b.edge(n, gate, EdgeKind::Completion);
+                        }
+                    }
+                }
+            }
+            batch_gates[p].push(gate);
         }
         let end = b.graph.add_node(PlanNode::Gate(Gate {
             label: format!("end of phase {}", phase.name.value),
             phase: p,
+            max_failed_hosts: None,
         }));
         b.phase_ends.push(end);
     }
@@ -145,6 +199,17 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
                 }
             }
             (StepNode::PhaseEnd(_), StepNode::Step(_) | StepNode::PhaseEnd(_)) => {}
+        }
+    }
+    // Rolling phases: every action of batch k waits for the gate after batch k-1.
+    for (s, (p, step)) in i.steps.iter().enumerate() {
+        if step.kind != StepKind::Main {
+            continue;
+        }
+        for (h, n) in b.actions[s].clone() {
+            if let Some(k) = b.batch(*p, h).filter(|&k| k > 0) {
+                b.edge(batch_gates[*p][k - 1], n, EdgeKind::Success);
+            }
         }
     }
     // Phase entry: an action with no predecessor inside its own phase waits for the end of the
@@ -209,7 +274,7 @@ fn body_gate(
     phase: usize,
     steps: &[(usize, &Step)],
 ) -> NodeIndex {
-    let key = (usize::MAX - phase, true);
+    let key = (usize::MAX - phase, true, usize::MAX);
     if let Some(&g) = b.step_gates.get(&key) {
         return g;
     }
@@ -219,6 +284,7 @@ fn body_gate(
             runbook.phases[phase].name.value
         ),
         phase,
+        max_failed_hosts: None,
     }));
     for (s, (p, step)) in steps.iter().enumerate() {
         if *p == phase && step.kind == StepKind::Main {
@@ -239,28 +305,61 @@ fn connect(
     spread: Spread,
     kind: EdgeKind,
 ) {
-    let sources = b.actions[from].clone();
-    let targets = b.actions[to].clone();
+    let (pf, pt) = (i.steps[from].0, i.steps[to].0);
+    // Inside a rolling phase, order holds within each batch; batches follow each other through
+    // their gates.
+    if pf == pt && !i.phase_batches[pf].0.is_empty() {
+        for k in 0..i.phase_batches[pf].0.len() {
+            let in_batch = |actions: &[(Option<HostId>, NodeIndex)]| {
+                actions
+                    .iter()
+                    .copied()
+                    .filter(|(h, _)| b.batch(pf, *h) == Some(k))
+                    .collect::<Vec<_>>()
+            };
+            let (sources, targets) = (in_batch(&b.actions[from]), in_batch(&b.actions[to]));
+            link(b, i, from, Some(k), &sources, &targets, spread, kind);
+        }
+        return;
+    }
+    let (sources, targets) = (b.actions[from].clone(), b.actions[to].clone());
+    link(b, i, from, None, &sources, &targets, spread, kind);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn link(
+    b: &mut Builder,
+    i: &Inputs<'_>,
+    from: usize,
+    batch: Option<usize>,
+    sources: &[(Option<HostId>, NodeIndex)],
+    targets: &[(Option<HostId>, NodeIndex)],
+    spread: Spread,
+    kind: EdgeKind,
+) {
     match spread {
         Spread::SameHost => {
-            for (h, t) in &targets {
+            for (h, t) in targets {
                 if let Some((_, s)) = sources.iter().find(|(sh, _)| sh == h) {
                     b.edge(*s, *t, kind);
                 }
             }
         }
         Spread::AllToAll if sources.len() <= 1 || targets.len() <= 1 => {
-            for (_, s) in &sources {
-                for (_, t) in &targets {
+            for (_, s) in sources {
+                for (_, t) in targets {
                     b.edge(*s, *t, kind);
                 }
             }
         }
         Spread::AllToAll => {
             let phase = i.steps[from].0;
-            let label = format!("all of {}", i.steps[from].1.id.value);
-            let gate = b.step_gate(from, kind == EdgeKind::Completion, label, phase);
-            for (_, t) in &targets {
+            let label = match batch {
+                Some(k) => format!("all of {} in batch {}", i.steps[from].1.id.value, k + 1),
+                None => format!("all of {}", i.steps[from].1.id.value),
+            };
+            let gate = b.step_gate(from, kind == EdgeKind::Completion, batch, label, phase);
+            for (_, t) in targets {
                 b.edge(gate, *t, kind);
             }
         }

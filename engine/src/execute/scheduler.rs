@@ -54,6 +54,9 @@ struct State<'a> {
     masker: Arc<Masker>,
     started_at: Vec<Option<Instant>>,
     durations: Vec<Duration>,
+    /// Why a gate blocked what follows it (a spent failure budget), when it says more than
+    /// "a dependency failed".
+    block_reason: Vec<Option<String>>,
 }
 
 /// Runs the plan. Never panics on a host's behaviour: every outcome becomes a [`Status`].
@@ -80,6 +83,7 @@ pub async fn execute<R: Runner + 'static>(
         masker: masker.clone(),
         started_at: vec![None; n],
         durations: vec![Duration::ZERO; n],
+        block_reason: vec![None; n],
     };
     for (node, _) in plan.nodes() {
         st.remaining[node.index()] = plan.dependencies(node).len();
@@ -109,12 +113,26 @@ pub async fn execute<R: Runner + 'static>(
         while let Some(Reverse((_, index))) = st.ready.pop() {
             let node = NodeIndex::new(index);
             match plan.node(node) {
-                PlanNode::Gate(_) => {
-                    let status = if st.deps_ok(node) {
+                PlanNode::Gate(gate) => {
+                    let mut status = if st.deps_ok(node) {
                         Status::Ok
                     } else {
                         Status::Blocked
                     };
+                    if let Some(max) = gate.max_failed_hosts {
+                        let failed = st.failed_hosts(gate.phase);
+                        if failed > max {
+                            status = Status::Blocked;
+                            st.block_reason[index] = Some(format!(
+                                "the failure budget of phase `{}` is spent: {failed} host(s) failed, max_fail allows {max}",
+                                plan.phases[gate.phase].name
+                            ));
+                        }
+                    }
+                    if status == Status::Blocked && st.block_reason[index].is_none() {
+                        let why = st.blocked_because(node);
+                        st.block_reason[index] = Some(why);
+                    }
                     st.finish(node, status);
                 }
                 PlanNode::Action(action) => {
@@ -160,6 +178,36 @@ impl State<'_> {
         self.plan.dependencies(node).iter().all(|(d, kind)| {
             *kind == EdgeKind::Completion || self.status[d.index()].is_some_and(Status::is_success)
         })
+    }
+
+    /// Hosts with a failed main action in `phase` so far.
+    fn failed_hosts(&self, phase: usize) -> usize {
+        let mut hosts = std::collections::BTreeSet::new();
+        for (node, n) in self.plan.nodes() {
+            if let PlanNode::Action(a) = n {
+                let step = &self.plan.steps[a.step];
+                if step.phase == phase
+                    && step.kind == StepKind::Main
+                    && self.status[node.index()].is_some_and(Status::is_failure)
+                {
+                    hosts.insert(a.host);
+                }
+            }
+        }
+        hosts.len()
+    }
+
+    /// Why `node` cannot run: the reason a blocking dependency gave, or the general one.
+    fn blocked_because(&self, node: NodeIndex) -> String {
+        for (dep, kind) in self.plan.dependencies(node) {
+            if kind == EdgeKind::Success
+                && !self.status[dep.index()].is_some_and(Status::is_success)
+                && let Some(reason) = &self.block_reason[dep.index()]
+            {
+                return reason.clone();
+            }
+        }
+        "a step it depends on did not succeed".to_owned()
     }
 
     fn finish(&mut self, node: NodeIndex, status: Status) {
@@ -243,12 +291,8 @@ impl State<'_> {
             );
         }
         if !self.deps_ok(node) {
-            return settle(
-                self,
-                sink,
-                Status::Blocked,
-                Some("a step it depends on did not succeed".into()),
-            );
+            let why = self.blocked_because(node);
+            return settle(self, sink, Status::Blocked, Some(why));
         }
         if let (Some(limit), Some(host)) = (&self.opts.limit, action.host)
             && !limit.contains(&host)

@@ -58,6 +58,8 @@ struct Phase<'p> {
     description: Option<&'p str>,
     outage: bool,
     order: Order,
+    batches: Vec<Vec<&'p str>>,
+    max_failed_hosts: usize,
     estimate_start_secs: f64,
     estimate_end_secs: f64,
 }
@@ -187,6 +189,12 @@ impl<'p> Document<'p> {
                     description: p.description.as_deref(),
                     outage: p.outage,
                     order: p.order,
+                    batches: p
+                        .batches
+                        .iter()
+                        .map(|b| b.iter().map(|&h| plan.hosts[h].name.as_str()).collect())
+                        .collect(),
+                    max_failed_hosts: p.max_failed_hosts,
                     estimate_start_secs: secs(start),
                     estimate_end_secs: secs(end),
                 }

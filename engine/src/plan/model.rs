@@ -46,6 +46,10 @@ pub struct PhaseInfo {
     /// Whether the phase may only run inside the outage window.
     pub outage: bool,
     pub order: Order,
+    /// Rolling batches of hosts, in order (empty when the phase is not rolling).
+    pub batches: Vec<Vec<HostId>>,
+    /// Hosts of the phase that may fail before the remaining batches stop.
+    pub max_failed_hosts: usize,
 }
 
 /// Where a step's duration estimate comes from.
@@ -109,6 +113,9 @@ pub struct Action {
 pub struct Gate {
     pub label: String,
     pub phase: usize,
+    /// For the gate after a batch of a rolling phase: how many of the phase's hosts may have
+    /// failed for the next batch to start.
+    pub max_failed_hosts: Option<usize>,
 }
 
 #[derive(Clone, Debug)]

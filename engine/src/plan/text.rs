@@ -56,6 +56,27 @@ pub fn render_text(plan: &Plan) -> String {
             format_duration(end.saturating_sub(start)),
             format_duration(start)
         );
+        if !phase.batches.is_empty() {
+            let batches: Vec<String> = phase
+                .batches
+                .iter()
+                .map(|b| {
+                    format!(
+                        "[{}]",
+                        b.iter()
+                            .map(|&h| plan.hosts[h].name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "  rolling batches: {} (max_fail: {} host(s))",
+                batches.join(" "),
+                phase.max_failed_hosts
+            );
+        }
         let mut current_wave = 0;
         for (action_ref, action) in plan.actions() {
             let step = &plan.steps[action.step];

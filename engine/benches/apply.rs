@@ -1,0 +1,496 @@
+//! Benchmark: `runbook apply` against the floor, a plain `ssh` loop over warm ControlMasters.
+//!
+//!     cargo bench -p runbook-engine --bench apply            # every workload
+//!     cargo bench -p runbook-engine --bench apply -- W2      # only W2
+//!
+//! Workloads (each step a trivial shell command, `true` and `echo x` alternating, one
+//! sequential phase: step k starts on any host only when step k-1 is done on every host):
+//!
+//! | name | hosts × steps |
+//! | --- | --- |
+//! | W1 | 10 × 20 |
+//! | W2 | 1 × 100 |
+//! | W3 | 50 × 5 |
+//!
+//! For each workload a lab of sandboxed sshd hosts is started (`runbook::lab`), then:
+//!
+//! - **floor**: with the lab's client `ssh_config`, one ControlMaster per host is opened first
+//!   (not timed), then every step runs as one background `ssh HOST CMD` per host over the warm
+//!   master, all hosts at once, waiting for all before the next step. Only the steps are timed.
+//! - **runbook**: the release `runbook apply RUNBOOK -i INVENTORY --format json --forks 50`,
+//!   timed as a whole process (start, parse, compile, opening one master per host, the steps,
+//!   closing the masters). The JSON events are time-stamped as they arrive, to split the run
+//!   into start-up, steps, gaps between steps and shut-down.
+//! - **1-step runs** of both on the same hosts give runbook's fixed cost per run:
+//!   `fixed = runbook(1 step) - floor(1 step)`, and `adjusted = runbook - fixed`.
+//!
+//! One unmeasured warm-up run of each, then `RUNS` measured runs (median and min reported).
+//! Everything is cleaned up on failure too: the masters are closed by a guard, the `runbook`
+//! process is killed by a guard, and the labs stop when dropped. Results: docs/performance.md.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use runbook::lab::{Lab, LabConfig};
+
+/// The `runbook` binary of this package, built by `cargo bench` in the bench (release) profile.
+const RUNBOOK: &str = env!("CARGO_BIN_EXE_runbook");
+/// Measured runs per workload and side.
+const RUNS: usize = 3;
+/// `--forks`: enough for every host of the largest workload at once.
+const FORKS: usize = 50;
+
+#[derive(Clone, Copy, Debug)]
+struct Workload {
+    name: &'static str,
+    hosts: usize,
+    steps: usize,
+}
+
+const WORKLOADS: [Workload; 3] = [
+    Workload {
+        name: "W1",
+        hosts: 10,
+        steps: 20,
+    },
+    Workload {
+        name: "W2",
+        hosts: 1,
+        steps: 100,
+    },
+    Workload {
+        name: "W3",
+        hosts: 50,
+        steps: 5,
+    },
+];
+
+/// The command of step `k`.
+fn command(k: usize) -> &'static str {
+    if k % 2 == 0 { "true" } else { "echo x" }
+}
+
+fn runbook_yaml(steps: usize) -> String {
+    let mut s = String::from(
+        "apiVersion: runbook/v1\nkind: Runbook\nmetadata: {name: bench-apply, version: 1.0.0}\nsteps:\n",
+    );
+    for k in 0..steps {
+        let _ = writeln!(
+            s,
+            "  - {{id: s{k}, module: shell, on: all, with: {{cmd: \"{}\"}}}}",
+            command(k)
+        );
+    }
+    s
+}
+
+/// Kills and reaps a child process that is still running when dropped (a failed run).
+struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the child is held until waited for")
+    }
+
+    fn wait(mut self) -> ExitStatus {
+        let mut child = self.0.take().expect("the child is held until waited for");
+        child.wait().expect("waiting for a child process works")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One ControlMaster per lab host for the floor; closed (`ssh -O exit`) when dropped.
+struct Masters {
+    config: PathBuf,
+    control_path: String,
+    hosts: Vec<String>,
+}
+
+impl Masters {
+    /// Opens every master at once; returns them and how long that took.
+    fn open(lab: &Lab, log: &Path) -> (Self, Duration) {
+        let masters = Masters {
+            config: lab.ssh_config_path(),
+            // `%C` is a hash of the connection: one socket per host, a short path.
+            control_path: format!("/tmp/rbbench-{}-%C", std::process::id()),
+            hosts: lab.hosts().iter().map(|h| h.name.clone()).collect(),
+        };
+        let started = Instant::now();
+        let mut children = Vec::new();
+        for host in &masters.hosts {
+            // The master goes to the background holding its stderr: a file, never a pipe
+            // (waiting for a pipe's end would wait for the master to exit).
+            let stderr = fs_err::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .expect("the master log file opens");
+            let child = masters
+                .base()
+                .args(["-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-fN"])
+                .arg(host)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(stderr.into_parts().0)
+                .spawn()
+                .expect("ssh starts");
+            children.push(ChildGuard(Some(child)));
+        }
+        for (host, child) in masters.hosts.iter().zip(children) {
+            let status = child.wait();
+            assert!(
+                status.success(),
+                "opening the master of `{host}` failed ({status}): {}",
+                fs_err::read_to_string(log).unwrap_or_default()
+            );
+        }
+        let took = started.elapsed();
+        (masters, took)
+    }
+
+    /// `ssh -F CONFIG -o ControlPath=...`, stdin closed.
+    fn base(&self) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F")
+            .arg(&self.config)
+            .arg("-o")
+            .arg(format!("ControlPath={}", self.control_path))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs every step on every host over the masters: all hosts of a step at once, one step
+    /// after the other. Returns the time of each step.
+    fn run(&self, steps: usize) -> Vec<Duration> {
+        let mut times = Vec::with_capacity(steps);
+        for k in 0..steps {
+            let started = Instant::now();
+            let children: Vec<(&String, ChildGuard)> = self
+                .hosts
+                .iter()
+                .map(|host| {
+                    let child = self
+                        .base()
+                        .args(["-o", "ControlMaster=no"])
+                        .arg(host)
+                        .arg(command(k))
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .expect("ssh starts");
+                    (host, ChildGuard(Some(child)))
+                })
+                .collect();
+            for (host, mut guard) in children {
+                let child = guard.0.take().expect("the child is held until waited for");
+                let out = child.wait_with_output().expect("waiting for ssh works");
+                assert!(
+                    out.status.success(),
+                    "floor: step {k} on `{host}` failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            times.push(started.elapsed());
+        }
+        times
+    }
+}
+
+impl Drop for Masters {
+    fn drop(&mut self) {
+        for host in &self.hosts {
+            let _ = self
+                .base()
+                .args(["-O", "exit"])
+                .arg(host)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// One `runbook apply`: its wall time and its JSON events, each with the time it arrived.
+struct Applied {
+    wall: Duration,
+    events: Vec<(Duration, serde_json::Value)>,
+}
+
+fn apply(runbook: &Path, inventory: &Path, state: &Path) -> Applied {
+    let started = Instant::now();
+    let child = Command::new(RUNBOOK)
+        .arg("apply")
+        .arg(runbook)
+        .arg("-i")
+        .arg(inventory)
+        .args(["--format", "json", "--forks", &FORKS.to_string(), "--state"])
+        .arg(state)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the runbook binary starts");
+    let mut guard = ChildGuard(Some(child));
+    let mut stderr = guard.child().stderr.take().expect("stderr is piped");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let stdout = guard.child().stdout.take().expect("stdout is piped");
+    let mut events = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("runbook writes UTF-8 lines");
+        let at = started.elapsed();
+        let event: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON event ({e}): {line}"));
+        events.push((at, event));
+    }
+    let status = guard.wait();
+    let wall = started.elapsed();
+    let stderr = stderr.join().expect("the stderr reader does not panic");
+    let succeeded = events
+        .last()
+        .is_some_and(|(_, e)| e["event"] == "run_finished" && e["status"] == "succeeded");
+    assert!(
+        status.success() && succeeded,
+        "runbook apply {} failed ({status}):\n{stderr}\nlast event: {:?}",
+        runbook.display(),
+        events.last().map(|(_, e)| e)
+    );
+    Applied { wall, events }
+}
+
+/// Where the time of one `runbook apply` went, from its events' arrival times.
+#[derive(Debug, Default)]
+struct Breakdown {
+    /// Process start to the first `action_started` (start-up, parse, compile, first master).
+    to_first_action: Duration,
+    /// Per step, first `action_started` to last `action_finished`, summed.
+    in_steps: Duration,
+    /// Last `action_finished` of step k to first `action_started` of step k+1, summed.
+    between_steps: Duration,
+    /// Last `action_finished` to process exit (run summary, closing the masters).
+    after_last_action: Duration,
+    /// The engine's own `duration_secs` of each action, averaged.
+    mean_action: Duration,
+}
+
+fn breakdown(run: &Applied) -> Breakdown {
+    let mut spans: BTreeMap<usize, (Duration, Duration)> = BTreeMap::new();
+    let mut action_total = Duration::ZERO;
+    let mut actions = 0u32;
+    for (at, e) in &run.events {
+        let Some(step) = e["step"]
+            .as_str()
+            .and_then(|s| s.strip_prefix('s'))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let span = spans.entry(step).or_insert((Duration::MAX, Duration::ZERO));
+        match e["event"].as_str() {
+            Some("action_started") => span.0 = span.0.min(*at),
+            Some("action_finished") => {
+                span.1 = span.1.max(*at);
+                action_total += Duration::from_secs_f64(e["duration_secs"].as_f64().unwrap_or(0.0));
+                actions += 1;
+            }
+            _ => {}
+        }
+    }
+    let mut b = Breakdown::default();
+    let mut previous_end = None;
+    for &(start, end) in spans.values() {
+        match previous_end {
+            None => b.to_first_action = start,
+            Some(prev) => b.between_steps += start.saturating_sub(prev),
+        }
+        b.in_steps += end.saturating_sub(start);
+        previous_end = Some(end);
+    }
+    b.after_last_action = run.wall.saturating_sub(previous_end.unwrap_or(run.wall));
+    if actions > 0 {
+        b.mean_action = action_total / actions;
+    }
+    b
+}
+
+fn median(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+fn min(times: &[Duration]) -> Duration {
+    times.iter().copied().min().unwrap_or_default()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1e3)
+}
+
+fn ratio(a: Duration, b: Duration) -> String {
+    format!("{:.2}×", a.as_secs_f64() / b.as_secs_f64())
+}
+
+/// The figures of one workload.
+struct Measured {
+    workload: Workload,
+    masters_open: Duration,
+    floor: Vec<Duration>,
+    floor_step: Duration,
+    runbook: Vec<Duration>,
+    floor_one: Vec<Duration>,
+    runbook_one: Vec<Duration>,
+    breakdown: Breakdown,
+    breakdown_one: Breakdown,
+}
+
+fn measure(w: Workload) -> Measured {
+    let dir = tempfile::Builder::new()
+        .prefix("rbbench-")
+        .tempdir_in("/tmp")
+        .expect("a temporary directory");
+    let lab = Lab::up(LabConfig::new(dir.path().join("lab"), w.hosts)).expect("the lab starts");
+    let runbook = dir.path().join("runbook.yaml");
+    let one = dir.path().join("one.yaml");
+    fs_err::write(&runbook, runbook_yaml(w.steps)).expect("write the runbook");
+    fs_err::write(&one, runbook_yaml(1)).expect("write the 1-step runbook");
+    let state = dir.path().join("state");
+    let inventory = lab.inventory_path();
+
+    // Declared after the lab: dropped (closed) before it.
+    let (masters, masters_open) = Masters::open(&lab, &dir.path().join("masters.log"));
+
+    // Warm-up: caches, the hosts' shells, the sshd processes' first connections.
+    masters.run(w.steps);
+    apply(&runbook, &inventory, &state);
+
+    let (mut floor, mut runbook_times, mut floor_steps, mut runs) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let steps = masters.run(w.steps);
+        floor.push(steps.iter().sum());
+        floor_steps.extend(steps);
+        let run = apply(&runbook, &inventory, &state);
+        runbook_times.push(run.wall);
+        runs.push(run);
+    }
+    let (mut floor_one, mut runbook_one, mut runs_one) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        floor_one.push(masters.run(1)[0]);
+        let run = apply(&one, &inventory, &state);
+        runbook_one.push(run.wall);
+        runs_one.push(run);
+    }
+    drop(masters);
+    lab.shutdown().expect("the lab stops");
+
+    let median_run = |runs: &[Applied]| {
+        let m = median(&runs.iter().map(|r| r.wall).collect::<Vec<_>>());
+        breakdown(
+            runs.iter()
+                .find(|r| r.wall == m)
+                .expect("the median is one of the runs"),
+        )
+    };
+    Measured {
+        workload: w,
+        masters_open,
+        floor_step: median(&floor_steps),
+        breakdown: median_run(&runs),
+        breakdown_one: median_run(&runs_one),
+        floor,
+        runbook: runbook_times,
+        floor_one,
+        runbook_one,
+    }
+}
+
+fn main() {
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let workloads: Vec<Workload> = WORKLOADS
+        .into_iter()
+        .filter(|w| only.is_empty() || only.iter().any(|o| o == w.name))
+        .collect();
+    println!(
+        "runbook apply vs. ssh over warm ControlMasters; {RUNS} runs each (after a warm-up); binary {RUNBOOK}"
+    );
+    let mut results = Vec::new();
+    for w in workloads {
+        eprintln!("{}: {} hosts × {} steps ...", w.name, w.hosts, w.steps);
+        results.push(measure(w));
+    }
+
+    println!(
+        "\n| workload | hosts × steps | floor median (min) | runbook median (min) | ratio | runbook 1-step | floor 1-step | fixed cost | runbook adjusted | adjusted ratio |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for m in &results {
+        let (floor, rb) = (median(&m.floor), median(&m.runbook));
+        let (floor_one, rb_one) = (median(&m.floor_one), median(&m.runbook_one));
+        let fixed = rb_one.saturating_sub(floor_one);
+        let adjusted = rb.saturating_sub(fixed);
+        println!(
+            "| {} | {} × {} | {} ({}) | {} ({}) | {} | {} | {} | {} | {} | {} |",
+            m.workload.name,
+            m.workload.hosts,
+            m.workload.steps,
+            ms(floor),
+            ms(min(&m.floor)),
+            ms(rb),
+            ms(min(&m.runbook)),
+            ratio(rb, floor),
+            ms(rb_one),
+            ms(floor_one),
+            ms(fixed),
+            ms(adjusted),
+            ratio(adjusted, floor),
+        );
+    }
+
+    println!(
+        "\nWhere runbook's time goes (its median run; from the JSON events' arrival times):\n"
+    );
+    println!(
+        "| workload | start → 1st action | in steps | between steps | after last action | mean action (engine) | floor step (median) | floor: open masters | 1-step: start → 1st action | 1-step: after last |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for m in &results {
+        let (b, one) = (&m.breakdown, &m.breakdown_one);
+        println!(
+            "| {} | {} | {} | {} | {} | {:.1} ms | {:.1} ms | {} | {} | {} |",
+            m.workload.name,
+            ms(b.to_first_action),
+            ms(b.in_steps),
+            ms(b.between_steps),
+            ms(b.after_last_action),
+            b.mean_action.as_secs_f64() * 1e3,
+            m.floor_step.as_secs_f64() * 1e3,
+            ms(m.masters_open),
+            ms(one.to_first_action),
+            ms(one.after_last_action),
+        );
+    }
+    println!(
+        "\nTarget: runbook within 1.2× of the floor. (Ansible is quoted at ~35× the floor on W1; not measured here.)"
+    );
+}
