@@ -71,7 +71,11 @@ const WORKLOADS: [Workload; 3] = [
 
 /// The command of step `k`.
 fn command(k: usize) -> &'static str {
-    if k % 2 == 0 { "true" } else { "echo x" }
+    if k.is_multiple_of(2) {
+        "true"
+    } else {
+        "echo x"
+    }
 }
 
 fn runbook_yaml(steps: usize) -> String {

@@ -557,3 +557,47 @@ fn local_hosts_run_without_ssh() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(dir.join("touched").exists());
 }
+
+#[test]
+fn ctrl_c_stops_the_remote_commands() {
+    let rig = Rig::new(1);
+    let rb = header("interrupt")
+        + "steps:\n  - {id: slow, module: shell, on: a, with: {cmd: \"sleep 3141 & sleep 3142\"}}\n"
+        + "  - {id: after, module: shell, on: a, with: {cmd: \"true\"}}\n";
+    let file = rig.dir.path().join("runbook.yaml");
+    fs_err::write(&file, &rb).expect("write");
+    let child = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .arg("apply")
+        .arg(&file)
+        .arg("-i")
+        .arg(rig.inventory())
+        .args(["--format", "json", "--state"])
+        .arg(rig.dir.path().join("state"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let actions = rig.root("a").join(".runbook/actions");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while all_files(&actions).iter().all(|p| !p.ends_with("pgid")) {
+        assert!(std::time::Instant::now() < deadline, "the step never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("apply ends");
+    let events: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    let run = Applied { code: out.status.code().unwrap_or(-1), events, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), state: PathBuf::new() };
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.status("slow@a"), "failed");
+    assert!(run.message("slow@a").contains("interrupted"), "{}", run.message("slow@a"));
+    assert_eq!(run.status("after@a"), "blocked");
+    let ps = rig
+        .lab
+        .ssh_command("a")
+        .arg("ps -eo stat=,args= | grep -v grep | grep -E 'sleep 314[12]' | grep -v '^Z' | wc -l")
+        .output()
+        .expect("ssh runs");
+    assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), "0", "a remote process survived the interrupt");
+}

@@ -91,7 +91,15 @@ pub fn run(args: &ApplyArgs) -> u8 {
         .expect("a tokio runtime starts");
     let plan = Arc::new(plan);
     let registry = Registry::builtin();
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    opts.cancel = Some(cancel_rx);
     let report = runtime.block_on(async {
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = writeln!(std::io::stderr(), "\ninterrupted: stopping the running commands on their hosts...");
+                let _ = cancel_tx.send(true);
+            }
+        });
         let report = execute(
             plan.clone(),
             &registry,

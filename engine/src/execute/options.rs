@@ -37,6 +37,9 @@ pub struct Options {
     /// Manual steps already approved (by step id).
     pub approvals: BTreeSet<String>,
     pub approver: Option<Approver>,
+    /// Becomes `true` when the operator interrupts the run (Ctrl-C): nothing new starts, and
+    /// what runs is stopped on its host.
+    pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -66,6 +69,7 @@ impl Options {
             secrets: BTreeMap::new(),
             approvals: BTreeSet::new(),
             approver: None,
+            cancel: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use tokio::task::JoinSet;
 use crate::ast::StepKind;
 use crate::event::{Event, HostSummary, RunStatus, Sink, Status};
 
+use crate::inventory::HostId;
 use crate::plan::{Action, EdgeKind, Plan, PlanNode};
 use crate::transport::Runner;
 
@@ -50,6 +51,8 @@ struct State<'a> {
     phase_failed: Vec<bool>,
     phase_started: Vec<bool>,
     stopped: bool,
+    /// The operator interrupted the run.
+    cancelled: bool,
     outputs: Outputs,
     masker: Arc<Masker>,
     started_at: Vec<Option<Instant>>,
@@ -79,6 +82,7 @@ pub async fn execute<R: Runner + 'static>(
         phase_failed: vec![false; plan.phases.len()],
         phase_started: vec![false; plan.phases.len()],
         stopped: false,
+        cancelled: false,
         outputs: Outputs::default(),
         masker: masker.clone(),
         started_at: vec![None; n],
@@ -108,6 +112,8 @@ pub async fn execute<R: Runner + 'static>(
         .collect();
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut running: JoinSet<Finished> = JoinSet::new();
+    let mut in_flight: BTreeMap<usize, (HostId, String)> = BTreeMap::new();
+    let mut cancel = opts.cancel.clone();
 
     loop {
         while let Some(Reverse((_, index))) = st.ready.pop() {
@@ -137,6 +143,7 @@ pub async fn execute<R: Runner + 'static>(
                 }
                 PlanNode::Action(action) => {
                     if let Some(job) = st.decide(node, action, registry, sink, &progress_tx) {
+                        in_flight.insert(index, (job.host, job.key.clone()));
                         let (runner, forks, host) =
                             (runner.clone(), forks.clone(), host_limits[job.host].clone());
                         st.started_at[index] = Some(Instant::now());
@@ -158,11 +165,26 @@ pub async fn execute<R: Runner + 'static>(
         if running.is_empty() {
             break;
         }
+        let cancelled = async {
+            match cancel.as_mut() {
+                Some(rx) => rx.wait_for(|c| *c).await.map(|_| ()).map_err(|_| ()),
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             Some(progress) = progress_rx.recv() => st.progress(progress, sink),
             Some(joined) = running.join_next() => {
                 let finished = joined.expect("action tasks do not panic");
+                in_flight.remove(&finished.node.index());
                 st.completed(finished, sink);
+            }
+            Ok(()) = cancelled, if !st.cancelled => {
+                // Stop everything still running, on its host; the jobs then end on their own.
+                st.cancelled = true;
+                st.stopped = true;
+                for (host, key) in in_flight.values() {
+                    runner.cancel(*host, key.clone()).await;
+                }
             }
         }
     }
@@ -282,6 +304,9 @@ impl State<'_> {
                 st.finish(node, status);
                 None
             };
+        if self.cancelled {
+            return settle(self, sink, Status::Blocked, Some("the run was interrupted (Ctrl-C)".into()));
+        }
         if self.stopped {
             return settle(
                 self,
@@ -475,7 +500,10 @@ impl State<'_> {
         }
     }
 
-    fn completed(&mut self, f: Finished, sink: &mut dyn Sink) {
+    fn completed(&mut self, mut f: Finished, sink: &mut dyn Sink) {
+        if self.cancelled && f.status.is_failure() {
+            f.message = Some(format!("interrupted (Ctrl-C) and stopped on its host; {}", f.message.unwrap_or_default()));
+        }
         let PlanNode::Action(action) = self.plan.node(f.node) else {
             return;
         };

@@ -107,6 +107,12 @@ pub trait Runner: Send + Sync {
         let _ = host;
         9
     }
+
+    /// Stops whatever still runs on `host` for the action keyed `prefix` (Ctrl-C).
+    fn cancel(&self, host: HostId, prefix: String) -> impl Future<Output = ()> + Send {
+        let _ = (host, prefix);
+        async {}
+    }
 }
 
 enum Conn {
@@ -255,6 +261,10 @@ impl Transports {
 impl Runner for Transports {
     fn max_sessions(&self, host: HostId) -> usize {
         self.endpoints[host].max_sessions
+    }
+
+    async fn cancel(&self, host: HostId, prefix: String) {
+        let _ = self.plain(host, &super::wrapper::kill_all_script(&prefix, 5)).await;
     }
 
     async fn run(&self, host: HostId, exec: Exec) -> Result<ExecResult, TransportError> {

@@ -85,6 +85,30 @@ if kill -s 0 -- "-$g" 2>/dev/null; then kill -s KILL -- "-$g" 2>/dev/null; echo 
     )
 }
 
+/// A command that stops every still-running command recorded under `prefix` (all attempts and
+/// operations of one action): TERM to each process group, then KILL after `grace_secs`.
+pub fn kill_all_script(prefix: &str, grace_secs: u64) -> String {
+    format!(
+        r#"base="${{RUNBOOK_HOST_ROOT:-$HOME}}/.runbook/actions/"{prefix}
+for f in "$base"/*/pgid; do
+  [ -r "$f" ] || continue
+  g=$(cat "$f"); kill -s TERM -- "-$g" 2>/dev/null && echo "stopped $g"
+done
+i=0
+while [ "$i" -lt {ticks} ]; do
+  alive=0
+  for f in "$base"/*/pgid; do [ -r "$f" ] && kill -s 0 -- "-$(cat "$f")" 2>/dev/null && alive=1; done
+  [ "$alive" -eq 0 ] && exit 0
+  sleep 0.1; i=$((i+1))
+done
+for f in "$base"/*/pgid; do [ -r "$f" ] && kill -s KILL -- "-$(cat "$f")" 2>/dev/null; done
+exit 0
+"#,
+        prefix = runbook_modules::quote(prefix),
+        ticks = grace_secs * 10,
+    )
+}
+
 /// A command that reports an action's state on its host: `running`, `exited RC`, or `unknown`.
 pub fn probe_script(key: &str) -> String {
     format!(
