@@ -8,6 +8,7 @@
 mod endpoint;
 mod exec;
 mod ssh;
+mod upload;
 pub mod wrapper;
 
 pub use endpoint::Endpoint;

@@ -580,18 +580,35 @@ fn ctrl_c_stops_the_remote_commands() {
     let actions = rig.root("a").join(".runbook/actions");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while all_files(&actions).iter().all(|p| !p.ends_with("pgid")) {
-        assert!(std::time::Instant::now() < deadline, "the step never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let out = child.wait_with_output().expect("apply ends");
-    let events: Vec<serde_json::Value> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
-    let run = Applied { code: out.status.code().unwrap_or(-1), events, stderr: String::from_utf8_lossy(&out.stderr).into_owned(), state: PathBuf::new() };
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let run = Applied {
+        code: out.status.code().unwrap_or(-1),
+        events,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        state: PathBuf::new(),
+    };
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.status("slow@a"), "failed");
-    assert!(run.message("slow@a").contains("interrupted"), "{}", run.message("slow@a"));
+    assert!(
+        run.message("slow@a").contains("interrupted"),
+        "{}",
+        run.message("slow@a")
+    );
     assert_eq!(run.status("after@a"), "blocked");
     let ps = rig
         .lab
@@ -599,5 +616,59 @@ fn ctrl_c_stops_the_remote_commands() {
         .arg("ps -eo stat=,args= | grep -v grep | grep -E 'sleep 314[12]' | grep -v '^Z' | wc -l")
         .output()
         .expect("ssh runs");
-    assert_eq!(String::from_utf8_lossy(&ps.stdout).trim(), "0", "a remote process survived the interrupt");
+    assert_eq!(
+        String::from_utf8_lossy(&ps.stdout).trim(),
+        "0",
+        "a remote process survived the interrupt"
+    );
+}
+
+#[test]
+fn sftp_upload_over_the_same_connection_is_atomic() {
+    use runbook::transport::{Endpoint, Exec, Runner, Transports};
+    let rig = Rig::new(1);
+    let inventory = runbook::inventory::Inventory::load(&rig.inventory()).expect("lab inventory");
+    let transports = Transports::new(inventory.hosts.iter().map(Endpoint::from_host).collect())
+        .expect("transports");
+    let dest = rig.root("a").join("big.bin");
+    let content: Vec<u8> = (0..5_000_000u32).map(|i| (i % 251) as u8).collect();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        // A command first opens the master connection; the upload rides on it.
+        let r = transports
+            .run(
+                0,
+                Exec {
+                    key: "t/x@a".into(),
+                    script: "true".into(),
+                    ..Exec::default()
+                },
+            )
+            .await;
+        assert_eq!(r.expect("ran").code, Some(0));
+        transports
+            .upload(0, &dest, &content, 0o640)
+            .await
+            .expect("upload");
+        assert!(
+            fs_err::read(&dest).expect("read back") == content,
+            "5 MB arrive intact"
+        );
+        transports
+            .upload(0, &dest, b"second version", 0o600)
+            .await
+            .expect("upload over it");
+        transports.close().await;
+    });
+    assert_eq!(fs_err::read(&dest).expect("read back"), b"second version");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &fs_err::metadata(&dest).expect("meta").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let leftovers: Vec<_> = fs_err::read_dir(rig.root("a"))
+        .expect("ls")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("runbook-"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file is left behind");
 }

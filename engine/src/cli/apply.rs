@@ -96,7 +96,10 @@ pub fn run(args: &ApplyArgs) -> u8 {
     let report = runtime.block_on(async {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = writeln!(std::io::stderr(), "\ninterrupted: stopping the running commands on their hosts...");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\ninterrupted: stopping the running commands on their hosts..."
+                );
                 let _ = cancel_tx.send(true);
             }
         });

@@ -305,7 +305,12 @@ impl State<'_> {
                 None
             };
         if self.cancelled {
-            return settle(self, sink, Status::Blocked, Some("the run was interrupted (Ctrl-C)".into()));
+            return settle(
+                self,
+                sink,
+                Status::Blocked,
+                Some("the run was interrupted (Ctrl-C)".into()),
+            );
         }
         if self.stopped {
             return settle(
@@ -502,7 +507,10 @@ impl State<'_> {
 
     fn completed(&mut self, mut f: Finished, sink: &mut dyn Sink) {
         if self.cancelled && f.status.is_failure() {
-            f.message = Some(format!("interrupted (Ctrl-C) and stopped on its host; {}", f.message.unwrap_or_default()));
+            f.message = Some(format!(
+                "interrupted (Ctrl-C) and stopped on its host; {}",
+                f.message.unwrap_or_default()
+            ));
         }
         let PlanNode::Action(action) = self.plan.node(f.node) else {
             return;

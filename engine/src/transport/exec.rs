@@ -124,6 +124,7 @@ enum Conn {
 pub struct Transports {
     endpoints: Vec<Endpoint>,
     conns: Vec<OnceCell<Result<Arc<Conn>, TransportError>>>,
+    sftp: Vec<OnceCell<Result<Arc<openssh_sftp_client::Sftp>, TransportError>>>,
     control_dir: tempfile::TempDir,
 }
 
@@ -143,9 +144,11 @@ impl Transports {
             .prefix("rb-ssh-")
             .tempdir_in("/tmp")?;
         let conns = endpoints.iter().map(|_| OnceCell::new()).collect();
+        let sftp = endpoints.iter().map(|_| OnceCell::new()).collect();
         Ok(Self {
             endpoints,
             conns,
+            sftp,
             control_dir,
         })
     }
@@ -167,6 +170,43 @@ impl Transports {
             })
             .await
             .clone()
+    }
+
+    /// Writes a file on the host over the same connection (SFTP), atomically (temporary file,
+    /// fsync, rename). On a local host, the same with the local file system.
+    pub async fn upload(
+        &self,
+        host: HostId,
+        dest: &std::path::Path,
+        content: &[u8],
+        mode: u32,
+    ) -> Result<(), TransportError> {
+        let name = &self.endpoints[host].name;
+        match &*self.conn(host).await? {
+            Conn::Local => {
+                let io = |e: std::io::Error| TransportError::Unreachable {
+                    host: name.clone(),
+                    message: e.to_string(),
+                };
+                let tmp = dest.with_extension("runbook-tmp");
+                tokio::fs::write(&tmp, content).await.map_err(io)?;
+                let perms =
+                    <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(mode);
+                tokio::fs::set_permissions(&tmp, perms).await.map_err(io)?;
+                tokio::fs::rename(&tmp, dest).await.map_err(io)
+            }
+            Conn::Ssh(session) => {
+                let sftp = self.sftp[host]
+                    .get_or_init(|| async {
+                        super::upload::open(name, session.clone())
+                            .await
+                            .map(Arc::new)
+                    })
+                    .await
+                    .clone()?;
+                super::upload::upload(name, &sftp, dest, content, mode).await
+            }
+        }
     }
 
     /// Closes every master connection.
@@ -264,7 +304,9 @@ impl Runner for Transports {
     }
 
     async fn cancel(&self, host: HostId, prefix: String) {
-        let _ = self.plain(host, &super::wrapper::kill_all_script(&prefix, 5)).await;
+        let _ = self
+            .plain(host, &super::wrapper::kill_all_script(&prefix, 5))
+            .await;
     }
 
     async fn run(&self, host: HostId, exec: Exec) -> Result<ExecResult, TransportError> {
