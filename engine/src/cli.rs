@@ -8,6 +8,7 @@ mod lab;
 mod load;
 mod progress;
 mod report;
+mod runs;
 
 use std::process::ExitCode;
 

@@ -29,6 +29,9 @@ pub enum Status {
     WouldChange,
     /// `--dry-run`: the module has no read-only check; applying would run its command.
     WouldRun,
+    /// Started before an interruption, and neither the host nor the module's check can tell
+    /// whether it took effect: an operator decides with `runbook resolve`.
+    Unknown,
 }
 
 impl Status {
@@ -57,7 +60,26 @@ impl Status {
             Self::AwaitingApproval => "awaiting_approval",
             Self::WouldChange => "would_change",
             Self::WouldRun => "would_run",
+            Self::Unknown => "unknown",
         }
+    }
+
+    /// The status recorded under `name` in the journal.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "ok" => Self::Ok,
+            "changed" => Self::Changed,
+            "failed" => Self::Failed,
+            "timed_out" => Self::TimedOut,
+            "unreachable" => Self::Unreachable,
+            "skipped" => Self::Skipped,
+            "blocked" => Self::Blocked,
+            "awaiting_approval" => Self::AwaitingApproval,
+            "would_change" => Self::WouldChange,
+            "would_run" => Self::WouldRun,
+            "unknown" => Self::Unknown,
+            _ => return None,
+        })
     }
 }
 
@@ -75,6 +97,7 @@ pub struct HostSummary {
     pub awaiting_approval: usize,
     pub would_change: usize,
     pub would_run: usize,
+    pub unknown: usize,
     pub duration_secs: f64,
 }
 
@@ -84,8 +107,11 @@ pub struct HostSummary {
 pub enum RunStatus {
     Succeeded,
     Failed,
-    /// Stopped at a manual step that needs `runbook approve`.
+    /// Stopped at a manual step that needs `runbook approve`, or at an action whose outcome
+    /// needs `runbook resolve`.
     AwaitingApproval,
+    /// Interrupted by the operator (Ctrl-C).
+    Interrupted,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -130,6 +156,14 @@ pub enum Event {
         action: String,
         step: String,
         instructions: String,
+    },
+    /// An action recorded by an earlier, interrupted run of the same plan.
+    ActionResumed {
+        action: String,
+        status: Status,
+        /// How its outcome was known: recorded, the host's wrapper state, the module's check, or
+        /// an operator's decision.
+        how: String,
     },
     RunFinished {
         run_id: String,

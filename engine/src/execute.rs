@@ -15,5 +15,5 @@ mod outputs;
 mod scheduler;
 
 pub use mask::Masker;
-pub use options::{Approver, ManualPrompt, Options};
-pub use scheduler::{Report, execute};
+pub use options::{Approver, ManualPrompt, Options, Resume};
+pub use scheduler::{Report, definition_fingerprint, execute};

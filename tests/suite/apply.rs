@@ -10,13 +10,18 @@ use runbook::lab::{Lab, LabConfig};
 pub struct Rig {
     pub lab: Lab,
     pub dir: tempfile::TempDir,
+    runs: std::cell::Cell<usize>,
 }
 
 impl Rig {
     pub fn new(hosts: usize) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let lab = Lab::up(LabConfig::new(dir.path().join("lab"), hosts)).expect("the lab starts");
-        Self { lab, dir }
+        Self {
+            lab,
+            dir,
+            runs: std::cell::Cell::new(0),
+        }
     }
 
     pub fn inventory(&self) -> PathBuf {
@@ -27,14 +32,23 @@ impl Rig {
         self.lab.host_root(host).expect("a lab host")
     }
 
-    /// Runs `runbook apply` with JSON events; returns the exit code, the events and stderr.
+    /// Runs `runbook apply` on a new runbook file (so, a new run), with JSON events.
     pub fn apply(&self, runbook: &str, inventory: &Path, extra: &[&str]) -> Applied {
-        let file = self.dir.path().join("runbook.yaml");
+        self.runs.set(self.runs.get() + 1);
+        let file = self
+            .dir
+            .path()
+            .join(format!("runbook-{}.yaml", self.runs.get()));
         fs_err::write(&file, runbook).expect("write the runbook");
+        self.apply_file(&file, inventory, extra)
+    }
+
+    /// Runs `runbook apply FILE`: an interrupted run of the same file and inventory resumes.
+    pub fn apply_file(&self, file: &Path, inventory: &Path, extra: &[&str]) -> Applied {
         let state = self.dir.path().join("state");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
         cmd.arg("apply")
-            .arg(&file)
+            .arg(file)
             .arg("-i")
             .arg(inventory)
             .args(["--format", "json", "--state"])
@@ -523,17 +537,30 @@ fn manual_steps_without_a_terminal_wait_for_approval() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let record = fs_err::read_to_string(
-        run.state
-            .join("runs")
-            .join(&run_id)
-            .join("approvals/confirm.json"),
-    )
-    .expect("recorded");
-    let record: serde_json::Value = serde_json::from_str(&record).expect("JSON");
+    // The same apply again resumes the run: `before` is not run twice, the approved step passes.
+    let file = rig.dir.path().join("runbook-1.yaml");
+    let resumed = rig.apply_file(&file, &rig.inventory(), &[]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     assert_eq!(
-        (record["by"].as_str(), record["reason"].as_str()),
-        (Some("alice"), Some("application switched"))
+        resumed.events[0]["run_id"],
+        run_id.as_str(),
+        "the same run goes on"
+    );
+    assert!(
+        !resumed.start_order().contains(&"before@a".to_owned()),
+        "nothing runs twice"
+    );
+    assert_eq!(resumed.status("confirm@controller"), "ok");
+    assert_eq!(resumed.status("after@a"), "changed");
+    let status = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["status", &run_id, "--state"])
+        .arg(&run.state)
+        .output()
+        .expect("status");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("(succeeded)") && text.contains("after@a"),
+        "{text}"
     );
 }
 

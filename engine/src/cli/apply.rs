@@ -6,20 +6,68 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use runbook::ast::ParamKind;
-use runbook::event::{RunStatus, Sink};
-use runbook::execute::{Approver, ManualPrompt, Options, execute};
+use runbook::event::{RunStatus, Sink, Status};
+use runbook::execute::{Approver, ManualPrompt, Options, Resume, execute};
 use runbook::inventory::Inventory;
+use runbook::journal::{Journal, RunRecord, RunState};
 use runbook::plan::Plan;
 use runbook::target::Selector;
 use runbook::transport::{Endpoint, Transports};
 use runbook_modules::Registry;
 
-use super::args::{ApplyArgs, ApproveArgs, ProgressFormat};
+use super::args::{ApplyArgs, ApproveArgs, Inputs, ProgressFormat, ResumeArgs};
 use super::exit;
 use super::progress::{Bars, JsonLines, Plain, summary};
 use super::{load, report};
 
 pub fn run(args: &ApplyArgs) -> u8 {
+    apply(args, None)
+}
+
+/// `runbook resume RUN`: the runbook, inventory and parameters the run was started with.
+pub fn resume(args: &ResumeArgs) -> u8 {
+    let journal = match Journal::open(&args.state) {
+        Ok(j) => j,
+        Err(e) => return invalid(&e.to_string()),
+    };
+    let record = match journal.run(&args.run) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return invalid(&format!(
+                "no run `{}` in {}",
+                args.run,
+                args.state.display()
+            ));
+        }
+        Err(e) => return invalid(&e.to_string()),
+    };
+    if !record.state.resumable() {
+        return invalid(&format!(
+            "run `{}` is {}: nothing to resume",
+            record.id,
+            record.state.as_str()
+        ));
+    }
+    let apply_args = ApplyArgs {
+        inputs: Inputs {
+            runbook: PathBuf::from(&record.runbook_file),
+            inventory: PathBuf::from(&record.inventory_file),
+            extra: serde_json::from_str(&record.params).unwrap_or_default(),
+            params: Vec::new(),
+            diagnostics: args.diagnostics,
+        },
+        forks: args.forks,
+        limit: None,
+        fail_fast: args.fail_fast,
+        dry_run: false,
+        format: args.format,
+        state: Some(args.state.clone()),
+        secrets: args.secrets.clone(),
+    };
+    apply(&apply_args, Some(record.id))
+}
+
+fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     let (plan, inventory) = match load::load(&args.inputs) {
         Ok(loaded) => loaded,
         Err(ds) => {
@@ -42,11 +90,76 @@ pub fn run(args: &ApplyArgs) -> u8 {
         .state
         .clone()
         .unwrap_or_else(|| default_state(&args.inputs.runbook));
-    let run_id = new_run_id();
+    let runbook_file = absolute(&args.inputs.runbook);
+    let inventory_file = absolute(&args.inputs.inventory);
+    let journal = match Journal::open(&state) {
+        Ok(j) => j,
+        Err(e) => return invalid(&e.to_string()),
+    };
+
+    // Resume the interrupted run of this runbook and inventory, if there is one.
+    let previous = match resume_id {
+        Some(id) => journal.run(&id).ok().flatten(),
+        None if args.dry_run => None,
+        None => journal
+            .resumable(&runbook_file, &inventory_file)
+            .ok()
+            .flatten(),
+    };
+    let run_id = previous.as_ref().map_or_else(new_run_id, |r| r.id.clone());
+    let _lock = match runbook::lock::acquire(&state, Path::new(&inventory_file), &run_id) {
+        Ok(lock) => lock,
+        Err(e) => return invalid(&e.to_string()),
+    };
+    let fingerprints = Fingerprints::of(&args.inputs, &plan);
+    let resume = match &previous {
+        None => None,
+        Some(run) => match resume_state(&journal, run, &plan, &fingerprints) {
+            Ok(resume) => Some(resume),
+            Err(message) => return invalid(&message),
+        },
+    };
     let run_dir = state.join("runs").join(&run_id);
     if let Err(e) = fs_err::create_dir_all(&run_dir) {
         return invalid(&format!("cannot create the run directory: {e}"));
     }
+    if !args.dry_run {
+        let recorded = match &previous {
+            Some(run) => journal
+                .update_fingerprints(
+                    &run.id,
+                    &fingerprints.runbook,
+                    &fingerprints.inventory,
+                    &fingerprints.params,
+                )
+                .and_then(|()| journal.set_state(&run.id, RunState::Running)),
+            None => journal.create_run(&RunRecord {
+                id: run_id.clone(),
+                operator: operator(),
+                started_at: jiff::Timestamp::now().to_string(),
+                runbook_name: plan.runbook.name.clone(),
+                runbook_version: plan.runbook.version.clone(),
+                runbook_file: runbook_file.clone(),
+                inventory_file: inventory_file.clone(),
+                runbook_fp: fingerprints.runbook.clone(),
+                inventory_fp: fingerprints.inventory.clone(),
+                params_fp: fingerprints.params.clone(),
+                params: serde_json::to_string(&args.inputs.extra).unwrap_or_default(),
+                state: RunState::Running,
+                finished_at: None,
+            }),
+        };
+        if let Err(e) = recorded {
+            return invalid(&e.to_string());
+        }
+    }
+    let approvals: BTreeSet<String> = journal
+        .approvals(&run_id)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(step, _, _)| step)
+        .collect();
+
     let endpoints = inventory.hosts.iter().map(Endpoint::from_host).collect();
     let transports = match Transports::new(endpoints) {
         Ok(t) => Arc::new(t),
@@ -59,6 +172,12 @@ pub fn run(args: &ApplyArgs) -> u8 {
     opts.dry_run = args.dry_run;
     opts.limit = limit;
     opts.secrets = secrets;
+    opts.approvals = approvals;
+    opts.resume = resume;
+    let journal = Arc::new(std::sync::Mutex::new(journal));
+    if !args.dry_run {
+        opts.journal = Some(journal.clone());
+    }
 
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let format = match args.format {
@@ -66,6 +185,12 @@ pub fn run(args: &ApplyArgs) -> u8 {
         ProgressFormat::Auto | ProgressFormat::Plain => Some(ProgressFormat::Plain),
         ProgressFormat::Json => Some(ProgressFormat::Json),
     };
+    if previous.is_some() && format != Some(ProgressFormat::Json) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "resuming run {run_id}: finished actions are not run again"
+        );
+    }
     let mut sink: Box<dyn Sink> = match format {
         None => {
             let bars = Bars::new();
@@ -117,40 +242,173 @@ pub fn run(args: &ApplyArgs) -> u8 {
         report
     });
     drop(sink);
+    if !args.dry_run {
+        let state = match report.status {
+            RunStatus::Succeeded => RunState::Succeeded,
+            RunStatus::Failed => RunState::Failed,
+            RunStatus::AwaitingApproval => RunState::Waiting,
+            RunStatus::Interrupted => RunState::Interrupted,
+        };
+        let _ = journal
+            .lock()
+            .expect("the journal lock is never poisoned")
+            .set_state(&run_id, state);
+    }
     if format != Some(ProgressFormat::Json) {
         print!("{}", summary(&report, &run_dir));
     }
     match report.status {
         RunStatus::Succeeded => exit::OK,
-        RunStatus::Failed => exit::RUN_FAILED,
+        RunStatus::Failed | RunStatus::Interrupted => exit::RUN_FAILED,
         RunStatus::AwaitingApproval => exit::AWAITING_APPROVAL,
     }
 }
 
-/// Records an approval with the run. Going on from the approved step is `apply`'s resume
-/// (docs/cli.md).
-pub fn approve(args: &ApproveArgs) -> u8 {
-    let dir = args.state.join("runs").join(&args.run);
-    if !dir.is_dir() {
-        return invalid(&format!(
-            "no run `{}` under {}",
-            args.run,
-            args.state.display()
+/// Fingerprints of what a run was started with.
+struct Fingerprints {
+    runbook: String,
+    inventory: String,
+    params: String,
+}
+
+impl Fingerprints {
+    fn of(inputs: &Inputs, plan: &Plan) -> Self {
+        let file = |p: &Path| runbook::journal::fingerprint(&fs_err::read(p).unwrap_or_default());
+        let params: Vec<(&str, Option<&serde_json::Value>)> = plan
+            .params
+            .iter()
+            .filter(|p| p.kind != ParamKind::Secret)
+            .map(|p| (p.name.as_str(), p.value.as_ref()))
+            .collect();
+        Self {
+            runbook: file(&inputs.runbook),
+            inventory: file(&inputs.inventory),
+            params: runbook::journal::fingerprint(
+                serde_json::to_string(&params)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            ),
+        }
+    }
+}
+
+/// What the interrupted run did, checked against the plan as it is now. Finished and in-flight
+/// actions must not have changed; actions not yet started may.
+fn resume_state(
+    journal: &Journal,
+    run: &RunRecord,
+    plan: &Plan,
+    fps: &Fingerprints,
+) -> Result<Resume, String> {
+    let records = journal.actions(&run.id).map_err(|e| e.to_string())?;
+    let now: BTreeMap<String, String> = plan
+        .actions()
+        .map(|(_, a)| {
+            (
+                plan.action_id(a),
+                runbook::execute::definition_fingerprint(plan, a),
+            )
+        })
+        .collect();
+    let changed: Vec<String> = records
+        .iter()
+        .filter(|r| now.get(&r.action) != Some(&r.definition_fp))
+        .map(|r| {
+            format!(
+                "  {} ({}), recorded as {}",
+                r.action,
+                if now.contains_key(&r.action) {
+                    "definition changed"
+                } else {
+                    "no longer in the plan"
+                },
+                r.status
+            )
+        })
+        .collect();
+    if !changed.is_empty() {
+        return Err(format!(
+            "run {} cannot resume: these actions ran (or were running) with another definition:\n{}\nrestore the runbook and inventory the run began with, or `runbook abandon {}` and start a new run",
+            run.id,
+            changed.join("\n"),
+            run.id
         ));
     }
-    let approvals = dir.join("approvals");
-    let record = serde_json::json!({
-        "run": args.run, "step": args.step, "by": args.by, "reason": args.reason,
-        "at": jiff::Timestamp::now().to_string(),
-    });
-    let path = approvals.join(format!("{}.json", args.step));
-    match fs_err::create_dir_all(&approvals).and_then(|()| fs_err::write(&path, record.to_string()))
+    if fps.runbook != run.runbook_fp
+        || fps.inventory != run.inventory_fp
+        || fps.params != run.params_fp
     {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: the runbook, inventory or parameters changed since run {} began; only actions not yet started are affected, and they follow the new definition",
+            run.id
+        );
+    }
+    let mut resume = Resume::default();
+    for r in records {
+        match Status::parse(&r.status) {
+            Some(s @ (Status::Ok | Status::Changed | Status::Skipped)) => {
+                resume.done.insert(r.action, s);
+            }
+            // Started without a recorded end, or its host dropped or it timed out: its effect is
+            // unknown until the host, the module's check or an operator says.
+            None | Some(Status::Unreachable | Status::TimedOut | Status::Unknown) => {
+                resume.unknown.insert(r.action);
+            }
+            Some(_) => {}
+        }
+    }
+    resume.decisions = journal
+        .decisions(&run.id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(a, d)| (a, d == "done"))
+        .collect();
+    resume.outputs = journal
+        .outputs(&run.id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter_map(|(reg, host, value)| serde_json::from_str(&value).ok().map(|v| (reg, host, v)))
+        .collect();
+    Ok(resume)
+}
+
+fn absolute(path: &Path) -> String {
+    fs_err::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+fn operator() -> String {
+    std::env::var("RUNBOOK_OPERATOR")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Records an approval with the run; the next `apply` (or `resume`) goes on past the step.
+pub fn approve(args: &ApproveArgs) -> u8 {
+    let journal = match Journal::open(&args.state) {
+        Ok(j) => j,
+        Err(e) => return invalid(&e.to_string()),
+    };
+    match journal.run(&args.run) {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return invalid(&format!(
+                "no run `{}` in {}",
+                args.run,
+                args.state.display()
+            ));
+        }
+        Err(e) => return invalid(&e.to_string()),
+    }
+    match journal.approve(&args.run, &args.step, &args.by, &args.reason) {
         Ok(()) => {
             println!("approved {} of run {} by {}", args.step, args.run, args.by);
             exit::OK
         }
-        Err(e) => invalid(&format!("cannot record the approval: {e}")),
+        Err(e) => invalid(&e.to_string()),
     }
 }
 

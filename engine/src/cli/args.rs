@@ -58,6 +58,68 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Approve a manual step of a run that stopped awaiting approval.
     Approve(ApproveArgs),
+    /// Resume an interrupted run (`apply` does it by itself for the same runbook and inventory).
+    Resume(ResumeArgs),
+    /// List the recorded runs, newest first.
+    Runs(StateArgs),
+    /// Show a run's progress and each action's state (the newest run by default).
+    Status {
+        /// The run id (default: the newest).
+        run: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Give up an interrupted run: `apply` then starts a new one.
+    Abandon {
+        run: String,
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Decide the outcome of an action that was interrupted and cannot be checked.
+    Resolve(ResolveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The state directory (default: `.runbook/`).
+    #[arg(long = "state", value_name = "DIR", default_value = ".runbook")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run id.
+    pub run: String,
+    #[arg(long, value_name = "DIR", default_value = ".runbook")]
+    pub state: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    pub forks: usize,
+    #[arg(long)]
+    pub fail_fast: bool,
+    #[arg(long, value_enum, default_value_t = ProgressFormat::Auto)]
+    pub format: ProgressFormat,
+    #[arg(long = "secret", value_name = "NAME=SOURCE")]
+    pub secrets: Vec<String>,
+    #[arg(long = "diagnostics", value_enum, default_value_t = DiagnosticFormat::Human)]
+    pub diagnostics: DiagnosticFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    pub run: String,
+    /// The action, `STEP@HOST`.
+    pub action: String,
+    /// It took effect: do not run it again.
+    #[arg(long, conflicts_with = "redo", required_unless_present = "redo")]
+    pub done: bool,
+    /// It did not take effect: run it again.
+    #[arg(long)]
+    pub redo: bool,
+    /// Who decides (recorded).
+    #[arg(long, default_value = "")]
+    pub by: String,
+    #[arg(long, value_name = "DIR", default_value = ".runbook")]
+    pub state: PathBuf,
 }
 
 #[derive(Debug, Args)]

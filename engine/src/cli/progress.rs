@@ -83,6 +83,13 @@ impl Sink for Plain {
                     indent(instructions)
                 )
             }
+            Event::ActionResumed {
+                action,
+                status,
+                how,
+            } => {
+                format!("  resumed {action}: {} ({how})", status.as_str())
+            }
             Event::RunFinished { .. } => return,
         };
         let _ = writeln!(std::io::stderr(), "{line}");
@@ -210,6 +217,18 @@ impl Sink for Bars {
                     indent(instructions)
                 ));
             }
+            Event::ActionResumed {
+                action,
+                status,
+                how,
+            } => {
+                let _ = self
+                    .multi
+                    .println(format!("  resumed {action}: {} ({how})", status.as_str()));
+                if status.is_success() {
+                    self.overall.inc(1);
+                }
+            }
             Event::RunFinished { .. } => {
                 self.overall.finish_and_clear();
             }
@@ -229,6 +248,7 @@ fn short(status: Status) -> &'static str {
         Status::AwaitingApproval => "manual",
         Status::WouldChange => "would",
         Status::WouldRun => "wouldrun",
+        Status::Unknown => "UNKNOWN",
     }
 }
 
@@ -269,7 +289,12 @@ pub fn summary(report: &runbook::execute::Report, run_dir: &std::path::Path) -> 
     let outcome = match report.status {
         RunStatus::Succeeded => "succeeded",
         RunStatus::Failed => "FAILED",
-        RunStatus::AwaitingApproval => "stopped: a manual step awaits `runbook approve`",
+        RunStatus::AwaitingApproval => {
+            "stopped: a manual step awaits `runbook approve`, or an interrupted action awaits `runbook resolve`"
+        }
+        RunStatus::Interrupted => {
+            "INTERRUPTED (resume it with `runbook apply` or `runbook resume`)"
+        }
     };
     let _ = std::fmt::Write::write_fmt(
         &mut out,

@@ -30,8 +30,19 @@ pub struct Job {
     /// Outputs visible to the action, for `until:`.
     pub visible: Vec<(String, TValue)>,
     pub masker: Arc<Masker>,
+    /// Resuming: first find out whether an interrupted earlier attempt took effect.
+    pub resolve: Option<Resolve>,
     /// Called when an attempt starts (attempt number, 1-based) and when one is retried.
     pub progress: tokio::sync::mpsc::UnboundedSender<Progress>,
+}
+
+/// How to settle an action whose earlier attempt was interrupted.
+#[derive(Debug)]
+pub struct Resolve {
+    /// The module's read-only checks, when it has them.
+    pub checks: Option<Vec<Command>>,
+    /// The number of commands the action runs (all must have finished for it to be done).
+    pub commands: usize,
 }
 
 /// Progress of a running action, for events.
@@ -60,10 +71,176 @@ pub struct Finished {
     pub message: Option<String>,
     pub duration: Duration,
     pub output: Output,
+    /// Resolution found that the action did not take effect: run it now.
+    pub rerun: bool,
+    /// How a resolved action's outcome was established.
+    pub resolved_by: Option<String>,
+}
+
+/// What the wrapper left on the host for an action.
+#[derive(Debug, PartialEq, Eq)]
+enum HostRecord {
+    /// No trace: the command never reached the host.
+    NotStarted,
+    /// A command of it still runs.
+    Running,
+    /// Every command of the last attempt exited 0.
+    Done,
+    /// A command of the last attempt exited non-zero.
+    Failed(i32),
+    /// Started, but ended without a recorded exit code (killed with its host, say), or only
+    /// some of its commands ran.
+    Unknown,
+}
+
+fn parse_probe(text: &str, commands: usize) -> HostRecord {
+    let mut entries: Vec<(u32, usize, Option<i32>, bool)> = Vec::new();
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(name), Some(rc), Some(run)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some((attempt, op)) = name.split_once('.') else {
+            continue;
+        };
+        let (Ok(attempt), Ok(op)) = (attempt.parse(), op.parse()) else {
+            continue;
+        };
+        entries.push((attempt, op, rc.parse().ok(), run == "1"));
+    }
+    let Some(last) = entries.iter().map(|e| e.0).max() else {
+        return HostRecord::NotStarted;
+    };
+    if entries.iter().any(|e| e.3) {
+        return HostRecord::Running;
+    }
+    let attempt: Vec<_> = entries.iter().filter(|e| e.0 == last).collect();
+    if let Some(rc) = attempt.iter().find_map(|e| e.2.filter(|rc| *rc != 0)) {
+        return HostRecord::Failed(rc);
+    }
+    let finished = attempt.iter().filter(|e| e.2 == Some(0)).count();
+    if finished == commands && attempt.len() == commands {
+        HostRecord::Done
+    } else {
+        HostRecord::Unknown
+    }
 }
 
 impl Job {
+    /// Settles an action interrupted by a crash: the host's record first, then the module's
+    /// check; never a blind second execution.
+    async fn resolve<R: Runner>(&self, runner: &R, resolve: &Resolve) -> Finished {
+        let started = Instant::now();
+        let finished =
+            |status: Status, rerun: bool, how: String, message: Option<String>| Finished {
+                node: self.node,
+                status,
+                rc: None,
+                stdout: String::new(),
+                stderr: String::new(),
+                message,
+                duration: started.elapsed(),
+                output: Output::new(status, None, String::new(), String::new()),
+                rerun,
+                resolved_by: Some(how),
+            };
+        let record = loop {
+            match runner.probe(self.host, self.key.clone()).await {
+                Ok(text) => match parse_probe(&text, resolve.commands) {
+                    // Still running from before the interruption: wait for it rather than start
+                    // a second copy.
+                    HostRecord::Running => tokio::time::sleep(Duration::from_secs(1)).await,
+                    other => break other,
+                },
+                Err(e) => {
+                    return finished(
+                        Status::Unreachable,
+                        false,
+                        "host".into(),
+                        Some(self.masker.mask(&e.to_string())),
+                    );
+                }
+            }
+        };
+        match record {
+            HostRecord::NotStarted => {
+                finished(Status::Ok, true, "host: never started".into(), None)
+            }
+            HostRecord::Done => {
+                finished(Status::Changed, false, "host: it had finished".into(), None)
+            }
+            HostRecord::Failed(rc) => finished(
+                Status::Failed,
+                true,
+                format!("host: it had failed with code {rc}"),
+                None,
+            ),
+            HostRecord::Running => unreachable!("the loop waits until it ends"),
+            HostRecord::Unknown => match &resolve.checks {
+                Some(checks) => {
+                    let probe = Job {
+                        commands: checks.clone(),
+                        check_only: true,
+                        resolve: None,
+                        ..self.clone_for_check()
+                    };
+                    let result = probe.attempt(runner, 1).await;
+                    match result.status {
+                        Status::Ok => finished(
+                            Status::Ok,
+                            false,
+                            "check: already in the desired state".into(),
+                            None,
+                        ),
+                        Status::WouldChange => finished(
+                            Status::Ok,
+                            true,
+                            "check: it had not taken effect".into(),
+                            None,
+                        ),
+                        _ => finished(
+                            Status::Unknown,
+                            false,
+                            "check failed".into(),
+                            result.message,
+                        ),
+                    }
+                }
+                None => finished(
+                    Status::Unknown,
+                    false,
+                    "undecidable".into(),
+                    Some(format!(
+                        "it was interrupted and its module cannot tell whether it took effect: inspect the host, then `runbook resolve {} {} --done` or `--redo`",
+                        self.key.split('/').next().unwrap_or_default(),
+                        self.key.split('/').nth(1).unwrap_or_default()
+                    )),
+                ),
+            },
+        }
+    }
+
+    fn clone_for_check(&self) -> Job {
+        Job {
+            node: self.node,
+            plan: self.plan.clone(),
+            step: self.step,
+            host: self.host,
+            key: format!("{}/check", self.key),
+            commands: Vec::new(),
+            env: self.env.clone(),
+            check_only: true,
+            visible: self.visible.clone(),
+            masker: self.masker.clone(),
+            resolve: None,
+            progress: self.progress.clone(),
+        }
+    }
+
     pub async fn run<R: Runner>(self, runner: &R) -> Finished {
+        if let Some(resolve) = &self.resolve {
+            return self.resolve(runner, resolve).await;
+        }
         let started = Instant::now();
         let step = &self.plan.steps[self.step];
         let attempts = if self.check_only { 1 } else { step.retries + 1 };
@@ -213,6 +390,8 @@ impl Job {
             message,
             duration: Duration::ZERO,
             output,
+            rerun: false,
+            resolved_by: None,
         }
     }
 
@@ -248,4 +427,32 @@ pub fn commands(ops: &[Operation]) -> Vec<Command> {
             Operation::Manual { .. } | Operation::Assert { .. } => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_records_are_read_conservatively() {
+        assert_eq!(parse_probe("none\n", 1), HostRecord::NotStarted);
+        assert_eq!(parse_probe("1.0 0 0\n", 1), HostRecord::Done);
+        assert_eq!(parse_probe("1.0 - 1\n", 1), HostRecord::Running);
+        assert_eq!(
+            parse_probe("1.0 - 0\n", 1),
+            HostRecord::Unknown,
+            "killed without an exit code"
+        );
+        assert_eq!(
+            parse_probe("1.0 0 0\n", 2),
+            HostRecord::Unknown,
+            "only one of two commands ran"
+        );
+        assert_eq!(
+            parse_probe("1.0 3 0\n2.0 0 0\n", 1),
+            HostRecord::Done,
+            "the last attempt counts"
+        );
+        assert_eq!(parse_probe("1.0 0 0\n1.1 2 0\n", 2), HostRecord::Failed(2));
+    }
 }

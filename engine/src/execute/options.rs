@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::event::Status;
 use crate::inventory::HostId;
+use crate::journal::Journal;
 
 /// A manual step waiting for the operator.
 #[derive(Clone, Debug)]
@@ -18,6 +20,20 @@ pub struct ManualPrompt {
 /// `Some(false)`: declined, the step fails; `None`: cannot ask (no terminal), wait for
 /// `runbook approve`.
 pub type Approver = Arc<dyn Fn(&ManualPrompt) -> Option<bool> + Send + Sync>;
+
+/// What an interrupted run had done, for resuming it.
+#[derive(Clone, Debug, Default)]
+pub struct Resume {
+    /// Actions that finished before the interruption and are not run again, by action id.
+    pub done: BTreeMap<String, Status>,
+    /// Actions that started and whose outcome was not recorded (or whose host dropped): the
+    /// host's wrapper state, the module's check or an operator's decision settles them.
+    pub unknown: BTreeSet<String>,
+    /// Operators' decisions for unknown actions: `true` = done, `false` = run again.
+    pub decisions: BTreeMap<String, bool>,
+    /// Registered outputs recorded before the interruption: `(register, host, value)`.
+    pub outputs: Vec<(String, String, serde_json::Value)>,
+}
 
 #[derive(Clone)]
 pub struct Options {
@@ -40,6 +56,11 @@ pub struct Options {
     /// Becomes `true` when the operator interrupts the run (Ctrl-C): nothing new starts, and
     /// what runs is stopped on its host.
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Where transitions are recorded durably (started before a command is sent, the result
+    /// before any dependent starts).
+    pub journal: Option<Arc<std::sync::Mutex<Journal>>>,
+    /// The state of the interrupted run this one resumes.
+    pub resume: Option<Resume>,
 }
 
 impl std::fmt::Debug for Options {
@@ -70,6 +91,8 @@ impl Options {
             approvals: BTreeSet::new(),
             approver: None,
             cancel: None,
+            journal: None,
+            resume: None,
         }
     }
 }

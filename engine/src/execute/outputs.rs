@@ -44,6 +44,16 @@ impl Output {
     }
 }
 
+/// An output as the journal stores it (JSON of [`Output`]).
+#[derive(Debug, serde::Deserialize)]
+pub struct StoredOutput(serde_json::Value);
+
+impl StoredOutput {
+    pub fn into_value(self) -> TValue {
+        TValue::from(minijinja::value::Serde(self.0))
+    }
+}
+
 /// Outputs by register name and host.
 #[derive(Debug, Default)]
 pub struct Outputs {
@@ -54,6 +64,10 @@ impl Outputs {
     pub fn insert(&mut self, register: &str, host: Option<HostId>, output: &Output) {
         self.values
             .insert((register.to_owned(), host), output.value());
+    }
+
+    pub fn insert_value(&mut self, register: &str, host: Option<HostId>, value: TValue) {
+        self.values.insert((register.to_owned(), host), value);
     }
 
     /// The outputs visible to an action on `host`: each register's value from the same host,

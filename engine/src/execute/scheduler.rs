@@ -57,6 +57,10 @@ struct State<'a> {
     masker: Arc<Masker>,
     started_at: Vec<Option<Instant>>,
     durations: Vec<Duration>,
+    /// The interrupted run this one resumes, if any.
+    resume: super::options::Resume,
+    /// Definition fingerprints of actions, for the journal.
+    fingerprints: Vec<String>,
     /// Why a gate blocked what follows it (a spent failure budget), when it says more than
     /// "a dependency failed".
     block_reason: Vec<Option<String>>,
@@ -88,7 +92,18 @@ pub async fn execute<R: Runner + 'static>(
         started_at: vec![None; n],
         durations: vec![Duration::ZERO; n],
         block_reason: vec![None; n],
+        resume: opts.resume.clone().unwrap_or_default(),
+        fingerprints: plan
+            .nodes()
+            .map(|(n, _)| n)
+            .fold(vec![String::new(); n], |mut acc, node| {
+                if let PlanNode::Action(a) = plan.node(node) {
+                    acc[node.index()] = definition_fingerprint(&plan, a);
+                }
+                acc
+            }),
     };
+    st.restore_outputs();
     for (node, _) in plan.nodes() {
         st.remaining[node.index()] = plan.dependencies(node).len();
         if st.remaining[node.index()] == 0 {
@@ -202,6 +217,80 @@ impl State<'_> {
         })
     }
 
+    fn record_started(&mut self, node: NodeIndex, action: &Action) {
+        let Some(journal) = &self.opts.journal else {
+            return;
+        };
+        let step = &self.plan.steps[action.step];
+        let result = journal
+            .lock()
+            .expect("the journal lock is never poisoned")
+            .action_started(
+                &self.opts.run_id,
+                &self.plan.action_id(action),
+                &step.id,
+                self.plan.host_name(action.host),
+                &self.fingerprints[node.index()],
+                1,
+            );
+        if result.is_err() {
+            self.stopped = true;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_finished(
+        &mut self,
+        node: NodeIndex,
+        action: &Action,
+        status: Status,
+        rc: Option<i32>,
+        duration: Duration,
+        message: Option<&str>,
+        output: &Output,
+    ) {
+        let Some(journal) = &self.opts.journal else {
+            return;
+        };
+        let step = &self.plan.steps[action.step];
+        let value = step.register.as_ref().map(|r| {
+            (
+                r.as_str(),
+                serde_json::to_string(output).unwrap_or_default(),
+            )
+        });
+        let message = message.map(|m| self.masker.mask(m));
+        let result = journal
+            .lock()
+            .expect("the journal lock is never poisoned")
+            .action_finished(
+                &self.opts.run_id,
+                &self.plan.action_id(action),
+                &step.id,
+                self.plan.host_name(action.host),
+                &self.fingerprints[node.index()],
+                status.as_str(),
+                rc,
+                duration,
+                message.as_deref(),
+                value.as_ref().map(|(r, v)| (*r, v.as_str())),
+            );
+        if result.is_err() {
+            self.stopped = true;
+        }
+    }
+
+    /// Outputs registered before the interruption, so later templates see them.
+    fn restore_outputs(&mut self) {
+        for (register, host, value) in std::mem::take(&mut self.resume.outputs) {
+            let host = self.plan.hosts.iter().position(|h| h.name == host);
+            if let Ok(output) = serde_json::from_value::<super::outputs::StoredOutput>(value) {
+                self.outputs
+                    .insert_value(&register, host, output.into_value());
+            }
+        }
+    }
+
     /// Hosts with a failed main action in `phase` so far.
     fn failed_hosts(&self, phase: usize) -> usize {
         let mut hosts = std::collections::BTreeSet::new();
@@ -293,17 +382,53 @@ impl State<'_> {
         }
         let settle =
             |st: &mut Self, sink: &mut dyn Sink, status: Status, message: Option<String>| {
+                let output = Output::new(status, None, String::new(), String::new());
+                st.record_finished(
+                    node,
+                    action,
+                    status,
+                    None,
+                    Duration::ZERO,
+                    message.as_deref(),
+                    &output,
+                );
                 sink.emit(&st.action_event(node, action, status, None, message));
                 if let Some(name) = &step.register {
-                    st.outputs.insert(
-                        name,
-                        action.host,
-                        &Output::new(status, None, String::new(), String::new()),
-                    );
+                    st.outputs.insert(name, action.host, &output);
                 }
                 st.finish(node, status);
                 None
             };
+        // Resuming: what finished before the interruption stays finished.
+        let id = plan.action_id(action);
+        if let Some(&status) = self.resume.done.get(&id) {
+            sink.emit(&Event::ActionResumed {
+                action: id,
+                status,
+                how: "recorded before the interruption".into(),
+            });
+            self.finish(node, status);
+            return None;
+        }
+        match self.resume.decisions.get(&id).copied() {
+            Some(true) if self.resume.unknown.remove(&id) => {
+                sink.emit(&Event::ActionResumed {
+                    action: id,
+                    status: Status::Ok,
+                    how: "an operator decided it was done".into(),
+                });
+                return settle(
+                    self,
+                    sink,
+                    Status::Ok,
+                    Some("resolved by an operator: done".into()),
+                );
+            }
+            Some(false) => {
+                self.resume.unknown.remove(&id);
+            }
+            _ => {}
+        }
         if self.cancelled {
             return settle(
                 self,
@@ -460,6 +585,27 @@ impl State<'_> {
             Ok(env) => env,
             Err(p) => return settle(self, sink, Status::Failed, Some(p.message)),
         };
+        let resolve = if self.resume.unknown.contains(&id) {
+            let (checks, _) = plan
+                .renderer(registry)
+                .render_checks(step, action.host, &visible);
+            Some(super::action::Resolve {
+                checks: checks.map(|ops| commands(&ops)),
+                commands: cmds.len(),
+            })
+        } else {
+            self.record_started(node, action);
+            None
+        };
+        if self.stopped {
+            // The journal could not record the start: nothing may run.
+            return settle(
+                self,
+                sink,
+                Status::Blocked,
+                Some("the journal could not record the start; the run stopped".into()),
+            );
+        }
         Some(Job {
             node,
             plan: plan.clone(),
@@ -471,6 +617,7 @@ impl State<'_> {
             check_only,
             visible,
             masker: self.masker.clone(),
+            resolve,
             progress: progress.clone(),
         })
     }
@@ -517,6 +664,26 @@ impl State<'_> {
         };
         self.durations[f.node.index()] = f.duration;
         let step = &self.plan.steps[action.step];
+        let id = self.plan.action_id(action);
+        if let Some(how) = f.resolved_by.take() {
+            self.resume.unknown.remove(&id);
+            if f.rerun {
+                // It did not take effect: run it now, as if for the first time.
+                sink.emit(&Event::ActionResumed {
+                    action: id,
+                    status: Status::Blocked,
+                    how: format!("{how}; running it"),
+                });
+                self.ready
+                    .push(Reverse((self.plan.order_position(f.node), f.node.index())));
+                return;
+            }
+            sink.emit(&Event::ActionResumed {
+                action: id,
+                status: f.status,
+                how,
+            });
+        }
         let dir = self
             .opts
             .run_dir
@@ -534,6 +701,16 @@ impl State<'_> {
         if let Some(name) = &step.register {
             self.outputs.insert(name, action.host, &f.output);
         }
+        // Durable before any dependent starts.
+        self.record_finished(
+            f.node,
+            action,
+            f.status,
+            f.rc,
+            f.duration,
+            f.message.as_deref(),
+            &f.output,
+        );
         sink.emit(&self.action_event(f.node, action, f.status, f.rc, f.message));
         self.finish(f.node, f.status);
     }
@@ -562,12 +739,17 @@ impl State<'_> {
                 Status::AwaitingApproval => &mut h.awaiting_approval,
                 Status::WouldChange => &mut h.would_change,
                 Status::WouldRun => &mut h.would_run,
+                Status::Unknown => &mut h.unknown,
             } += 1;
         }
         let statuses: Vec<Status> = actions.iter().map(|(_, s)| *s).collect();
-        let status = if statuses.iter().any(|s| s.is_failure()) {
+        let status = if self.cancelled {
+            RunStatus::Interrupted
+        } else if statuses.iter().any(|s| s.is_failure()) {
             RunStatus::Failed
-        } else if statuses.contains(&Status::AwaitingApproval) {
+        } else if statuses.contains(&Status::AwaitingApproval)
+            || statuses.contains(&Status::Unknown)
+        {
             RunStatus::AwaitingApproval
         } else {
             RunStatus::Succeeded
@@ -588,4 +770,24 @@ impl State<'_> {
             duration,
         }
     }
+}
+
+/// A fingerprint of what an action does, as planned: the step's definition and its rendered
+/// operations. Resume compares it with the journal's to refuse changed definitions.
+pub fn definition_fingerprint(plan: &Plan, action: &Action) -> String {
+    let step = &plan.steps[action.step];
+    let ops: Vec<String> = action.operations.iter().map(ToString::to_string).collect();
+    let text = format!(
+        "{}\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        step.id,
+        step.module,
+        ops,
+        action.env,
+        action.items,
+        step.when,
+        step.until,
+        step.retries,
+        step.timeout
+    );
+    crate::journal::fingerprint(text.as_bytes())
 }

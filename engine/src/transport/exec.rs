@@ -108,6 +108,17 @@ pub trait Runner: Send + Sync {
         9
     }
 
+    /// What the wrapper recorded on `host` for the action keyed `prefix` (see
+    /// [`probe_all_script`](super::wrapper::probe_all_script)); `none` when nothing.
+    fn probe(
+        &self,
+        host: HostId,
+        prefix: String,
+    ) -> impl Future<Output = Result<String, TransportError>> + Send {
+        let _ = (host, prefix);
+        async { Ok("none".to_owned()) }
+    }
+
     /// Stops whatever still runs on `host` for the action keyed `prefix` (Ctrl-C).
     fn cancel(&self, host: HostId, prefix: String) -> impl Future<Output = ()> + Send {
         let _ = (host, prefix);
@@ -301,6 +312,13 @@ impl Transports {
 impl Runner for Transports {
     fn max_sessions(&self, host: HostId) -> usize {
         self.endpoints[host].max_sessions
+    }
+
+    async fn probe(&self, host: HostId, prefix: String) -> Result<String, TransportError> {
+        let out = self
+            .plain(host, &super::wrapper::probe_all_script(&prefix))
+            .await?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     async fn cancel(&self, host: HostId, prefix: String) {

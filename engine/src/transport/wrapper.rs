@@ -109,6 +109,28 @@ exit 0
     )
 }
 
+/// A command that lists what the wrapper recorded for every attempt and operation of an action
+/// (`prefix` = `RUN/step@host`): one line `ATTEMPT.OP RC RUNNING` each (`RC` is `-` while
+/// unknown, `RUNNING` is 1 when its process group is alive), or `none`.
+pub fn probe_all_script(prefix: &str) -> String {
+    format!(
+        r#"base="${{RUNBOOK_HOST_ROOT:-$HOME}}/.runbook/actions/"{prefix}
+[ -d "$base" ] || {{ echo none; exit 0; }}
+found=0
+for d in "$base"/*/; do
+  [ -d "$d" ] || continue
+  found=1
+  n=$(basename "$d"); rc=-; run=0
+  [ -r "$d/rc" ] && rc=$(cat "$d/rc")
+  [ -r "$d/pgid" ] && kill -s 0 -- "-$(cat "$d/pgid")" 2>/dev/null && run=1
+  echo "$n $rc $run"
+done
+[ "$found" -eq 1 ] || echo none
+"#,
+        prefix = runbook_modules::quote(prefix)
+    )
+}
+
 /// A command that reports an action's state on its host: `running`, `exited RC`, or `unknown`.
 pub fn probe_script(key: &str) -> String {
     format!(

@@ -1,0 +1,179 @@
+//! `runbook runs`, `status`, `abandon`, `resolve`: reading and steering recorded runs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use runbook::journal::{Journal, RunState};
+
+use super::args::ResolveArgs;
+use super::exit;
+
+fn open(state: &Path) -> Result<Journal, u8> {
+    if !state.join("journal.db").exists() {
+        eprintln!("error: no runs recorded in {}", state.display());
+        return Err(exit::INVALID_INPUT);
+    }
+    Journal::open(state).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::INVALID_INPUT
+    })
+}
+
+pub fn list(state: &Path) -> u8 {
+    let journal = match open(state) {
+        Ok(j) => j,
+        Err(code) => return code,
+    };
+    let runs = match journal.runs() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID_INPUT;
+        }
+    };
+    let mut out = format!(
+        "{:<26} {:<11} {:<28} {:<10} {}\n",
+        "RUN", "STATE", "RUNBOOK", "OPERATOR", "STARTED"
+    );
+    for r in runs {
+        let _ = writeln!(
+            out,
+            "{:<26} {:<11} {:<28} {:<10} {}",
+            r.id,
+            r.state.as_str(),
+            format!("{} {}", r.runbook_name, r.runbook_version),
+            r.operator,
+            r.started_at
+        );
+    }
+    print!("{out}");
+    exit::OK
+}
+
+pub fn status(state: &Path, run: Option<&str>) -> u8 {
+    let journal = match open(state) {
+        Ok(j) => j,
+        Err(code) => return code,
+    };
+    let record = match run {
+        Some(id) => journal.run(id).ok().flatten(),
+        None => journal.runs().ok().and_then(|r| r.into_iter().next()),
+    };
+    let Some(record) = record else {
+        eprintln!("error: no such run in {}", state.display());
+        return exit::INVALID_INPUT;
+    };
+    let actions = journal.actions(&record.id).unwrap_or_default();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in &actions {
+        *counts.entry(a.status.as_str()).or_default() += 1;
+    }
+    let used: i64 = actions.iter().filter_map(|a| a.duration_ms).sum();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "run {}: {} {} ({})",
+        record.id,
+        record.runbook_name,
+        record.runbook_version,
+        record.state.as_str()
+    );
+    let _ = writeln!(
+        out,
+        "started {} by {}; {} actions recorded",
+        record.started_at,
+        record.operator,
+        actions.len()
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        counts
+            .iter()
+            .map(|(s, n)| format!("{s}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    #[allow(clippy::cast_precision_loss)] // milliseconds of a run fit an f64 exactly
+    let used = used as f64 / 1000.0;
+    let _ = writeln!(out, "time in actions: {used:.1}s");
+    for a in &actions {
+        let extra = a
+            .message
+            .as_deref()
+            .map(|m| format!("  {m}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {:<12} {}{extra}", a.status, a.action);
+    }
+    print!("{out}");
+    exit::OK
+}
+
+pub fn abandon(state: &Path, run: &str) -> u8 {
+    let journal = match open(state) {
+        Ok(j) => j,
+        Err(code) => return code,
+    };
+    match journal.run(run) {
+        Ok(Some(r)) if r.state.resumable() => match journal.set_state(run, RunState::Abandoned) {
+            Ok(()) => {
+                println!("abandoned run {run}: the next apply starts a new run");
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::INVALID_INPUT
+            }
+        },
+        Ok(Some(r)) => {
+            eprintln!(
+                "error: run {run} is {}: nothing to abandon",
+                r.state.as_str()
+            );
+            exit::INVALID_INPUT
+        }
+        _ => {
+            eprintln!("error: no run `{run}` in {}", state.display());
+            exit::INVALID_INPUT
+        }
+    }
+}
+
+pub fn resolve(args: &ResolveArgs) -> u8 {
+    let journal = match open(&args.state) {
+        Ok(j) => j,
+        Err(code) => return code,
+    };
+    let known = journal
+        .actions(&args.run)
+        .unwrap_or_default()
+        .into_iter()
+        .any(|a| a.action == args.action);
+    if !known {
+        eprintln!(
+            "error: run `{}` has no recorded action `{}`",
+            args.run, args.action
+        );
+        return exit::INVALID_INPUT;
+    }
+    let decision = if args.done { "done" } else { "redo" };
+    let by = if args.by.is_empty() {
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    } else {
+        args.by.clone()
+    };
+    match journal.decide(&args.run, &args.action, decision, &by) {
+        Ok(()) => {
+            println!(
+                "{} of run {}: {decision} (by {by}); `runbook resume {}` goes on",
+                args.action, args.run, args.run
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::INVALID_INPUT
+        }
+    }
+}

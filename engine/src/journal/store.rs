@@ -1,0 +1,566 @@
+//! The SQLite store behind the journal.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Something went wrong with the journal file itself.
+#[derive(Debug)]
+pub struct JournalError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for JournalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "journal {}: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for JournalError {}
+
+/// Where a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Being applied (or the process applying it died: the lock tells which).
+    Running,
+    Succeeded,
+    Failed,
+    /// Stopped at a manual step, or at an action whose outcome an operator must decide.
+    Waiting,
+    /// Stopped at the outage window's end (or before its start).
+    Paused,
+    Interrupted,
+    Abandoned,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Waiting => "waiting",
+            Self::Paused => "paused",
+            Self::Interrupted => "interrupted",
+            Self::Abandoned => "abandoned",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            "waiting" => Self::Waiting,
+            "paused" => Self::Paused,
+            "interrupted" => Self::Interrupted,
+            "abandoned" => Self::Abandoned,
+            _ => Self::Running,
+        }
+    }
+
+    /// Whether `apply` resumes a run in this state instead of starting a new one.
+    pub fn resumable(self) -> bool {
+        matches!(
+            self,
+            Self::Running | Self::Failed | Self::Waiting | Self::Paused | Self::Interrupted
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRecord {
+    pub id: String,
+    pub operator: String,
+    pub started_at: String,
+    pub runbook_name: String,
+    pub runbook_version: String,
+    pub runbook_file: String,
+    pub inventory_file: String,
+    pub runbook_fp: String,
+    pub inventory_fp: String,
+    pub params_fp: String,
+    /// The `-e` assignments the run was started with (JSON list), for `runbook resume`.
+    pub params: String,
+    pub state: RunState,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionRecord {
+    pub action: String,
+    pub step: String,
+    pub host: String,
+    /// Fingerprint of the action's definition when it was recorded.
+    pub definition_fp: String,
+    /// `started`, or a final status (`ok`, `changed`, `failed`, ...).
+    pub status: String,
+    pub attempt: u32,
+    pub duration_ms: Option<i64>,
+    pub rc: Option<i32>,
+    pub message: Option<String>,
+}
+
+/// The journal of one state directory.
+#[derive(Debug)]
+pub struct Journal {
+    conn: Connection,
+    path: PathBuf,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    operator TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    runbook_name TEXT NOT NULL,
+    runbook_version TEXT NOT NULL,
+    runbook_file TEXT NOT NULL,
+    inventory_file TEXT NOT NULL,
+    runbook_fp TEXT NOT NULL,
+    inventory_fp TEXT NOT NULL,
+    params_fp TEXT NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS actions (
+    run_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    step TEXT NOT NULL,
+    host TEXT NOT NULL,
+    definition_fp TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    duration_ms INTEGER,
+    rc INTEGER,
+    message TEXT,
+    PRIMARY KEY (run_id, action)
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    run_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    run_id TEXT NOT NULL,
+    register TEXT NOT NULL,
+    host TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_id, register, host)
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    run_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (run_id, step)
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    run_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    by TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (run_id, action)
+);
+CREATE INDEX IF NOT EXISTS actions_by_step ON actions (step, status);
+";
+
+fn now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+impl Journal {
+    /// Opens (creating if needed) `STATE/journal.db`.
+    pub fn open(state_dir: &Path) -> Result<Self, JournalError> {
+        let path = state_dir.join("journal.db");
+        let err = |e: &dyn std::fmt::Display| JournalError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        fs_err::create_dir_all(state_dir).map_err(|e| err(&e))?;
+        let conn = Connection::open(&path).map_err(|e| err(&e))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(|e| err(&e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| err(&e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| err(&e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| err(&e))?;
+        Ok(Self { conn, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: &rusqlite::Error) -> JournalError {
+        JournalError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    pub fn create_run(&self, run: &RunRecord) -> Result<(), JournalError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (id, operator, started_at, runbook_name, runbook_version, runbook_file, inventory_file, runbook_fp, inventory_fp, params_fp, params, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![run.id, run.operator, run.started_at, run.runbook_name, run.runbook_version, run.runbook_file, run.inventory_file, run.runbook_fp, run.inventory_fp, run.params_fp, run.params, run.state.as_str()],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(())
+    }
+
+    pub fn set_state(&self, run: &str, state: RunState) -> Result<(), JournalError> {
+        let finished = (!matches!(state, RunState::Running)).then(now);
+        self.conn
+            .execute(
+                "UPDATE runs SET state = ?2, finished_at = ?3 WHERE id = ?1",
+                params![run, state.as_str(), finished],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(())
+    }
+
+    /// Records new fingerprints when a run is resumed with allowed changes.
+    pub fn update_fingerprints(
+        &self,
+        run: &str,
+        runbook_fp: &str,
+        inventory_fp: &str,
+        params_fp: &str,
+    ) -> Result<(), JournalError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET runbook_fp = ?2, inventory_fp = ?3, params_fp = ?4 WHERE id = ?1",
+                params![run, runbook_fp, inventory_fp, params_fp],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(())
+    }
+
+    fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
+        Ok(RunRecord {
+            id: row.get(0)?,
+            operator: row.get(1)?,
+            started_at: row.get(2)?,
+            runbook_name: row.get(3)?,
+            runbook_version: row.get(4)?,
+            runbook_file: row.get(5)?,
+            inventory_file: row.get(6)?,
+            runbook_fp: row.get(7)?,
+            inventory_fp: row.get(8)?,
+            params_fp: row.get(9)?,
+            params: row.get(10)?,
+            state: RunState::parse(&row.get::<_, String>(11)?),
+            finished_at: row.get(12)?,
+        })
+    }
+
+    const RUN_COLUMNS: &'static str = "id, operator, started_at, runbook_name, runbook_version, runbook_file, inventory_file, runbook_fp, inventory_fp, params_fp, params, state, finished_at";
+
+    pub fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {} FROM runs WHERE id = ?1", Self::RUN_COLUMNS),
+                [id],
+                Self::run_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(&e))
+    }
+
+    /// Every run, newest first.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {} FROM runs ORDER BY started_at DESC, id DESC",
+                Self::RUN_COLUMNS
+            ))
+            .map_err(|e| self.err(&e))?;
+        let rows = stmt
+            .query_map([], Self::run_from_row)
+            .map_err(|e| self.err(&e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(&e))
+    }
+
+    /// The newest run of this runbook file and inventory file that did not finish.
+    pub fn resumable(
+        &self,
+        runbook_file: &str,
+        inventory_file: &str,
+    ) -> Result<Option<RunRecord>, JournalError> {
+        Ok(self.runs()?.into_iter().find(|r| {
+            r.runbook_file == runbook_file
+                && r.inventory_file == inventory_file
+                && r.state.resumable()
+        }))
+    }
+
+    /// `started`: durable before the command is sent.
+    pub fn action_started(
+        &self,
+        run: &str,
+        action: &str,
+        step: &str,
+        host: &str,
+        definition_fp: &str,
+        attempt: u32,
+    ) -> Result<(), JournalError> {
+        let at = now();
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.err(&e))?;
+        tx.execute(
+            "INSERT INTO actions (run_id, action, step, host, definition_fp, status, attempt, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6, ?7)
+             ON CONFLICT (run_id, action) DO UPDATE SET status = 'started', definition_fp = ?5, attempt = ?6, started_at = ?7, finished_at = NULL, rc = NULL, message = NULL, duration_ms = NULL",
+            params![run, action, step, host, definition_fp, attempt, at],
+        )
+        .map_err(|e| self.err(&e))?;
+        tx.execute(
+            "INSERT INTO transitions (run_id, action, status, at) VALUES (?1, ?2, 'started', ?3)",
+            params![run, action, at],
+        )
+        .map_err(|e| self.err(&e))?;
+        tx.commit().map_err(|e| self.err(&e))
+    }
+
+    /// The result: durable before any dependent starts. `output` is the registered value
+    /// (masked), when the step registers one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn action_finished(
+        &self,
+        run: &str,
+        action: &str,
+        step: &str,
+        host: &str,
+        definition_fp: &str,
+        status: &str,
+        rc: Option<i32>,
+        duration: Duration,
+        message: Option<&str>,
+        output: Option<(&str, &str)>,
+    ) -> Result<(), JournalError> {
+        let at = now();
+        let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.err(&e))?;
+        tx.execute(
+            "INSERT INTO actions (run_id, action, step, host, definition_fp, status, attempt, finished_at, duration_ms, rc, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10)
+             ON CONFLICT (run_id, action) DO UPDATE SET status = ?6, definition_fp = ?5, finished_at = ?7, duration_ms = ?8, rc = ?9, message = ?10",
+            params![run, action, step, host, definition_fp, status, at, ms, rc, message],
+        )
+        .map_err(|e| self.err(&e))?;
+        tx.execute(
+            "INSERT INTO transitions (run_id, action, status, at) VALUES (?1, ?2, ?3, ?4)",
+            params![run, action, status, at],
+        )
+        .map_err(|e| self.err(&e))?;
+        if let Some((register, value)) = output {
+            tx.execute(
+                "INSERT INTO outputs (run_id, register, host, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, register, host) DO UPDATE SET value = ?4",
+                params![run, register, host, value],
+            )
+            .map_err(|e| self.err(&e))?;
+        }
+        tx.commit().map_err(|e| self.err(&e))
+    }
+
+    pub fn actions(&self, run: &str) -> Result<Vec<ActionRecord>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT action, step, host, definition_fp, status, attempt, duration_ms, rc, message FROM actions WHERE run_id = ?1 ORDER BY rowid")
+            .map_err(|e| self.err(&e))?;
+        let rows = stmt
+            .query_map([run], |row| {
+                Ok(ActionRecord {
+                    action: row.get(0)?,
+                    step: row.get(1)?,
+                    host: row.get(2)?,
+                    definition_fp: row.get(3)?,
+                    status: row.get(4)?,
+                    attempt: row.get(5)?,
+                    duration_ms: row.get(6)?,
+                    rc: row.get(7)?,
+                    message: row.get(8)?,
+                })
+            })
+            .map_err(|e| self.err(&e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(&e))
+    }
+
+    /// Registered outputs of a run: `(register, host, JSON value)`.
+    pub fn outputs(&self, run: &str) -> Result<Vec<(String, String, String)>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT register, host, value FROM outputs WHERE run_id = ?1")
+            .map_err(|e| self.err(&e))?;
+        let rows = stmt
+            .query_map([run], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(|e| self.err(&e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(&e))
+    }
+
+    pub fn approve(
+        &self,
+        run: &str,
+        step: &str,
+        by: &str,
+        reason: &str,
+    ) -> Result<(), JournalError> {
+        self.conn
+            .execute(
+                "INSERT INTO approvals (run_id, step, by, reason, at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id, step) DO UPDATE SET by = ?3, reason = ?4, at = ?5",
+                params![run, step, by, reason, now()],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(())
+    }
+
+    /// Approved steps of a run: `(step, by, reason)`.
+    pub fn approvals(&self, run: &str) -> Result<Vec<(String, String, String)>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT step, by, reason FROM approvals WHERE run_id = ?1")
+            .map_err(|e| self.err(&e))?;
+        let rows = stmt
+            .query_map([run], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(|e| self.err(&e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(&e))
+    }
+
+    /// An operator's decision about an action whose outcome is unknown: `done` or `redo`.
+    pub fn decide(
+        &self,
+        run: &str,
+        action: &str,
+        decision: &str,
+        by: &str,
+    ) -> Result<(), JournalError> {
+        self.conn
+            .execute(
+                "INSERT INTO decisions (run_id, action, decision, by, at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id, action) DO UPDATE SET decision = ?3, by = ?4, at = ?5",
+                params![run, action, decision, by, now()],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(())
+    }
+
+    pub fn decisions(&self, run: &str) -> Result<Vec<(String, String)>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT action, decision FROM decisions WHERE run_id = ?1")
+            .map_err(|e| self.err(&e))?;
+        let rows = stmt
+            .query_map([run], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(|e| self.err(&e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(&e))
+    }
+
+    /// Recorded durations of a runbook's steps over all its runs (finished actions only), for
+    /// estimates: `(step, milliseconds)`.
+    pub fn durations(&self, runbook_name: &str) -> Result<Vec<(String, i64)>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT a.step, a.duration_ms FROM actions a JOIN runs r ON r.id = a.run_id
+                 WHERE r.runbook_name = ?1 AND a.duration_ms IS NOT NULL AND a.status IN ('ok', 'changed')",
+            )
+            .map_err(|e| self.err(&e))?;
+        let rows = stmt
+            .query_map([runbook_name], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(|e| self.err(&e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> RunRecord {
+        RunRecord {
+            id: id.into(),
+            operator: "op".into(),
+            started_at: format!("2026-11-23T10:00:0{}Z", id.len()),
+            runbook_name: "rb".into(),
+            runbook_version: "1.0.0".into(),
+            runbook_file: "/r.yaml".into(),
+            inventory_file: "/i.yaml".into(),
+            runbook_fp: "a".into(),
+            inventory_fp: "b".into(),
+            params_fp: "c".into(),
+            params: "[]".into(),
+            state: RunState::Running,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn records_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let j = Journal::open(dir.path()).expect("open");
+            j.create_run(&record("r1")).expect("run");
+            j.action_started("r1", "s@a", "s", "a", "fp", 1)
+                .expect("started");
+            j.action_started("r1", "t@a", "t", "a", "fp2", 1)
+                .expect("started");
+            j.action_finished(
+                "r1",
+                "s@a",
+                "s",
+                "a",
+                "fp",
+                "changed",
+                Some(0),
+                Duration::from_millis(1500),
+                None,
+                Some(("out", "{\"rc\":0}")),
+            )
+            .expect("finished");
+            j.approve("r1", "confirm", "alice", "ok").expect("approve");
+            j.decide("r1", "t@a", "done", "bob").expect("decide");
+        }
+        let j = Journal::open(dir.path()).expect("reopen");
+        let actions = j.actions("r1").expect("actions");
+        assert_eq!(actions.len(), 2);
+        assert_eq!(
+            (actions[0].status.as_str(), actions[0].duration_ms),
+            ("changed", Some(1500))
+        );
+        assert_eq!(actions[1].status, "started");
+        assert_eq!(
+            j.outputs("r1").expect("outputs"),
+            vec![("out".into(), "a".into(), "{\"rc\":0}".into())]
+        );
+        assert_eq!(j.approvals("r1").expect("approvals")[0].1, "alice");
+        assert_eq!(
+            j.decisions("r1").expect("decisions"),
+            vec![("t@a".into(), "done".into())]
+        );
+        assert_eq!(
+            j.resumable("/r.yaml", "/i.yaml")
+                .expect("query")
+                .map(|r| r.id),
+            Some("r1".into())
+        );
+        j.set_state("r1", RunState::Succeeded).expect("state");
+        assert_eq!(j.resumable("/r.yaml", "/i.yaml").expect("query"), None);
+        assert_eq!(
+            j.durations("rb").expect("durations"),
+            vec![("s".into(), 1500)]
+        );
+    }
+}
