@@ -398,7 +398,7 @@ fn a_host_that_drops_mid_step_is_unreachable_and_the_rest_goes_on() {
     );
 }
 
-fn all_files(root: &Path) -> Vec<PathBuf> {
+pub fn all_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {

@@ -11,6 +11,7 @@ mod apply;
 mod cli;
 mod compile_errors;
 mod corpus;
+mod crash;
 mod lab;
 mod plan_shape;
 mod properties;

@@ -116,7 +116,12 @@ fn parse_probe(text: &str, commands: usize) -> HostRecord {
     }
     let attempt: Vec<_> = entries.iter().filter(|e| e.0 == last).collect();
     if let Some(rc) = attempt.iter().find_map(|e| e.2.filter(|rc| *rc != 0)) {
-        return HostRecord::Failed(rc);
+        // Killed by a signal (128 + n): it may have done its work before it died.
+        return if rc > 128 {
+            HostRecord::Unknown
+        } else {
+            HostRecord::Failed(rc)
+        };
     }
     let finished = attempt.iter().filter(|e| e.2 == Some(0)).count();
     if finished == commands && attempt.len() == commands {
@@ -454,5 +459,10 @@ mod tests {
             "the last attempt counts"
         );
         assert_eq!(parse_probe("1.0 0 0\n1.1 2 0\n", 2), HostRecord::Failed(2));
+        assert_eq!(
+            parse_probe("1.0 137 0\n", 1),
+            HostRecord::Unknown,
+            "killed: maybe it did its work"
+        );
     }
 }
