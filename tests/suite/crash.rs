@@ -1,6 +1,7 @@
 //! The crash harness: kill -9 the `runbook` process at many points of a run and resume until
 //! done; every step's effect must be present exactly once.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -14,9 +15,10 @@ fn runbook() -> String {
         "apiVersion: runbook/v1\nkind: Runbook\nmetadata: {name: crash, version: 1.0.0}\nsteps:\n",
     );
     for n in 1..=STEPS {
-        rb.push_str(&format!(
-            "  - {{id: s{n}, module: shell, on: all, with: {{cmd: \"sleep 0.1; echo step-{n} >> $RUNBOOK_HOST_ROOT/counter\"}}}}\n"
-        ));
+        let _ = writeln!(
+            rb,
+            "  - {{id: s{n}, module: shell, on: all, with: {{cmd: \"sleep 0.1; echo step-{n} >> $RUNBOOK_HOST_ROOT/counter\"}}}}"
+        );
     }
     rb
 }
@@ -120,10 +122,11 @@ fn kill_9_at_twenty_points_then_resume_runs_every_step_exactly_once() {
                     killed = true;
                     kill_points.insert(kill_after);
                     // Every third kill mid-step also "crashes the host side" of the action.
-                    if kind == "action_started" && kill_after.1 % 2 == 0 {
-                        if let Some(action) = &last_started {
-                            crashed += usize::from(crash_host_side(&rig, action));
-                        }
+                    if kind == "action_started"
+                        && kill_after.1 % 2 == 0
+                        && let Some(action) = &last_started
+                    {
+                        crashed += usize::from(crash_host_side(&rig, action));
                     }
                     break;
                 }
