@@ -699,3 +699,49 @@ fn sftp_upload_over_the_same_connection_is_atomic() {
         .collect();
     assert!(leftovers.is_empty(), "no temporary file is left behind");
 }
+
+#[test]
+fn within_the_failure_budget_the_run_goes_on_without_the_failed_hosts() {
+    let rig = Rig::new(3);
+    let rb = header("budget")
+        + "phases:\n  - name: upgrade\n    serial: 1\n    max_fail: 1\n    steps:\n"
+        + "      - {id: upgrade, module: shell, on: all, with: {cmd: \"[ $RUNBOOK_HOST != b ]\"}}\n"
+        + "  - name: after\n    order: per_host\n    steps:\n"
+        + "      - {id: verify, module: shell, on: all, with: {cmd: \"true\"}}\n";
+    let run = rig.apply(&rb, &rig.inventory(), &[]);
+    assert_eq!(run.code, 1, "a host failed, so the run failed");
+    assert_eq!(
+        run.status("upgrade@c"),
+        "changed",
+        "the budget allows one failed host"
+    );
+    assert_eq!(run.status("verify@a"), "changed", "the next phase goes on");
+    assert_eq!(run.status("verify@c"), "changed");
+    assert_eq!(
+        run.status("verify@b"),
+        "blocked",
+        "the failed host is out of the run"
+    );
+    assert!(
+        run.message("verify@b")
+            .contains("failed in phase `upgrade`"),
+        "{}",
+        run.message("verify@b")
+    );
+}
+
+#[test]
+fn a_required_secret_without_a_value_is_invalid_input() {
+    let rig = Rig::new(1);
+    let rb = header("nosecret")
+        + "params:\n  token: {type: secret, required: true}\n"
+        + "steps:\n  - {id: use, module: shell, on: a, env: {TOKEN: \"{{ params.token }}\"}, with: {cmd: \"true\"}}\n";
+    let run = rig.apply(&rb, &rig.inventory(), &[]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("RUNBOOK_SECRET_TOKEN"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.events.is_empty(), "nothing ran");
+}

@@ -486,8 +486,18 @@ fn secrets(plan: &Plan, sources: &[String]) -> Result<BTreeMap<String, String>, 
                 Err(_) => None,
             },
         };
-        if let Some(v) = value {
-            out.insert(p.name.clone(), v);
+        match value {
+            Some(v) => {
+                out.insert(p.name.clone(), v);
+            }
+            None if p.required => {
+                return Err(format!(
+                    "secret parameter `{0}` is required and has no value: set RUNBOOK_SECRET_{1}, or pass `--secret {0}=env:VARIABLE` or `--secret {0}=file:PATH`",
+                    p.name,
+                    p.name.to_uppercase()
+                ));
+            }
+            None => {}
         }
     }
     Ok(out)

@@ -76,6 +76,8 @@ pub struct Contexts {
     runbook: Value,
     /// Parameters by name (secrets masked), to rebuild `params` with real secrets at run time.
     param_entries: BTreeMap<String, Value>,
+    /// Names of secret parameters.
+    secret_names: Vec<String>,
     /// Registered outputs at plan time: placeholders, one per register name.
     deferred: Vec<(String, Value)>,
 }
@@ -182,6 +184,11 @@ impl Contexts {
             controller_vars: merged_vars(&runbook_vars, &inventory.vars),
             runbook: runbook_value,
             param_entries,
+            secret_names: params
+                .iter()
+                .filter(|p| p.kind == ParamKind::Secret)
+                .map(|p| p.name.clone())
+                .collect(),
             deferred: registers
                 .iter()
                 .map(|r| (r.clone(), Value::from_object(Deferred(r.clone()))))
@@ -198,8 +205,14 @@ impl Contexts {
     ) -> Value {
         let base = self.for_action(host, None, registers);
         let mut params = self.param_entries.clone();
-        for (name, value) in secrets {
-            params.insert(name.clone(), Value::from(value.as_str()));
+        // A secret without a value is `none`, never its display mask.
+        for name in &self.secret_names {
+            params.insert(
+                name.clone(),
+                secrets
+                    .get(name)
+                    .map_or_else(|| Value::from(()), |v| Value::from(v.as_str())),
+            );
         }
         let mut m: BTreeMap<String, Value> = BTreeMap::new();
         if let Ok(keys) = base.try_iter() {

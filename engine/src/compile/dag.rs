@@ -161,7 +161,7 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
         let end = b.graph.add_node(PlanNode::Gate(Gate {
             label: format!("end of phase {}", phase.name.value),
             phase: p,
-            max_failed_hosts: None,
+            max_failed_hosts: (!i.phase_batches[p].0.is_empty()).then_some(i.phase_batches[p].1),
         }));
         b.phase_ends.push(end);
     }
@@ -194,6 +194,13 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
             }
             (StepNode::Step(a), StepNode::PhaseEnd(p)) => {
                 let end = b.phase_ends[p];
+                // A rolling phase ends when every batch has finished; its failure budget (on the
+                // end gate) decides whether the run goes on, without the hosts that failed.
+                let kind = if i.phase_batches[p].0.is_empty() {
+                    kind
+                } else {
+                    EdgeKind::Completion
+                };
                 for (_, n) in b.actions[a].clone() {
                     b.edge(n, end, kind);
                 }

@@ -109,6 +109,7 @@ pub struct ResolvedParam {
     /// The typed value; `None` when unset. Never holds a secret's text.
     pub value: Option<Json>,
     pub origin: ValueOrigin,
+    pub required: bool,
 }
 
 /// Checks every override and default against the declared types.
@@ -213,6 +214,7 @@ pub fn resolve(
             kind: decl.kind,
             value,
             origin,
+            required: decl.required,
         });
     }
     resolved

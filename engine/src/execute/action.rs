@@ -32,6 +32,8 @@ pub struct Job {
     pub masker: Arc<Masker>,
     /// Resuming: first find out whether an interrupted earlier attempt took effect.
     pub resolve: Option<Resolve>,
+    /// Becomes true on Ctrl-C: no new attempt starts.
+    pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
     /// Called when an attempt starts (attempt number, 1-based) and when one is retried.
     pub progress: tokio::sync::mpsc::UnboundedSender<Progress>,
 }
@@ -238,7 +240,28 @@ impl Job {
             visible: self.visible.clone(),
             masker: self.masker.clone(),
             resolve: None,
+            cancel: self.cancel.clone(),
             progress: self.progress.clone(),
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| *c.borrow())
+    }
+
+    fn interrupted(&self, started: Instant) -> Finished {
+        let status = Status::Blocked;
+        Finished {
+            node: self.node,
+            status,
+            rc: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            message: Some("interrupted (Ctrl-C) before it started".into()),
+            duration: started.elapsed(),
+            output: Output::new(status, None, String::new(), String::new()),
+            rerun: false,
+            resolved_by: None,
         }
     }
 
@@ -251,6 +274,12 @@ impl Job {
         let attempts = if self.check_only { 1 } else { step.retries + 1 };
         let mut last = None;
         for attempt in 1..=attempts {
+            if self.cancelled() {
+                if last.is_none() {
+                    return self.interrupted(started);
+                }
+                break;
+            }
             let _ = self.progress.send(Progress::Started {
                 node: self.node,
                 attempt,
@@ -286,7 +315,11 @@ impl Job {
                     delay,
                     reason,
                 });
-                tokio::time::sleep(delay).await;
+                let mut cancel = self.cancel.clone();
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = async { match cancel.as_mut() { Some(c) => c.wait_for(|v| *v).await.map(|_| ()), None => std::future::pending().await } } => {}
+                }
             }
         }
         let (mut outcome, reason, failed_until) = last.expect("at least one attempt ran");

@@ -26,6 +26,14 @@ pub struct Output {
 impl Output {
     pub fn new(status: Status, rc: Option<i32>, stdout: String, stderr: String) -> Self {
         let values = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
+        // One final newline is the end of the output, not part of it (as Ansible has it):
+        // `x.stdout | int` works.
+        let stdout = stdout
+            .strip_suffix('\n')
+            .map_or(stdout.clone(), str::to_owned);
+        let stderr = stderr
+            .strip_suffix('\n')
+            .map_or(stderr.clone(), str::to_owned);
         Self {
             stdout_lines: stdout.lines().map(str::to_owned).collect(),
             stdout,

@@ -53,6 +53,10 @@ struct State<'a> {
     stopped: bool,
     /// The operator interrupted the run.
     cancelled: bool,
+    /// The journal failed: nothing more may start.
+    halted: bool,
+    /// Hosts with a failed main action, and the first phase where that happened.
+    host_failed_in: BTreeMap<HostId, usize>,
     outputs: Outputs,
     masker: Arc<Masker>,
     started_at: Vec<Option<Instant>>,
@@ -87,6 +91,8 @@ pub async fn execute<R: Runner + 'static>(
         phase_started: vec![false; plan.phases.len()],
         stopped: false,
         cancelled: false,
+        halted: false,
+        host_failed_in: BTreeMap::new(),
         outputs: Outputs::default(),
         masker: masker.clone(),
         started_at: vec![None; n],
@@ -163,11 +169,12 @@ pub async fn execute<R: Runner + 'static>(
                             (runner.clone(), forks.clone(), host_limits[job.host].clone());
                         st.started_at[index] = Some(Instant::now());
                         running.spawn(async move {
-                            let _all = forks
+                            // The host's slot first, so one busy host cannot hold every fork.
+                            let _host = host
                                 .acquire_owned()
                                 .await
                                 .expect("the semaphore is never closed");
-                            let _host = host
+                            let _all = forks
                                 .acquire_owned()
                                 .await
                                 .expect("the semaphore is never closed");
@@ -234,7 +241,7 @@ impl State<'_> {
                 1,
             );
         if result.is_err() {
-            self.stopped = true;
+            self.halted = true;
         }
     }
 
@@ -276,7 +283,7 @@ impl State<'_> {
                 value.as_ref().map(|(r, v)| (*r, v.as_str())),
             );
         if result.is_err() {
-            self.stopped = true;
+            self.halted = true;
         }
     }
 
@@ -327,6 +334,9 @@ impl State<'_> {
             let step = &self.plan.steps[a.step];
             if status.is_failure() && step.kind == StepKind::Main {
                 self.phase_failed[step.phase] = true;
+                if let Some(h) = a.host {
+                    self.host_failed_in.entry(h).or_insert(step.phase);
+                }
             }
             if status.is_failure() && self.opts.fail_fast {
                 self.stopped = true;
@@ -437,12 +447,36 @@ impl State<'_> {
                 Some("the run was interrupted (Ctrl-C)".into()),
             );
         }
-        if self.stopped {
+        // fail_fast stops the main steps; on_failure and always steps still run.
+        if self.stopped && step.kind == StepKind::Main {
             return settle(
                 self,
                 sink,
                 Status::Blocked,
                 Some("the run stopped after a failure (fail_fast)".into()),
+            );
+        }
+        if self.halted {
+            return settle(
+                self,
+                sink,
+                Status::Blocked,
+                Some("the journal could not record the run; it stopped".into()),
+            );
+        }
+        // A host that failed in an earlier phase (within a failure budget) is out of the run.
+        if let Some(&phase) = action.host.and_then(|h| self.host_failed_in.get(&h))
+            && phase < step.phase
+            && step.kind == StepKind::Main
+        {
+            return settle(
+                self,
+                sink,
+                Status::Blocked,
+                Some(format!(
+                    "its host failed in phase `{}`",
+                    plan.phases[phase].name
+                )),
             );
         }
         if !self.deps_ok(node) {
@@ -494,6 +528,14 @@ impl State<'_> {
                 Operation::Manual { instructions } => {
                     if self.opts.approvals.contains(&step.id) {
                         continue;
+                    }
+                    if self.opts.dry_run {
+                        return settle(
+                            self,
+                            sink,
+                            Status::WouldRun,
+                            Some("a manual step: apply would ask the operator".into()),
+                        );
                     }
                     let prompt = ManualPrompt {
                         step: step.id.clone(),
@@ -597,7 +639,7 @@ impl State<'_> {
             self.record_started(node, action);
             None
         };
-        if self.stopped {
+        if self.halted {
             // The journal could not record the start: nothing may run.
             return settle(
                 self,
@@ -618,6 +660,7 @@ impl State<'_> {
             visible,
             masker: self.masker.clone(),
             resolve,
+            cancel: self.opts.cancel.clone(),
             progress: progress.clone(),
         })
     }
@@ -790,4 +833,134 @@ pub fn definition_fingerprint(plan: &Plan, action: &Action) -> String {
         step.timeout
     );
     crate::journal::fingerprint(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scheduler with a fake transport: ordering and failure policy without SSH.
+
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::event::Recorder;
+    use crate::transport::{Exec, ExecResult, TransportError};
+
+    /// Answers by script text: `fail` exits 1, `drop` is an unreachable host, `count` prints the
+    /// number of times it ran; everything else exits 0. Records what ran, in order.
+    #[derive(Default)]
+    struct Fake {
+        ran: Mutex<Vec<String>>,
+    }
+
+    impl Runner for Fake {
+        async fn run(&self, host: HostId, exec: Exec) -> Result<ExecResult, TransportError> {
+            let n = {
+                let mut ran = self.ran.lock().expect("not poisoned");
+                ran.push(format!("{}@{host}", exec.script));
+                ran.iter().filter(|r| r.starts_with(&exec.script)).count()
+            };
+            match exec.script.as_str() {
+                "drop" => Err(TransportError::Unreachable {
+                    host: host.to_string(),
+                    message: "gone".into(),
+                }),
+                "fail" => Ok(ExecResult {
+                    code: Some(1),
+                    stdout: Vec::new(),
+                    stderr: b"boom\n".to_vec(),
+                }),
+                "count" => Ok(ExecResult {
+                    code: Some(0),
+                    stdout: format!("{n}\n").into_bytes(),
+                    stderr: Vec::new(),
+                }),
+                _ => Ok(ExecResult {
+                    code: Some(0),
+                    stdout: Vec::new(),
+                    stderr: Vec::new(),
+                }),
+            }
+        }
+    }
+
+    fn plan(steps: &str) -> Arc<Plan> {
+        let text = format!(
+            "apiVersion: runbook/v1\nkind: Runbook\nmetadata: {{name: t, version: 1.0.0}}\n{steps}"
+        );
+        let parsed = crate::parse::parse_runbook("t.yaml", text);
+        assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+        let runbook = parsed.runbook.expect("parses");
+        let inventory = crate::inventory::Inventory::parse(
+            "i.yaml",
+            "kind: Inventory\nhosts: {a: {}, b: {}}\n".into(),
+        )
+        .expect("inventory");
+        let registry = Registry::builtin();
+        let overrides = crate::compile::Overrides::default();
+        let input = crate::compile::Input {
+            runbook: &runbook,
+            inventory: &inventory,
+            registry: &registry,
+            overrides: &overrides,
+        };
+        Arc::new(crate::compile::compile(input).expect("compiles"))
+    }
+
+    fn run(plan: &Arc<Plan>, fake: &Arc<Fake>) -> Report {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = Options::new("r", dir.path());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(execute(
+            plan.clone(),
+            &Registry::builtin(),
+            fake.clone(),
+            &opts,
+            &mut Recorder::default(),
+        ))
+    }
+
+    #[test]
+    fn a_failure_blocks_its_dependents_and_independent_lanes_go_on() {
+        let plan = plan(
+            "phases:\n  - name: p\n    order: per_host\n    steps:\n      - {id: one, module: shell, on: all, with: {cmd: \"{{ 'fail' if host.name == 'a' else 'ok' }}\"}}\n      - {id: two, module: shell, on: all, with: {cmd: next}}\n",
+        );
+        let fake = Arc::new(Fake::default());
+        let report = run(&plan, &fake);
+        assert_eq!(report.status, RunStatus::Failed);
+        assert_eq!(report.status_of("one@a"), Some(Status::Failed));
+        assert_eq!(report.status_of("two@a"), Some(Status::Blocked));
+        assert_eq!(report.status_of("two@b"), Some(Status::Changed));
+        assert!(
+            !fake
+                .ran
+                .lock()
+                .expect("lock")
+                .contains(&"next@0".to_owned())
+        );
+    }
+
+    #[test]
+    fn until_retries_with_the_fresh_output_and_unreachable_is_never_retried() {
+        let plan = plan(
+            "steps:\n  - {id: poll, module: shell, on: a, register: c, retries: 5, delay: 0s, until: \"c.stdout | int >= 3\", with: {cmd: count}}\n  - {id: gone, module: shell, on: b, retries: 5, delay: 0s, with: {cmd: drop}}\n",
+        );
+        let fake = Arc::new(Fake::default());
+        let report = run(&plan, &fake);
+        assert_eq!(report.status_of("poll@a"), Some(Status::Changed));
+        let ran = fake.ran.lock().expect("lock").clone();
+        assert_eq!(
+            ran.iter().filter(|r| r.starts_with("count")).count(),
+            3,
+            "stops as soon as `until` holds"
+        );
+        assert_eq!(report.status_of("gone@b"), Some(Status::Unreachable));
+        assert_eq!(
+            ran.iter().filter(|r| r.starts_with("drop")).count(),
+            1,
+            "an unreachable host is not retried"
+        );
+    }
 }
