@@ -22,12 +22,16 @@
 //!   timed as a whole process (start, parse, compile, opening one master per host, the steps,
 //!   closing the masters). The JSON events are time-stamped as they arrive, to split the run
 //!   into start-up, steps, gaps between steps and shut-down.
+//! - **floor + wrapper**: the floor again, each command inside runbook's host-side wrapper
+//!   (`runbook::transport::wrapper::WRAPPER`), to separate the wrapper's cost from the rest.
 //! - **1-step runs** of both on the same hosts give runbook's fixed cost per run:
 //!   `fixed = runbook(1 step) - floor(1 step)`, and `adjusted = runbook - fixed`.
 //!
-//! One unmeasured warm-up run of each, then `RUNS` measured runs (median and min reported).
-//! Everything is cleaned up on failure too: the masters are closed by a guard, the `runbook`
-//! process is killed by a guard, and the labs stop when dropped. Results: docs/performance.md.
+//! `RUNBOOK_BENCH_STATE=/dev/shm` keeps the run state (the SQLite journal) on tmpfs, to see what
+//! its fsyncs cost. One unmeasured warm-up run of each, then `RUNS` measured runs (median and
+//! min reported). Everything is cleaned up on failure too: the masters are closed by a guard,
+//! the `runbook` process is killed by a guard, and the labs stop when dropped. Results and
+//! analysis: docs/performance.md.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -37,6 +41,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use runbook::lab::{Lab, LabConfig};
+use runbook::transport::wrapper::WRAPPER;
+use runbook_modules::quote;
 
 /// The `runbook` binary of this package, built by `cargo bench` in the bench (release) profile.
 const RUNBOOK: &str = env!("CARGO_BIN_EXE_runbook");
@@ -116,6 +122,16 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Removes a directory when dropped (the run state when it lives outside the temporary
+/// directory).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// One ControlMaster per lab host for the floor; closed (`ssh -O exit`) when dropped.
 struct Masters {
     config: PathBuf,
@@ -177,8 +193,10 @@ impl Masters {
     }
 
     /// Runs every step on every host over the masters: all hosts of a step at once, one step
-    /// after the other. Returns the time of each step.
-    fn run(&self, steps: usize) -> Vec<Duration> {
+    /// after the other. Returns the time of each step. With `wrapped = Some(RUN)`, each command
+    /// runs inside runbook's own host-side wrapper (key `RUN/STEP@HOST`), as `apply` runs it:
+    /// the difference to the plain floor is the wrapper's cost.
+    fn run(&self, steps: usize, wrapped: Option<&str>) -> Vec<Duration> {
         let mut times = Vec::with_capacity(steps);
         for k in 0..steps {
             let started = Instant::now();
@@ -186,11 +204,20 @@ impl Masters {
                 .hosts
                 .iter()
                 .map(|host| {
+                    let remote = match wrapped {
+                        None => command(k).to_owned(),
+                        Some(run) => format!(
+                            "sh -c {} runbook-wrapper {} {}",
+                            quote(WRAPPER),
+                            quote(&format!("{run}/s{k}@{host}")),
+                            quote(command(k))
+                        ),
+                    };
                     let child = self
                         .base()
                         .args(["-o", "ControlMaster=no"])
                         .arg(host)
-                        .arg(command(k))
+                        .arg(remote)
                         .stdout(Stdio::piped())
                         .stderr(Stdio::piped())
                         .spawn()
@@ -312,22 +339,25 @@ fn apply(runbook: &Path, inventory: &Path, state: &Path) -> Applied {
 /// Where the time of one `runbook apply` went, from its events' arrival times.
 #[derive(Debug, Default)]
 struct Breakdown {
-    /// Process start to the first `action_started` (start-up, parse, compile, first master).
+    /// Process start to the first `action_started` (start-up, parse, compile).
     to_first_action: Duration,
-    /// Per step, first `action_started` to last `action_finished`, summed.
-    in_steps: Duration,
-    /// Last `action_finished` of step k to first `action_started` of step k+1, summed.
-    between_steps: Duration,
+    /// Process start to the last `action_finished` of step 1, which opens every master.
+    first_step_done: Duration,
+    /// Steps 2..: last `action_finished` of step k-1 to that of step k, averaged: the
+    /// steady-state cost of one step, to compare with the floor's step.
+    later_step: Duration,
+    /// Steps 2..: last `action_finished` of step k-1 to first `action_started` of step k,
+    /// averaged (scheduler, journal and event latency before a step starts).
+    later_gap: Duration,
+    /// Steps 2..: the engine's own `duration_secs` of each action, averaged.
+    later_action: Duration,
     /// Last `action_finished` to process exit (run summary, closing the masters).
     after_last_action: Duration,
-    /// The engine's own `duration_secs` of each action, averaged.
-    mean_action: Duration,
 }
 
 fn breakdown(run: &Applied) -> Breakdown {
-    let mut spans: BTreeMap<usize, (Duration, Duration)> = BTreeMap::new();
-    let mut action_total = Duration::ZERO;
-    let mut actions = 0u32;
+    // Per step: first start, last finish, sum of action durations, actions.
+    let mut steps: BTreeMap<usize, (Duration, Duration, Duration, u32)> = BTreeMap::new();
     for (at, e) in &run.events {
         let Some(step) = e["step"]
             .as_str()
@@ -336,31 +366,45 @@ fn breakdown(run: &Applied) -> Breakdown {
         else {
             continue;
         };
-        let span = spans.entry(step).or_insert((Duration::MAX, Duration::ZERO));
+        let span = steps
+            .entry(step)
+            .or_insert((Duration::MAX, Duration::ZERO, Duration::ZERO, 0));
         match e["event"].as_str() {
             Some("action_started") => span.0 = span.0.min(*at),
             Some("action_finished") => {
                 span.1 = span.1.max(*at);
-                action_total += Duration::from_secs_f64(e["duration_secs"].as_f64().unwrap_or(0.0));
-                actions += 1;
+                span.2 += Duration::from_secs_f64(e["duration_secs"].as_f64().unwrap_or(0.0));
+                span.3 += 1;
             }
             _ => {}
         }
     }
+    let spans: Vec<_> = steps.into_values().collect();
     let mut b = Breakdown::default();
-    let mut previous_end = None;
-    for &(start, end) in spans.values() {
-        match previous_end {
-            None => b.to_first_action = start,
-            Some(prev) => b.between_steps += start.saturating_sub(prev),
-        }
-        b.in_steps += end.saturating_sub(start);
-        previous_end = Some(end);
+    let Some(&(first_start, first_end, _, _)) = spans.first() else {
+        return b;
+    };
+    b.to_first_action = first_start;
+    b.first_step_done = first_end;
+    let (mut step_total, mut gap_total, mut action_total, mut actions) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO, 0u32);
+    for pair in spans.windows(2) {
+        let ((_, prev_end, _, _), (start, end, total, n)) = (pair[0], pair[1]);
+        step_total += end.saturating_sub(prev_end);
+        gap_total += start.saturating_sub(prev_end);
+        action_total += total;
+        actions += n;
     }
-    b.after_last_action = run.wall.saturating_sub(previous_end.unwrap_or(run.wall));
+    let later = u32::try_from(spans.len() - 1).expect("few steps");
+    if later > 0 {
+        b.later_step = step_total / later;
+        b.later_gap = gap_total / later;
+    }
     if actions > 0 {
-        b.mean_action = action_total / actions;
+        b.later_action = action_total / actions;
     }
+    let last_end = spans.iter().map(|s| s.1).max().unwrap_or(run.wall);
+    b.after_last_action = run.wall.saturating_sub(last_end);
     b
 }
 
@@ -388,11 +432,12 @@ struct Measured {
     masters_open: Duration,
     floor: Vec<Duration>,
     floor_step: Duration,
+    wrapped: Vec<Duration>,
+    wrapped_step: Duration,
     runbook: Vec<Duration>,
     floor_one: Vec<Duration>,
     runbook_one: Vec<Duration>,
     breakdown: Breakdown,
-    breakdown_one: Breakdown,
 }
 
 fn measure(w: Workload) -> Measured {
@@ -408,32 +453,41 @@ fn measure(w: Workload) -> Measured {
     let one = dir.path().join("one.yaml");
     fs_err::write(&runbook, runbook_yaml(w.steps)).expect("write the runbook");
     fs_err::write(&one, runbook_yaml(1)).expect("write the 1-step runbook");
-    let state = dir.path().join("state");
+    // `RUNBOOK_BENCH_STATE=/dev/shm` puts the run state (the journal) on tmpfs, to see what
+    // its fsyncs cost.
+    let state = std::env::var_os("RUNBOOK_BENCH_STATE").map_or_else(
+        || dir.path().join("state"),
+        |base| PathBuf::from(base).join(format!("rbbench-state-{}", std::process::id())),
+    );
+    let _state_guard = RemoveOnDrop(state.clone());
     let inventory = lab.inventory_path();
 
     // Declared after the lab: dropped (closed) before it.
     let (masters, masters_open) = Masters::open(&lab, &dir.path().join("masters.log"));
 
     // Warm-up: caches, the hosts' shells, the sshd processes' first connections.
-    masters.run(w.steps);
+    masters.run(w.steps, None);
+    masters.run(w.steps, Some("bench-warm-up"));
     apply(&runbook, &inventory, &state);
 
     let (mut floor, mut runbook_times, mut floor_steps, mut runs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..RUNS {
-        let steps = masters.run(w.steps);
+    let (mut wrapped, mut wrapped_steps) = (Vec::new(), Vec::new());
+    for i in 0..RUNS {
+        let steps = masters.run(w.steps, None);
         floor.push(steps.iter().sum());
         floor_steps.extend(steps);
+        let steps = masters.run(w.steps, Some(&format!("bench-{}-{i}", std::process::id())));
+        wrapped.push(steps.iter().sum());
+        wrapped_steps.extend(steps);
         let run = apply(&runbook, &inventory, &state);
         runbook_times.push(run.wall);
         runs.push(run);
     }
-    let (mut floor_one, mut runbook_one, mut runs_one) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut floor_one, mut runbook_one) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
-        floor_one.push(masters.run(1)[0]);
-        let run = apply(&one, &inventory, &state);
-        runbook_one.push(run.wall);
-        runs_one.push(run);
+        floor_one.push(masters.run(1, None)[0]);
+        runbook_one.push(apply(&one, &inventory, &state).wall);
     }
     drop(masters);
     lab.shutdown().expect("the lab stops");
@@ -450,8 +504,9 @@ fn measure(w: Workload) -> Measured {
         workload: w,
         masters_open,
         floor_step: median(&floor_steps),
+        wrapped_step: median(&wrapped_steps),
+        wrapped,
         breakdown: median_run(&runs),
-        breakdown_one: median_run(&runs_one),
         floor,
         runbook: runbook_times,
         floor_one,
@@ -478,16 +533,16 @@ fn main() {
     }
 
     println!(
-        "\n| workload | hosts × steps | floor median (min) | runbook median (min) | ratio | runbook 1-step | floor 1-step | fixed cost | runbook adjusted | adjusted ratio |"
+        "\n| workload | hosts × steps | floor median (min) | runbook median (min) | ratio | runbook 1-step | floor 1-step | fixed cost | runbook adjusted | adjusted ratio | floor + wrapper median |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for m in &results {
         let (floor, rb) = (median(&m.floor), median(&m.runbook));
         let (floor_one, rb_one) = (median(&m.floor_one), median(&m.runbook_one));
         let fixed = rb_one.saturating_sub(floor_one);
         let adjusted = rb.saturating_sub(fixed);
         println!(
-            "| {} | {} × {} | {} ({}) | {} ({}) | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} × {} | {} ({}) | {} ({}) | {} | {} | {} | {} | {} | {} | {} ({}) |",
             m.workload.name,
             m.workload.hosts,
             m.workload.steps,
@@ -501,30 +556,43 @@ fn main() {
             ms(fixed),
             ms(adjusted),
             ratio(adjusted, floor),
+            ms(median(&m.wrapped)),
+            ratio(median(&m.wrapped), floor),
         );
     }
 
     println!(
-        "\nWhere runbook's time goes (its median run; from the JSON events' arrival times):\n"
+        "\nWhere runbook's time goes (its median run; from the JSON events' arrival times). Step 1 opens every master; steps 2.. are the steady state:\n"
     );
     println!(
-        "| workload | start → 1st action | in steps | between steps | after last action | mean action (engine) | floor step (median) | floor: open masters | 1-step: start → 1st action | 1-step: after last |"
+        "| workload | start → 1st action | end of step 1 | runbook step 2.. (mean) | of which gap before it | action 2.. (engine, mean) | floor step (median) | steady-state ratio | floor + wrapper step | after last action | floor: opening the masters |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for m in &results {
-        let (b, one) = (&m.breakdown, &m.breakdown_one);
+        let b = &m.breakdown;
+        let later = if m.workload.steps > 1 {
+            (
+                format!("{:.1} ms", b.later_step.as_secs_f64() * 1e3),
+                format!("{:.1} ms", b.later_gap.as_secs_f64() * 1e3),
+                format!("{:.1} ms", b.later_action.as_secs_f64() * 1e3),
+                ratio(b.later_step, m.floor_step),
+            )
+        } else {
+            Default::default()
+        };
         println!(
-            "| {} | {} | {} | {} | {} | {:.1} ms | {:.1} ms | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.1} ms | {} | {:.1} ms | {} | {} |",
             m.workload.name,
             ms(b.to_first_action),
-            ms(b.in_steps),
-            ms(b.between_steps),
-            ms(b.after_last_action),
-            b.mean_action.as_secs_f64() * 1e3,
+            ms(b.first_step_done),
+            later.0,
+            later.1,
+            later.2,
             m.floor_step.as_secs_f64() * 1e3,
+            later.3,
+            m.wrapped_step.as_secs_f64() * 1e3,
+            ms(b.after_last_action),
             ms(m.masters_open),
-            ms(one.to_first_action),
-            ms(one.after_last_action),
         );
     }
     println!(

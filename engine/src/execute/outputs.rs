@@ -28,12 +28,14 @@ impl Output {
         let values = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
         // One final newline is the end of the output, not part of it (as Ansible has it):
         // `x.stdout | int` works.
-        let stdout = stdout
-            .strip_suffix('\n')
-            .map_or(stdout.clone(), str::to_owned);
-        let stderr = stderr
-            .strip_suffix('\n')
-            .map_or(stderr.clone(), str::to_owned);
+        let mut stdout = stdout;
+        let mut stderr = stderr;
+        if stdout.ends_with('\n') {
+            stdout.pop();
+        }
+        if stderr.ends_with('\n') {
+            stderr.pop();
+        }
         Self {
             stdout_lines: stdout.lines().map(str::to_owned).collect(),
             stdout,
