@@ -14,6 +14,7 @@ use crate::ast::StepKind;
 use crate::event::{Event, HostSummary, RunStatus, Sink, Status};
 
 use crate::inventory::HostId;
+use crate::journal::Entry;
 use crate::plan::{Action, EdgeKind, Plan, PlanNode};
 use crate::transport::Runner;
 
@@ -55,6 +56,8 @@ struct State<'a> {
     cancelled: bool,
     /// The journal failed: nothing more may start.
     halted: bool,
+    /// Transitions not yet written (see [`State::flush`]).
+    journal_buffer: Vec<Entry>,
     /// Hosts with a failed main action, and the first phase where that happened.
     host_failed_in: BTreeMap<HostId, usize>,
     outputs: Outputs,
@@ -92,6 +95,7 @@ pub async fn execute<R: Runner + 'static>(
         stopped: false,
         cancelled: false,
         halted: false,
+        journal_buffer: Vec::new(),
         host_failed_in: BTreeMap::new(),
         outputs: Outputs::default(),
         masker: masker.clone(),
@@ -136,6 +140,7 @@ pub async fn execute<R: Runner + 'static>(
     let mut in_flight: BTreeMap<usize, (HostId, String)> = BTreeMap::new();
     let mut cancel = opts.cancel.clone();
 
+    let mut jobs: Vec<Job> = Vec::new();
     loop {
         while let Some(Reverse((_, index))) = st.ready.pop() {
             let node = NodeIndex::new(index);
@@ -164,25 +169,49 @@ pub async fn execute<R: Runner + 'static>(
                 }
                 PlanNode::Action(action) => {
                     if let Some(job) = st.decide(node, action, registry, sink, &progress_tx) {
-                        in_flight.insert(index, (job.host, job.key.clone()));
-                        let (runner, forks, host) =
-                            (runner.clone(), forks.clone(), host_limits[job.host].clone());
-                        st.started_at[index] = Some(Instant::now());
-                        running.spawn(async move {
-                            // The host's slot first, so one busy host cannot hold every fork.
-                            let _host = host
-                                .acquire_owned()
-                                .await
-                                .expect("the semaphore is never closed");
-                            let _all = forks
-                                .acquire_owned()
-                                .await
-                                .expect("the semaphore is never closed");
-                            job.run(runner.as_ref()).await
-                        });
+                        jobs.push(job);
                     }
                 }
             }
+        }
+        // Group commit: every `started` (and every result that released these jobs) is on
+        // disk before the first of their commands is sent.
+        st.flush();
+        for job in jobs.drain(..) {
+            let index = job.node.index();
+            if st.halted {
+                let node = job.node;
+                if let PlanNode::Action(action) = plan.node(node) {
+                    sink.emit(&st.action_event(
+                        node,
+                        action,
+                        Status::Blocked,
+                        None,
+                        Some("the journal could not record the run; it stopped".into()),
+                    ));
+                }
+                st.finish(node, Status::Blocked);
+                continue;
+            }
+            in_flight.insert(index, (job.host, job.key.clone()));
+            let (runner, forks, host) =
+                (runner.clone(), forks.clone(), host_limits[job.host].clone());
+            st.started_at[index] = Some(Instant::now());
+            running.spawn(async move {
+                // The host's slot first, so one busy host cannot hold every fork.
+                let _host = host
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                let _all = forks
+                    .acquire_owned()
+                    .await
+                    .expect("the semaphore is never closed");
+                job.run(runner.as_ref()).await
+            });
+        }
+        if !st.ready.is_empty() {
+            continue;
         }
         if running.is_empty() {
             break;
@@ -199,6 +228,12 @@ pub async fn execute<R: Runner + 'static>(
                 let finished = joined.expect("action tasks do not panic");
                 in_flight.remove(&finished.node.index());
                 st.completed(finished, sink);
+                // Whatever else finished meanwhile goes into the same commit.
+                while let Some(joined) = running.try_join_next() {
+                    let finished = joined.expect("action tasks do not panic");
+                    in_flight.remove(&finished.node.index());
+                    st.completed(finished, sink);
+                }
             }
             Ok(()) = cancelled, if !st.cancelled => {
                 // Stop everything still running, on its host; the jobs then end on their own.
@@ -210,6 +245,7 @@ pub async fn execute<R: Runner + 'static>(
             }
         }
     }
+    st.flush();
     // Drain progress events of the last actions.
     while let Ok(progress) = progress_rx.try_recv() {
         st.progress(progress, sink);
@@ -225,24 +261,17 @@ impl State<'_> {
     }
 
     fn record_started(&mut self, node: NodeIndex, action: &Action) {
-        let Some(journal) = &self.opts.journal else {
+        if self.opts.journal.is_none() {
             return;
-        };
-        let step = &self.plan.steps[action.step];
-        let result = journal
-            .lock()
-            .expect("the journal lock is never poisoned")
-            .action_started(
-                &self.opts.run_id,
-                &self.plan.action_id(action),
-                &step.id,
-                self.plan.host_name(action.host),
-                &self.fingerprints[node.index()],
-                1,
-            );
-        if result.is_err() {
-            self.halted = true;
         }
+        let step = &self.plan.steps[action.step];
+        self.journal_buffer.push(Entry::Started {
+            action: self.plan.action_id(action),
+            step: step.id.clone(),
+            host: self.plan.host_name(action.host).to_owned(),
+            definition_fp: self.fingerprints[node.index()].clone(),
+            attempt: 1,
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -256,32 +285,41 @@ impl State<'_> {
         message: Option<&str>,
         output: &Output,
     ) {
+        if self.opts.journal.is_none() {
+            return;
+        }
+        let step = &self.plan.steps[action.step];
+        self.journal_buffer.push(Entry::Finished {
+            action: self.plan.action_id(action),
+            step: step.id.clone(),
+            host: self.plan.host_name(action.host).to_owned(),
+            definition_fp: self.fingerprints[node.index()].clone(),
+            status: status.as_str().to_owned(),
+            rc,
+            duration,
+            message: message.map(|m| self.masker.mask(m)),
+            output: step
+                .register
+                .as_ref()
+                .map(|r| (r.clone(), serde_json::to_string(output).unwrap_or_default())),
+        });
+    }
+
+    /// Writes the buffered transitions in one transaction. Called before anything new is sent
+    /// to a host, so every `started` is durable before its command, and every result before a
+    /// dependent starts. A failure halts the run.
+    fn flush(&mut self) {
         let Some(journal) = &self.opts.journal else {
             return;
         };
-        let step = &self.plan.steps[action.step];
-        let value = step.register.as_ref().map(|r| {
-            (
-                r.as_str(),
-                serde_json::to_string(output).unwrap_or_default(),
-            )
-        });
-        let message = message.map(|m| self.masker.mask(m));
+        if self.journal_buffer.is_empty() {
+            return;
+        }
+        let entries = std::mem::take(&mut self.journal_buffer);
         let result = journal
             .lock()
             .expect("the journal lock is never poisoned")
-            .action_finished(
-                &self.opts.run_id,
-                &self.plan.action_id(action),
-                &step.id,
-                self.plan.host_name(action.host),
-                &self.fingerprints[node.index()],
-                status.as_str(),
-                rc,
-                duration,
-                message.as_deref(),
-                value.as_ref().map(|(r, v)| (*r, v.as_str())),
-            );
+            .write(&self.opts.run_id, &entries);
         if result.is_err() {
             self.halted = true;
         }
@@ -639,15 +677,6 @@ impl State<'_> {
             self.record_started(node, action);
             None
         };
-        if self.halted {
-            // The journal could not record the start: nothing may run.
-            return settle(
-                self,
-                sink,
-                Status::Blocked,
-                Some("the journal could not record the start; the run stopped".into()),
-            );
-        }
         Some(Job {
             node,
             plan: plan.clone(),

@@ -103,6 +103,30 @@ pub struct ActionRecord {
     pub message: Option<String>,
 }
 
+/// One transition, for [`Journal::write`].
+#[derive(Clone, Debug)]
+pub enum Entry {
+    Started {
+        action: String,
+        step: String,
+        host: String,
+        definition_fp: String,
+        attempt: u32,
+    },
+    Finished {
+        action: String,
+        step: String,
+        host: String,
+        definition_fp: String,
+        status: String,
+        rc: Option<i32>,
+        duration: Duration,
+        message: Option<String>,
+        /// `(register, JSON value)` when the step registers its output.
+        output: Option<(String, String)>,
+    },
+}
+
 /// The journal of one state directory.
 #[derive(Debug)]
 pub struct Journal {
@@ -303,6 +327,67 @@ impl Journal {
                 && r.inventory_file == inventory_file
                 && r.state.resumable()
         }))
+    }
+
+    /// Writes several transitions in one transaction (one fsync): the executor's group commit.
+    pub fn write(&self, run: &str, entries: &[Entry]) -> Result<(), JournalError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let at = now();
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| self.err(&e))?;
+        for entry in entries {
+            match entry {
+                Entry::Started {
+                    action,
+                    step,
+                    host,
+                    definition_fp,
+                    attempt,
+                } => {
+                    tx.execute(
+                        "INSERT INTO actions (run_id, action, step, host, definition_fp, status, attempt, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6, ?7)
+                         ON CONFLICT (run_id, action) DO UPDATE SET status = 'started', definition_fp = ?5, attempt = ?6, started_at = ?7, finished_at = NULL, rc = NULL, message = NULL, duration_ms = NULL",
+                        params![run, action, step, host, definition_fp, attempt, at],
+                    )
+                    .map_err(|e| self.err(&e))?;
+                    tx.execute("INSERT INTO transitions (run_id, action, status, at) VALUES (?1, ?2, 'started', ?3)", params![run, action, at])
+                        .map_err(|e| self.err(&e))?;
+                }
+                Entry::Finished {
+                    action,
+                    step,
+                    host,
+                    definition_fp,
+                    status,
+                    rc,
+                    duration,
+                    message,
+                    output,
+                } => {
+                    let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+                    tx.execute(
+                        "INSERT INTO actions (run_id, action, step, host, definition_fp, status, attempt, finished_at, duration_ms, rc, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10)
+                         ON CONFLICT (run_id, action) DO UPDATE SET status = ?6, definition_fp = ?5, finished_at = ?7, duration_ms = ?8, rc = ?9, message = ?10",
+                        params![run, action, step, host, definition_fp, status, at, ms, rc, message],
+                    )
+                    .map_err(|e| self.err(&e))?;
+                    tx.execute("INSERT INTO transitions (run_id, action, status, at) VALUES (?1, ?2, ?3, ?4)", params![run, action, status, at])
+                        .map_err(|e| self.err(&e))?;
+                    if let Some((register, value)) = output {
+                        tx.execute(
+                            "INSERT INTO outputs (run_id, register, host, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, register, host) DO UPDATE SET value = ?4",
+                            params![run, register, host, value],
+                        )
+                        .map_err(|e| self.err(&e))?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(|e| self.err(&e))
     }
 
     /// `started`: durable before the command is sent.
