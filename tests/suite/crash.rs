@@ -219,3 +219,61 @@ fn run_id(state: &std::path::Path) -> String {
         .expect("a run")
         .to_owned()
 }
+
+#[test]
+fn a_second_apply_is_refused_and_a_killed_holders_lock_is_free() {
+    let rig = Rig::new(1);
+    let file = rig.dir.path().join("lock.yaml");
+    fs_err::write(
+        &file,
+        "apiVersion: runbook/v1\nkind: Runbook\nmetadata: {name: lock, version: 1.0.0}\nsteps:\n  - {id: slow, module: shell, on: a, with: {cmd: \"sleep 3; echo once >> $RUNBOOK_HOST_ROOT/slow\"}}\n",
+    )
+    .expect("write");
+    let state = rig.dir.path().join("state");
+    let apply = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        cmd.arg("apply")
+            .arg(&file)
+            .arg("-i")
+            .arg(rig.inventory())
+            .args(["--format", "json", "--state"])
+            .arg(&state);
+        cmd
+    };
+    let mut first = apply()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("first apply");
+    // Wait until the first one is running its step.
+    let mut lines = BufReader::new(first.stdout.take().expect("piped")).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if line.contains("action_started") {
+            break;
+        }
+    }
+    let second = apply().output().expect("second apply");
+    assert_eq!(second.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains(&format!("pid {}", first.id())),
+        "the holder is named: {stderr}"
+    );
+    // kill -9 the holder: the kernel frees its lock, and the next apply resumes its run.
+    first.kill().expect("kill -9");
+    first.wait().expect("reaped");
+    let third = apply().output().expect("third apply");
+    assert_eq!(
+        third.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+    let events = String::from_utf8_lossy(&third.stdout);
+    assert!(
+        events.contains("action_resumed"),
+        "it resumed the killed run: {events}"
+    );
+    let slow = fs_err::read_to_string(rig.root("a").join("slow")).expect("the step ran");
+    assert_eq!(slow, "once\n", "the step's effect is there exactly once");
+}
