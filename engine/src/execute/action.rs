@@ -34,6 +34,10 @@ pub struct Job {
     pub resolve: Option<Resolve>,
     /// Becomes true on Ctrl-C: no new attempt starts.
     pub cancel: Option<tokio::sync::watch::Receiver<bool>>,
+    /// With `fail_fast`: the run's stop flag, and whether this is a main step. A failure sets
+    /// the flag before the job gives back its slots, and a main step still waiting for a slot
+    /// does not start once it is set.
+    pub stop: Option<(Arc<std::sync::atomic::AtomicBool>, bool)>,
     /// Called when an attempt starts (attempt number, 1-based) and when one is retried.
     pub progress: tokio::sync::mpsc::UnboundedSender<Progress>,
 }
@@ -241,6 +245,7 @@ impl Job {
             masker: self.masker.clone(),
             resolve: None,
             cancel: self.cancel.clone(),
+            stop: None,
             progress: self.progress.clone(),
         }
     }
@@ -273,6 +278,16 @@ impl Job {
         let step = &self.plan.steps[self.step];
         let attempts = if self.check_only { 1 } else { step.retries + 1 };
         let mut last = None;
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|(s, main)| *main && s.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            let mut f = self.interrupted(started);
+            f.message =
+                Some("the run stopped after a failure (fail_fast) before it started".into());
+            return f;
+        }
         for attempt in 1..=attempts {
             if self.cancelled() {
                 if last.is_none() {
@@ -326,6 +341,11 @@ impl Job {
         if failed_until {
             outcome.status = Status::Failed;
             outcome.message = reason.map(|r| format!("{r} after {attempts} attempt(s)"));
+        }
+        if let Some((flag, _)) = &self.stop
+            && outcome.status.is_failure()
+        {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         outcome.duration = started.elapsed();
         outcome

@@ -56,6 +56,8 @@ struct State<'a> {
     cancelled: bool,
     /// The journal failed: nothing more may start.
     halted: bool,
+    /// Shared with queued jobs: set when fail_fast stops the run.
+    stop_flag: Arc<std::sync::atomic::AtomicBool>,
     /// Transitions not yet written (see [`State::flush`]).
     journal_buffer: Vec<Entry>,
     /// Hosts with a failed main action, and the first phase where that happened.
@@ -95,6 +97,7 @@ pub async fn execute<R: Runner + 'static>(
         stopped: false,
         cancelled: false,
         halted: false,
+        stop_flag: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         journal_buffer: Vec::new(),
         host_failed_in: BTreeMap::new(),
         outputs: Outputs::default(),
@@ -378,6 +381,8 @@ impl State<'_> {
             }
             if status.is_failure() && self.opts.fail_fast {
                 self.stopped = true;
+                self.stop_flag
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
             }
         }
         for next in self.plan.dependents(node) {
@@ -690,6 +695,10 @@ impl State<'_> {
             masker: self.masker.clone(),
             resolve,
             cancel: self.opts.cancel.clone(),
+            stop: self
+                .opts
+                .fail_fast
+                .then(|| (self.stop_flag.clone(), step.kind == StepKind::Main)),
             progress: progress.clone(),
         })
     }
