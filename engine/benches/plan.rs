@@ -102,6 +102,7 @@ fn main() {
             inventory: &inventory,
             registry: &registry,
             overrides: &overrides,
+            history: None,
         })
         .expect("the generated runbook compiles");
         let t2 = Instant::now();

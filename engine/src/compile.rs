@@ -42,6 +42,9 @@ pub struct Input<'a> {
     pub inventory: &'a Inventory,
     pub registry: &'a Registry,
     pub overrides: &'a Overrides,
+    /// Median durations of steps (by id) in earlier runs of this runbook, from the journal:
+    /// the estimate of a step that declares none.
+    pub history: Option<&'a BTreeMap<String, Duration>>,
 }
 
 /// Compiles a runbook against an inventory. All errors are returned together, sorted by
@@ -52,6 +55,7 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
         inventory,
         registry,
         overrides,
+        history,
     } = input;
     let mut out = Vec::new();
     let params = params::resolve(runbook, overrides, &mut out);
@@ -123,7 +127,7 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
         .enumerate()
         .zip(compiled)
         .map(|((i, (p, step)), (args, spec))| {
-            step_info(registry, *p, step, hosts[i].clone(), args, spec)
+            step_info(registry, history, *p, step, hosts[i].clone(), args, spec)
         })
         .collect();
     let phase_batches: Vec<(Vec<Vec<usize>>, usize)> = runbook
@@ -325,8 +329,10 @@ fn loop_spec(b: &mut args::Builder<'_, '_>, items: &crate::yaml::Node) -> LoopSp
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn step_info(
     registry: &Registry,
+    history: Option<&BTreeMap<String, Duration>>,
     phase: usize,
     step: &Step,
     hosts: Vec<Option<usize>>,
@@ -336,6 +342,13 @@ fn step_info(
     let module = registry.get(&step.module.value);
     let (estimate, estimate_source) = match step.estimate {
         Some(d) => (d, EstimateSource::Declared),
+        None if history.and_then(|h| h.get(&step.id.value)).is_some() => (
+            history
+                .and_then(|h| h.get(&step.id.value))
+                .copied()
+                .unwrap_or_default(),
+            EstimateSource::History,
+        ),
         None => (
             default_estimate(&step.module.value),
             EstimateSource::Default,

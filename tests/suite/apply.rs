@@ -745,3 +745,46 @@ fn a_required_secret_without_a_value_is_invalid_input() {
     );
     assert!(run.events.is_empty(), "nothing ran");
 }
+
+#[test]
+fn estimates_come_from_earlier_runs() {
+    let rig = Rig::new(1);
+    let file = rig.dir.path().join("history.yaml");
+    fs_err::write(&file, header("history") + "steps:\n  - {id: nap, module: shell, on: a, with: {cmd: \"sleep 1\"}}\n  - {id: quick, module: shell, on: a, estimate: 2s, with: {cmd: \"true\"}}\n").expect("write");
+    let plan = |file: &Path| {
+        crate::support::run(&[
+            "plan",
+            file.to_str().expect("utf-8"),
+            "-i",
+            rig.inventory().to_str().expect("utf-8"),
+        ])
+        .stdout
+    };
+    assert!(plan(&file).contains("~10s default"), "{}", plan(&file));
+    // A rehearsal with the default state directory (beside the runbook).
+    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .arg("apply")
+        .arg(&file)
+        .arg("-i")
+        .arg(rig.inventory())
+        .args(["--format", "json"])
+        .output()
+        .expect("apply");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = plan(&file);
+    let line = text
+        .lines()
+        .find(|l| l.contains(" nap "))
+        .expect("the step's line");
+    assert!(line.contains("from earlier runs"), "{line}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" quick ") && l.contains("~2s") && !l.contains("earlier")),
+        "a declared estimate wins:\n{text}"
+    );
+}

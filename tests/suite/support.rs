@@ -64,6 +64,7 @@ pub fn compile_str(
         inventory: &inventory,
         registry: &registry,
         overrides: &overrides,
+        history: None,
     };
     match compile::compile(input) {
         Ok(plan) if errors.is_empty() => Ok(plan),

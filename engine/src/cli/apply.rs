@@ -68,7 +68,11 @@ pub fn resume(args: &ResumeArgs) -> u8 {
 }
 
 fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
-    let (plan, inventory) = match load::load(&args.inputs) {
+    let state = args
+        .state
+        .clone()
+        .unwrap_or_else(|| default_state(&args.inputs.runbook));
+    let (plan, inventory) = match load::load_with_state(&args.inputs, &state) {
         Ok(loaded) => loaded,
         Err(ds) => {
             report::diagnostics(&ds, args.inputs.diagnostics);

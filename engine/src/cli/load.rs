@@ -1,6 +1,8 @@
 //! Reading the runbook, the inventory and parameter files, and compiling them.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use runbook::compile::{self, Overrides};
 use runbook::diagnostic::{Code, Diagnostic};
@@ -16,8 +18,43 @@ pub fn plan(inputs: &Inputs) -> Result<Plan, Vec<Diagnostic>> {
     load(inputs).map(|(plan, _)| plan)
 }
 
-/// Loads and compiles, keeping the inventory (how to reach each host) for `apply`.
+/// Loads and compiles, keeping the inventory (how to reach each host) for `apply`. Step
+/// estimates come from earlier runs recorded in the default state directory.
 pub fn load(inputs: &Inputs) -> Result<(Plan, Inventory), Vec<Diagnostic>> {
+    let state = inputs.runbook.parent().map_or_else(
+        || std::path::PathBuf::from(".runbook"),
+        |p| p.join(".runbook"),
+    );
+    load_with_state(inputs, &state)
+}
+
+/// Median recorded duration of each step of `runbook`, from the journal in `state` (if any).
+fn history(state: &Path, runbook: &str) -> BTreeMap<String, Duration> {
+    if !state.join("journal.db").exists() {
+        return BTreeMap::new();
+    }
+    let Ok(journal) = runbook::journal::Journal::open(state) else {
+        return BTreeMap::new();
+    };
+    let mut by_step: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (step, ms) in journal.durations(runbook).unwrap_or_default() {
+        by_step.entry(step).or_default().push(ms);
+    }
+    by_step
+        .into_iter()
+        .map(|(step, mut ms)| {
+            ms.sort_unstable();
+            let median = u64::try_from(ms[ms.len() / 2]).unwrap_or(0);
+            (step, Duration::from_millis(median))
+        })
+        .collect()
+}
+
+/// [`load`], with the estimates' history read from `state`.
+pub fn load_with_state(
+    inputs: &Inputs,
+    state: &Path,
+) -> Result<(Plan, Inventory), Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let runbook = match read(&inputs.runbook) {
         Ok(text) => {
@@ -59,11 +96,13 @@ pub fn load(inputs: &Inputs) -> Result<(Plan, Inventory), Vec<Diagnostic>> {
     // The parser keeps going after shape errors, so the compiler still runs and everything is
     // reported in one go.
     let registry = Registry::builtin();
+    let history = history(state, &runbook.metadata.name.value);
     let input = compile::Input {
         runbook: &runbook,
         inventory: &inventory,
         registry: &registry,
         overrides: &overrides,
+        history: Some(&history),
     };
     match compile::compile(input) {
         Ok(plan) if errors.is_empty() => Ok((plan, inventory)),

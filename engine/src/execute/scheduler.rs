@@ -940,6 +940,7 @@ mod tests {
             inventory: &inventory,
             registry: &registry,
             overrides: &overrides,
+            history: None,
         };
         Arc::new(crate::compile::compile(input).expect("compiles"))
     }

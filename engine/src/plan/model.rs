@@ -60,6 +60,8 @@ pub enum EstimateSource {
     Declared,
     /// The engine's default for the module.
     Default,
+    /// The median of the step's recorded durations in earlier runs (a lab rehearsal counts).
+    History,
 }
 
 #[derive(Clone, Debug)]

@@ -121,6 +121,9 @@ pub fn render_text(plan: &Plan) -> String {
             let estimate = match step.estimate_source {
                 EstimateSource::Declared => format_duration(step.estimate),
                 EstimateSource::Default => format!("{} default", format_duration(step.estimate)),
+                EstimateSource::History => {
+                    format!("{} from earlier runs", format_duration(step.estimate))
+                }
             };
             let _ = writeln!(
                 out,
