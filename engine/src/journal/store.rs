@@ -400,23 +400,14 @@ impl Journal {
         definition_fp: &str,
         attempt: u32,
     ) -> Result<(), JournalError> {
-        let at = now();
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|e| self.err(&e))?;
-        tx.execute(
-            "INSERT INTO actions (run_id, action, step, host, definition_fp, status, attempt, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6, ?7)
-             ON CONFLICT (run_id, action) DO UPDATE SET status = 'started', definition_fp = ?5, attempt = ?6, started_at = ?7, finished_at = NULL, rc = NULL, message = NULL, duration_ms = NULL",
-            params![run, action, step, host, definition_fp, attempt, at],
-        )
-        .map_err(|e| self.err(&e))?;
-        tx.execute(
-            "INSERT INTO transitions (run_id, action, status, at) VALUES (?1, ?2, 'started', ?3)",
-            params![run, action, at],
-        )
-        .map_err(|e| self.err(&e))?;
-        tx.commit().map_err(|e| self.err(&e))
+        let entry = Entry::Started {
+            action: action.to_owned(),
+            step: step.to_owned(),
+            host: host.to_owned(),
+            definition_fp: definition_fp.to_owned(),
+            attempt,
+        };
+        self.write(run, &[entry])
     }
 
     /// The result: durable before any dependent starts. `output` is the registered value
@@ -435,31 +426,18 @@ impl Journal {
         message: Option<&str>,
         output: Option<(&str, &str)>,
     ) -> Result<(), JournalError> {
-        let at = now();
-        let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(|e| self.err(&e))?;
-        tx.execute(
-            "INSERT INTO actions (run_id, action, step, host, definition_fp, status, attempt, finished_at, duration_ms, rc, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10)
-             ON CONFLICT (run_id, action) DO UPDATE SET status = ?6, definition_fp = ?5, finished_at = ?7, duration_ms = ?8, rc = ?9, message = ?10",
-            params![run, action, step, host, definition_fp, status, at, ms, rc, message],
-        )
-        .map_err(|e| self.err(&e))?;
-        tx.execute(
-            "INSERT INTO transitions (run_id, action, status, at) VALUES (?1, ?2, ?3, ?4)",
-            params![run, action, status, at],
-        )
-        .map_err(|e| self.err(&e))?;
-        if let Some((register, value)) = output {
-            tx.execute(
-                "INSERT INTO outputs (run_id, register, host, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, register, host) DO UPDATE SET value = ?4",
-                params![run, register, host, value],
-            )
-            .map_err(|e| self.err(&e))?;
-        }
-        tx.commit().map_err(|e| self.err(&e))
+        let entry = Entry::Finished {
+            action: action.to_owned(),
+            step: step.to_owned(),
+            host: host.to_owned(),
+            definition_fp: definition_fp.to_owned(),
+            status: status.to_owned(),
+            rc,
+            duration,
+            message: message.map(str::to_owned),
+            output: output.map(|(r, v)| (r.to_owned(), v.to_owned())),
+        };
+        self.write(run, &[entry])
     }
 
     pub fn actions(&self, run: &str) -> Result<Vec<ActionRecord>, JournalError> {
