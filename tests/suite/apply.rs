@@ -72,6 +72,32 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// Starts `runbook apply FILE` in the background, JSON events on its stdout.
+    pub fn spawn_apply(&self, file: &Path) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .arg("apply")
+            .arg(file)
+            .arg("-i")
+            .arg(self.inventory())
+            .args(["--format", "json", "--state"])
+            .arg(self.dir.path().join("state"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs")
+    }
+}
+
+/// Waits until a wrapper has recorded a running command under `actions` on a host.
+fn wait_for_a_running_command(actions: &Path, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while all_files(actions).iter().all(|p| !p.ends_with("pgid")) {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 pub struct Applied {
     pub code: i32,
     pub events: Vec<serde_json::Value>,
@@ -81,6 +107,21 @@ pub struct Applied {
 }
 
 impl Applied {
+    pub fn from_output(out: &std::process::Output, state: PathBuf) -> Self {
+        let events = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event ({e}): {l}"))
+            })
+            .collect();
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            events,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            state,
+        }
+    }
+
     /// Final status of each action.
     pub fn statuses(&self) -> BTreeMap<String, String> {
         self.events
@@ -348,39 +389,15 @@ fn a_host_that_drops_mid_step_is_unreachable_and_the_rest_goes_on() {
         + "      - {id: cleanup, module: shell, on: a, with: {cmd: \"touch $RUNBOOK_HOST_ROOT/cleanup-ran\"}}\n";
     let file = rig.dir.path().join("runbook.yaml");
     fs_err::write(&file, &rb).expect("write");
-    let child = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .arg("apply")
-        .arg(&file)
-        .arg("-i")
-        .arg(rig.inventory())
-        .args(["--format", "json", "--state"])
-        .arg(rig.dir.path().join("state"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("runs");
+    let child = rig.spawn_apply(&file);
     // Wait until the step is running on b, then take b down.
     let actions = rig.root("b").join(".runbook/actions");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while all_files(&actions).iter().all(|p| !p.ends_with("pgid")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the step never started on b"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for_a_running_command(&actions, "the step never started on b");
     rig.lab.stop_host("b").expect("stop b");
-    let out = child.wait_with_output().expect("apply ends");
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
-    let run = Applied {
-        code: out.status.code().unwrap_or(-1),
-        events,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        state: PathBuf::new(),
-    };
+    let run = Applied::from_output(
+        &child.wait_with_output().expect("apply ends"),
+        PathBuf::new(),
+    );
     assert_eq!(run.code, 1);
     assert_eq!(run.status("long@b"), "unreachable", "{:#?}", run.events);
     assert_eq!(run.status("next@b"), "blocked");
@@ -593,42 +610,18 @@ fn ctrl_c_stops_the_remote_commands() {
         + "  - {id: after, module: shell, on: a, with: {cmd: \"true\"}}\n";
     let file = rig.dir.path().join("runbook.yaml");
     fs_err::write(&file, &rb).expect("write");
-    let child = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .arg("apply")
-        .arg(&file)
-        .arg("-i")
-        .arg(rig.inventory())
-        .args(["--format", "json", "--state"])
-        .arg(rig.dir.path().join("state"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("runs");
+    let child = rig.spawn_apply(&file);
     let actions = rig.root("a").join(".runbook/actions");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while all_files(&actions).iter().all(|p| !p.ends_with("pgid")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the step never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_for_a_running_command(&actions, "the step never started");
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
-    let out = child.wait_with_output().expect("apply ends");
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
-    let run = Applied {
-        code: out.status.code().unwrap_or(-1),
-        events,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        state: PathBuf::new(),
-    };
+    let run = Applied::from_output(
+        &child.wait_with_output().expect("apply ends"),
+        PathBuf::new(),
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert_eq!(run.status("slow@a"), "failed");
     assert!(
