@@ -19,6 +19,19 @@ pub struct Command {
     pub stdin: Option<Value>,
     /// Whether running it can change the host. Read-only probes are `false`.
     pub mutating: bool,
+    /// Files on the host that the engine copies into the run's artifacts after the command
+    /// exits 0 (a lost-transaction file, a sync report), in order.
+    pub artifacts: Vec<Artifact>,
+}
+
+/// A file on the target host kept with the run: the engine fetches `path` after the command
+/// succeeds and stores it as `artifacts/RUN/STEP@HOST/NAME` in the state directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artifact {
+    /// Absolute path on the host.
+    pub path: String,
+    /// The file name it is kept under (one path component, unique within the step).
+    pub name: String,
 }
 
 impl Command {
@@ -29,6 +42,7 @@ impl Command {
             env: BTreeMap::new(),
             stdin: None,
             mutating: true,
+            artifacts: Vec::new(),
         }
     }
 
@@ -64,6 +78,16 @@ impl Command {
     #[must_use]
     pub fn stdin(mut self, content: Value) -> Self {
         self.stdin = Some(content);
+        self
+    }
+
+    /// Keeps the host file `path` as the run artifact `name` once the command exits 0.
+    #[must_use]
+    pub fn collect(mut self, path: impl Into<String>, name: impl Into<String>) -> Self {
+        self.artifacts.push(Artifact {
+            path: path.into(),
+            name: name.into(),
+        });
         self
     }
 }

@@ -22,7 +22,7 @@ mod value;
 pub mod generic;
 
 pub use args::{ArgError, Args, closest};
-pub use command::{Command, quote};
+pub use command::{Artifact, Command, quote};
 pub use module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED};
 pub use param::{ParamSpec, ParamType};
 pub use registry::Registry;
