@@ -157,6 +157,14 @@ pub enum Event {
         step: String,
         instructions: String,
     },
+    /// A file from a host kept with the run (`Command::collect`).
+    ArtifactKept {
+        action: String,
+        name: String,
+        /// Where it is kept on the controller.
+        path: String,
+        bytes: u64,
+    },
     /// An action recorded by an earlier, interrupted run of the same plan.
     ActionResumed {
         action: String,

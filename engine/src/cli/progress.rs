@@ -90,6 +90,7 @@ impl Sink for Plain {
             } => {
                 format!("  resumed {action}: {} ({how})", status.as_str())
             }
+            Event::ArtifactKept { .. } => artifact_line(event),
             Event::RunFinished { .. } => return,
         };
         let _ = writeln!(std::io::stderr(), "{line}");
@@ -229,10 +230,25 @@ impl Sink for Bars {
                     self.overall.inc(1);
                 }
             }
+            Event::ArtifactKept { .. } => {
+                let _ = self.multi.println(artifact_line(event));
+            }
             Event::RunFinished { .. } => {
                 self.overall.finish_and_clear();
             }
         }
+    }
+}
+
+fn artifact_line(event: &Event) -> String {
+    match event {
+        Event::ArtifactKept {
+            action,
+            name,
+            path,
+            bytes,
+        } => format!("  kept    {action}: {name} ({bytes} bytes) in {path}"),
+        _ => String::new(),
     }
 }
 

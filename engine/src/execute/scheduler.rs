@@ -779,6 +779,19 @@ impl State<'_> {
                 });
                 fs_err::write(dir.join("result.json"), result.to_string())
             });
+        for (name, bytes) in &f.artifacts {
+            let path = dir.join("artifacts").join(name);
+            let kept = fs_err::create_dir_all(dir.join("artifacts"))
+                .and_then(|()| fs_err::write(&path, bytes));
+            if kept.is_ok() {
+                sink.emit(&Event::ArtifactKept {
+                    action: self.plan.action_id(action),
+                    name: name.clone(),
+                    path: path.display().to_string(),
+                    bytes: bytes.len() as u64,
+                });
+            }
+        }
         if let Some(name) = &step.register {
             self.outputs.insert(name, action.host, &f.output);
         }
