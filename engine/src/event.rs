@@ -112,6 +112,9 @@ pub enum RunStatus {
     AwaitingApproval,
     /// Interrupted by the operator (Ctrl-C).
     Interrupted,
+    /// Stopped at a safe point because of the outage window: before it opened, at its end, or
+    /// before a step that would not fit. It resumes in the (next) window.
+    Paused,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -156,6 +159,24 @@ pub enum Event {
         action: String,
         step: String,
         instructions: String,
+    },
+    /// Steps of outage phases are held by the window; with `--wait`, the run sleeps until
+    /// `until`.
+    WindowWaiting {
+        /// Why (one line).
+        message: String,
+        /// RFC 3339.
+        until: String,
+    },
+    /// The run stops at a safe point because of the outage window; `apply` resumes it.
+    RunPaused {
+        /// The first step held and why.
+        action: String,
+        message: String,
+        /// When the next window opens (RFC 3339), if there is one.
+        next_window: Option<String>,
+        /// Actions not started.
+        held: usize,
     },
     /// A file from a host kept with the run (`Command::collect`).
     ArtifactKept {

@@ -45,6 +45,17 @@ impl Rig {
 
     /// Runs `runbook apply FILE`: an interrupted run of the same file and inventory resumes.
     pub fn apply_file(&self, file: &Path, inventory: &Path, extra: &[&str]) -> Applied {
+        self.apply_file_env(file, inventory, extra, &[])
+    }
+
+    /// [`Rig::apply_file`] with environment variables set.
+    pub fn apply_file_env(
+        &self,
+        file: &Path,
+        inventory: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Applied {
         let state = self.dir.path().join("state");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
         cmd.arg("apply")
@@ -54,6 +65,7 @@ impl Rig {
             .args(["--format", "json", "--state"])
             .arg(&state)
             .args(extra)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1");
         let out = cmd.output().expect("runbook runs");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

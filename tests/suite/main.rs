@@ -17,3 +17,4 @@ mod plan_shape;
 mod properties;
 mod snapshots;
 mod support;
+mod window;

@@ -91,6 +91,7 @@ impl Sink for Plain {
                 format!("  resumed {action}: {} ({how})", status.as_str())
             }
             Event::ArtifactKept { .. } => artifact_line(event),
+            Event::WindowWaiting { .. } | Event::RunPaused { .. } => window_line(event),
             Event::RunFinished { .. } => return,
         };
         let _ = writeln!(std::io::stderr(), "{line}");
@@ -233,10 +234,36 @@ impl Sink for Bars {
             Event::ArtifactKept { .. } => {
                 let _ = self.multi.println(artifact_line(event));
             }
+            Event::WindowWaiting { .. } | Event::RunPaused { .. } => {
+                let _ = self.multi.println(window_line(event));
+            }
             Event::RunFinished { .. } => {
                 self.overall.finish_and_clear();
             }
         }
+    }
+}
+
+fn window_line(event: &Event) -> String {
+    match event {
+        Event::WindowWaiting { message, until } => {
+            format!("  window  {message}; waiting until {until} (--wait)")
+        }
+        Event::RunPaused {
+            action,
+            message,
+            next_window,
+            held,
+        } => {
+            let next = next_window.as_deref().map_or_else(
+                || "give a new --window".to_owned(),
+                |t| format!("the next window opens at {t}"),
+            );
+            format!(
+                "paused before {action}: {message}\n  {held} action(s) not started; `runbook apply` again resumes the run ({next})"
+            )
+        }
+        _ => String::new(),
     }
 }
 
@@ -310,6 +337,9 @@ pub fn summary(report: &runbook::execute::Report, run_dir: &std::path::Path) -> 
         }
         RunStatus::Interrupted => {
             "INTERRUPTED (resume it with `runbook apply` or `runbook resume`)"
+        }
+        RunStatus::Paused => {
+            "PAUSED at the outage window (resume it with `runbook apply` or `runbook resume`)"
         }
     };
     let _ = std::fmt::Write::write_fmt(

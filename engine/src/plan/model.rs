@@ -175,7 +175,8 @@ impl Plan {
         contexts: Contexts,
         source: SourceFile,
     ) -> Self {
-        let schedule = Schedule::compute(&graph, &steps);
+        let outage: Vec<bool> = phases.iter().map(|p| p.outage).collect();
+        let schedule = Schedule::compute(&graph, &steps, &outage);
         Self {
             runbook,
             inventory,
@@ -282,6 +283,12 @@ impl Plan {
     /// steps are assumed not to run).
     pub fn critical_path_estimate(&self) -> Duration {
         self.schedule.total
+    }
+
+    /// The estimated outage-phase time on the longest path from `node` to the end of the run,
+    /// `node` included: what must still fit in the window when `node` starts.
+    pub fn remaining_outage(&self, node: NodeIndex) -> Duration {
+        self.schedule.outage_tail[node.index()]
     }
 
     /// The actions on the critical path, in order.
