@@ -207,6 +207,11 @@ pub enum Event {
 /// Receives events. Implemented by the CLI's renderers and by tests.
 pub trait Sink: Send {
     fn emit(&mut self, event: &Event);
+
+    /// Called before the executor waits (for a command, a window): a sink that buffers writes
+    /// out what it holds, so events are never late while bursts (50,000 resumed actions) cost
+    /// one write.
+    fn flush(&mut self) {}
 }
 
 /// Collects events in memory.

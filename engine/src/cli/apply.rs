@@ -224,7 +224,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             }
             Box::new(bars)
         }
-        Some(ProgressFormat::Json) => Box::new(JsonLines),
+        Some(ProgressFormat::Json) => Box::new(JsonLines::default()),
         Some(_) => {
             if interactive {
                 opts.approver = Some(Arc::new(prompt));
@@ -358,18 +358,13 @@ fn resume_state(
     fps: &Fingerprints,
 ) -> Result<Resume, String> {
     let records = journal.actions(&run.id).map_err(|e| e.to_string())?;
-    let now: BTreeMap<String, String> = plan
+    let now: BTreeMap<String, &str> = plan
         .actions()
-        .map(|(_, a)| {
-            (
-                plan.action_id(a),
-                runbook::execute::definition_fingerprint(plan, a),
-            )
-        })
+        .map(|(node, a)| (plan.action_id(a), plan.action_fingerprint(node)))
         .collect();
     let changed: Vec<String> = records
         .iter()
-        .filter(|r| now.get(&r.action) != Some(&r.definition_fp))
+        .filter(|r| now.get(&r.action).copied() != Some(r.definition_fp.as_str()))
         .map(|r| {
             format!(
                 "  {} ({}), recorded as {}",

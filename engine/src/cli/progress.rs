@@ -98,15 +98,34 @@ impl Sink for Plain {
     }
 }
 
-/// JSON lines on stdout, one event per line.
-#[derive(Debug, Default)]
-pub struct JsonLines;
+/// JSON lines on stdout, one event per line, written out whenever the run waits.
+#[derive(Debug)]
+pub struct JsonLines {
+    out: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl Default for JsonLines {
+    fn default() -> Self {
+        Self {
+            out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()),
+        }
+    }
+}
 
 impl Sink for JsonLines {
     fn emit(&mut self, event: &Event) {
-        let mut out = std::io::stdout().lock();
-        let _ = serde_json::to_writer(&mut out, event);
-        let _ = writeln!(out);
+        let _ = serde_json::to_writer(&mut self.out, event);
+        let _ = writeln!(self.out);
+    }
+
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+impl Drop for JsonLines {
+    fn drop(&mut self) {
+        let _ = self.out.flush();
     }
 }
 

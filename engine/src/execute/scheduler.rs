@@ -69,8 +69,6 @@ struct State<'a> {
     durations: Vec<Duration>,
     /// The interrupted run this one resumes, if any.
     resume: super::options::Resume,
-    /// Definition fingerprints of actions, for the journal.
-    fingerprints: Vec<String>,
     /// Why a gate blocked what follows it (a spent failure budget), when it says more than
     /// "a dependency failed".
     block_reason: Vec<Option<String>>,
@@ -114,15 +112,6 @@ pub async fn execute<R: Runner + 'static>(
         held: Vec::new(),
         hold: None,
         resume: opts.resume.clone().unwrap_or_default(),
-        fingerprints: plan
-            .nodes()
-            .map(|(n, _)| n)
-            .fold(vec![String::new(); n], |mut acc, node| {
-                if let PlanNode::Action(a) = plan.node(node) {
-                    acc[node.index()] = definition_fingerprint(&plan, a);
-                }
-                acc
-            }),
     };
     st.restore_outputs();
     for (node, _) in plan.nodes() {
@@ -186,8 +175,14 @@ pub async fn execute<R: Runner + 'static>(
             }
         }
         // Group commit: every `started` (and every result that released these jobs) is on
-        // disk before the first of their commands is sent.
-        st.flush();
+        // disk before the first of their commands is sent. Results that release nothing wait
+        // for the next such commit (or the end of the run): a result only has to be durable
+        // before a dependent starts, and a crash before then is settled from the host's own
+        // record of the command, never by running it again. So the results of one step on many
+        // hosts share one commit with the next step's `started`.
+        if !jobs.is_empty() {
+            st.flush();
+        }
         for job in jobs.drain(..) {
             let index = job.node.index();
             if st.halted {
@@ -231,6 +226,7 @@ pub async fn execute<R: Runner + 'static>(
             }
             break;
         }
+        sink.flush();
         let cancelled = async {
             match cancel.as_mut() {
                 Some(rx) => rx.wait_for(|c| *c).await.map(|_| ()).map_err(|_| ()),
@@ -289,6 +285,7 @@ impl State<'_> {
             message: hold.message.clone(),
             until: until.to_string(),
         });
+        sink.flush();
         let cancelled = async {
             match cancel.as_mut() {
                 Some(rx) => rx.wait_for(|c| *c).await.map(|_| ()).map_err(|_| ()),
@@ -367,7 +364,7 @@ impl State<'_> {
             action: self.plan.action_id(action),
             step: step.id.clone(),
             host: self.plan.host_name(action.host).to_owned(),
-            definition_fp: self.fingerprints[node.index()].clone(),
+            definition_fp: self.plan.definition_fingerprint(node).to_owned(),
             attempt: 1,
         });
     }
@@ -391,7 +388,7 @@ impl State<'_> {
             action: self.plan.action_id(action),
             step: step.id.clone(),
             host: self.plan.host_name(action.host).to_owned(),
-            definition_fp: self.fingerprints[node.index()].clone(),
+            definition_fp: self.plan.definition_fingerprint(node).to_owned(),
             status: status.as_str().to_owned(),
             rc,
             duration,
@@ -976,6 +973,7 @@ impl State<'_> {
             hosts: hosts.clone(),
             run_dir: self.opts.run_dir.display().to_string(),
         });
+        sink.flush();
         Report {
             run_id: self.opts.run_id.clone(),
             status,
@@ -984,26 +982,6 @@ impl State<'_> {
             duration,
         }
     }
-}
-
-/// A fingerprint of what an action does, as planned: the step's definition and its rendered
-/// operations. Resume compares it with the journal's to refuse changed definitions.
-pub fn definition_fingerprint(plan: &Plan, action: &Action) -> String {
-    let step = &plan.steps[action.step];
-    let ops: Vec<String> = action.operations.iter().map(ToString::to_string).collect();
-    let text = format!(
-        "{}\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
-        step.id,
-        step.module,
-        ops,
-        action.env,
-        action.items,
-        step.when,
-        step.until,
-        step.retries,
-        step.timeout
-    );
-    crate::journal::fingerprint(text.as_bytes())
 }
 
 #[cfg(test)]
