@@ -182,8 +182,8 @@ fn fifty_thousand(base: &Path) {
     let journal = Journal::open(&state).expect("journal");
     let run = "20261123T000000Z-bench";
     let mut rec = record(run, &abs(&rb_file), &abs(&inv_file), RunState::Interrupted);
-    rec.runbook_name = plan.runbook.name.clone();
-    rec.runbook_version = plan.runbook.version.clone();
+    rec.runbook_name.clone_from(&plan.runbook.name);
+    rec.runbook_version.clone_from(&plan.runbook.version);
     journal.create_run(&rec).expect("run recorded");
     let t = Instant::now();
     let entries: Vec<Entry> = plan
