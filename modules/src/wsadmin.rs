@@ -1,0 +1,5 @@
+//! wsadmin (placeholder)
+use crate::module::Module;
+pub fn all() -> Vec<Box<dyn Module>> {
+    Vec::new()
+}
