@@ -15,8 +15,8 @@
 //!   to a private temporary file with `printf` (through [`quote`]), and ends by printing
 //!   [`DONE`]: wsadmin stops a `-f` script at the first exception, so a missing marker means a
 //!   command failed even when wsadmin exits 0.
-//! - Credentials never reach a command line: the user and the password (a secret, in the
-//!   command's environment as `WSADMIN_PASSWORD`) are written to a mode-0600 properties file
+//! - Credentials never reach a command line: the user and the password (a secret parameter the
+//!   step passes in its `env:` as `WSADMIN_PASSWORD`) are written to a mode-0600 properties file
 //!   (`com.ibm.SOAP.loginUserid` / `loginPassword`, or the `CORBA` keys for RMI) passed with
 //!   `-p`, and removed with the work directory when the command ends.
 //! - wsadmin's own output goes to standard error; standard output carries one JSON object.
@@ -64,6 +64,10 @@ pub const DONE: &str = "runbook-wsadmin: done";
 
 /// The default wsadmin: the Deployment Manager profile's, as the Connections docs place it.
 pub const DEFAULT_WSADMIN: &str = "/opt/IBM/WebSphere/AppServer/profiles/Dmgr01/bin/wsadmin.sh";
+
+/// The environment variable the password is read from; the step sets it with `env:` from a
+/// secret parameter (secrets reach a host only through a step's environment).
+pub const PASSWORD_ENV: &str = "WSADMIN_PASSWORD";
 
 /// The features of the seed (steps 3 and 4).
 pub const FEATURES: &[&str] = &["activities", "blogs", "files", "wikis"];
@@ -171,11 +175,10 @@ fn connection_params() -> Vec<ParamSpec> {
             ParamType::Int,
             "Deployment Manager SOAP or RMI port (default: wsadmin's own)",
         ),
-        ParamSpec::optional("user", ParamType::String, "Administrator user"),
         ParamSpec::optional(
-            "password",
+            "user",
             ParamType::String,
-            "Administrator password: a `secret` parameter",
+            "Administrator user; the password comes from the step's `env: {WSADMIN_PASSWORD: ...}`",
         ),
         ParamSpec::optional(
             "server",
@@ -242,20 +245,12 @@ struct Session {
     host: Option<String>,
     port: Option<i64>,
     user: Option<String>,
-    password: Option<Value>,
     server: Option<i64>,
 }
 
 impl Session {
     fn new(module: &'static str, args: &Args) -> Result<Self, RenderError> {
         let wsadmin = abs_path(args, "wsadmin")?;
-        let password = args.get("password").filter(|v| **v != Value::Null).cloned();
-        if let Some(Value::Str(_)) = password {
-            return Err(RenderError::new(
-                "password",
-                "must come from a `secret` parameter, never from the runbook's text",
-            ));
-        }
         if let Some(port) = args.int("port").filter(|p| !(1..=65_535).contains(p)) {
             return Err(RenderError::new(
                 "port",
@@ -282,12 +277,6 @@ impl Session {
         {
             return Err(RenderError::new("user", "cannot span lines"));
         }
-        if password.is_some() != user.is_some() {
-            return Err(RenderError::new(
-                if user.is_some() { "password" } else { "user" },
-                "`user` and `password` go together",
-            ));
-        }
         Ok(Self {
             module,
             wsadmin,
@@ -295,7 +284,6 @@ impl Session {
             host,
             port: args.int("port"),
             user,
-            password,
             server: args.int("server"),
         })
     }
@@ -344,8 +332,10 @@ impl Session {
             };
             let _ = writeln!(
                 s,
-                "{{ printf '{prefix}.loginUserid=%s\\n' {user}; printf '{prefix}.loginPassword='; \
-                 printf '%s' \"$WSADMIN_PASSWORD\" | sed 's/\\\\/\\\\\\\\/g'; echo; }} > \
+                "[ -n \"${{{PASSWORD_ENV}:-}}\" ] || {{ printf '%s: set {PASSWORD_ENV} in the step'\\''s \
+                 env: (from a secret parameter)\\n' {m} >&2; exit 1; }}\n\
+                 {{ printf '{prefix}.loginUserid=%s\\n' {user}; printf '{prefix}.loginPassword='; \
+                 printf '%s' \"${PASSWORD_ENV}\" | sed 's/\\\\/\\\\\\\\/g'; echo; }} > \
                  \"$work/login.properties\" || exit 1",
                 user = quote(&properties_escape(user)),
             );
@@ -374,11 +364,7 @@ impl Session {
         );
         s.push_str(after);
         let _ = write!(s, "printf '%s\\n' {}", quote(&json.to_string()));
-        let mut cmd = Command::new(s);
-        if let Some(password) = &self.password {
-            cmd = cmd.env("WSADMIN_PASSWORD", password.clone());
-        }
-        cmd
+        Command::new(s)
     }
 }
 

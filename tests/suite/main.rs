@@ -18,3 +18,4 @@ mod plan_shape;
 mod properties;
 mod snapshots;
 mod support;
+mod wsadmin;
