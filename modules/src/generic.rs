@@ -152,7 +152,7 @@ fn present<'a>(args: &'a crate::Args, name: &str) -> Option<&'a Value> {
 }
 
 #[cfg(test)]
-mod testing {
+pub(crate) mod testing {
     //! Running rendered commands with the real `/bin/sh`.
 
     use std::collections::BTreeMap;

@@ -20,6 +20,8 @@ mod registry;
 mod value;
 
 pub mod generic;
+pub mod http;
+pub mod wsadmin;
 
 pub use args::{ArgError, Args, closest};
 pub use command::{Artifact, Command, quote};
