@@ -14,7 +14,9 @@
 //! - everything else is ObjectScript run in a terminal session, `iris session INSTANCE -U
 //!   NAMESPACE`, with the code on standard input (never in an argument). Credentials, when the
 //!   instance asks for them, are the first two lines of that input, and reach the host in the
-//!   command's environment (`IRIS_USERNAME`, `IRIS_PASSWORD`), never in the script text.
+//!   command's environment (`IRIS_USERNAME`, `IRIS_PASSWORD`), never in the script text. The
+//!   engine lets a runbook read a secret parameter only in a step's `env:`, so a runbook sets
+//!   `username:` and `env: {IRIS_PASSWORD: "{{ params.iris_password }}"}`.
 //!
 //! Why a session and not a REST API: the terminal is what the procedures and the vendor's
 //! documentation use, it needs no web server, and it is available on every instance.
@@ -124,7 +126,7 @@ fn credential_params() -> [ParamSpec; 2] {
         ParamSpec::optional(
             "password",
             ParamType::String,
-            "Password of `username` (a secret parameter); sent on the session's standard input",
+            "Password of `username`; without it, the step's `env:` must set IRIS_PASSWORD. Sent on the session's standard input",
         ),
     ]
 }
@@ -246,20 +248,21 @@ impl Target {
         })
     }
 
-    /// With `username` and `password`, if given: both or neither.
+    /// With `username`, if given, and its password: the `password` argument, or else the
+    /// `IRIS_PASSWORD` variable the step sets in its `env:` (where the engine lets a runbook
+    /// put a secret parameter today).
     fn session(module: &'static str, args: &Args) -> Result<Self, RenderError> {
         let mut target = Self::plain(module, args)?;
         match (present(args, "username"), present(args, "password")) {
             (None, None) => {}
-            (Some(user), Some(password)) => {
+            (Some(user), password) => {
                 target.env.insert("IRIS_USERNAME".into(), user.clone());
-                target.env.insert("IRIS_PASSWORD".into(), password.clone());
+                if let Some(password) = password {
+                    target.env.insert("IRIS_PASSWORD".into(), password.clone());
+                }
             }
             (None, Some(_)) => {
                 return Err(RenderError::new("username", "is needed with `password`"));
-            }
-            (Some(_), None) => {
-                return Err(RenderError::new("password", "is needed with `username`"));
             }
         }
         Ok(target)
