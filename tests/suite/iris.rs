@@ -3,6 +3,7 @@
 //! logs every invocation; the tests assert that log, command by command and ObjectScript line
 //! by line. This verifies the family against a stand-in, not a real IRIS.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::apply::Rig;
@@ -44,7 +45,7 @@ fn report(status: &str) -> String {
 fn session(namespace: &str, lines: &[String]) -> String {
     let mut out = format!("$ iris session HSPC -U {namespace}\n");
     for line in lines {
-        out.push_str(&format!("< {line}\n"));
+        let _ = writeln!(out, "< {line}");
     }
     out.push_str("< halt\n");
     out
