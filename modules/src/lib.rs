@@ -21,6 +21,7 @@ mod value;
 
 pub mod generic;
 pub mod http;
+pub mod iris;
 pub mod wsadmin;
 
 pub use args::{ArgError, Args, closest};

@@ -22,6 +22,7 @@ impl Registry {
         for module in crate::generic::all()
             .into_iter()
             .chain(crate::http::all())
+            .chain(crate::iris::all())
             .chain(crate::wsadmin::all())
         {
             registry.register(module);

@@ -13,6 +13,7 @@ mod compile_errors;
 mod corpus;
 mod crash;
 mod http;
+mod iris;
 mod lab;
 mod plan_shape;
 mod properties;
