@@ -6,10 +6,11 @@
 //!    steps) and W2 (1 host × 100 steps) of the `apply` bench, issued exactly as the scheduler
 //!    issues them (group commit: one transaction per scheduling round, `synchronous=FULL`, WAL),
 //!    into a journal under `target/` (the same disk as a run's default state directory), or
-//!    under `RUNBOOK_BENCH_STATE` if set. W1 is measured twice: the best case (the 10 results of
-//!    a step arrive together and share one commit with the next step's 10 `started`) and the
-//!    worst (each result commits alone). Divide by the per-step time of the `apply` bench for
-//!    the share of a step (docs/performance.md).
+//!    under `RUNBOOK_BENCH_STATE` if set. A result that releases nothing is not committed on its
+//!    own: the 10 results of a W1 step share one commit with the next step's 10 `started`, and
+//!    in W2 each commit holds step k's result and step k+1's `started`. For comparison, W1 is
+//!    also measured as it was before that change (each result committed as it arrived). Divide
+//!    by the per-step time of the `apply` bench for the share of a step (docs/performance.md).
 //! 2. **`status` and resume of a run with 50,000 recorded actions**: the 50 × 1,000 workload of
 //!    the `plan` bench, its run recorded as interrupted with every action finished; then the
 //!    release binary's `runbook status RUN` and `runbook apply` (which resumes it: loads and
@@ -121,8 +122,8 @@ fn per_step(base: &Path) {
         dir.display()
     );
     for (name, hosts, steps, batched) in [
-        ("W1 10x20, results together", 10, 20, true),
-        ("W1 10x20, each result alone", 10, 20, false),
+        ("W1 10x20", 10, 20, true),
+        ("W1 10x20, before (each result alone)", 10, 20, false),
         ("W2 1x100", 1, 100, true),
     ] {
         let mut times = Vec::new();
@@ -133,7 +134,7 @@ fn per_step(base: &Path) {
             }
         }
         let (med, min) = median(times);
-        println!("  {name:<30} median {med:>9.2?} per step   min {min:>9.2?}");
+        println!("  {name:<38} median {med:>9.2?} per step   min {min:>9.2?}");
     }
 }
 
