@@ -843,3 +843,35 @@ fn fetched_files_are_kept_with_the_run_and_a_missing_one_fails() {
     let on_host = fs_err::read_to_string(rig.root("a").join("report.txt")).expect("host file");
     assert!(on_host.contains("s3cr3t-value"));
 }
+
+#[test]
+fn host_records_are_removed_after_success_and_kept_for_resume_otherwise() {
+    let rig = Rig::new(2);
+    let records = |host: &str| {
+        let dir = rig.root(host).join(".runbook/actions");
+        fs_err::read_dir(&dir).map_or(0, |d| d.filter_map(Result::ok).count())
+    };
+    let ok = rig.apply(
+        &(header("clean") + "steps:\n  - {id: one, module: shell, on: all, with: {cmd: 'true'}}\n"),
+        &rig.inventory(),
+        &[],
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert_eq!(
+        (records("a"), records("b")),
+        (0, 0),
+        "a finished run leaves nothing"
+    );
+    let failed = rig.apply(
+        &(header("keep")
+            + "steps:\n  - {id: one, module: shell, on: all, with: {cmd: \"{{ 'false' if host.name == 'a' else 'true' }}\"}}\n"),
+        &rig.inventory(),
+        &[],
+    );
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_eq!(
+        (records("a"), records("b")),
+        (1, 1),
+        "a failed run keeps its records for resume"
+    );
+}

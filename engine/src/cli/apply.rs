@@ -241,6 +241,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     let registry = Registry::builtin();
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     opts.cancel = Some(cancel_rx);
+    let dry_run = args.dry_run;
     let report = runtime.block_on(async {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
@@ -259,6 +260,9 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             sink.as_mut(),
         )
         .await;
+        if report.status == RunStatus::Succeeded && !dry_run {
+            transports.forget_run(&report.run_id).await;
+        }
         if let Ok(t) = Arc::try_unwrap(transports) {
             t.close().await;
         }
