@@ -262,6 +262,13 @@ pub enum LabCommand {
         /// The first host's address (127.0.0.0/8); default: a random 127.X.Y.2.
         #[arg(long, value_name = "ADDRESS")]
         first_address: Option<std::net::Ipv4Addr>,
+        /// Give a host an inventory role: `--role a=originating` (repeatable).
+        #[arg(long = "role", value_name = "HOST=ROLE", value_parser = name_value)]
+        roles: Vec<String>,
+        /// Set an inventory variable on every host: `--var 'gtm_dir={root}/gtm'` (repeatable).
+        /// Placeholders: {name} {NAME} {index} {address} {root} {free_port}.
+        #[arg(long = "var", value_name = "NAME=TEMPLATE", value_parser = name_value)]
+        vars: Vec<String>,
     },
     /// Stop every sshd of the lab, and their sessions.
     Down {
@@ -288,4 +295,12 @@ pub struct LabDir {
     /// The lab directory.
     #[arg(long, default_value = runbook::lab::DEFAULT_DIR, value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+/// A `NAME=VALUE` argument.
+fn name_value(s: &str) -> Result<String, String> {
+    match s.split_once('=') {
+        Some((name, _)) if !name.is_empty() => Ok(s.to_owned()),
+        _ => Err(format!("expected NAME=VALUE, found `{s}`")),
+    }
 }
