@@ -186,6 +186,27 @@ fn random_base() -> u32 {
     u32::try_from(base).expect("an IPv4 address fits in 32 bits")
 }
 
+/// Fills in a variable template for one host (see [`LabConfig::vars`]).
+pub fn fill(
+    template: &str,
+    name: &str,
+    index: usize,
+    address: Ipv4Addr,
+    root: &std::path::Path,
+) -> Result<String, LabError> {
+    let mut out = template
+        .replace("{name}", name)
+        .replace("{NAME}", &name.to_uppercase())
+        .replace("{index}", &index.to_string())
+        .replace("{address}", &address.to_string())
+        .replace("{root}", &root.display().to_string());
+    while let Some(at) = out.find("{free_port}") {
+        let port = super::process::free_port(Ipv4Addr::UNSPECIFIED)?;
+        out.replace_range(at..at + "{free_port}".len(), &port.to_string());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,25 +251,4 @@ mod tests {
             );
         }
     }
-}
-
-/// Fills in a variable template for one host (see [`LabConfig::vars`]).
-pub fn fill(
-    template: &str,
-    name: &str,
-    index: usize,
-    address: Ipv4Addr,
-    root: &std::path::Path,
-) -> Result<String, LabError> {
-    let mut out = template
-        .replace("{name}", name)
-        .replace("{NAME}", &name.to_uppercase())
-        .replace("{index}", &index.to_string())
-        .replace("{address}", &address.to_string())
-        .replace("{root}", &root.display().to_string());
-    while let Some(at) = out.find("{free_port}") {
-        let port = super::process::free_port(Ipv4Addr::UNSPECIFIED)?;
-        out.replace_range(at..at + "{free_port}".len(), &port.to_string());
-    }
-    Ok(out)
 }
