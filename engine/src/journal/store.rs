@@ -360,6 +360,16 @@ impl Journal {
             .conn
             .unchecked_transaction()
             .map_err(|e| self.err(&e))?;
+        // Prepared once per transaction, not once per entry: a W1 round holds 20 entries.
+        let mut started_action = tx.prepare("INSERT INTO actions (run_id, action, step, host, definition_fp, status, attempt, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6, ?7)
+                         ON CONFLICT (run_id, action) DO UPDATE SET status = 'started', definition_fp = ?5, attempt = ?6, started_at = ?7, finished_at = NULL, rc = NULL, message = NULL, duration_ms = NULL").map_err(|e| self.err(&e))?;
+        let mut started_transition = tx.prepare("INSERT INTO transitions (run_id, action, status, at) VALUES (?1, ?2, 'started', ?3)").map_err(|e| self.err(&e))?;
+        let mut finished_action = tx.prepare("INSERT INTO actions (run_id, action, step, host, definition_fp, status, attempt, finished_at, duration_ms, rc, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10)
+                         ON CONFLICT (run_id, action) DO UPDATE SET status = ?6, definition_fp = ?5, finished_at = ?7, duration_ms = ?8, rc = ?9, message = ?10").map_err(|e| self.err(&e))?;
+        let mut finished_transition = tx
+            .prepare("INSERT INTO transitions (run_id, action, status, at) VALUES (?1, ?2, ?3, ?4)")
+            .map_err(|e| self.err(&e))?;
+        let mut upsert_output = tx.prepare("INSERT INTO outputs (run_id, register, host, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, register, host) DO UPDATE SET value = ?4").map_err(|e| self.err(&e))?;
         for entry in entries {
             match entry {
                 Entry::Started {
@@ -369,13 +379,11 @@ impl Journal {
                     definition_fp,
                     attempt,
                 } => {
-                    tx.execute(
-                        "INSERT INTO actions (run_id, action, step, host, definition_fp, status, attempt, started_at) VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6, ?7)
-                         ON CONFLICT (run_id, action) DO UPDATE SET status = 'started', definition_fp = ?5, attempt = ?6, started_at = ?7, finished_at = NULL, rc = NULL, message = NULL, duration_ms = NULL",
-                        params![run, action, step, host, definition_fp, attempt, at],
-                    )
-                    .map_err(|e| self.err(&e))?;
-                    tx.execute("INSERT INTO transitions (run_id, action, status, at) VALUES (?1, ?2, 'started', ?3)", params![run, action, at])
+                    started_action
+                        .execute(params![run, action, step, host, definition_fp, attempt, at])
+                        .map_err(|e| self.err(&e))?;
+                    started_transition
+                        .execute(params![run, action, at])
                         .map_err(|e| self.err(&e))?;
                 }
                 Entry::Finished {
@@ -390,24 +398,38 @@ impl Journal {
                     output,
                 } => {
                     let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-                    tx.execute(
-                        "INSERT INTO actions (run_id, action, step, host, definition_fp, status, attempt, finished_at, duration_ms, rc, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?10)
-                         ON CONFLICT (run_id, action) DO UPDATE SET status = ?6, definition_fp = ?5, finished_at = ?7, duration_ms = ?8, rc = ?9, message = ?10",
-                        params![run, action, step, host, definition_fp, status, at, ms, rc, message],
-                    )
-                    .map_err(|e| self.err(&e))?;
-                    tx.execute("INSERT INTO transitions (run_id, action, status, at) VALUES (?1, ?2, ?3, ?4)", params![run, action, status, at])
+                    finished_action
+                        .execute(params![
+                            run,
+                            action,
+                            step,
+                            host,
+                            definition_fp,
+                            status,
+                            at,
+                            ms,
+                            rc,
+                            message
+                        ])
+                        .map_err(|e| self.err(&e))?;
+                    finished_transition
+                        .execute(params![run, action, status, at])
                         .map_err(|e| self.err(&e))?;
                     if let Some((register, value)) = output {
-                        tx.execute(
-                            "INSERT INTO outputs (run_id, register, host, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, register, host) DO UPDATE SET value = ?4",
-                            params![run, register, host, value],
-                        )
-                        .map_err(|e| self.err(&e))?;
+                        upsert_output
+                            .execute(params![run, register, host, value])
+                            .map_err(|e| self.err(&e))?;
                     }
                 }
             }
         }
+        drop((
+            started_action,
+            started_transition,
+            finished_action,
+            finished_transition,
+            upsert_output,
+        ));
         tx.commit().map_err(|e| self.err(&e))
     }
 
