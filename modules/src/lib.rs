@@ -20,6 +20,7 @@ mod registry;
 mod value;
 
 pub mod generic;
+pub mod gtm;
 
 pub use args::{ArgError, Args, closest};
 pub use command::{Artifact, Command, quote};

@@ -19,7 +19,7 @@ impl Registry {
     /// Every built-in module.
     pub fn builtin() -> Self {
         let mut registry = Self::empty();
-        for module in crate::generic::all() {
+        for module in crate::generic::all().into_iter().chain(crate::gtm::all()) {
             registry.register(module);
         }
         registry
