@@ -59,7 +59,7 @@ impl Module for ShutdownModule {
             "rb_rstop=false; rb_sstop=false".to_owned(),
             "rb_receiver_health".to_owned(),
             format!(
-                "if ! {RECEIVER_DOWN}; then {}; rb_rstop=true; fi",
+                "if ! {{ {RECEIVER_DOWN}; }}; then {}; rb_rstop=true; fi",
                 run("mupip", ["replicate", "-receiver", "-shutdown", &t])
             ),
         ];
