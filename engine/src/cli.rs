@@ -24,6 +24,9 @@ pub mod exit {
     pub const INVALID_INPUT: u8 = 2;
     /// A run stopped at a manual step that needs `runbook approve`.
     pub const AWAITING_APPROVAL: u8 = 3;
+    /// The run paused at the outage window (before it opened, at its end, or before a step
+    /// that would not fit): `apply` again inside the (next) window resumes it.
+    pub const PAUSED: u8 = 4;
 }
 
 pub fn run() -> ExitCode {

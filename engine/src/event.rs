@@ -112,6 +112,9 @@ pub enum RunStatus {
     AwaitingApproval,
     /// Interrupted by the operator (Ctrl-C).
     Interrupted,
+    /// Stopped at a safe point because of the outage window: before it opened, at its end, or
+    /// before a step that would not fit. It resumes in the (next) window.
+    Paused,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -157,6 +160,32 @@ pub enum Event {
         step: String,
         instructions: String,
     },
+    /// Steps of outage phases are held by the window; with `--wait`, the run sleeps until
+    /// `until`.
+    WindowWaiting {
+        /// Why (one line).
+        message: String,
+        /// RFC 3339.
+        until: String,
+    },
+    /// The run stops at a safe point because of the outage window; `apply` resumes it.
+    RunPaused {
+        /// The first step held and why.
+        action: String,
+        message: String,
+        /// When the next window opens (RFC 3339), if there is one.
+        next_window: Option<String>,
+        /// Actions not started.
+        held: usize,
+    },
+    /// A file from a host kept with the run (`Command::collect`).
+    ArtifactKept {
+        action: String,
+        name: String,
+        /// Where it is kept on the controller.
+        path: String,
+        bytes: u64,
+    },
     /// An action recorded by an earlier, interrupted run of the same plan.
     ActionResumed {
         action: String,
@@ -178,6 +207,11 @@ pub enum Event {
 /// Receives events. Implemented by the CLI's renderers and by tests.
 pub trait Sink: Send {
     fn emit(&mut self, event: &Event);
+
+    /// Called before the executor waits (for a command, a window): a sink that buffers writes
+    /// out what it holds, so events are never late while bursts (50,000 resumed actions) cost
+    /// one write.
+    fn flush(&mut self) {}
 }
 
 /// Collects events in memory.

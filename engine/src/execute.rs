@@ -16,4 +16,4 @@ mod scheduler;
 
 pub use mask::Masker;
 pub use options::{Approver, ManualPrompt, Options, Resume};
-pub use scheduler::{Report, definition_fingerprint, execute};
+pub use scheduler::{Report, execute};

@@ -79,8 +79,16 @@ impl Lab {
             dir,
             hosts: names,
             first_address,
+            roles,
+            vars,
         } = config;
         config::check_names(&names)?;
+        if let Some((host, _)) = roles.iter().find(|(h, _)| !names.contains(h)) {
+            return Err(LabError::InvalidConfig {
+                problem: format!("a role is given to `{host}`, which is not a host of the lab"),
+                help: "give roles as HOST=ROLE with a host of the lab".into(),
+            });
+        }
         let addresses = config::addresses(first_address, names.len())?;
         let sshd = Path::new(SSHD);
         if !sshd.is_file() {
@@ -112,8 +120,18 @@ impl Lab {
         let client_key = files::read_public_key(&identity)?;
 
         let mut hosts = Vec::with_capacity(names.len());
-        for (name, address) in names.into_iter().zip(addresses) {
+        for (i, (name, address)) in names.into_iter().zip(addresses).enumerate() {
             let host_dir = dir.join("hosts").join(&name);
+            let mut host_vars = std::collections::BTreeMap::new();
+            for (var, template) in &vars {
+                let value = config::fill(template, &name, i + 1, address, &host_dir.join("root"))?;
+                host_vars.insert(var.clone(), value);
+            }
+            let host_roles = roles
+                .iter()
+                .filter(|(h, _)| *h == name)
+                .map(|(_, r)| r.clone())
+                .collect();
             fs_err::create_dir_all(host_dir.join("root"))?;
             files::ensure_key(
                 &host_dir.join("ssh_host_ed25519_key"),
@@ -129,6 +147,8 @@ impl Lab {
                 port: 0,
                 pid: None,
                 dir: host_dir,
+                roles: host_roles,
+                vars: host_vars,
             });
         }
 
@@ -518,6 +538,8 @@ fn recorded_sshds(dir: &Path) -> Result<(bool, Vec<(LabHost, u32)>), LabError> {
                     port: 0,
                     pid: Some(pid),
                     dir: host_dir,
+                    roles: Vec::new(),
+                    vars: std::collections::BTreeMap::new(),
                 };
                 out.push((host, pid));
             }

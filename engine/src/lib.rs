@@ -6,6 +6,7 @@
 //! Execution (the next stage) consumes a `Plan` and emits events; it never sees the AST.
 
 pub mod ast;
+pub mod clock;
 pub mod compile;
 pub mod diagnostic;
 pub mod event;
@@ -20,4 +21,5 @@ pub mod schema;
 pub mod target;
 pub mod template;
 pub mod transport;
+pub mod window;
 pub mod yaml;

@@ -6,6 +6,7 @@
 //! renderers in this module print it.
 
 mod dot;
+mod fingerprint;
 mod json;
 mod model;
 mod schedule;

@@ -21,6 +21,9 @@ mod value;
 
 pub mod generic;
 pub mod gtm;
+pub mod http;
+pub mod iris;
+pub mod wsadmin;
 
 pub use args::{ArgError, Args, closest};
 pub use command::{Artifact, Command, quote};

@@ -19,7 +19,13 @@ impl Registry {
     /// Every built-in module.
     pub fn builtin() -> Self {
         let mut registry = Self::empty();
-        for module in crate::generic::all().into_iter().chain(crate::gtm::all()) {
+        for module in crate::generic::all()
+            .into_iter()
+            .chain(crate::gtm::all())
+            .chain(crate::http::all())
+            .chain(crate::iris::all())
+            .chain(crate::wsadmin::all())
+        {
             registry.register(module);
         }
         registry

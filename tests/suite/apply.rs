@@ -45,6 +45,17 @@ impl Rig {
 
     /// Runs `runbook apply FILE`: an interrupted run of the same file and inventory resumes.
     pub fn apply_file(&self, file: &Path, inventory: &Path, extra: &[&str]) -> Applied {
+        self.apply_file_env(file, inventory, extra, &[])
+    }
+
+    /// [`Rig::apply_file`] with environment variables set.
+    pub fn apply_file_env(
+        &self,
+        file: &Path,
+        inventory: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Applied {
         let state = self.dir.path().join("state");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
         cmd.arg("apply")
@@ -54,6 +65,7 @@ impl Rig {
             .args(["--format", "json", "--state"])
             .arg(&state)
             .args(extra)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1");
         let out = cmd.output().expect("runbook runs");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -779,5 +791,87 @@ fn estimates_come_from_earlier_runs() {
         text.lines()
             .any(|l| l.contains(" quick ") && l.contains("~2s") && !l.contains("earlier")),
         "a declared estimate wins:\n{text}"
+    );
+}
+
+#[test]
+fn fetched_files_are_kept_with_the_run_and_a_missing_one_fails() {
+    let rig = Rig::new(1);
+    let rb = header("artifacts")
+        + "params:\n  token: {type: secret, required: true}\n"
+        + "steps:\n"
+        + "  - {id: write, module: shell, on: a, with: {cmd: \"printf 'line 1\\\\nkey=%s\\\\n' \\\"$TOKEN\\\" > $RUNBOOK_HOST_ROOT/report.txt\"}, env: {TOKEN: \"{{ params.token }}\"}}\n"
+        + "  - {id: keep, module: fetch, on: a, needs: [write], with: {path: \"{{ vars.host_root }}/report.txt\", name: report}}\n"
+        + "  - {id: missing, module: fetch, on: a, needs: [keep], with: {path: \"{{ vars.host_root }}/nope.txt\"}}\n";
+    let file = rig.dir.path().join("artifacts.yaml");
+    fs_err::write(&file, rb).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .arg("apply")
+        .arg(&file)
+        .arg("-i")
+        .arg(rig.inventory())
+        .args(["--format", "json", "--state"])
+        .arg(rig.dir.path().join("state"))
+        .env("RUNBOOK_SECRET_TOKEN", "s3cr3t-value")
+        .output()
+        .expect("runs");
+    let run = Applied::from_output(&out, rig.dir.path().join("state"));
+    assert_eq!(run.status("keep@a"), "ok", "{}", run.stderr);
+    assert_eq!(run.status("missing@a"), "failed");
+    assert!(
+        run.message("missing@a").contains("not a readable file"),
+        "{}",
+        run.message("missing@a")
+    );
+    let kept = run
+        .events
+        .iter()
+        .find(|e| e["event"] == "artifact_kept")
+        .expect("an artifact_kept event");
+    assert_eq!(kept["action"], "keep@a");
+    assert_eq!(kept["name"], "report");
+    let path = PathBuf::from(kept["path"].as_str().expect("a path"));
+    assert!(
+        path.ends_with("actions/keep@a/artifacts/report"),
+        "{}",
+        path.display()
+    );
+    assert!(path.starts_with(rig.dir.path().join("state")));
+    // The host's file, with the secret masked in the kept copy.
+    let text = fs_err::read_to_string(&path).expect("kept");
+    assert_eq!(text, "line 1\nkey=********\n");
+    let on_host = fs_err::read_to_string(rig.root("a").join("report.txt")).expect("host file");
+    assert!(on_host.contains("s3cr3t-value"));
+}
+
+#[test]
+fn host_records_are_removed_after_success_and_kept_for_resume_otherwise() {
+    let rig = Rig::new(2);
+    let records = |host: &str| {
+        let dir = rig.root(host).join(".runbook/actions");
+        fs_err::read_dir(&dir).map_or(0, |d| d.filter_map(Result::ok).count())
+    };
+    let ok = rig.apply(
+        &(header("clean") + "steps:\n  - {id: one, module: shell, on: all, with: {cmd: 'true'}}\n"),
+        &rig.inventory(),
+        &[],
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert_eq!(
+        (records("a"), records("b")),
+        (0, 0),
+        "a finished run leaves nothing"
+    );
+    let failed = rig.apply(
+        &(header("keep")
+            + "steps:\n  - {id: one, module: shell, on: all, with: {cmd: \"{{ 'false' if host.name == 'a' else 'true' }}\"}}\n"),
+        &rig.inventory(),
+        &[],
+    );
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_eq!(
+        (records("a"), records("b")),
+        (1, 1),
+        "a failed run keeps its records for resume"
     );
 }

@@ -351,6 +351,19 @@ fn switchover_rolls_back_a_and_reapplies_its_lost_transactions_on_b() {
         ],
         "{lost}"
     );
+    // Kept with the run as the rollback step's artifact.
+    assert!(
+        run.events.iter().any(|e| e["event"] == "artifact_kept"
+            && e["action"] == "rollback@a"
+            && e["name"] == "gtm.lost"),
+        "{:#?}",
+        run.events
+    );
+    let artifact = crate::apply::all_files(&run.state)
+        .into_iter()
+        .find(|p| p.ends_with("actions/rollback@a/artifacts/gtm.lost"))
+        .expect("the lost-transaction file among the run's artifacts");
+    assert_eq!(std::fs::read_to_string(artifact).expect("artifact"), lost);
     // Re-applied on the new originating instance B, and replicated back to A.
     assert_eq!(
         pair.m("b", "write ^losttrans(5),\" \",$data(^A(3)),\" \",^A(4)"),

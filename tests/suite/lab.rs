@@ -349,9 +349,8 @@ fn the_inventory_loads_and_matches_the_lab() {
 fn the_first_address_is_honoured() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let config = LabConfig {
-        dir: dir.path().to_path_buf(),
-        hosts: vec!["x".into(), "y".into()],
         first_address: Some(Ipv4Addr::new(127, 42, 7, 255)),
+        ..LabConfig::with_hosts(dir.path(), ["x", "y"])
     };
     let lab = Lab::up(config).expect("up");
     let addresses: Vec<Ipv4Addr> = lab.hosts().iter().map(|h| h.address).collect();
@@ -579,4 +578,43 @@ fn start_host_reports_a_taken_port() {
         .start_host("b")
         .expect("b starts once its port is free");
     assert!(t.lab.is_up("b"));
+}
+
+#[test]
+fn roles_and_variables_reach_the_inventory() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let lab = Lab::up(
+        LabConfig::new(dir.path(), 2)
+            .role("a", "originating")
+            .role("b", "replicating")
+            .var("gtm_dir", "{root}/gtm")
+            .var("instance", "{NAME}{index}@{name}")
+            .var("repl_port", "{free_port}"),
+    )
+    .expect("up");
+    let inventory = runbook::inventory::Inventory::load(&lab.inventory_path()).expect("loads");
+    let a = inventory.hosts.iter().find(|h| h.name == "a").expect("a");
+    let b = inventory.hosts.iter().find(|h| h.name == "b").expect("b");
+    assert!(a.roles.contains("originating") && a.roles.len() == 1);
+    assert!(b.roles.contains("replicating") && b.roles.len() == 1);
+    let var = |h: &runbook::inventory::Host, k: &str| {
+        h.vars
+            .get(k)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        var(a, "gtm_dir"),
+        lab.host_root("a")
+            .expect("a")
+            .join("gtm")
+            .display()
+            .to_string()
+    );
+    assert_eq!(var(b, "instance"), "B2@b");
+    let (pa, pb) = (var(a, "repl_port"), var(b, "repl_port"));
+    assert!(pa.parse::<u16>().is_ok() && pa != pb, "{pa} {pb}");
+    let unknown = Lab::up(LabConfig::new(dir.path().join("x"), 1).role("z", "originating"))
+        .expect_err("z is not a host");
+    assert!(unknown.to_string().contains("`z`"), "{unknown}");
 }

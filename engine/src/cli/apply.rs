@@ -13,9 +13,10 @@ use runbook::journal::{Journal, RunRecord, RunState};
 use runbook::plan::Plan;
 use runbook::target::Selector;
 use runbook::transport::{Endpoint, Transports};
+use runbook::window::WindowSpec;
 use runbook_modules::Registry;
 
-use super::args::{ApplyArgs, ApproveArgs, Inputs, ProgressFormat, ResumeArgs};
+use super::args::{ApplyArgs, ApproveArgs, Inputs, ProgressFormat, ResumeArgs, WindowArgs};
 use super::exit;
 use super::progress::{Bars, JsonLines, Plain, summary};
 use super::{load, report};
@@ -63,6 +64,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         format: args.format,
         state: Some(args.state.clone()),
         secrets: args.secrets.clone(),
+        window: args.window.clone(),
     };
     apply(&apply_args, Some(record.id))
 }
@@ -123,6 +125,15 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             Err(message) => return invalid(&message),
         },
     };
+    let window = match window_of(&args.window, &plan, previous.as_ref()) {
+        Ok(w) => w,
+        Err(message) => return invalid(&message),
+    };
+    let clock: Arc<dyn runbook::clock::Clock> = match runbook::clock::OffsetClock::from_env() {
+        Ok(Some(fake)) => Arc::new(fake),
+        Ok(None) => Arc::new(runbook::clock::SystemClock),
+        Err(message) => return invalid(&message),
+    };
     let run_dir = state.join("runs").join(&run_id);
     if let Err(e) = fs_err::create_dir_all(&run_dir) {
         return invalid(&format!("cannot create the run directory: {e}"));
@@ -136,7 +147,10 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
                     &fingerprints.inventory,
                     &fingerprints.params,
                 )
-                .and_then(|()| journal.set_state(&run.id, RunState::Running)),
+                .and_then(|()| journal.set_state(&run.id, RunState::Running))
+                .and_then(|()| {
+                    journal.set_window(&run.id, window.as_ref().map(|(_, t)| t.as_str()))
+                }),
             None => journal.create_run(&RunRecord {
                 id: run_id.clone(),
                 operator: operator(),
@@ -151,6 +165,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
                 params: serde_json::to_string(&args.inputs.extra).unwrap_or_default(),
                 state: RunState::Running,
                 finished_at: None,
+                window: window.as_ref().map(|(_, text)| text.clone()),
             }),
         };
         if let Err(e) = recorded {
@@ -178,6 +193,10 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     opts.secrets = secrets;
     opts.approvals = approvals;
     opts.resume = resume;
+    opts.window = window.map(|(spec, _)| spec);
+    opts.wait = args.window.wait;
+    opts.force = args.window.force;
+    opts.clock = clock;
     let journal = Arc::new(std::sync::Mutex::new(journal));
     if !args.dry_run {
         opts.journal = Some(journal.clone());
@@ -205,7 +224,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             }
             Box::new(bars)
         }
-        Some(ProgressFormat::Json) => Box::new(JsonLines),
+        Some(ProgressFormat::Json) => Box::new(JsonLines::default()),
         Some(_) => {
             if interactive {
                 opts.approver = Some(Arc::new(prompt));
@@ -222,6 +241,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     let registry = Registry::builtin();
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     opts.cancel = Some(cancel_rx);
+    let dry_run = args.dry_run;
     let report = runtime.block_on(async {
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
@@ -240,6 +260,9 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             sink.as_mut(),
         )
         .await;
+        if report.status == RunStatus::Succeeded && !dry_run {
+            transports.forget_run(&report.run_id).await;
+        }
         if let Ok(t) = Arc::try_unwrap(transports) {
             t.close().await;
         }
@@ -252,6 +275,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             RunStatus::Failed => RunState::Failed,
             RunStatus::AwaitingApproval => RunState::Waiting,
             RunStatus::Interrupted => RunState::Interrupted,
+            RunStatus::Paused => RunState::Paused,
         };
         let _ = journal
             .lock()
@@ -265,6 +289,39 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         RunStatus::Succeeded => exit::OK,
         RunStatus::Failed | RunStatus::Interrupted => exit::RUN_FAILED,
         RunStatus::AwaitingApproval => exit::AWAITING_APPROVAL,
+        RunStatus::Paused => exit::PAUSED,
+    }
+}
+
+/// The run's outage window and its text: `--window`, else the runbook parameter `window`, else
+/// the window the resumed run was started with.
+fn window_of(
+    args: &WindowArgs,
+    plan: &Plan,
+    previous: Option<&RunRecord>,
+) -> Result<Option<(WindowSpec, String)>, String> {
+    let from_param = plan
+        .params
+        .iter()
+        .find(|p| p.name == "window")
+        .and_then(|p| p.value.as_ref())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .filter(|s| !s.trim().is_empty());
+    let text = args
+        .window
+        .clone()
+        .or(from_param)
+        .or_else(|| previous.and_then(|r| r.window.clone()));
+    match text {
+        None => {
+            if args.wait || args.force {
+                return Err("--wait and --force need an outage window (--window)".into());
+            }
+            Ok(None)
+        }
+        Some(text) => WindowSpec::parse(&text)
+            .map(|spec| Some((spec, text)))
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -305,18 +362,13 @@ fn resume_state(
     fps: &Fingerprints,
 ) -> Result<Resume, String> {
     let records = journal.actions(&run.id).map_err(|e| e.to_string())?;
-    let now: BTreeMap<String, String> = plan
+    let now: BTreeMap<String, &str> = plan
         .actions()
-        .map(|(_, a)| {
-            (
-                plan.action_id(a),
-                runbook::execute::definition_fingerprint(plan, a),
-            )
-        })
+        .map(|(node, a)| (plan.action_id(a), plan.action_fingerprint(node)))
         .collect();
     let changed: Vec<String> = records
         .iter()
-        .filter(|r| now.get(&r.action) != Some(&r.definition_fp))
+        .filter(|r| now.get(&r.action).copied() != Some(r.definition_fp.as_str()))
         .map(|r| {
             format!(
                 "  {} ({}), recorded as {}",

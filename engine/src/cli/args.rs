@@ -36,6 +36,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+        /// Compare the estimates with this outage window (`START/END` or `22:00/02:00 ZONE`).
+        #[arg(long, value_name = "START/END")]
+        window: Option<String>,
     },
     /// Print the action graph as Graphviz DOT or Mermaid.
     Graph {
@@ -53,7 +56,7 @@ pub enum Command {
     Lab(LabArgs),
     /// Run a runbook against its inventory's hosts over SSH.
     #[command(
-        after_help = "Exit codes: 0 succeeded, 1 an action failed or a host was unreachable, 2 invalid input (nothing was run), 3 stopped at a manual step awaiting `runbook approve`."
+        after_help = "Exit codes: 0 succeeded, 1 an action failed or a host was unreachable, 2 invalid input (nothing was run), 3 stopped at a manual step awaiting `runbook approve`, 4 paused at the outage window (apply again in the window to resume)."
     )]
     Apply(ApplyArgs),
     /// Approve a manual step of a run that stopped awaiting approval.
@@ -102,6 +105,8 @@ pub struct ResumeArgs {
     pub secrets: Vec<String>,
     #[arg(long = "diagnostics", value_enum, default_value_t = DiagnosticFormat::Human)]
     pub diagnostics: DiagnosticFormat,
+    #[command(flatten)]
+    pub window: WindowArgs,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +153,23 @@ pub struct ApplyArgs {
     /// (default: the variable `RUNBOOK_SECRET_NAME`, else a prompt on a terminal).
     #[arg(long = "secret", value_name = "NAME=SOURCE")]
     pub secrets: Vec<String>,
+    #[command(flatten)]
+    pub window: WindowArgs,
+}
+
+/// The outage window of a run (docs/execution.md, "Outage windows").
+#[derive(Clone, Debug, Default, Args)]
+pub struct WindowArgs {
+    /// The outage window: `START/END` in RFC 3339, or `22:00/02:00 Europe/Berlin` (daily).
+    /// Default: the runbook parameter `window`, else the window the run was started with.
+    #[arg(long, value_name = "START/END")]
+    pub window: Option<String>,
+    /// Wait for the window to open (or for the next one) instead of pausing.
+    #[arg(long)]
+    pub wait: bool,
+    /// Start an irreversible step although the rest of the outage may not fit in the window.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +262,13 @@ pub enum LabCommand {
         /// The first host's address (127.0.0.0/8); default: a random 127.X.Y.2.
         #[arg(long, value_name = "ADDRESS")]
         first_address: Option<std::net::Ipv4Addr>,
+        /// Give a host an inventory role: `--role a=originating` (repeatable).
+        #[arg(long = "role", value_name = "HOST=ROLE", value_parser = name_value)]
+        roles: Vec<String>,
+        /// Set an inventory variable on every host: `--var 'gtm_dir={root}/gtm'` (repeatable).
+        /// Placeholders: {name} {NAME} {index} {address} {root} {free_port}.
+        #[arg(long = "var", value_name = "NAME=TEMPLATE", value_parser = name_value)]
+        vars: Vec<String>,
     },
     /// Stop every sshd of the lab, and their sessions.
     Down {
@@ -266,4 +295,12 @@ pub struct LabDir {
     /// The lab directory.
     #[arg(long, default_value = runbook::lab::DEFAULT_DIR, value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+/// A `NAME=VALUE` argument.
+fn name_value(s: &str) -> Result<String, String> {
+    match s.split_once('=') {
+        Some((name, _)) if !name.is_empty() => Ok(s.to_owned()),
+        _ => Err(format!("expected NAME=VALUE, found `{s}`")),
+    }
 }

@@ -29,11 +29,32 @@ pub fn dispatch(cli: Cli) -> u8 {
                 exit::INVALID_INPUT
             }
         },
-        Command::Plan { inputs, format } => match load::plan(&inputs) {
+        Command::Plan {
+            inputs,
+            format,
+            window,
+        } => match load::plan(&inputs) {
             Ok(plan) => {
+                let fit = match window.as_deref().map(runbook::window::WindowSpec::parse) {
+                    None => None,
+                    Some(Ok(spec)) => Some(runbook::window::fit(&plan, &spec, now())),
+                    Some(Err(e)) => {
+                        eprintln!("error: {e}");
+                        return exit::INVALID_INPUT;
+                    }
+                };
                 let text = match format {
-                    OutputFormat::Text => render_text(&plan),
-                    OutputFormat::Json => render_json(&plan),
+                    OutputFormat::Text => {
+                        let mut text = render_text(&plan);
+                        if let Some(fit) = &fit {
+                            text.push_str(&runbook::window::render_fit(fit));
+                        }
+                        text
+                    }
+                    OutputFormat::Json => match &fit {
+                        None => render_json(&plan),
+                        Some(fit) => with_window(&render_json(&plan), fit),
+                    },
                 };
                 print(&text)
             }
@@ -65,6 +86,29 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Abandon { run, state } => super::runs::abandon(&state.dir, &run),
         Command::Resolve(args) => super::runs::resolve(&args),
     }
+}
+
+/// Now, or `RUNBOOK_FAKE_NOW` (rehearsals and tests).
+pub(crate) fn now() -> jiff::Timestamp {
+    runbook::clock::OffsetClock::from_env()
+        .ok()
+        .flatten()
+        .map_or_else(jiff::Timestamp::now, |c| runbook::clock::Clock::now(&c))
+}
+
+/// The JSON plan with a `window` object added at the end.
+fn with_window(json: &str, fit: &runbook::window::Fit) -> String {
+    let Ok(serde_json::Value::Object(mut plan)) = serde_json::from_str(json) else {
+        return json.to_owned();
+    };
+    plan.insert(
+        "window".to_owned(),
+        serde_json::to_value(fit).unwrap_or_default(),
+    );
+    let mut out =
+        serde_json::to_string_pretty(&serde_json::Value::Object(plan)).unwrap_or_default();
+    out.push('\n');
+    out
 }
 
 fn print(text: &str) -> u8 {

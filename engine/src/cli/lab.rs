@@ -19,7 +19,16 @@ pub fn run(args: LabArgs) -> u8 {
             hosts,
             count,
             first_address,
-        } => up(dir.dir, hosts, count, first_address),
+            roles,
+            vars,
+        } => up(
+            dir.dir,
+            hosts,
+            count,
+            first_address,
+            pairs(roles),
+            pairs(vars),
+        ),
         LabCommand::Down { dir, purge } => down(&dir.dir, purge),
         LabCommand::Status { dir } => status(&dir.dir),
         LabCommand::Inventory { dir } => inventory(&dir.dir),
@@ -37,11 +46,20 @@ pub fn run(args: LabArgs) -> u8 {
     }
 }
 
+/// `NAME=VALUE` arguments (clap checks the `=`).
+fn pairs(raw: Vec<String>) -> Vec<(String, String)> {
+    raw.into_iter()
+        .filter_map(|s| s.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect()
+}
+
 fn up(
     dir: PathBuf,
     hosts: Vec<String>,
     count: Option<usize>,
     first_address: Option<std::net::Ipv4Addr>,
+    roles: Vec<(String, String)>,
+    vars: Vec<(String, String)>,
 ) -> Result<String, LabError> {
     let hosts = if hosts.is_empty() {
         default_names(count.unwrap_or(DEFAULT_COUNT))
@@ -52,6 +70,8 @@ fn up(
         dir,
         hosts,
         first_address,
+        roles,
+        vars,
     })?;
     // sshd may start and still refuse logins (a locked account, for one): a lab nobody can
     // log in to is stopped again (by dropping `lab`) rather than left running.

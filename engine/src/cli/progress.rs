@@ -90,21 +90,42 @@ impl Sink for Plain {
             } => {
                 format!("  resumed {action}: {} ({how})", status.as_str())
             }
+            Event::ArtifactKept { .. } => artifact_line(event),
+            Event::WindowWaiting { .. } | Event::RunPaused { .. } => window_line(event),
             Event::RunFinished { .. } => return,
         };
         let _ = writeln!(std::io::stderr(), "{line}");
     }
 }
 
-/// JSON lines on stdout, one event per line.
-#[derive(Debug, Default)]
-pub struct JsonLines;
+/// JSON lines on stdout, one event per line, written out whenever the run waits.
+#[derive(Debug)]
+pub struct JsonLines {
+    out: std::io::BufWriter<std::io::Stdout>,
+}
+
+impl Default for JsonLines {
+    fn default() -> Self {
+        Self {
+            out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()),
+        }
+    }
+}
 
 impl Sink for JsonLines {
     fn emit(&mut self, event: &Event) {
-        let mut out = std::io::stdout().lock();
-        let _ = serde_json::to_writer(&mut out, event);
-        let _ = writeln!(out);
+        let _ = serde_json::to_writer(&mut self.out, event);
+        let _ = writeln!(self.out);
+    }
+
+    fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+impl Drop for JsonLines {
+    fn drop(&mut self) {
+        let _ = self.out.flush();
     }
 }
 
@@ -229,10 +250,51 @@ impl Sink for Bars {
                     self.overall.inc(1);
                 }
             }
+            Event::ArtifactKept { .. } => {
+                let _ = self.multi.println(artifact_line(event));
+            }
+            Event::WindowWaiting { .. } | Event::RunPaused { .. } => {
+                let _ = self.multi.println(window_line(event));
+            }
             Event::RunFinished { .. } => {
                 self.overall.finish_and_clear();
             }
         }
+    }
+}
+
+fn window_line(event: &Event) -> String {
+    match event {
+        Event::WindowWaiting { message, until } => {
+            format!("  window  {message}; waiting until {until} (--wait)")
+        }
+        Event::RunPaused {
+            action,
+            message,
+            next_window,
+            held,
+        } => {
+            let next = next_window.as_deref().map_or_else(
+                || "give a new --window".to_owned(),
+                |t| format!("the next window opens at {t}"),
+            );
+            format!(
+                "paused before {action}: {message}\n  {held} action(s) not started; `runbook apply` again resumes the run ({next})"
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+fn artifact_line(event: &Event) -> String {
+    match event {
+        Event::ArtifactKept {
+            action,
+            name,
+            path,
+            bytes,
+        } => format!("  kept    {action}: {name} ({bytes} bytes) in {path}"),
+        _ => String::new(),
     }
 }
 
@@ -294,6 +356,9 @@ pub fn summary(report: &runbook::execute::Report, run_dir: &std::path::Path) -> 
         }
         RunStatus::Interrupted => {
             "INTERRUPTED (resume it with `runbook apply` or `runbook resume`)"
+        }
+        RunStatus::Paused => {
+            "PAUSED at the outage window (resume it with `runbook apply` or `runbook resume`)"
         }
     };
     let _ = std::fmt::Write::write_fmt(

@@ -98,6 +98,16 @@ pub fn status(state: &Path, run: Option<&str>) -> u8 {
     #[allow(clippy::cast_precision_loss)] // milliseconds of a run fit an f64 exactly
     let used = used as f64 / 1000.0;
     let _ = writeln!(out, "time in actions: {used:.1}s");
+    if let Some(text) = &record.window {
+        match runbook::window::WindowSpec::parse(text) {
+            Ok(spec) => {
+                let _ = writeln!(out, "{}", spec.position(super::commands::now()));
+            }
+            Err(e) => {
+                let _ = writeln!(out, "window: {e}");
+            }
+        }
+    }
     for a in &actions {
         let extra = a
             .message

@@ -81,6 +81,8 @@ pub struct Finished {
     pub rerun: bool,
     /// How a resolved action's outcome was established.
     pub resolved_by: Option<String>,
+    /// Host files the commands asked to keep (name, content), secrets masked in text files.
+    pub artifacts: Vec<(String, Vec<u8>)>,
 }
 
 /// What the wrapper left on the host for an action.
@@ -154,6 +156,7 @@ impl Job {
                 output: Output::new(status, None, String::new(), String::new()),
                 rerun,
                 resolved_by: Some(how),
+                artifacts: Vec::new(),
             };
         let record = loop {
             match runner.probe(self.host, self.key.clone()).await {
@@ -267,6 +270,7 @@ impl Job {
             output: Output::new(status, None, String::new(), String::new()),
             rerun: false,
             resolved_by: None,
+            artifacts: Vec::new(),
         }
     }
 
@@ -372,6 +376,7 @@ impl Job {
         let mut would_change = false;
         let mut message = None;
         let mut status = Status::Ok;
+        let mut artifacts = Vec::new();
         for (i, cmd) in self.commands.iter().enumerate() {
             let exec = Exec {
                 key: format!("{}/{attempt}.{i}", self.key),
@@ -408,6 +413,14 @@ impl Job {
                         }
                     } else if result.code == Some(0) {
                         changed |= cmd.mutating && !unchanged;
+                        if let Err(e) = self
+                            .collect(runner, cmd, &format!("{attempt}.{i}"), &mut artifacts)
+                            .await
+                        {
+                            status = Status::Failed;
+                            message = Some(self.masker.mask(&e));
+                            break;
+                        }
                     } else {
                         status = Status::Failed;
                         message = Some(format!(
@@ -450,7 +463,55 @@ impl Job {
             output,
             rerun: false,
             resolved_by: None,
+            artifacts,
         }
+    }
+
+    /// Fetches the files `cmd` asked to keep, as base64 over the same transport (so it works for
+    /// `connection: local` too). A file that cannot be read fails the step: an artifact the
+    /// runbook relies on (a lost-transaction file) must not go missing silently.
+    async fn collect<R: Runner>(
+        &self,
+        runner: &R,
+        cmd: &Command,
+        op: &str,
+        into: &mut Vec<(String, Vec<u8>)>,
+    ) -> Result<(), String> {
+        use base64::Engine as _;
+        for (j, artifact) in cmd.artifacts.iter().enumerate() {
+            let exec = Exec {
+                // Not `ATTEMPT.OP`: the resume probe must not count it as a command of the step.
+                key: format!("{}/{op}.artifact{j}", self.key),
+                script: format!(
+                    "base64 < {} | tr -d '\\n'",
+                    runbook_modules::quote(&artifact.path)
+                ),
+                timeout: Some(Duration::from_secs(600)),
+                ..Exec::default()
+            };
+            let failed = |why: String| {
+                format!(
+                    "could not keep artifact `{}` from {}: {why}",
+                    artifact.name, artifact.path
+                )
+            };
+            let result = runner
+                .run(self.host, exec)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            if result.code != Some(0) {
+                return Err(failed(last_line(&String::from_utf8_lossy(&result.stderr))));
+            }
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(result.stdout.trim_ascii())
+                .map_err(|e| failed(format!("bad transfer: {e}")))?;
+            let bytes = match String::from_utf8(bytes) {
+                Ok(text) => self.masker.mask(&text).into_bytes(),
+                Err(binary) => binary.into_bytes(),
+            };
+            into.push((artifact.name.clone(), bytes));
+        }
+        Ok(())
     }
 
     fn env_for(&self, cmd: &Command) -> Vec<(String, String)> {

@@ -4,9 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::clock::{Clock, SystemClock};
 use crate::event::Status;
 use crate::inventory::HostId;
 use crate::journal::Journal;
+use crate::window::WindowSpec;
 
 /// A manual step waiting for the operator.
 #[derive(Clone, Debug)]
@@ -61,6 +63,15 @@ pub struct Options {
     pub journal: Option<Arc<std::sync::Mutex<Journal>>>,
     /// The state of the interrupted run this one resumes.
     pub resume: Option<Resume>,
+    /// The outage window: steps of `outage: true` phases run only inside it, and only when they
+    /// fit ([`crate::window::gate`]). `None`: no window, nothing is held.
+    pub window: Option<WindowSpec>,
+    /// Wait for the window to open (or for the next one) instead of pausing the run.
+    pub wait: bool,
+    /// Start an irreversible step although the remaining critical path may not fit.
+    pub force: bool,
+    /// What "now" is for window decisions.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Options {
@@ -74,6 +85,9 @@ impl std::fmt::Debug for Options {
             .field("limit", &self.limit)
             .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
             .field("approvals", &self.approvals)
+            .field("window", &self.window.as_ref().map(ToString::to_string))
+            .field("wait", &self.wait)
+            .field("force", &self.force)
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +107,10 @@ impl Options {
             cancel: None,
             journal: None,
             resume: None,
+            window: None,
+            wait: false,
+            force: false,
+            clock: Arc::new(SystemClock),
         }
     }
 }

@@ -15,8 +15,9 @@ use crate::event::{Event, HostSummary, RunStatus, Sink, Status};
 
 use crate::inventory::HostId;
 use crate::journal::Entry;
-use crate::plan::{Action, EdgeKind, Plan, PlanNode};
+use crate::plan::{Action, EdgeKind, Plan, PlanNode, StepInfo};
 use crate::transport::Runner;
+use crate::window::{Decision, Hold, StepTiming, gate};
 
 use super::action::{Finished, Job, Progress, commands};
 use super::mask::Masker;
@@ -68,11 +69,14 @@ struct State<'a> {
     durations: Vec<Duration>,
     /// The interrupted run this one resumes, if any.
     resume: super::options::Resume,
-    /// Definition fingerprints of actions, for the journal.
-    fingerprints: Vec<String>,
     /// Why a gate blocked what follows it (a spent failure budget), when it says more than
     /// "a dependency failed".
     block_reason: Vec<Option<String>>,
+    /// Outage actions the window did not let start, in the order they were held.
+    held: Vec<NodeIndex>,
+    /// The first hold of this stretch: once a step is held at the window's end, no other outage
+    /// step starts (the run pauses at one safe point, not step by step).
+    hold: Option<(NodeIndex, Hold)>,
 }
 
 /// Runs the plan. Never panics on a host's behaviour: every outcome becomes a [`Status`].
@@ -105,16 +109,9 @@ pub async fn execute<R: Runner + 'static>(
         started_at: vec![None; n],
         durations: vec![Duration::ZERO; n],
         block_reason: vec![None; n],
+        held: Vec::new(),
+        hold: None,
         resume: opts.resume.clone().unwrap_or_default(),
-        fingerprints: plan
-            .nodes()
-            .map(|(n, _)| n)
-            .fold(vec![String::new(); n], |mut acc, node| {
-                if let PlanNode::Action(a) = plan.node(node) {
-                    acc[node.index()] = definition_fingerprint(&plan, a);
-                }
-                acc
-            }),
     };
     st.restore_outputs();
     for (node, _) in plan.nodes() {
@@ -178,8 +175,14 @@ pub async fn execute<R: Runner + 'static>(
             }
         }
         // Group commit: every `started` (and every result that released these jobs) is on
-        // disk before the first of their commands is sent.
-        st.flush();
+        // disk before the first of their commands is sent. Results that release nothing wait
+        // for the next such commit (or the end of the run): a result only has to be durable
+        // before a dependent starts, and a crash before then is settled from the host's own
+        // record of the command, never by running it again. So the results of one step on many
+        // hosts share one commit with the next step's `started`.
+        if !jobs.is_empty() {
+            st.flush();
+        }
         for job in jobs.drain(..) {
             let index = job.node.index();
             if st.halted {
@@ -217,8 +220,13 @@ pub async fn execute<R: Runner + 'static>(
             continue;
         }
         if running.is_empty() {
+            // Only held steps are left: wait for the window (`--wait`), or pause.
+            if st.wait_for_window(sink, &mut cancel).await {
+                continue;
+            }
             break;
         }
+        sink.flush();
         let cancelled = async {
             match cancel.as_mut() {
                 Some(rx) => rx.wait_for(|c| *c).await.map(|_| ()).map_err(|_| ()),
@@ -257,6 +265,90 @@ pub async fn execute<R: Runner + 'static>(
 }
 
 impl State<'_> {
+    /// With `--wait` and a window to wait for, sleeps until it opens and puts the held steps
+    /// back in the queue (`true`). Otherwise leaves them held, and the run pauses (`false`).
+    async fn wait_for_window(
+        &mut self,
+        sink: &mut dyn Sink,
+        cancel: &mut Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> bool {
+        let Some((_, hold)) = &self.hold else {
+            return false;
+        };
+        let Some(until) = hold
+            .next_window
+            .filter(|_| self.opts.wait && !self.cancelled)
+        else {
+            return false;
+        };
+        sink.emit(&Event::WindowWaiting {
+            message: hold.message.clone(),
+            until: until.to_string(),
+        });
+        sink.flush();
+        let cancelled = async {
+            match cancel.as_mut() {
+                Some(rx) => rx.wait_for(|c| *c).await.map(|_| ()).map_err(|_| ()),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = self.opts.clock.sleep_until(until) => {}
+            Ok(()) = cancelled => {
+                self.cancelled = true;
+                self.stopped = true;
+            }
+        }
+        self.hold = None;
+        for node in std::mem::take(&mut self.held) {
+            self.ready
+                .push(Reverse((self.plan.order_position(node), node.index())));
+        }
+        true
+    }
+
+    /// Whether the outage window holds this action back now.
+    fn window_holds(&mut self, node: NodeIndex, step: &StepInfo) -> bool {
+        let Some(window) = &self.opts.window else {
+            return false;
+        };
+        if !self.plan.phases[step.phase].outage || self.opts.dry_run {
+            return false;
+        }
+        if self.hold.is_some() {
+            self.held.push(node);
+            return true;
+        }
+        let timing = StepTiming {
+            estimate: step.estimate,
+            remaining: self.remaining_outage(node),
+            irreversible: step.irreversible,
+        };
+        match gate(self.opts.clock.now(), window, timing, self.opts.force) {
+            Decision::Go => false,
+            Decision::Hold(hold) => {
+                self.hold = Some((node, hold));
+                self.held.push(node);
+                true
+            }
+        }
+    }
+
+    /// The outage time that must still fit when `node` starts: the longest remaining path from
+    /// it, or from anything already running or ready, whichever is longer.
+    fn remaining_outage(&self, node: NodeIndex) -> Duration {
+        let frontier = self
+            .started_at
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| s.is_some() && self.status[*i].is_none())
+            .map(|(i, _)| self.plan.remaining_outage(NodeIndex::new(i)));
+        frontier
+            .chain(std::iter::once(self.plan.remaining_outage(node)))
+            .max()
+            .unwrap_or_default()
+    }
+
     fn deps_ok(&self, node: NodeIndex) -> bool {
         self.plan.dependencies(node).iter().all(|(d, kind)| {
             *kind == EdgeKind::Completion || self.status[d.index()].is_some_and(Status::is_success)
@@ -272,7 +364,7 @@ impl State<'_> {
             action: self.plan.action_id(action),
             step: step.id.clone(),
             host: self.plan.host_name(action.host).to_owned(),
-            definition_fp: self.fingerprints[node.index()].clone(),
+            definition_fp: self.plan.definition_fingerprint(node).to_owned(),
             attempt: 1,
         });
     }
@@ -296,7 +388,7 @@ impl State<'_> {
             action: self.plan.action_id(action),
             step: step.id.clone(),
             host: self.plan.host_name(action.host).to_owned(),
-            definition_fp: self.fingerprints[node.index()].clone(),
+            definition_fp: self.plan.definition_fingerprint(node).to_owned(),
             status: status.as_str().to_owned(),
             rc,
             duration,
@@ -561,6 +653,12 @@ impl State<'_> {
                 }
             }
         }
+        // The outage window: a step that may not start now is held (not settled); the run
+        // waits or pauses once nothing else can go on. Settling an interrupted action (the
+        // host's record, a read-only check) is not starting it, so it is never held.
+        if !self.resume.unknown.contains(&id) && self.window_holds(node, step) {
+            return None;
+        }
         let (rendered, problems) = plan.renderer(registry).render(step, action.host, &visible);
         if let Some(p) = problems.first() {
             return settle(self, sink, Status::Failed, Some(p.message.clone()));
@@ -779,6 +877,19 @@ impl State<'_> {
                 });
                 fs_err::write(dir.join("result.json"), result.to_string())
             });
+        for (name, bytes) in &f.artifacts {
+            let path = dir.join("artifacts").join(name);
+            let kept = fs_err::create_dir_all(dir.join("artifacts"))
+                .and_then(|()| fs_err::write(&path, bytes));
+            if kept.is_ok() {
+                sink.emit(&Event::ArtifactKept {
+                    action: self.plan.action_id(action),
+                    name: name.clone(),
+                    path: path.display().to_string(),
+                    bytes: bytes.len() as u64,
+                });
+            }
+        }
         if let Some(name) = &step.register {
             self.outputs.insert(name, action.host, &f.output);
         }
@@ -801,7 +912,14 @@ impl State<'_> {
         let mut actions = Vec::new();
         for (node, n) in self.plan.nodes() {
             let PlanNode::Action(a) = n else { continue };
-            let status = self.status[node.index()].unwrap_or(Status::Blocked);
+            let Some(status) = self.status[node.index()] else {
+                // Held by the window, or waiting behind a held step: pending, not blocked.
+                if self.hold.is_some() {
+                    continue;
+                }
+                actions.push((self.plan.action_id(a), Status::Blocked));
+                continue;
+            };
             actions.push((self.plan.action_id(a), status));
             let name = self.plan.host_name(a.host).to_owned();
             let h = hosts.entry(name.clone()).or_insert_with(|| HostSummary {
@@ -828,6 +946,18 @@ impl State<'_> {
             RunStatus::Interrupted
         } else if statuses.iter().any(|s| s.is_failure()) {
             RunStatus::Failed
+        } else if let Some((node, hold)) = self.hold.as_ref().filter(|_| !self.held.is_empty()) {
+            let action = match self.plan.node(*node) {
+                PlanNode::Action(a) => self.plan.action_id(a),
+                PlanNode::Gate(_) => String::new(),
+            };
+            sink.emit(&Event::RunPaused {
+                action,
+                message: hold.message.clone(),
+                next_window: hold.next_window.map(|t| t.to_string()),
+                held: self.held.len(),
+            });
+            RunStatus::Paused
         } else if statuses.contains(&Status::AwaitingApproval)
             || statuses.contains(&Status::Unknown)
         {
@@ -843,6 +973,7 @@ impl State<'_> {
             hosts: hosts.clone(),
             run_dir: self.opts.run_dir.display().to_string(),
         });
+        sink.flush();
         Report {
             run_id: self.opts.run_id.clone(),
             status,
@@ -851,26 +982,6 @@ impl State<'_> {
             duration,
         }
     }
-}
-
-/// A fingerprint of what an action does, as planned: the step's definition and its rendered
-/// operations. Resume compares it with the journal's to refuse changed definitions.
-pub fn definition_fingerprint(plan: &Plan, action: &Action) -> String {
-    let step = &plan.steps[action.step];
-    let ops: Vec<String> = action.operations.iter().map(ToString::to_string).collect();
-    let text = format!(
-        "{}\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
-        step.id,
-        step.module,
-        ops,
-        action.env,
-        action.items,
-        step.when,
-        step.until,
-        step.retries,
-        step.timeout
-    );
-    crate::journal::fingerprint(text.as_bytes())
 }
 
 #[cfg(test)]
@@ -1001,5 +1112,184 @@ mod tests {
             1,
             "an unreachable host is not retried"
         );
+    }
+
+    use crate::clock::Clock as _;
+
+    /// `work N`: N minutes of work, on a manual clock.
+    #[derive(Debug)]
+    struct Timed {
+        clock: Arc<crate::clock::ManualClock>,
+        ran: Mutex<Vec<String>>,
+    }
+
+    impl Runner for Timed {
+        async fn run(&self, host: HostId, exec: Exec) -> Result<ExecResult, TransportError> {
+            let minutes: i64 = exec
+                .script
+                .strip_prefix("work ")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            self.clock.advance(jiff::SignedDuration::from_mins(minutes));
+            self.ran
+                .lock()
+                .expect("not poisoned")
+                .push(format!("{}@{host}", exec.script));
+            Ok(ExecResult {
+                code: Some(0),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            })
+        }
+    }
+
+    fn at(s: &str) -> jiff::Timestamp {
+        s.parse().expect("a valid instant")
+    }
+
+    fn windowed(
+        plan: &Arc<Plan>,
+        timed: &Arc<Timed>,
+        window: &str,
+        configure: impl FnOnce(&mut Options),
+    ) -> (Report, Recorder) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut opts = Options::new("r", dir.path());
+        opts.window = Some(crate::window::WindowSpec::parse(window).expect("valid"));
+        opts.clock = timed.clock.clone();
+        configure(&mut opts);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut events = Recorder::default();
+        let report = runtime.block_on(execute(
+            plan.clone(),
+            &Registry::builtin(),
+            timed.clone(),
+            &opts,
+            &mut events,
+        ));
+        (report, events)
+    }
+
+    fn done(report: &Report) -> super::super::options::Resume {
+        let mut resume = super::super::options::Resume::default();
+        for (id, status) in &report.actions {
+            if status.is_success() {
+                resume.done.insert(id.clone(), *status);
+            }
+        }
+        resume
+    }
+
+    const OUTAGE: &str = "phases:\n  - name: prep\n    steps:\n      - {id: prep, module: shell, on: a, estimate: 5m, with: {cmd: work 5}}\n  - name: switch\n    outage: true\n    steps:\n      - {id: s1, module: shell, on: a, estimate: 1h, with: {cmd: work 60}}\n      - {id: s2, module: shell, on: a, estimate: 150m, with: {cmd: work 150}}\n      - {id: s3, module: shell, on: a, estimate: 45m, with: {cmd: work 45}}\n";
+
+    #[test]
+    fn the_window_holds_outage_steps_pauses_at_its_end_and_resumes_in_the_next() {
+        let plan = plan(OUTAGE);
+        let timed = Arc::new(Timed {
+            clock: Arc::new(crate::clock::ManualClock::new(at("2026-11-23T21:00:00Z"))),
+            ran: Mutex::default(),
+        });
+        // Before the window: preparation runs, then the run pauses at the boundary.
+        let (first, events) = windowed(&plan, &timed, "22:00/02:00 UTC", |_| {});
+        assert_eq!(first.status, RunStatus::Paused);
+        assert_eq!(first.status_of("prep@a"), Some(Status::Changed));
+        assert_eq!(first.status_of("s1@a"), None, "held, not blocked");
+        let paused = events
+            .0
+            .iter()
+            .find_map(|e| match e {
+                Event::RunPaused {
+                    action,
+                    next_window,
+                    held,
+                    message,
+                } => Some((action.clone(), next_window.clone(), held, message.clone())),
+                _ => None,
+            })
+            .expect("a run_paused event");
+        assert_eq!(paused.0, "s1@a");
+        assert_eq!(paused.1.as_deref(), Some("2026-11-23T22:00:00Z"));
+        assert_eq!(*paused.2, 1);
+        assert!(
+            paused.3.contains("opens at 2026-11-23 22:00"),
+            "{}",
+            paused.3
+        );
+
+        // Inside the window: s1 (to 23:00) and s2 (to 01:30) fit; s3 (45m) would end at 02:15.
+        timed.clock.advance(jiff::SignedDuration::from_mins(55));
+        let resume = done(&first);
+        let (second, events) = windowed(&plan, &timed, "22:00/02:00 UTC", |o| {
+            o.resume = Some(resume);
+        });
+        assert_eq!(second.status, RunStatus::Paused);
+        assert_eq!(second.status_of("s2@a"), Some(Status::Changed));
+        assert_eq!(second.status_of("s3@a"), None);
+        assert_eq!(timed.clock.now(), at("2026-11-24T01:30:00Z"));
+        assert!(events.0.iter().any(|e| matches!(e,
+            Event::RunPaused { action, next_window: Some(next), message, .. }
+                if action == "s3@a" && next == "2026-11-24T22:00:00Z" && message.contains("30m left"))));
+
+        // The next night: s3 runs, and nothing ran twice.
+        timed.clock.advance(jiff::SignedDuration::from_hours(21));
+        let mut resume = done(&first);
+        resume.done.extend(done(&second).done);
+        let (third, _) = windowed(&plan, &timed, "22:00/02:00 UTC", |o| {
+            o.resume = Some(resume);
+        });
+        assert_eq!(third.status, RunStatus::Succeeded);
+        assert_eq!(
+            *timed.ran.lock().expect("lock"),
+            ["work 5@0", "work 60@0", "work 150@0", "work 45@0"]
+        );
+    }
+
+    #[test]
+    fn with_wait_the_run_sleeps_until_the_window_opens() {
+        let plan = plan(OUTAGE);
+        let timed = Arc::new(Timed {
+            clock: Arc::new(crate::clock::ManualClock::new(at("2026-11-23T21:00:00Z"))),
+            ran: Mutex::default(),
+        });
+        let (report, events) = windowed(&plan, &timed, "22:00/04:00 UTC", |o| o.wait = true);
+        assert_eq!(report.status, RunStatus::Succeeded);
+        assert!(events.0.iter().any(|e| matches!(e,
+            Event::WindowWaiting { until, .. } if until == "2026-11-23T22:00:00Z")));
+        // 22:00 + 1h + 150m + 45m.
+        assert_eq!(timed.clock.now(), at("2026-11-24T02:15:00Z"));
+    }
+
+    #[test]
+    fn an_irreversible_step_needs_the_rest_of_the_outage_to_fit_unless_forced() {
+        let plan = plan(
+            "phases:\n  - name: switch\n    outage: true\n    steps:\n      - {id: point, module: shell, on: a, irreversible: true, estimate: 10m, with: {cmd: work 10}}\n      - {id: after, module: shell, on: a, estimate: 1h, with: {cmd: work 60}}\n",
+        );
+        let clock = || Arc::new(crate::clock::ManualClock::new(at("2026-11-23T22:00:00Z")));
+        let window = "2026-11-23T22:00:00Z/2026-11-23T23:00:00Z";
+        let timed = Arc::new(Timed {
+            clock: clock(),
+            ran: Mutex::default(),
+        });
+        let (held, events) = windowed(&plan, &timed, window, |_| {});
+        assert_eq!(held.status, RunStatus::Paused);
+        assert!(
+            timed.ran.lock().expect("lock").is_empty(),
+            "nothing started"
+        );
+        assert!(events.0.iter().any(|e| matches!(e,
+            Event::RunPaused { message, next_window: None, .. }
+                if message.contains("irreversible") && message.contains("~1h10m"))));
+        // --force starts it; the step after it still may not overrun the window.
+        let timed = Arc::new(Timed {
+            clock: clock(),
+            ran: Mutex::default(),
+        });
+        let (forced, _) = windowed(&plan, &timed, window, |o| o.force = true);
+        assert_eq!(forced.status_of("point@a"), Some(Status::Changed));
+        assert_eq!(forced.status_of("after@a"), None);
+        assert_eq!(forced.status, RunStatus::Paused);
     }
 }

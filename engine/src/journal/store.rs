@@ -86,6 +86,8 @@ pub struct RunRecord {
     pub params: String,
     pub state: RunState,
     pub finished_at: Option<String>,
+    /// The outage window the run keeps to (`--window`), as given.
+    pub window: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,7 +150,8 @@ CREATE TABLE IF NOT EXISTS runs (
     params_fp TEXT NOT NULL,
     params TEXT NOT NULL,
     state TEXT NOT NULL,
-    finished_at TEXT
+    finished_at TEXT,
+    window TEXT
 );
 CREATE TABLE IF NOT EXISTS actions (
     run_id TEXT NOT NULL,
@@ -218,6 +221,12 @@ impl Journal {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| err(&e))?;
         conn.execute_batch(SCHEMA).map_err(|e| err(&e))?;
+        // Journals written before runs had a window get the column.
+        let has_window = conn.prepare("SELECT window FROM runs LIMIT 0").is_ok();
+        if !has_window {
+            conn.execute_batch("ALTER TABLE runs ADD COLUMN window TEXT")
+                .map_err(|e| err(&e))?;
+        }
         Ok(Self { conn, path })
     }
 
@@ -235,8 +244,8 @@ impl Journal {
     pub fn create_run(&self, run: &RunRecord) -> Result<(), JournalError> {
         self.conn
             .execute(
-                "INSERT INTO runs (id, operator, started_at, runbook_name, runbook_version, runbook_file, inventory_file, runbook_fp, inventory_fp, params_fp, params, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![run.id, run.operator, run.started_at, run.runbook_name, run.runbook_version, run.runbook_file, run.inventory_file, run.runbook_fp, run.inventory_fp, run.params_fp, run.params, run.state.as_str()],
+                "INSERT INTO runs (id, operator, started_at, runbook_name, runbook_version, runbook_file, inventory_file, runbook_fp, inventory_fp, params_fp, params, state, window) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![run.id, run.operator, run.started_at, run.runbook_name, run.runbook_version, run.runbook_file, run.inventory_file, run.runbook_fp, run.inventory_fp, run.params_fp, run.params, run.state.as_str(), run.window],
             )
             .map_err(|e| self.err(&e))?;
         Ok(())
@@ -248,6 +257,17 @@ impl Journal {
             .execute(
                 "UPDATE runs SET state = ?2, finished_at = ?3 WHERE id = ?1",
                 params![run, state.as_str(), finished],
+            )
+            .map_err(|e| self.err(&e))?;
+        Ok(())
+    }
+
+    /// Records the window a resumed run keeps to from now on (a new `--window`).
+    pub fn set_window(&self, run: &str, window: Option<&str>) -> Result<(), JournalError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET window = ?2 WHERE id = ?1",
+                params![run, window],
             )
             .map_err(|e| self.err(&e))?;
         Ok(())
@@ -285,10 +305,11 @@ impl Journal {
             params: row.get(10)?,
             state: RunState::parse(&row.get::<_, String>(11)?),
             finished_at: row.get(12)?,
+            window: row.get(13)?,
         })
     }
 
-    const RUN_COLUMNS: &'static str = "id, operator, started_at, runbook_name, runbook_version, runbook_file, inventory_file, runbook_fp, inventory_fp, params_fp, params, state, finished_at";
+    const RUN_COLUMNS: &'static str = "id, operator, started_at, runbook_name, runbook_version, runbook_file, inventory_file, runbook_fp, inventory_fp, params_fp, params, state, finished_at, window";
 
     pub fn run(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
         self.conn
@@ -567,6 +588,7 @@ mod tests {
             params: "[]".into(),
             state: RunState::Running,
             finished_at: None,
+            window: None,
         }
     }
 

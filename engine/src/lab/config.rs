@@ -24,15 +24,38 @@ pub struct LabConfig {
     /// 127.0.0.0/8. By default a random-looking base address (never 127.0.0.1) so that labs
     /// started in parallel do not share addresses.
     pub first_address: Option<Ipv4Addr>,
+    /// Roles to give hosts in the inventory: `(host, role)`.
+    pub roles: Vec<(String, String)>,
+    /// Inventory variables for every host, `(name, template)`: the template's placeholders
+    /// `{name}`, `{NAME}` (upper-cased), `{index}` (1-based), `{address}`, `{root}` (the host's
+    /// tree) and `{free_port}` (a TCP port free on every address, a new one at each use) are
+    /// filled in per host, so a runbook that needs `gtm_dir` or `repl_port` can be rehearsed.
+    pub vars: Vec<(String, String)>,
 }
 
 impl LabConfig {
+    /// Gives `host` the inventory role `role`.
+    #[must_use]
+    pub fn role(mut self, host: &str, role: &str) -> Self {
+        self.roles.push((host.to_owned(), role.to_owned()));
+        self
+    }
+
+    /// Sets inventory variable `name` on every host from `template` (see [`LabConfig::vars`]).
+    #[must_use]
+    pub fn var(mut self, name: &str, template: &str) -> Self {
+        self.vars.push((name.to_owned(), template.to_owned()));
+        self
+    }
+
     /// A lab in `dir` with hosts named `a`, `b`, `c`, ... ([`default_names`]).
     pub fn new(dir: impl Into<PathBuf>, count: usize) -> Self {
         Self {
             dir: dir.into(),
             hosts: default_names(count),
             first_address: None,
+            roles: Vec::new(),
+            vars: Vec::new(),
         }
     }
 
@@ -45,6 +68,8 @@ impl LabConfig {
             dir: dir.into(),
             hosts: hosts.into_iter().map(Into::into).collect(),
             first_address: None,
+            roles: Vec::new(),
+            vars: Vec::new(),
         }
     }
 }
@@ -159,6 +184,27 @@ fn random_base() -> u32 {
     let y = (r >> 16) % 256;
     let base = (127 << 24) | (x << 16) | (y << 8) | 2;
     u32::try_from(base).expect("an IPv4 address fits in 32 bits")
+}
+
+/// Fills in a variable template for one host (see [`LabConfig::vars`]).
+pub fn fill(
+    template: &str,
+    name: &str,
+    index: usize,
+    address: Ipv4Addr,
+    root: &std::path::Path,
+) -> Result<String, LabError> {
+    let mut out = template
+        .replace("{name}", name)
+        .replace("{NAME}", &name.to_uppercase())
+        .replace("{index}", &index.to_string())
+        .replace("{address}", &address.to_string())
+        .replace("{root}", &root.display().to_string());
+    while let Some(at) = out.find("{free_port}") {
+        let port = super::process::free_port(Ipv4Addr::UNSPECIFIED)?;
+        out.replace_range(at..at + "{free_port}".len(), &port.to_string());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

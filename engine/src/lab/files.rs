@@ -153,6 +153,13 @@ pub fn inventory(client: &Path, user: &str, hosts: &[LabHost]) -> String {
             identity = path(client.join("id_ed25519")),
             root = path(h.root()),
         );
+        for (name, value) in &h.vars {
+            let _ = writeln!(out, "      {}: {}", q(name), q(value));
+        }
+        if !h.roles.is_empty() {
+            let roles: Vec<String> = h.roles.iter().map(|r| q(r)).collect();
+            let _ = writeln!(out, "    roles: [{}]", roles.join(", "));
+        }
     }
     let names: Vec<String> = hosts.iter().map(|h| q(&h.name)).collect();
     let _ = writeln!(out, "groups:\n  lab:\n    hosts: [{}]", names.join(", "));

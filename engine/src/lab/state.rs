@@ -20,6 +20,12 @@ pub struct LabHost {
     pub pid: Option<u32>,
     /// `hosts/NAME`, absolute.
     pub dir: PathBuf,
+    /// Inventory roles of the host.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Extra inventory variables of the host (templates filled in).
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 impl LabHost {

@@ -158,6 +158,8 @@ pub struct Plan {
     contexts: Contexts,
     /// The runbook's text, to locate run-time template errors.
     source: SourceFile,
+    /// Definition fingerprints by node index (empty for gates), computed on first use.
+    fingerprints: std::sync::OnceLock<Vec<String>>,
 }
 
 impl Plan {
@@ -175,7 +177,8 @@ impl Plan {
         contexts: Contexts,
         source: SourceFile,
     ) -> Self {
-        let schedule = Schedule::compute(&graph, &steps);
+        let outage: Vec<bool> = phases.iter().map(|p| p.outage).collect();
+        let schedule = Schedule::compute(&graph, &steps, &outage);
         Self {
             runbook,
             inventory,
@@ -185,6 +188,7 @@ impl Plan {
             hosts,
             graph,
             schedule,
+            fingerprints: std::sync::OnceLock::new(),
             templates,
             contexts,
             source,
@@ -282,6 +286,32 @@ impl Plan {
     /// steps are assumed not to run).
     pub fn critical_path_estimate(&self) -> Duration {
         self.schedule.total
+    }
+
+    /// The estimated outage-phase time on the longest path from `node` to the end of the run,
+    /// `node` included: what must still fit in the window when `node` starts.
+    pub fn remaining_outage(&self, node: NodeIndex) -> Duration {
+        self.schedule.outage_tail[node.index()]
+    }
+
+    /// The fingerprint of an action's definition (the step and its rendered operations), as the
+    /// journal records it; empty for a gate.
+    pub fn definition_fingerprint(&self, node: NodeIndex) -> &str {
+        let all = self.fingerprints.get_or_init(|| {
+            self.graph
+                .node_indices()
+                .map(|n| match &self.graph[n] {
+                    PlanNode::Action(a) => super::fingerprint::definition_fingerprint(self, a),
+                    PlanNode::Gate(_) => String::new(),
+                })
+                .collect()
+        });
+        &all[node.index()]
+    }
+
+    /// [`Plan::definition_fingerprint`] of an action.
+    pub fn action_fingerprint(&self, action: ActionRef) -> &str {
+        self.definition_fingerprint(action.0)
     }
 
     /// The actions on the critical path, in order.

@@ -24,10 +24,17 @@ pub(crate) struct Schedule {
     pub total: Duration,
     pub critical: Vec<NodeIndex>,
     pub phase_spans: Vec<(Duration, Duration)>,
+    /// For each node, the estimated outage-phase time on the longest path from its start to the
+    /// end of the run (its own estimate included when it is in an outage phase).
+    pub outage_tail: Vec<Duration>,
 }
 
 impl Schedule {
-    pub fn compute(graph: &DiGraph<PlanNode, EdgeKind>, steps: &[StepInfo]) -> Self {
+    pub fn compute(
+        graph: &DiGraph<PlanNode, EdgeKind>,
+        steps: &[StepInfo],
+        outage_phases: &[bool],
+    ) -> Self {
         let n = graph.node_count();
         let order = topological_order(graph);
         let mut position = vec![0; n];
@@ -108,6 +115,26 @@ impl Schedule {
             cursor = via[node.index()];
         }
         critical.reverse();
+        let mut outage_tail = vec![Duration::ZERO; n];
+        for &node in order.iter().rev() {
+            let own = match &graph[node] {
+                PlanNode::Action(a) => {
+                    let step = &steps[a.step];
+                    if outage_phases[step.phase] && step.kind != StepKind::OnFailure {
+                        step.estimate
+                    } else {
+                        Duration::ZERO
+                    }
+                }
+                PlanNode::Gate(_) => Duration::ZERO,
+            };
+            let after = graph
+                .edges_directed(node, Direction::Outgoing)
+                .map(|e| outage_tail[e.target().index()])
+                .max()
+                .unwrap_or_default();
+            outage_tail[node.index()] = own + after;
+        }
         Self {
             order,
             position,
@@ -116,6 +143,7 @@ impl Schedule {
             total,
             critical,
             phase_spans,
+            outage_tail,
         }
     }
 }

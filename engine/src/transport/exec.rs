@@ -232,6 +232,26 @@ impl Transports {
         }
     }
 
+    /// Removes what the wrapper recorded for `run` on every host the run connected to (in
+    /// parallel; errors ignored). For a run that finished: nothing will resume it, and its
+    /// records would only pile up. A host the run never reached is not connected to for this.
+    pub async fn forget_run(self: &Arc<Self>, run: &str) {
+        if run.is_empty() || run.contains('/') || run.starts_with('.') {
+            return;
+        }
+        let script = super::wrapper::forget_script(run);
+        let mut tasks = tokio::task::JoinSet::new();
+        for host in 0..self.endpoints.len() {
+            if matches!(self.conns[host].get(), Some(Ok(_))) {
+                let (this, script) = (self.clone(), script.clone());
+                tasks.spawn(async move {
+                    let _ = this.plain(host, &script).await;
+                });
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
     /// Runs a plain command (no wrapper) and returns its output: for the kill and probe scripts.
     async fn plain(&self, host: HostId, script: &str) -> Result<ExecResult, TransportError> {
         let exec = Exec {

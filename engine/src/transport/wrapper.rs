@@ -109,6 +109,14 @@ exit 0
     )
 }
 
+/// A command that removes everything the wrapper recorded on the host for run `run`.
+pub fn forget_script(run: &str) -> String {
+    format!(
+        r#"rm -rf -- "${{RUNBOOK_HOST_ROOT:-$HOME}}/.runbook/actions/"{}"#,
+        runbook_modules::quote(run)
+    )
+}
+
 /// A command that lists what the wrapper recorded for every attempt and operation of an action
 /// (`prefix` = `RUN/step@host`): one line `ATTEMPT.OP RC RUNNING` each (`RC` is `-` while
 /// unknown, `RUNNING` is 1 when its process group is alive), or `none`.
