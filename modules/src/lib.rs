@@ -20,6 +20,7 @@ mod registry;
 mod value;
 
 pub mod generic;
+pub mod gtm;
 pub mod http;
 pub mod iris;
 pub mod wsadmin;

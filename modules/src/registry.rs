@@ -21,6 +21,7 @@ impl Registry {
         let mut registry = Self::empty();
         for module in crate::generic::all()
             .into_iter()
+            .chain(crate::gtm::all())
             .chain(crate::http::all())
             .chain(crate::iris::all())
             .chain(crate::wsadmin::all())

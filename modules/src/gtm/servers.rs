@@ -1,0 +1,598 @@
+//! `gtm.source_start` and `gtm.receiver_start`: the replication servers.
+//!
+//! Seed: `originating_start` (`mupip replicate -source -start -instsecondary=B
+//! -secondary=host:port -buffsize=1048576 -log=...`, then `-checkhealth`), `replicating_start`
+//! (a passive Source Server to create the Journal Pool, then `mupip replicate -receive -start
+//! -listenport=PORT -buffsize=... -log=...`, then `-checkhealth`), `suppl_setup` and
+//! `replicating_start_suppl_n` (`-updok`/`-updnotok` on the passive Source Server,
+//! `-updateresync=FILE -initialize`, `-autorollback`, `-noresync` on the Receiver Server), the
+//! A→B→C example (`-propagateprimary`) and the TLS section (`-tlsid`, `-reneg`).
+//!
+//! Check: `-checkhealth` says the server is alive (in the requested mode; for the Receiver
+//! Server, with its Update Process). Apply starts it only when it is not, then waits up to
+//! `wait` for `-checkhealth` to report it alive, and fails quoting the end of its log if not.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use super::{Env, lines, one, port, qualifiers, run, secs, with_env};
+use crate::args::Args;
+use crate::command::quote;
+use crate::module::{Module, Operation, RenderError};
+use crate::param::{ParamSpec, ParamType};
+use crate::value::Value;
+
+const BUFFSIZE: i64 = 1_048_576;
+
+fn common(own: Vec<ParamSpec>) -> Vec<ParamSpec> {
+    let mut params = own;
+    params.extend([
+        ParamSpec::optional(
+            "buffsize",
+            ParamType::Int,
+            "-buffsize: the pool size in bytes",
+        )
+        .with_default(Value::Int(BUFFSIZE)),
+        ParamSpec::optional(
+            "tlsid",
+            ParamType::String,
+            "-tlsid: the TLS id in $gtmcrypt_config",
+        ),
+        ParamSpec::optional(
+            "extra",
+            ParamType::List(Box::new(ParamType::String)),
+            "More qualifiers, each one word starting with `-`",
+        ),
+        ParamSpec::optional(
+            "wait",
+            ParamType::Duration,
+            "How long to wait for -checkhealth to report the server alive after starting it",
+        )
+        .with_default(Value::Duration(Duration::from_secs(15))),
+    ]);
+    with_env(params)
+}
+
+/// The shell loop that waits up to `wait` seconds for `test` to hold, then fails with `what`
+/// and the end of `log`.
+fn wait_alive(wait: u64, test: &str, what: &str, log: &str) -> String {
+    format!(
+        "rb_i=0\nuntil {test}; do\n  if [ \"$rb_i\" -ge {ticks} ]; then\n    \
+         rb_fail \"{what} is not alive {wait}s after starting; end of its log: $(tail -n 5 {log} 2>/dev/null | tr '\\n' ' ')\"\n  \
+         fi\n  sleep 0.5; rb_i=$((rb_i + 1))\ndone",
+        ticks = wait * 2,
+        log = quote(log),
+    )
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourceStartModule;
+
+static SOURCE_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
+    common(vec![
+        ParamSpec::optional("mode", ParamType::Enum(&["active", "passive"]), "active (replicates to `secondary`) or passive (only the Journal Pool, on a replicating instance)")
+            .with_default(Value::Str("active".into())),
+        ParamSpec::optional(
+            "secondary_instance",
+            ParamType::String,
+            "-instsecondary: the name of the replicating instance (passive: default `dummy`)",
+        ),
+        ParamSpec::optional(
+            "secondary",
+            ParamType::String,
+            "-secondary: HOST:PORT of the replicating instance's Receiver Server (active only)",
+        ),
+        ParamSpec::optional("log", ParamType::Path, "-log: default LOG_DIR/source_INSTANCE_SECONDARY.log"),
+        ParamSpec::optional("propagate", ParamType::Bool, "-propagateprimary: this instance propagates (A→B→C, on B)")
+            .with_default(Value::Bool(false)),
+        ParamSpec::optional("updok", ParamType::Bool, "-updok (true) or -updnotok (false): whether a supplementary instance accepts local updates"),
+        ParamSpec::optional("reneg", ParamType::Int, "-renegotiate_interval in minutes (TLS)"),
+    ])
+});
+
+struct Source {
+    env: Env,
+    active: bool,
+    secondary_instance: String,
+    start: String,
+    log: String,
+    wait: u64,
+}
+
+impl Source {
+    fn new(args: &Args) -> Result<Self, RenderError> {
+        let env = Env::new(args)?;
+        let active = args.str("mode").as_deref() != Some("passive");
+        let secondary_instance = match (args.str("secondary_instance"), active) {
+            (Some(name), _) => name,
+            (None, false) => "dummy".to_owned(),
+            (None, true) => {
+                return Err(RenderError::new(
+                    "secondary_instance",
+                    "an active Source Server needs the replicating instance's name",
+                ));
+            }
+        };
+        super::check_name("secondary_instance", &secondary_instance, 15)?;
+        let log = args.str("log").unwrap_or_else(|| {
+            format!(
+                "{}/source_{}_{secondary_instance}.log",
+                env.log_dir, env.instance
+            )
+        });
+        let mut words = vec![
+            "replicate".to_owned(),
+            "-source".to_owned(),
+            "-start".to_owned(),
+        ];
+        match (active, args.str("secondary")) {
+            (true, Some(secondary)) => {
+                let valid = secondary.rsplit_once(':').is_some_and(|(host, p)| {
+                    !host.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0)
+                });
+                if !valid && !secondary.starts_with('<') {
+                    return Err(RenderError::new(
+                        "secondary",
+                        format!("`{secondary}` is not HOST:PORT"),
+                    ));
+                }
+                words.push(format!("-instsecondary={secondary_instance}"));
+                words.push(format!("-secondary={secondary}"));
+            }
+            (true, None) => {
+                return Err(RenderError::new(
+                    "secondary",
+                    "an active Source Server needs HOST:PORT of the Receiver Server",
+                ));
+            }
+            (false, Some(_)) => {
+                return Err(RenderError::new(
+                    "secondary",
+                    "a passive Source Server does not connect anywhere",
+                ));
+            }
+            (false, None) => {
+                words.push("-passive".to_owned());
+                words.push(format!("-instsecondary={secondary_instance}"));
+            }
+        }
+        words.push(format!(
+            "-buffsize={}",
+            args.int("buffsize").unwrap_or(BUFFSIZE)
+        ));
+        words.push(format!("-log={log}"));
+        if args.bool("propagate") == Some(true) {
+            words.push("-propagateprimary".to_owned());
+        }
+        match args.bool("updok") {
+            Some(true) => words.push("-updok".to_owned()),
+            Some(false) => words.push("-updnotok".to_owned()),
+            None => {}
+        }
+        if let Some(tlsid) = args.str("tlsid") {
+            words.push(format!("-tlsid={tlsid}"));
+        }
+        if let Some(reneg) = args.int("reneg") {
+            words.push(format!("-renegotiate_interval={reneg}"));
+        }
+        words.extend(qualifiers(args, "extra")?);
+        Ok(Self {
+            env,
+            active,
+            start: run("mupip", &words),
+            secondary_instance,
+            log,
+            wait: secs(args, "wait", 15),
+        })
+    }
+
+    /// Sets `rb_active`/`rb_passive` for this secondary.
+    fn health(&self) -> String {
+        format!(
+            "rb_source_health {}",
+            super::word_of(&format!("-instsecondary={}", self.secondary_instance))
+        )
+    }
+
+    fn alive(&self) -> &'static str {
+        if self.active {
+            "[ \"$rb_active\" -gt 0 ]"
+        } else {
+            "[ \"$rb_passive\" -gt 0 ]"
+        }
+    }
+}
+
+impl Module for SourceStartModule {
+    fn name(&self) -> &'static str {
+        "gtm.source_start"
+    }
+
+    fn description(&self) -> &'static str {
+        "Start an active or passive Source Server unless -checkhealth says it is alive"
+    }
+
+    fn params(&self) -> &[ParamSpec] {
+        &SOURCE_PARAMS
+    }
+
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let src = Source::new(args)?;
+        let (other, other_alive) = if src.active {
+            ("PASSIVE", "[ \"$rb_passive\" -gt 0 ]")
+        } else {
+            ("ACTIVE", "[ \"$rb_active\" -gt 0 ]")
+        };
+        let body = [
+            src.health(),
+            format!("if {}; then rb_unchanged; exit 0; fi", src.alive()),
+            format!(
+                "if {other_alive}; then rb_fail \"the Source Server for {} is alive in {other} mode; shut it down first\"; fi",
+                src.secondary_instance
+            ),
+            src.start.clone(),
+            wait_alive(
+                src.wait,
+                &format!("{{ {}; {}; }}", src.health(), src.alive()),
+                "the Source Server",
+                &src.log,
+            ),
+        ];
+        Ok(one(src.env.command(self.name(), &lines(&body))))
+    }
+
+    fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
+        let src = Source::new(args)?;
+        let body = format!(
+            "{}\nif {}; then exit 0; else exit 1; fi",
+            src.health(),
+            src.alive()
+        );
+        Ok(Some(one(src.env.probe(self.name(), 1, &body))))
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReceiverStartModule;
+
+static RECEIVER_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
+    common(vec![
+        ParamSpec::required("listen_port", ParamType::Int, "-listenport: the port the Receiver Server listens on"),
+        ParamSpec::optional("log", ParamType::Path, "-log: default LOG_DIR/receive.log"),
+        ParamSpec::optional("updateresync", ParamType::Bool, "-updateresync without a value (pre-V5.5 instance files)")
+            .with_default(Value::Bool(false)),
+        ParamSpec::optional("updateresync_file", ParamType::Path, "-updateresync=FILE: a backup of the originating instance file (first start of an SI instance, or a new instance file)"),
+        ParamSpec::optional("initialize", ParamType::Bool, "-initialize: the first time A and P replicate (with updateresync)")
+            .with_default(Value::Bool(false)),
+        ParamSpec::optional("resume", ParamType::Int, "-resume=STREAM: A and P replicated before (with updateresync)"),
+        ParamSpec::optional("autorollback", ParamType::Bool, "-autorollback: roll back automatically when the source asks")
+            .with_default(Value::Bool(false)),
+        ParamSpec::optional("noresync", ParamType::Bool, "-noresync: resume from the last common transaction (SI, by application design)")
+            .with_default(Value::Bool(false)),
+        ParamSpec::optional("passive_source", ParamType::Bool, "Also start a passive Source Server (-instsecondary=dummy) first when no Source Server runs, as `replicating_start` does")
+            .with_default(Value::Bool(true)),
+        ParamSpec::optional("updok", ParamType::Bool, "On that passive Source Server: -updok (true) or -updnotok (false), for a supplementary instance"),
+    ])
+});
+
+struct Receiver {
+    env: Env,
+    passive: Option<String>,
+    start: String,
+    log: String,
+    wait: u64,
+}
+
+impl Receiver {
+    fn new(args: &Args) -> Result<Self, RenderError> {
+        let env = Env::new(args)?;
+        let listen = port(args, "listen_port")?.unwrap_or_default();
+        let log = args
+            .str("log")
+            .unwrap_or_else(|| format!("{}/receive.log", env.log_dir));
+        let mut words = vec![
+            "replicate".to_owned(),
+            "-receiver".to_owned(),
+            "-start".to_owned(),
+            format!("-listenport={listen}"),
+            format!("-buffsize={}", args.int("buffsize").unwrap_or(BUFFSIZE)),
+            format!("-log={log}"),
+        ];
+        let resync = match (args.str("updateresync_file"), args.bool("updateresync")) {
+            (Some(file), _) => {
+                words.push(format!("-updateresync={file}"));
+                true
+            }
+            (None, Some(true)) => {
+                words.push("-updateresync".to_owned());
+                true
+            }
+            _ => false,
+        };
+        if args.bool("initialize") == Some(true) {
+            if !resync {
+                return Err(RenderError::new(
+                    "initialize",
+                    "only applies with `updateresync_file` or `updateresync`",
+                ));
+            }
+            words.push("-initialize".to_owned());
+        }
+        if let Some(stream) = args.int("resume") {
+            if !resync {
+                return Err(RenderError::new(
+                    "resume",
+                    "only applies with `updateresync_file` or `updateresync`",
+                ));
+            }
+            words.push(format!("-resume={stream}"));
+        }
+        if args.bool("autorollback") == Some(true) {
+            if args.bool("noresync") == Some(true) {
+                return Err(RenderError::new(
+                    "noresync",
+                    "cannot be combined with `autorollback`",
+                ));
+            }
+            words.push("-autorollback".to_owned());
+        }
+        if args.bool("noresync") == Some(true) {
+            words.push("-noresync".to_owned());
+        }
+        if let Some(tlsid) = args.str("tlsid") {
+            words.push(format!("-tlsid={tlsid}"));
+        }
+        words.extend(qualifiers(args, "extra")?);
+        let passive = if args.bool("passive_source") == Some(false) {
+            if args.bool("updok").is_some() {
+                return Err(RenderError::new(
+                    "updok",
+                    "only applies with `passive_source: true`",
+                ));
+            }
+            None
+        } else {
+            let mut p = vec![
+                "replicate".to_owned(),
+                "-source".to_owned(),
+                "-start".to_owned(),
+                "-passive".to_owned(),
+                "-instsecondary=dummy".to_owned(),
+                format!("-buffsize={}", args.int("buffsize").unwrap_or(BUFFSIZE)),
+                format!("-log={}/source_{}_dummy.log", env.log_dir, env.instance),
+            ];
+            match args.bool("updok") {
+                Some(true) => p.push("-updok".to_owned()),
+                Some(false) => p.push("-updnotok".to_owned()),
+                None => {}
+            }
+            Some(run("mupip", &p))
+        };
+        Ok(Self {
+            env,
+            passive,
+            start: run("mupip", &words),
+            log,
+            wait: secs(args, "wait", 15),
+        })
+    }
+}
+
+const RECEIVER_ALIVE: &str = "[ \"$rb_receiver\" = true ] && [ \"$rb_update\" = true ]";
+
+impl Module for ReceiverStartModule {
+    fn name(&self) -> &'static str {
+        "gtm.receiver_start"
+    }
+
+    fn description(&self) -> &'static str {
+        "Start the Receiver Server and Update Process (and a passive Source Server) unless they are alive"
+    }
+
+    fn params(&self) -> &[ParamSpec] {
+        &RECEIVER_PARAMS
+    }
+
+    fn idempotent(&self) -> bool {
+        true
+    }
+
+    fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let r = Receiver::new(args)?;
+        let mut body = vec![
+            "rb_receiver_health".to_owned(),
+            format!("if {RECEIVER_ALIVE}; then rb_unchanged; exit 0; fi"),
+            "if [ \"$rb_receiver\" = true ]; then rb_fail \"the Receiver Server is alive but its Update Process is not; shut the Receiver Server down first\"; fi".to_owned(),
+        ];
+        if let Some(passive) = &r.passive {
+            body.push("rb_source_health".to_owned());
+            body.push(format!(
+                "if [ $((rb_active + rb_passive)) -eq 0 ]; then {passive}; fi"
+            ));
+        }
+        body.push(r.start.clone());
+        body.push(wait_alive(
+            r.wait,
+            &format!("{{ rb_receiver_health; {RECEIVER_ALIVE}; }}"),
+            "the Receiver Server or its Update Process",
+            &r.log,
+        ));
+        Ok(one(r.env.command(self.name(), &lines(&body))))
+    }
+
+    fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
+        let r = Receiver::new(args)?;
+        let body = format!("rb_receiver_health\nif {RECEIVER_ALIVE}; then exit 0; else exit 1; fi");
+        Ok(Some(one(r.env.probe(self.name(), 1, &body))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gtm::testing::*;
+
+    #[test]
+    fn the_originating_start_of_the_seed() {
+        let cmd = &remotes(
+            &SourceStartModule,
+            &[
+                ("dir", s("/g/A")),
+                ("instance", s("A")),
+                ("secondary_instance", s("B")),
+                ("secondary", s("localhost:4001")),
+                ("tlsid", s("Alice")),
+                ("reneg", Value::Int(2)),
+            ],
+        )[0];
+        assert!(
+            cmd.script.contains(
+                "rb_run \"$gtm_dist/mupip\" replicate -source -start -instsecondary=B \
+             -secondary=localhost:4001 -buffsize=1048576 -log=/g/A/log/source_A_B.log \
+             -tlsid=Alice -renegotiate_interval=2\n"
+            ),
+            "{}",
+            cmd.script
+        );
+        assert!(cmd.script.contains("rb_source_health -instsecondary=B\nif [ \"$rb_active\" -gt 0 ]; then rb_unchanged; exit 0; fi"));
+    }
+
+    #[test]
+    fn the_replicating_start_of_the_seed() {
+        let cmd = &remotes(
+            &ReceiverStartModule,
+            &[
+                ("dir", s("/g/P")),
+                ("instance", s("P")),
+                ("listen_port", Value::Int(4011)),
+                ("updateresync_file", s("/g/startA")),
+                ("initialize", Value::Bool(true)),
+                ("updok", Value::Bool(true)),
+            ],
+        )[0];
+        assert!(cmd.script.contains(
+            "then rb_run \"$gtm_dist/mupip\" replicate -source -start -passive -instsecondary=dummy \
+             -buffsize=1048576 -log=/g/P/log/source_P_dummy.log -updok; fi"
+        ), "{}", cmd.script);
+        assert!(cmd.script.contains(
+            "rb_run \"$gtm_dist/mupip\" replicate -receiver -start -listenport=4011 -buffsize=1048576 \
+             -log=/g/P/log/receive.log -updateresync=/g/startA -initialize\n"
+        ), "{}", cmd.script);
+    }
+
+    #[test]
+    fn inconsistent_qualifiers_are_refused() {
+        let base = [("dir", s("/g/A")), ("instance", s("A"))];
+        for (module, extra, arg) in [
+            (
+                &SourceStartModule as &dyn Module,
+                vec![("secondary", s("h:1"))],
+                "secondary_instance",
+            ),
+            (
+                &SourceStartModule,
+                vec![("secondary_instance", s("B"))],
+                "secondary",
+            ),
+            (
+                &SourceStartModule,
+                vec![("secondary_instance", s("B")), ("secondary", s("nohost"))],
+                "secondary",
+            ),
+            (
+                &SourceStartModule,
+                vec![("mode", s("passive")), ("secondary", s("h:1"))],
+                "secondary",
+            ),
+            (
+                &SourceStartModule,
+                vec![
+                    ("secondary_instance", s("B")),
+                    ("secondary", s("h:1")),
+                    ("extra", Value::List(vec![s("; rm")])),
+                ],
+                "extra",
+            ),
+            (
+                &ReceiverStartModule,
+                vec![("listen_port", Value::Int(70000))],
+                "listen_port",
+            ),
+            (
+                &ReceiverStartModule,
+                vec![
+                    ("listen_port", Value::Int(1)),
+                    ("initialize", Value::Bool(true)),
+                ],
+                "initialize",
+            ),
+            (
+                &ReceiverStartModule,
+                vec![
+                    ("listen_port", Value::Int(1)),
+                    ("autorollback", Value::Bool(true)),
+                    ("noresync", Value::Bool(true)),
+                ],
+                "noresync",
+            ),
+        ] {
+            let mut raw = base.to_vec();
+            raw.extend(extra);
+            let err = module.render(&args(module, &raw)).expect_err("refused");
+            assert_eq!(err.arg, Some(arg), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn health_parsing_of_verbatim_checkhealth_output() {
+        let dist = crate::gtm::testing::TempDir::new("gtm-health");
+        fake_dist(dist.path());
+        std::fs::write(
+            dist.join("mupip.out"),
+            "Mon Nov 23 11:34:03 2026 : Initiating CHECKHEALTH operation on source server pid [31879] for secondary instance name [dummy]\nPID 31879 Source server is alive in PASSIVE mode\n",
+        )
+        .expect("sample");
+        let raw = [
+            ("dir", s(&dist.str(""))),
+            ("instance", s("B")),
+            ("mode", s("passive")),
+        ];
+        let probe = check_probe(&SourceStartModule, &raw);
+        assert_eq!(run_with(&probe, dist.path()).status.code(), Some(0));
+        let raw = [
+            ("dir", s(&dist.str(""))),
+            ("instance", s("B")),
+            ("secondary_instance", s("dummy")),
+            ("secondary", s("h:1")),
+        ];
+        let probe = check_probe(&SourceStartModule, &raw);
+        assert_eq!(
+            run_with(&probe, dist.path()).status.code(),
+            Some(1),
+            "passive is not active"
+        );
+        std::fs::write(dist.join("mupip.out"), "%GTM-E-NOJNLPOOL, No journal pool info found in the replication instance of /x/gtm.repl\n").expect("sample");
+        std::fs::write(dist.join("mupip.rc"), "138").expect("rc");
+        assert_eq!(
+            run_with(&probe, dist.path()).status.code(),
+            Some(1),
+            "no journal pool: not alive"
+        );
+        std::fs::write(
+            dist.join("mupip.out"),
+            "%GTM-E-REPLINSTOPEN, Error opening replication instance file /x/gtm.repl\n",
+        )
+        .expect("sample");
+        let out = run_with(&probe, dist.path());
+        assert_eq!(out.status.code(), Some(2), "another error: the check fails");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(
+                "gtm.source_start: mupip -source -checkhealth failed: %GTM-E-REPLINSTOPEN"
+            )
+        );
+    }
+}

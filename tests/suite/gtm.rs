@@ -1,0 +1,381 @@
+//! The `gtm.*` modules against real GT.M (the Debian `fis-gtm` package): two lab hosts, each
+//! with its own instance under `Rig::root(host)/gtm`, replicating over localhost ports, set up
+//! and driven by runbooks alone. Every test tears its instances down in a guard, even when it
+//! fails: server shutdowns and rundown with each instance's environment, then a kill of any
+//! process whose environment points into the test's directories, then `ipcrm` of the IPC ids
+//! the database and instance files still record.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::apply::{Applied, Rig};
+
+const GTM_DIST: &str = "/usr/lib/x86_64-linux-gnu/fis-gtm/V7.0-005_x86_64";
+
+/// Two lab hosts `a` (instance A) and `b` (instance B), cleaned up on drop.
+struct Pair {
+    rig: Rig,
+    /// Ports of B's and A's Receiver Servers.
+    port_b: u16,
+    port_a: u16,
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("a free port");
+    listener.local_addr().expect("address").port()
+}
+
+fn header(name: &str) -> String {
+    format!("apiVersion: runbook/v1\nkind: Runbook\nmetadata: {{name: {name}, version: 1.0.0}}\n")
+}
+
+impl Pair {
+    fn new() -> Option<Self> {
+        if !Path::new(GTM_DIST).join("mupip").exists() {
+            eprintln!("GT.M is not installed ({GTM_DIST}): skipped");
+            return None;
+        }
+        let (port_b, port_a) = (free_port(), free_port());
+        Some(Self {
+            rig: Rig::new(2),
+            port_b,
+            port_a,
+        })
+    }
+
+    fn dir(&self, host: &str) -> PathBuf {
+        self.rig.root(host).join("gtm")
+    }
+
+    fn apply(&self, name: &str, steps: &str) -> Applied {
+        let rb = header(name) + "steps:\n" + steps;
+        self.rig.apply(&rb, &self.rig.inventory(), &[])
+    }
+
+    /// Runs a GT.M tool on the controller with `host`'s instance environment.
+    fn tool(&self, host: &str, tool: &str, args: &[&str]) -> std::process::Output {
+        let dir = self.dir(host);
+        let instance = host.to_uppercase();
+        Command::new(Path::new(GTM_DIST).join(tool))
+            .args(args)
+            .current_dir(if dir.exists() {
+                dir.clone()
+            } else {
+                std::env::temp_dir()
+            })
+            .env("gtm_dist", GTM_DIST)
+            .env("gtm_repl_instname", &instance)
+            .env("gtm_repl_instance", dir.join("gtm.repl"))
+            .env("gtmgbldir", dir.join("gtm.gld"))
+            .env(
+                "gtmroutines",
+                format!("{} {GTM_DIST}/libgtmutil.so", dir.display()),
+            )
+            .env("gtm_log", dir.join("log"))
+            .env("gtm_tmp", dir.join("tmp"))
+            .output()
+            .expect("run a GT.M tool")
+    }
+
+    /// `mumps -run %XCMD code` on `host`'s instance, its stdout.
+    fn m(&self, host: &str, code: &str) -> String {
+        let out = self.tool(host, "mumps", &["-run", "%XCMD", code]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// The env arguments of a step on `host`.
+    fn env(host: &str) -> String {
+        format!(
+            "dir: \"{{{{ vars.host_root }}}}/gtm\", instance: {}",
+            host.to_uppercase()
+        )
+    }
+
+    /// Steps that set up A→B as the seed's "A→B replication configuration with empty
+    /// databases": db_create, repl_setup, replicating_start on B, originating_start on A.
+    fn setup_steps(&self) -> String {
+        let (a, b) = (Self::env("a"), Self::env("b"));
+        format!(
+            "  - {{id: db-a, module: gtm.database_create, on: a, with: {{{a}}}}}\n\
+             \x20 - {{id: db-b, module: gtm.database_create, on: b, with: {{{b}}}}}\n\
+             \x20 - {{id: repl-a, module: gtm.replication_on, on: a, with: {{{a}}}}}\n\
+             \x20 - {{id: repl-b, module: gtm.replication_on, on: b, with: {{{b}}}}}\n\
+             \x20 - {{id: recv-b, module: gtm.receiver_start, on: b, with: {{{b}, listen_port: {pb}}}}}\n\
+             \x20 - {{id: src-a, module: gtm.source_start, on: a, with: {{{a}, secondary_instance: B, secondary: \"{{{{ hostvars.b.address }}}}:{pb}\"}}}}\n",
+            pb = self.port_b
+        )
+    }
+
+    fn set_up(&self) {
+        let run = self.apply("gtm-setup", &self.setup_steps());
+        assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for host in ["b", "a"] {
+            if !self.dir(host).join("gtm.gld").exists() {
+                continue;
+            }
+            let _ = self.tool(
+                host,
+                "mupip",
+                &["replicate", "-receiver", "-shutdown", "-timeout=0"],
+            );
+            let _ = self.tool(
+                host,
+                "mupip",
+                &["replicate", "-source", "-shutdown", "-timeout=0"],
+            );
+            let _ = self.tool(host, "mupip", &["rundown", "-region", "*"]);
+        }
+        // Whatever survived: processes whose environment or working directory is ours.
+        let root = self.rig.dir.path().to_string_lossy().into_owned();
+        let me = std::process::id().to_string();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            if pid == me || !pid.chars().all(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
+            let exe = std::fs::read_link(entry.path().join("exe")).unwrap_or_default();
+            let ours = String::from_utf8_lossy(&environ).contains(&format!("{root}/"))
+                || cwd.starts_with(&root);
+            if ours && exe.starts_with(GTM_DIST) {
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+            }
+        }
+        // IPC the files still record (ours: nobody else's file names them).
+        for host in ["a", "b"] {
+            let dir = self.dir(host);
+            let mut targets: Vec<String> = vec!["-jnlpool".into(), "-recvpool".into()];
+            for f in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                if f.path().extension().is_some_and(|e| e == "dat") {
+                    targets.push(f.path().to_string_lossy().into_owned());
+                }
+            }
+            if !dir.join("gtm.gld").exists() {
+                continue;
+            }
+            for t in targets {
+                let out = self.tool(host, "mupip", &["ftok", &t]);
+                for line in String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .chain(String::from_utf8_lossy(&out.stderr).lines())
+                {
+                    let cols: Vec<&str> = line.split("::").collect();
+                    if cols.len() < 3 {
+                        continue;
+                    }
+                    let id = |c: &str| {
+                        c.split_whitespace()
+                            .next()
+                            .and_then(|w| w.parse::<i64>().ok())
+                    };
+                    if let Some(sem) = id(cols[1]).filter(|i| *i >= 0) {
+                        let _ = Command::new("ipcrm")
+                            .args(["-s", &sem.to_string()])
+                            .output();
+                    }
+                    if let Some(shm) = id(cols[2]).filter(|i| *i >= 0) {
+                        let _ = Command::new("ipcrm")
+                            .args(["-m", &shm.to_string()])
+                            .output();
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_to_b_set_up_by_modules_replicates_data_and_is_idempotent() {
+    let Some(pair) = Pair::new() else { return };
+    let (a, b) = (Pair::env("a"), Pair::env("b"));
+    let steps = pair.setup_steps()
+        + &format!(
+            "  - {{id: write, module: gtm.mumps, on: a, with: {{{a}, code: \"for i=1:1:10 set ^A(i)=i\"}}}}\n\
+             \x20 - {{id: drain, module: gtm.wait_backlog, on: a, register: drain, with: {{{a}, timeout: 90s, interval: 1s}}}}\n\
+             \x20 - {{id: count, module: gtm.mumps, on: b, register: count, retries: 20, delay: 1s, until: \"count.values.output == 10\", with: {{{b}, code: \"write $order(^A(\\\"\\\"),-1)\", json: true, read_only: true}}}}\n\
+             \x20 - {{id: health-b, module: gtm.health, on: b, register: health_b, with: {{{b}, require: [receiver, update, passive]}}}}\n\
+             \x20 - {{id: health-a, module: gtm.health, on: a, register: health_a, with: {{{a}, require: [active]}}}}\n\
+             \x20 - {{id: role-a, module: gtm.role, on: a, register: role_a, with: {{{a}}}}}\n\
+             \x20 - {{id: role-b, module: gtm.role, on: b, register: role_b, with: {{{b}}}}}\n\
+             \x20 - {{id: backlog-b, module: gtm.backlog, on: b, register: backlog_b, with: {{{b}, side: receiver}}}}\n\
+             \x20 - {{id: seqno-a, module: gtm.seqno, on: a, register: seqno_a, with: {{{a}}}}}\n\
+             \x20 - id: verdict\n    module: assert\n    with:\n      that:\n\
+             \x20       - \"drain.values.backlog == 0 and drain.values.posted == 10\"\n\
+             \x20       - \"health_b.values.receiver and health_b.values.update and health_b.values.mode == 'passive'\"\n\
+             \x20       - \"health_a.values.mode == 'active' and not health_a.values.receiver\"\n\
+             \x20       - \"role_a.values.role == 'originating' and role_b.values.role == 'replicating'\"\n\
+             \x20       - \"role_a.values.root_primary and role_a.values.seqno >= 1\"\n\
+             \x20       - \"backlog_b.values.backlog == 0 and backlog_b.values.processed == 10\"\n\
+             \x20       - \"seqno_a.values.max == 11 and seqno_a.values.regions.DEFAULT == 11\"\n"
+        );
+    let run = pair.apply("gtm-a-to-b", &steps);
+    assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    for step in [
+        "db-a@a", "db-b@b", "repl-a@a", "repl-b@b", "recv-b@b", "src-a@a", "write@a",
+    ] {
+        assert_eq!(run.status(step), "changed", "{step}");
+    }
+    // Read back on B, outside runbook.
+    assert_eq!(pair.m("b", "write ^A(7)"), "7");
+    assert!(
+        pair.dir("b").join("gtm.repl").exists() && pair.dir("b").join("log/receive.log").exists()
+    );
+
+    // The same set-up again changes nothing: every check and apply says so.
+    let again = pair.apply("gtm-a-to-b-again", &pair.setup_steps());
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    for step in [
+        "db-a@a", "db-b@b", "repl-a@a", "repl-b@b", "recv-b@b", "src-a@a",
+    ] {
+        assert_eq!(again.status(step), "ok", "{step}: {:#?}", again.events);
+    }
+
+    // Orderly shutdown in the seed's order: B (propagating side) first, then A.
+    let stop = pair.apply(
+        "gtm-stop",
+        &format!(
+            "  - {{id: stop-b, module: gtm.shutdown, on: b, register: stop_b, with: {{{b}, kind: propagating, timeout: 2s}}}}\n\
+             \x20 - {{id: stop-a, module: gtm.shutdown, on: a, with: {{{a}, kind: originating, timeout: 2s}}}}\n\
+             \x20 - {{id: role-a, module: gtm.role, on: a, register: role_a, with: {{{a}}}}}\n\
+             \x20 - {{id: down, module: assert, with: {{that: [\"role_a.values.role == 'none'\", \"stop_b.values.receiver_stopped and stop_b.values.source_stopped\"]}}}}\n"
+        ),
+    );
+    assert_eq!(stop.code, 0, "{}\n{:#?}", stop.stderr, stop.events);
+    let ftok = pair.tool("a", "mupip", &["ftok", "-jnlpool"]);
+    let text =
+        String::from_utf8_lossy(&ftok.stdout).into_owned() + &String::from_utf8_lossy(&ftok.stderr);
+    let pool = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("jnlpool ::"))
+        .unwrap_or_else(|| panic!("{text}"));
+    let ids: Vec<&str> = pool
+        .split("::")
+        .skip(1)
+        .filter_map(|c| c.split_whitespace().next())
+        .collect();
+    assert_eq!(ids, ["-1", "-1"], "no Journal Pool left: {text}");
+}
+
+#[test]
+fn the_backlog_gate_holds_while_the_receiver_is_down_and_opens_after() {
+    let Some(pair) = Pair::new() else { return };
+    pair.set_up();
+    let (a, b) = (Pair::env("a"), Pair::env("b"));
+    let hold = pair.apply(
+        "gtm-gate-hold",
+        &format!(
+            "  - {{id: stop-recv, module: gtm.receiver_stop, on: b, with: {{{b}, timeout: 2s}}}}\n\
+             \x20 - {{id: write, module: gtm.mumps, on: a, with: {{{a}, code: \"for i=1:1:5 set ^G(i)=i\"}}}}\n\
+             \x20 - {{id: gate, module: gtm.wait_backlog, on: a, with: {{{a}, timeout: 4s, interval: 1s}}}}\n"
+        ),
+    );
+    assert_eq!(hold.code, 1, "{}\n{:#?}", hold.stderr, hold.events);
+    assert_eq!(hold.status("stop-recv@b"), "changed");
+    assert_eq!(hold.status("gate@a"), "failed");
+    let msg = hold.message("gate@a");
+    assert!(
+        msg.contains("backlog not zero after 4s")
+            && msg.contains("SRCBACKLOGSTATUS")
+            && msg.contains("\"posted\": 5"),
+        "{msg}"
+    );
+    assert_eq!(pair.m("b", "write $data(^G)"), "0");
+
+    let open = pair.apply(
+        "gtm-gate-open",
+        &format!(
+            "  - {{id: start-recv, module: gtm.receiver_start, on: b, with: {{{b}, listen_port: {}}}}}\n\
+             \x20 - {{id: gate, module: gtm.wait_backlog, on: a, register: gate, with: {{{a}, timeout: 120s, interval: 1s}}}}\n",
+            pair.port_b
+        ),
+    );
+    assert_eq!(open.code, 0, "{}\n{:#?}", open.stderr, open.events);
+    assert_eq!(open.status("start-recv@b"), "changed");
+    assert_eq!(open.status("gate@a"), "ok");
+    assert_eq!(pair.m("b", "write ^G(5)"), "5");
+}
+
+#[test]
+fn switchover_rolls_back_a_and_reapplies_its_lost_transactions_on_b() {
+    let Some(pair) = Pair::new() else { return };
+    pair.set_up();
+    let (a, b) = (Pair::env("a"), Pair::env("b"));
+    let pa = pair.port_a;
+    // The seed's "Switchover possibilities in an A→B replication configuration", with updates
+    // on A while B's Receiver Server is down, so A is ahead of B.
+    let steps = format!(
+        "  - {{id: base, module: gtm.mumps, on: a, with: {{{a}, code: \"for i=1:1:10 set ^A(i)=i\"}}}}\n\
+         \x20 - {{id: drain, module: gtm.wait_backlog, on: a, with: {{{a}, timeout: 90s, interval: 1s}}}}\n\
+         \x20 - {{id: stop-b, module: gtm.shutdown, on: b, with: {{{b}, kind: propagating, timeout: 2s}}}}\n\
+         \x20 - {{id: lost1, module: gtm.mumps, on: a, with: {{{a}, code: \"for i=1:1:5 set ^losttrans(i)=i\"}}}}\n\
+         \x20 - {{id: lost2, module: gtm.mumps, on: a, with: {{{a}, code: \"kill ^A(3)\"}}}}\n\
+         \x20 - {{id: stop-a, module: gtm.shutdown, on: a, with: {{{a}, kind: originating, timeout: 2s}}}}\n\
+         \x20 - {{id: b-originating, module: gtm.source_start, on: b, with: {{{b}, secondary_instance: A, secondary: \"{{{{ hostvars.a.address }}}}:{pa}\"}}}}\n\
+         \x20 - {{id: rollback, module: gtm.rollback, on: a, register: rb, timeout: 120s, with: {{{a}, fetchresync: {pa}, print_extract: true}}}}\n\
+         \x20 - {{id: a-replicating, module: gtm.receiver_start, on: a, with: {{{a}, listen_port: {pa}}}}}\n\
+         \x20 - {{id: reapply, module: gtm.apply_lost, on: b, register: applied, with: {{{b}, content: \"{{{{ rb.values.extract }}}}\"}}}}\n\
+         \x20 - {{id: drain-b, module: gtm.wait_backlog, on: b, with: {{{b}, timeout: 120s, interval: 1s}}}}\n\
+         \x20 - {{id: role-a, module: gtm.role, on: a, register: role_a, with: {{{a}}}}}\n\
+         \x20 - {{id: role-b, module: gtm.role, on: b, register: role_b, with: {{{b}}}}}\n\
+         \x20 - id: verdict\n    module: assert\n    with:\n      that:\n\
+         \x20       - \"rb.values.transactions == 6 and rb.values.sets == 5 and rb.values.kills == 1\"\n\
+         \x20       - \"applied.values.sets == 5 and applied.values.kills == 1\"\n\
+         \x20       - \"role_a.values.role == 'replicating' and role_b.values.role == 'originating'\"\n"
+    );
+    let run = pair.apply("gtm-switchover", &steps);
+    assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+
+    // The lost-transaction file on A holds exactly the updates B never saw.
+    let lost = std::fs::read_to_string(pair.dir("a").join("gtm.lost")).expect("gtm.lost");
+    assert!(lost.starts_with("GDSJEX07 ROLLBACK PRIMARY A"), "{lost}");
+    let updates: Vec<&str> = lost
+        .lines()
+        .filter(|l| l.starts_with("05\\") || l.starts_with("04\\"))
+        .map(|l| l.rsplit_once("\\^").map_or(l, |(_, node)| node))
+        .collect();
+    assert_eq!(
+        updates,
+        [
+            "losttrans(1)=\"1\"",
+            "losttrans(2)=\"2\"",
+            "losttrans(3)=\"3\"",
+            "losttrans(4)=\"4\"",
+            "losttrans(5)=\"5\"",
+            "A(3)"
+        ],
+        "{lost}"
+    );
+    // Kept with the run as the rollback step's artifact.
+    assert!(
+        run.events.iter().any(|e| e["event"] == "artifact_kept"
+            && e["action"] == "rollback@a"
+            && e["name"] == "gtm.lost"),
+        "{:#?}",
+        run.events
+    );
+    let artifact = crate::apply::all_files(&run.state)
+        .into_iter()
+        .find(|p| p.ends_with("actions/rollback@a/artifacts/gtm.lost"))
+        .expect("the lost-transaction file among the run's artifacts");
+    assert_eq!(std::fs::read_to_string(artifact).expect("artifact"), lost);
+    // Re-applied on the new originating instance B, and replicated back to A.
+    assert_eq!(
+        pair.m("b", "write ^losttrans(5),\" \",$data(^A(3)),\" \",^A(4)"),
+        "5 0 4"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while pair.m("a", "write $get(^losttrans(5))") != "5" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A never received the re-applied updates"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(pair.m("a", "write $data(^A(3))"), "0");
+}
