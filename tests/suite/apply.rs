@@ -15,8 +15,14 @@ pub struct Rig {
 
 impl Rig {
     pub fn new(hosts: usize) -> Self {
+        Self::with_config(hosts, |c| c)
+    }
+
+    /// A rig whose lab config `configure` adjusts (roles, inventory variables).
+    pub fn with_config(hosts: usize, configure: impl FnOnce(LabConfig) -> LabConfig) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let lab = Lab::up(LabConfig::new(dir.path().join("lab"), hosts)).expect("the lab starts");
+        let lab = Lab::up(configure(LabConfig::new(dir.path().join("lab"), hosts)))
+            .expect("the lab starts");
         Self {
             lab,
             dir,

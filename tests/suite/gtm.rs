@@ -12,17 +12,12 @@ use crate::apply::{Applied, Rig};
 
 const GTM_DIST: &str = "/usr/lib/x86_64-linux-gnu/fis-gtm/V7.0-005_x86_64";
 
-/// Two lab hosts `a` (instance A) and `b` (instance B), cleaned up on drop.
+/// Two lab hosts `a` (instance A) and `b` (instance B), cleaned up on drop (by [`GtmLab`]).
 struct Pair {
-    rig: Rig,
+    lab: GtmLab,
     /// Ports of B's and A's Receiver Servers.
     port_b: u16,
     port_a: u16,
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("a free port");
-    listener.local_addr().expect("address").port()
 }
 
 fn header(name: &str) -> String {
@@ -30,57 +25,31 @@ fn header(name: &str) -> String {
 }
 
 impl Pair {
-    fn new() -> Option<Self> {
-        if !Path::new(GTM_DIST).join("mupip").exists() {
-            eprintln!("GT.M is not installed ({GTM_DIST}): skipped");
-            return None;
-        }
-        let (port_b, port_a) = (free_port(), free_port());
-        Some(Self {
-            rig: Rig::new(2),
+    fn new() -> Self {
+        let lab = GtmLab::new(&[]);
+        let (port_b, port_a) = (lab.port("b"), lab.port("a"));
+        Self {
+            lab,
             port_b,
             port_a,
-        })
+        }
     }
 
     fn dir(&self, host: &str) -> PathBuf {
-        self.rig.root(host).join("gtm")
+        self.lab.dir(host)
     }
 
     fn apply(&self, name: &str, steps: &str) -> Applied {
         let rb = header(name) + "steps:\n" + steps;
-        self.rig.apply(&rb, &self.rig.inventory(), &[])
+        self.lab.rig.apply(&rb, &self.lab.rig.inventory(), &[])
     }
 
-    /// Runs a GT.M tool on the controller with `host`'s instance environment.
     fn tool(&self, host: &str, tool: &str, args: &[&str]) -> std::process::Output {
-        let dir = self.dir(host);
-        let instance = host.to_uppercase();
-        Command::new(Path::new(GTM_DIST).join(tool))
-            .args(args)
-            .current_dir(if dir.exists() {
-                dir.clone()
-            } else {
-                std::env::temp_dir()
-            })
-            .env("gtm_dist", GTM_DIST)
-            .env("gtm_repl_instname", &instance)
-            .env("gtm_repl_instance", dir.join("gtm.repl"))
-            .env("gtmgbldir", dir.join("gtm.gld"))
-            .env(
-                "gtmroutines",
-                format!("{} {GTM_DIST}/libgtmutil.so", dir.display()),
-            )
-            .env("gtm_log", dir.join("log"))
-            .env("gtm_tmp", dir.join("tmp"))
-            .output()
-            .expect("run a GT.M tool")
+        self.lab.tool(host, tool, args)
     }
 
-    /// `mumps -run %XCMD code` on `host`'s instance, its stdout.
     fn m(&self, host: &str, code: &str) -> String {
-        let out = self.tool(host, "mumps", &["-run", "%XCMD", code]);
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        self.lab.m(host, code)
     }
 
     /// The env arguments of a step on `host`.
@@ -112,9 +81,92 @@ impl Pair {
     }
 }
 
-impl Drop for Pair {
+/// Lab hosts `a`, `b`, ... each with its own real GT.M instance: inventory variables
+/// `gtm_dir` (`ROOT/gtm`), `gtm_instance` (`A`, `B`, ...) and `repl_port` (a free port), and the
+/// given roles. Dropping it tears every instance down, even when the test failed: server
+/// shutdowns and rundown with each instance's environment, a kill of any GT.M process whose
+/// environment or working directory is in the lab, and `ipcrm` of the IPC ids the instance's
+/// files still record.
+pub struct GtmLab {
+    pub rig: Rig,
+    hosts: Vec<String>,
+}
+
+impl GtmLab {
+    /// `roles`: `(host, role)`; the number of hosts is the highest host named (at least 2).
+    pub fn new(roles: &[(&str, &str)]) -> Self {
+        Self::with_hosts(2, roles)
+    }
+
+    pub fn with_hosts(count: usize, roles: &[(&str, &str)]) -> Self {
+        assert!(
+            Path::new(GTM_DIST).join("mupip").exists(),
+            "GT.M is not installed at {GTM_DIST}: `apt-get install fis-gtm` (.ci/install-packages does)"
+        );
+        let rig = Rig::with_config(count, |mut c| {
+            for (host, role) in roles {
+                c = c.role(host, role);
+            }
+            c.var("gtm_dir", "{root}/gtm")
+                .var("gtm_instance", "{NAME}")
+                .var("repl_port", "{free_port}")
+        });
+        let hosts = runbook::lab::default_names(count);
+        Self { rig, hosts }
+    }
+
+    pub fn dir(&self, host: &str) -> PathBuf {
+        self.rig.root(host).join("gtm")
+    }
+
+    /// The host's `repl_port` inventory variable.
+    pub fn port(&self, host: &str) -> u16 {
+        let inventory =
+            runbook::inventory::Inventory::load(&self.rig.inventory()).expect("the lab inventory");
+        inventory
+            .hosts
+            .iter()
+            .find(|h| h.name == host)
+            .and_then(|h| h.vars.get("repl_port"))
+            .and_then(|v| v.as_str().and_then(|s| s.parse().ok()))
+            .expect("a repl_port")
+    }
+
+    /// Runs a GT.M tool on the controller with `host`'s instance environment.
+    pub fn tool(&self, host: &str, tool: &str, args: &[&str]) -> std::process::Output {
+        let dir = self.dir(host);
+        let instance = host.to_uppercase();
+        Command::new(Path::new(GTM_DIST).join(tool))
+            .args(args)
+            .current_dir(if dir.exists() {
+                dir.clone()
+            } else {
+                std::env::temp_dir()
+            })
+            .env("gtm_dist", GTM_DIST)
+            .env("gtm_repl_instname", &instance)
+            .env("gtm_repl_instance", dir.join("gtm.repl"))
+            .env("gtmgbldir", dir.join("gtm.gld"))
+            .env(
+                "gtmroutines",
+                format!("{} {GTM_DIST}/libgtmutil.so", dir.display()),
+            )
+            .env("gtm_log", dir.join("log"))
+            .env("gtm_tmp", dir.join("tmp"))
+            .output()
+            .expect("run a GT.M tool")
+    }
+
+    /// `mumps -run %XCMD code` on `host`'s instance, its stdout.
+    pub fn m(&self, host: &str, code: &str) -> String {
+        let out = self.tool(host, "mumps", &["-run", "%XCMD", code]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for GtmLab {
     fn drop(&mut self) {
-        for host in ["b", "a"] {
+        for host in self.hosts.iter().rev() {
             if !self.dir(host).join("gtm.gld").exists() {
                 continue;
             }
@@ -148,7 +200,7 @@ impl Drop for Pair {
             }
         }
         // IPC the files still record (ours: nobody else's file names them).
-        for host in ["a", "b"] {
+        for host in &self.hosts {
             let dir = self.dir(host);
             let mut targets: Vec<String> = vec!["-jnlpool".into(), "-recvpool".into()];
             for f in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -192,7 +244,7 @@ impl Drop for Pair {
 
 #[test]
 fn a_to_b_set_up_by_modules_replicates_data_and_is_idempotent() {
-    let Some(pair) = Pair::new() else { return };
+    let pair = Pair::new();
     let (a, b) = (Pair::env("a"), Pair::env("b"));
     let steps = pair.setup_steps()
         + &format!(
@@ -264,7 +316,7 @@ fn a_to_b_set_up_by_modules_replicates_data_and_is_idempotent() {
 
 #[test]
 fn the_backlog_gate_holds_while_the_receiver_is_down_and_opens_after() {
-    let Some(pair) = Pair::new() else { return };
+    let pair = Pair::new();
     pair.set_up();
     let (a, b) = (Pair::env("a"), Pair::env("b"));
     let hold = pair.apply(
@@ -303,7 +355,7 @@ fn the_backlog_gate_holds_while_the_receiver_is_down_and_opens_after() {
 
 #[test]
 fn switchover_rolls_back_a_and_reapplies_its_lost_transactions_on_b() {
-    let Some(pair) = Pair::new() else { return };
+    let pair = Pair::new();
     pair.set_up();
     let (a, b) = (Pair::env("a"), Pair::env("b"));
     let pa = pair.port_a;
