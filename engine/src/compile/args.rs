@@ -201,6 +201,11 @@ impl Builder<'_, '_> {
             self.reads.entry(name.to_owned()).or_insert(at);
         }
         for p in self.scope.check(vars) {
+            // `vars.x | default(...)` and `vars.x is defined` are the runbook saying the
+            // variable is optional.
+            if p.code == Code::TemplateUndefined && guarded(text, &p.path) {
+                continue;
+            }
             let at = find(text, &p.path).map_or(span, |r| sub_span(self.source, span, text, r));
             self.out.push(
                 Diagnostic::new(p.code, p.message)
@@ -210,6 +215,42 @@ impl Builder<'_, '_> {
             );
         }
     }
+}
+
+/// Whether every use of `path` in `text` is guarded: followed by `| default(...)` (or its alias
+/// `| d(...)`), or tested with `is defined` / `is not defined`.
+fn guarded(text: &str, path: &str) -> bool {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let mut uses = 0;
+    for (at, _) in text.match_indices(path) {
+        let before = text[..at].chars().next_back();
+        let rest = &text[at + path.len()..];
+        if before.is_some_and(is_ident) || rest.chars().next().is_some_and(is_ident) {
+            continue;
+        }
+        uses += 1;
+        let rest = rest.trim_start();
+        let filtered = rest
+            .strip_prefix('|')
+            .map(str::trim_start)
+            .is_some_and(|f| {
+                ["default", "d"].iter().any(|name| {
+                    f.strip_prefix(name)
+                        .is_some_and(|after| !after.starts_with(|c: char| is_ident(c)))
+                })
+            });
+        let tested = rest
+            .strip_prefix("is")
+            .map(str::trim_start)
+            .is_some_and(|t| {
+                let t = t.strip_prefix("not").map_or(t, str::trim_start);
+                t.starts_with("defined") || t.starts_with("undefined")
+            });
+        if !filtered && !tested {
+            return false;
+        }
+    }
+    uses > 0
 }
 
 /// Byte ranges of `{{ ... }}` blocks that sit inside single or double shell quotes.
@@ -356,6 +397,21 @@ fn json_to_value(j: &serde_json::Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::interpolations_inside_quotes;
+
+    #[test]
+    fn default_and_defined_guard_a_variable() {
+        use super::guarded;
+        assert!(guarded("{{ vars.x | default('y') }}", "vars.x"));
+        assert!(guarded("{{ vars.x|d('y') }}", "vars.x"));
+        assert!(guarded(
+            "{% if vars.x is defined %}{{ vars.x | default(1) }}{% endif %}",
+            "vars.x"
+        ));
+        assert!(!guarded("{{ vars.x | upper }}", "vars.x"));
+        assert!(!guarded("{{ vars.x | default(1) }} {{ vars.x }}", "vars.x"));
+        assert!(!guarded("{{ vars.xy | default(1) }}", "vars.x"));
+        assert!(!guarded("{{ vars.x | defaults }}", "vars.x"));
+    }
 
     #[test]
     fn finds_interpolations_inside_quotes_only() {
