@@ -333,6 +333,12 @@ pub fn render(
             source,
             deferred: true,
             ..
+        }
+        | ArgTemplate::Template {
+            source,
+            deferred: true,
+            textual: false,
+            ..
         } => Value::Deferred(source.clone()),
         ArgTemplate::Value { source, span, .. } => {
             from_template_value(&templates.eval(source, ctx).map_err(|e| RenderFailure {
@@ -342,12 +348,6 @@ pub fn render(
                 message: e.message,
             })?)
         }
-        ArgTemplate::Template {
-            source,
-            deferred: true,
-            textual: false,
-            ..
-        } => Value::Deferred(source.clone()),
         ArgTemplate::Template {
             id, span, source, ..
         } => Value::Str(templates.render(id, ctx).map_err(|e| RenderFailure {
