@@ -181,7 +181,7 @@ const EXAMPLE_ARGS: &[(&str, &[&str])] = &[(
         "-e",
         "features=activities,blogs,files,wikis",
         "-e",
-        "allow=10.30.9.5",
+        "allow=10.30.9.5,10.30.1.0/24,10.30.2.0/24",
     ],
 )];
 

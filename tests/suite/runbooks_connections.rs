@@ -322,6 +322,7 @@ fn communities_recovery_closes_the_site_runs_the_seed_and_reopens() {
         ("features-chosen@controller", "ok"),
         ("httpd-configtest@a", "ok"),
         ("maintenance-page@a", "changed"),
+        ("probe-addresses@a", "ok"),
         ("wsadmin-reachable@b", "ok"),
         ("maintenance-on@a", "changed"),
         ("closed-allowed@a", "ok"),
@@ -508,6 +509,17 @@ fn communities_failure_on_one_host_clears_by_resource_type_for_every_feature() {
     let allow = format!("allow={}", address(&rig, "a"));
     let dir = format!("recovery_dir={}", recovery.display());
 
+    let all = [
+        "-e",
+        "data_loss=communities",
+        "-e",
+        "features=activities,blogs,files,wikis",
+        "-e",
+        &allow,
+        "-e",
+        &dir,
+    ];
+
     // The Communities database lost data, but only two features are named: refused before
     // anything is touched.
     let partial = [
@@ -533,29 +545,20 @@ fn communities_failure_on_one_host_clears_by_resource_type_for_every_feature() {
     assert!(sessions(&log).is_empty(), "wsadmin never ran");
     assert_eq!(fs_err::read_to_string(&httpd.conf).expect("conf"), original);
 
-    // The operator gives that run up and starts again with every feature.
-    let refused_id = run.events[0]["run_id"].as_str().expect("run id");
-    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-        .args(["abandon", refused_id, "--state"])
-        .arg(&run.state)
-        .output()
-        .expect("abandon runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let all = [
-        "-e",
-        "data_loss=communities",
-        "-e",
-        "features=activities,blogs,files,wikis",
-        "-e",
-        &allow,
-        "-e",
-        &dir,
-    ];
+    abandon(run);
+
+    // The refused probe's address on the allow-list: refused before the outage too.
+    let loose = format!("allow={},127.0.0.1", address(&rig, "a"));
+    let mut args = all.to_vec();
+    args[5] = &loose;
+    let refused = Rounds::run(&rig, &inv, &args, true);
+    let run = refused.last();
+    assert_eq!(run.code, 1, "{}", refused.dump());
+    assert_eq!(run.status("probe-addresses@a"), "failed");
+    assert_eq!(run.status("maintenance-on@a"), "blocked");
+    assert!(sessions(&log).iter().all(|l| !l.starts_with("call ")));
+    assert_eq!(fs_err::read_to_string(&httpd.conf).expect("conf"), original);
+    abandon(run);
     let rounds = Rounds::run(&rig, &inv, &all, true);
     assert_eq!(rounds.last().code, 0, "{}", rounds.dump());
     assert_eq!(rounds.status("clear-remote-app-queues@a"), "skipped");
@@ -611,6 +614,22 @@ fn communities_failure_on_one_host_clears_by_resource_type_for_every_feature() {
     assert_eq!(fs_err::read_to_string(&httpd.conf).expect("conf"), original);
 }
 
+/// `runbook abandon` of the run an apply ended, so that the next apply starts a new run.
+fn abandon(run: &Applied) {
+    let id = run.events[0]["run_id"].as_str().expect("run id");
+    let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["abandon", id, "--state"])
+        .arg(&run.state)
+        .output()
+        .expect("abandon runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn plan_of_the_communities_recovery_against_the_example_inventory() {
     let out = crate::support::run(&[
@@ -623,7 +642,7 @@ fn plan_of_the_communities_recovery_against_the_example_inventory() {
         "-e",
         "features=blogs,wikis",
         "-e",
-        "allow=10.30.9.5,10.30.2.10,10.30.2.11,10.30.2.12",
+        "allow=10.30.9.5,10.30.1.0/24,10.30.2.0/24",
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     insta::assert_snapshot!("plan_communities_recovery", out.stdout);
