@@ -18,6 +18,7 @@ mod iris;
 mod lab;
 mod plan_shape;
 mod properties;
+mod runbooks_connections;
 mod runbooks_gtm;
 mod snapshots;
 mod support;

@@ -16,7 +16,8 @@ pub fn runbook(name: &str) -> PathBuf {
 
 /// `runbook apply` of a built-in runbook against the lab, with extra arguments.
 pub fn apply(lab: &GtmLab, name: &str, extra: &[&str]) -> Applied {
-    lab.rig.apply_file(&runbook(name), &lab.rig.inventory(), extra)
+    lab.rig
+        .apply_file(&runbook(name), &lab.rig.inventory(), extra)
 }
 
 /// Polls `read` on `host` until it prints `want` (replication is asynchronous).
@@ -48,7 +49,12 @@ fn new_mirror_replicates_a_to_b_and_a_second_run_changes_nothing() {
     assert_ne!(lab.m("b", "write $get(^runbook(\"new-mirror\"))"), "");
     // Writes on A appear on B.
     lab.m("a", "for i=1:1:500 set ^orders(i)=\"order \"_i");
-    eventually(&lab, "b", "write ^orders(500),\" \",$order(^orders(\"\"),-1)", "order 500 500");
+    eventually(
+        &lab,
+        "b",
+        "write ^orders(500),\" \",$order(^orders(\"\"),-1)",
+        "order 500 500",
+    );
     assert_eq!(lab.m("b", "write $data(^orders(0))"), "0");
     // B refuses local updates: it is a replicating instance.
     let refused = lab.tool("b", "mumps", &["-run", "%XCMD", "set ^local=1"]);
@@ -63,8 +69,19 @@ fn new_mirror_replicates_a_to_b_and_a_second_run_changes_nothing() {
     fs_err::copy(runbook("new-mirror"), &file).expect("copy");
     let again = lab.rig.apply_file(&file, &lab.rig.inventory(), &[]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    for step in ["db-a@a", "repl-a@a", "source-a@a", "db-b@b", "repl-b@b", "receiver-b@b"] {
-        assert_eq!(again.status(step), "ok", "{step} changed something on a working pair");
+    for step in [
+        "db-a@a",
+        "repl-a@a",
+        "source-a@a",
+        "db-b@b",
+        "repl-b@b",
+        "receiver-b@b",
+    ] {
+        assert_eq!(
+            again.status(step),
+            "ok",
+            "{step} changed something on a working pair"
+        );
     }
 
     // The shutdown runbook stops both sides: no GT.M shared memory is left.
@@ -77,7 +94,10 @@ fn new_mirror_replicates_a_to_b_and_a_second_run_changes_nothing() {
         assert!(
             text.lines()
                 .filter(|l| l.contains("::") && !l.contains("Semaphore Id"))
-                .all(|l| l.split("::").nth(2).is_some_and(|id| id.trim().starts_with("-1"))),
+                .all(|l| l
+                    .split("::")
+                    .nth(2)
+                    .is_some_and(|id| id.trim().starts_with("-1"))),
             "{host} still has a Journal Pool: {text}"
         );
     }
@@ -96,6 +116,12 @@ fn new_mirror_stops_before_any_change_when_b_is_not_new() {
     let run = apply(&lab, "new-mirror", &[]);
     assert_eq!(run.code, 1);
     assert_eq!(run.status("preconditions@controller"), "failed");
-    assert!(run.message("preconditions@controller").contains("B new or replicating"));
-    assert!(!lab.dir("a").join("gtm.gld").exists(), "nothing was created on A");
+    assert!(
+        run.message("preconditions@controller")
+            .contains("B new or replicating")
+    );
+    assert!(
+        !lab.dir("a").join("gtm.gld").exists(),
+        "nothing was created on A"
+    );
 }

@@ -28,6 +28,14 @@ pub enum ArgTemplate {
     },
     /// A template expression passed to the module as its source text.
     Expression(String),
+    /// A list or mapping argument written as one `{{ expression }}`: the expression's value,
+    /// not its text (`allow: "{{ params.allow }}"` passes a list parameter as a list).
+    Value {
+        source: String,
+        span: Span,
+        /// Reads outputs of earlier steps, so only known at run time.
+        deferred: bool,
+    },
     List(Vec<ArgTemplate>),
     Map(Vec<(String, ArgTemplate)>),
 }
@@ -113,6 +121,17 @@ impl Builder<'_, '_> {
             (NodeKind::Scalar(text, _), ParamType::Expression) => {
                 self.expression(text, node.span);
                 ArgTemplate::Expression(text.clone())
+            }
+            (NodeKind::Scalar(text, _), ParamType::List(_) | ParamType::Map(_))
+                if whole_expression(text).is_some() =>
+            {
+                let source = whole_expression(text).expect("matched by the guard");
+                let deferred = self.expression(source, node.span);
+                ArgTemplate::Value {
+                    source: source.to_owned(),
+                    span: node.span,
+                    deferred,
+                }
             }
             (NodeKind::Scalar(text, _), _) if is_template(text) => {
                 let escape = if *ty == ParamType::Shell {
@@ -253,6 +272,14 @@ fn guarded(text: &str, path: &str) -> bool {
     uses > 0
 }
 
+/// The expression of a template that is exactly one `{{ expression }}` (blanks around it
+/// allowed), or `None`.
+fn whole_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let nested = ["{{", "}}", "{%", "%}", "{#", "#}"];
+    (!nested.iter().any(|n| inner.contains(n))).then(|| inner.trim())
+}
+
 /// Byte ranges of `{{ ... }}` blocks that sit inside single or double shell quotes.
 fn interpolations_inside_quotes(text: &str) -> Vec<std::ops::Range<usize>> {
     let bytes = text.as_bytes();
@@ -343,12 +370,25 @@ pub fn render(
     Ok(match arg {
         ArgTemplate::Literal(v) => v.clone(),
         ArgTemplate::Expression(src) => Value::Str(src.clone()),
-        ArgTemplate::Template {
+        ArgTemplate::Value {
+            source,
+            deferred: true,
+            ..
+        }
+        | ArgTemplate::Template {
             source,
             deferred: true,
             textual: false,
             ..
         } => Value::Deferred(source.clone()),
+        ArgTemplate::Value { source, span, .. } => {
+            from_template_value(&templates.eval(source, ctx).map_err(|e| RenderFailure {
+                span: *span,
+                source: source.clone(),
+                range: e.range,
+                message: e.message,
+            })?)
+        }
         ArgTemplate::Template {
             id, span, source, ..
         } => Value::Str(templates.render(id, ctx).map_err(|e| RenderFailure {
@@ -396,7 +436,16 @@ fn json_to_value(j: &serde_json::Value) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::interpolations_inside_quotes;
+    use super::{interpolations_inside_quotes, whole_expression};
+
+    #[test]
+    fn a_whole_expression_is_one_interpolation_and_nothing_else() {
+        assert_eq!(whole_expression("{{ params.allow }}"), Some("params.allow"));
+        assert_eq!(whole_expression(" {{a|list}} "), Some("a|list"));
+        assert_eq!(whole_expression("{{ a }}-{{ b }}"), None);
+        assert_eq!(whole_expression("x {{ a }}"), None);
+        assert_eq!(whole_expression("{% if a %}{{ a }}{% endif %}"), None);
+    }
 
     #[test]
     fn default_and_defined_guard_a_variable() {

@@ -287,7 +287,8 @@ fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
     if !entries.iter().any(|(k, v)| is_merge(k, v)) {
         return entries;
     }
-    let (merges, mut own): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(k, v)| is_merge(k, v));
+    let (merges, mut own): (Vec<_>, Vec<_>) =
+        entries.into_iter().partition(|(k, v)| is_merge(k, v));
     for (_, value) in merges {
         let maps = match value.kind {
             NodeKind::Map(_) => vec![value],
@@ -297,7 +298,10 @@ fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
         for map in maps {
             if let NodeKind::Map(merged) = map.kind {
                 for (k, v) in merged {
-                    if !own.iter().any(|(o, _)| o.as_str().is_some() && o.as_str() == k.as_str()) {
+                    if !own
+                        .iter()
+                        .any(|(o, _)| o.as_str().is_some() && o.as_str() == k.as_str())
+                    {
                         own.push((k, v));
                     }
                 }
@@ -350,7 +354,11 @@ mod tests {
             ]
         );
         let odd = map[3].1.as_map().expect("map");
-        assert_eq!(odd[0].0.as_str(), Some("<<"), "not a mapping: left for the schema");
+        assert_eq!(
+            odd[0].0.as_str(),
+            Some("<<"),
+            "not a mapping: left for the schema"
+        );
     }
 
     #[test]

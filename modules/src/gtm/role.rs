@@ -85,9 +85,12 @@ mod tests {
             &[("dir", s(&tmp.str("nowhere"))), ("instance", s("A"))],
         );
         let out = run_with(&cmds[0], &dist);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let json: serde_json::Value =
-            serde_json::from_slice(&out.stdout).expect("one JSON object");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
         assert_eq!(json["role"], "none");
         assert_eq!(json["instance_file"], false);
         assert!(!tmp.join("nowhere").exists(), "a probe creates nothing");
