@@ -17,6 +17,7 @@ mod iris;
 mod lab;
 mod plan_shape;
 mod properties;
+mod runbooks_iris;
 mod snapshots;
 mod support;
 mod window;
