@@ -22,6 +22,9 @@ pub struct Job {
     pub host: HostId,
     /// `RUN/step@host`, where the wrapper keeps its state on the host.
     pub key: String,
+    /// This process's generation in the run (1 for its first apply, one more for each
+    /// resume): attempt directories are `GENERATION*1000+ATTEMPT.OP`.
+    pub generation: u32,
     pub commands: Vec<Command>,
     pub env: Vec<(String, String)>,
     /// `--dry-run`: the commands are read-only checks whose exit code says 0 = in state,
@@ -158,6 +161,20 @@ impl Job {
                 resolved_by: Some(how),
                 artifacts: Vec::new(),
             };
+        // First the fence: a command of an earlier process that is still on its way to the host
+        // (that process was killed while sending it) will refuse to run once it arrives. So
+        // what the probe then finds is all that ever ran, and "never started" is safe to run.
+        if let Err(e) = runner
+            .fence(self.host, self.key.clone(), self.generation)
+            .await
+        {
+            return finished(
+                Status::Unreachable,
+                false,
+                "host".into(),
+                Some(self.masker.mask(&e.to_string())),
+            );
+        }
         let record = loop {
             match runner.probe(self.host, self.key.clone()).await {
                 Ok(text) => match parse_probe(&text, resolve.commands) {
@@ -241,6 +258,7 @@ impl Job {
             step: self.step,
             host: self.host,
             key: format!("{}/check", self.key),
+            generation: self.generation,
             commands: Vec::new(),
             env: self.env.clone(),
             check_only: true,
@@ -377,9 +395,11 @@ impl Job {
         let mut message = None;
         let mut status = Status::Ok;
         let mut artifacts = Vec::new();
+        let numbered =
+            self.generation * crate::transport::wrapper::ATTEMPTS_PER_GENERATION + attempt;
         for (i, cmd) in self.commands.iter().enumerate() {
             let exec = Exec {
-                key: format!("{}/{attempt}.{i}", self.key),
+                key: format!("{}/{numbered}.{i}", self.key),
                 script: cmd.script.clone(),
                 env: self.env_for(cmd),
                 stdin: cmd
@@ -414,7 +434,7 @@ impl Job {
                     } else if result.code == Some(0) {
                         changed |= cmd.mutating && !unchanged;
                         if let Err(e) = self
-                            .collect(runner, cmd, &format!("{attempt}.{i}"), &mut artifacts)
+                            .collect(runner, cmd, &format!("{numbered}.{i}"), &mut artifacts)
                             .await
                         {
                             status = Status::Failed;

@@ -786,6 +786,7 @@ impl State<'_> {
             step: action.step,
             host,
             key: format!("{}/{}", self.opts.run_id, plan.action_id(action)),
+            generation: self.opts.generation,
             commands: cmds,
             env,
             check_only,
