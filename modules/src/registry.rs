@@ -23,6 +23,7 @@ impl Registry {
             .into_iter()
             .chain(crate::http::all())
             .chain(crate::iris::all())
+            .chain(crate::storage::all())
             .chain(crate::wsadmin::all())
         {
             registry.register(module);
