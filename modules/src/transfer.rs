@@ -163,7 +163,9 @@ impl DestState {
         };
         let mode = opt(mode);
         let sha256 = opt(sha);
-        if mode.as_deref().is_some_and(|m| !is_mode(m)) || sha256.as_deref().is_some_and(|s| !is_sha(s)) {
+        if mode.as_deref().is_some_and(|m| !is_mode(m))
+            || sha256.as_deref().is_some_and(|s| !is_sha(s))
+        {
             return Err(bad());
         }
         let free_kib: u64 = free_kib.parse().map_err(|_| bad())?;
@@ -630,7 +632,10 @@ mod tests {
         let (code, _, err) = sh(&t.append_script(0, 3), b"abc");
         assert_eq!(code, 2);
         assert!(err.contains("holds 3 bytes, expected 0"), "{err}");
-        assert_eq!(std::fs::read(dir.join(".d.runbook-partial")).expect("p"), b"abc");
+        assert_eq!(
+            std::fs::read(dir.join(".d.runbook-partial")).expect("p"),
+            b"abc"
+        );
     }
 
     #[test]
@@ -641,8 +646,11 @@ mod tests {
         std::fs::write(src.join("app/index.csp"), "hello\n").expect("write");
         std::fs::write(src.join("app/sub/big.bin"), vec![7u8; 30_000]).expect("write");
         std::os::unix::fs::symlink("index.csp", src.join("app/link")).expect("symlink");
-        std::fs::set_permissions(src.join("app"), std::os::unix::fs::PermissionsExt::from_mode(0o750))
-            .expect("chmod");
+        std::fs::set_permissions(
+            src.join("app"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o750),
+        )
+        .expect("chmod");
         let mut t = transfer(&dir.str("csp"), &dir.str("shared/csp"));
         t.chunk_bytes = 8192;
         let (resumed, chunks) = drive(&t, None).expect("copied");
@@ -692,8 +700,7 @@ mod tests {
     fn states_parse_and_space_is_counted() {
         let sha = "a".repeat(64);
         let src = SourceState::parse(&format!("file 100 640 0 0 {sha}\n")).expect("src");
-        let dest =
-            DestState::parse(&format!("file 640 0 0 {sha} 0 12 1\n")).expect("dest");
+        let dest = DestState::parse(&format!("file 640 0 0 {sha} 0 12 1\n")).expect("dest");
         assert_eq!(dest.free_bytes, 12 * 1024);
         assert!(identical(&src, &dest));
         let other = DestState {
@@ -701,8 +708,20 @@ mod tests {
             ..dest.clone()
         };
         assert!(!identical(&src, &other), "owner differs, as root");
-        assert!(identical(&src, &DestState { root: false, ..other }));
-        assert!(!identical(&src, &DestState { mode: Some("644".into()), ..dest.clone() }));
+        assert!(identical(
+            &src,
+            &DestState {
+                root: false,
+                ..other
+            }
+        ));
+        assert!(!identical(
+            &src,
+            &DestState {
+                mode: Some("644".into()),
+                ..dest.clone()
+            }
+        ));
         let none = DestState::parse("none - - - - 40 1 0").expect("none");
         let mut t = transfer("s", "d");
         t.reserve_bytes = 5;
@@ -729,9 +748,15 @@ mod tests {
             "transfer a:/x/IRIS.DAT → /y/IRIS.DAT (8 MiB chunks through the controller, sha256-verified)"
         );
         t.probe = true;
-        assert_eq!(t.to_string(), "compare a:/x/IRIS.DAT with /y/IRIS.DAT (sha256)");
+        assert_eq!(
+            t.to_string(),
+            "compare a:/x/IRIS.DAT with /y/IRIS.DAT (sha256)"
+        );
         assert_eq!(t.partial_path(), "/y/.IRIS.DAT.runbook-partial");
         assert_eq!(transfer("s", "rel").partial_path(), ".rel.runbook-partial");
-        assert_eq!(transfer("s", "/d/csp/").staging_path(), "/d/.csp.runbook-staging");
+        assert_eq!(
+            transfer("s", "/d/csp/").staging_path(),
+            "/d/.csp.runbook-staging"
+        );
     }
 }

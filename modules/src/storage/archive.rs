@@ -27,7 +27,9 @@ use std::sync::LazyLock;
 use super::{json_word, path, preamble};
 use crate::args::Args;
 use crate::command::{Command, quote};
-use crate::module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED};
+use crate::module::{
+    CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED,
+};
 use crate::param::{ParamSpec, ParamType};
 use crate::transfer::beside;
 
@@ -228,8 +230,15 @@ mod tests {
         let out = run(&apply, dir.path());
         assert!(out.status.success(), "{}", stderr(&out));
         let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
-        let sidecar = std::fs::read_to_string(dir.join("backup/content.tar.gz.sha256")).expect("sidecar");
-        assert_eq!(sidecar, format!("{}  content.tar.gz\n", json["sha256"].as_str().expect("sum")));
+        let sidecar =
+            std::fs::read_to_string(dir.join("backup/content.tar.gz.sha256")).expect("sidecar");
+        assert_eq!(
+            sidecar,
+            format!(
+                "{}  content.tar.gz\n",
+                json["sha256"].as_str().expect("sum")
+            )
+        );
         assert_eq!(run_check(&achk, dir.path()), 0);
         assert_eq!(stdout(&run(&apply, dir.path())), "runbook: unchanged\n");
 
@@ -271,16 +280,30 @@ mod tests {
         let dir = TempDir::new("archive-damaged");
         std::fs::create_dir(dir.join("c")).expect("mkdir");
         std::fs::write(dir.join("c/f"), "x").expect("write");
-        let a = [("path", s(&dir.str("c"))), ("dest", s(&dir.str("c.tar.gz")))];
-        assert!(run(&remote(&ArchiveModule, &a), dir.path()).status.success());
+        let a = [
+            ("path", s(&dir.str("c"))),
+            ("dest", s(&dir.str("c.tar.gz"))),
+        ];
+        assert!(
+            run(&remote(&ArchiveModule, &a), dir.path())
+                .status
+                .success()
+        );
         let mut bytes = std::fs::read(dir.join("c.tar.gz")).expect("read");
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         std::fs::write(dir.join("c.tar.gz"), bytes).expect("write");
-        let r = [("archive", s(&dir.str("c.tar.gz"))), ("dest", s(&dir.str("out")))];
+        let r = [
+            ("archive", s(&dir.str("c.tar.gz"))),
+            ("dest", s(&dir.str("out"))),
+        ];
         let out = run(&remote(&RestoreModule, &r), dir.path());
         assert_eq!(out.status.code(), Some(2));
-        assert!(stderr(&out).contains("not restoring a damaged archive"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not restoring a damaged archive"),
+            "{}",
+            stderr(&out)
+        );
         assert!(!dir.join("out").exists());
     }
 }

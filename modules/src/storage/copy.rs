@@ -37,11 +37,7 @@ static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
             ParamType::String,
             "The inventory host to copy from (checked against the inventory)",
         ),
-        ParamSpec::required(
-            "src",
-            ParamType::Path,
-            "The file or directory on that host",
-        ),
+        ParamSpec::required("src", ParamType::Path, "The file or directory on that host"),
         ParamSpec::required(
             "dest",
             ParamType::Path,

@@ -98,7 +98,11 @@ mod tests {
     use crate::value::Value;
 
     fn gate(raw: &[(&str, Value)]) -> Command {
-        match FreeSpaceModule.render(&check(&FreeSpaceModule, raw)).expect("renders").as_slice() {
+        match FreeSpaceModule
+            .render(&check(&FreeSpaceModule, raw))
+            .expect("renders")
+            .as_slice()
+        {
             [Operation::Remote(cmd)] => cmd.clone(),
             other => panic!("{other:?}"),
         }
@@ -120,14 +124,27 @@ mod tests {
         let huge = [("path", s(&path)), ("needed", s("1048576T"))];
         let out = run(&gate(&huge), dir.path());
         assert_eq!(out.status.code(), Some(1));
-        assert!(stderr(&out).contains("bytes free, 1152921504606846976 needed"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("bytes free, 1152921504606846976 needed"),
+            "{}",
+            stderr(&out)
+        );
         assert_eq!(run_check(&probe(&FreeSpaceModule, &huge), dir.path()), 1);
         assert_eq!(
-            run_check(&probe(&FreeSpaceModule, &[("path", s(&path)), ("needed", Value::Int(1))]), dir.path()),
+            run_check(
+                &probe(
+                    &FreeSpaceModule,
+                    &[("path", s(&path)), ("needed", Value::Int(1))]
+                ),
+                dir.path()
+            ),
             0
         );
         let err = FreeSpaceModule
-            .render(&check(&FreeSpaceModule, &[("path", s(&path)), ("needed", s("lots"))]))
+            .render(&check(
+                &FreeSpaceModule,
+                &[("path", s(&path)), ("needed", s("lots"))],
+            ))
             .expect_err("refused");
         assert_eq!(err.arg, Some("needed"));
     }

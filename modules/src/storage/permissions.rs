@@ -16,7 +16,9 @@ use std::sync::LazyLock;
 use super::{json_word, mode, path, preamble};
 use crate::args::Args;
 use crate::command::{Command, quote};
-use crate::module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED};
+use crate::module::{
+    CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED,
+};
 use crate::param::{ParamSpec, ParamType};
 use crate::value::Value;
 
@@ -74,8 +76,7 @@ fn principal(args: &Args, name: &'static str) -> Result<Option<String>, RenderEr
         Some(Value::Str(v))
             if !v.is_empty()
                 && !v.starts_with('-')
-                && v
-                    .chars()
+                && v.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "._-$".contains(c)) =>
         {
             Ok(Some(v.clone()))
@@ -101,10 +102,7 @@ fn script(args: &Args, check_only: bool) -> Result<String, RenderError> {
     let recursive = args.bool("recursive").unwrap_or(false);
     let mut s = preamble("storage.permissions");
     let _ = writeln!(s, "p={p}");
-    let _ = writeln!(
-        s,
-        "[ -e \"$p\" ] || fail \"$p: no such file or directory\""
-    );
+    let _ = writeln!(s, "[ -e \"$p\" ] || fail \"$p: no such file or directory\"");
     // Unknown names fail here rather than inside `find` (which would only say "not found").
     if let Some(o) = &owner
         && !o.bytes().all(|b| b.is_ascii_digit())
@@ -157,7 +155,11 @@ fn script(args: &Args, check_only: bool) -> Result<String, RenderError> {
     let r = if recursive { "-R -H " } else { "" };
     match (&owner, &group) {
         (Some(o), Some(g)) => {
-            let _ = writeln!(s, "chown {r}-- {} \"$p\" || exit 2", quote(&format!("{o}:{g}")));
+            let _ = writeln!(
+                s,
+                "chown {r}-- {} \"$p\" || exit 2",
+                quote(&format!("{o}:{g}"))
+            );
         }
         (Some(o), None) => {
             let _ = writeln!(s, "chown {r}-- {} \"$p\" || exit 2", quote(o));
@@ -235,10 +237,22 @@ printf '{\"path\":%s,\"fixed\":%s}\\n' '\"/usr/irissys/mgr/hssys/IRIS.DAT\"' \"$
                 .expect_err("refused")
         };
         assert_eq!(err(&[("path", s("/x"))]).arg, None);
-        assert_eq!(err(&[("path", s("/x")), ("mode", s("u+rw"))]).arg, Some("mode"));
-        assert_eq!(err(&[("path", s("/x")), ("mode", s("0999"))]).arg, Some("mode"));
-        assert_eq!(err(&[("path", s("/x")), ("owner", s("a b"))]).arg, Some("owner"));
-        assert_eq!(err(&[("path", s("/x")), ("group", s("-x"))]).arg, Some("group"));
+        assert_eq!(
+            err(&[("path", s("/x")), ("mode", s("u+rw"))]).arg,
+            Some("mode")
+        );
+        assert_eq!(
+            err(&[("path", s("/x")), ("mode", s("0999"))]).arg,
+            Some("mode")
+        );
+        assert_eq!(
+            err(&[("path", s("/x")), ("owner", s("a b"))]).arg,
+            Some("owner")
+        );
+        assert_eq!(
+            err(&[("path", s("/x")), ("group", s("-x"))]).arg,
+            Some("group")
+        );
     }
 
     #[test]
@@ -253,7 +267,10 @@ printf '{\"path\":%s,\"fixed\":%s}\\n' '\"/usr/irissys/mgr/hssys/IRIS.DAT\"' \"$
             ("mode", s("0750")),
             ("recursive", Value::Bool(true)),
         ];
-        let (chk, apply) = (probe(&PermissionsModule, &raw), remote(&PermissionsModule, &raw));
+        let (chk, apply) = (
+            probe(&PermissionsModule, &raw),
+            remote(&PermissionsModule, &raw),
+        );
         assert_eq!(run_check(&chk, dir.path()), 1);
         let out = run(&apply, dir.path());
         assert!(out.status.success(), "{}", stderr(&out));
@@ -272,8 +289,15 @@ printf '{\"path\":%s,\"fixed\":%s}\\n' '\"/usr/irissys/mgr/hssys/IRIS.DAT\"' \"$
         let missing = [("path", s(&dir.str("nope"))), ("mode", s("750"))];
         let out = run(&probe(&PermissionsModule, &missing), dir.path());
         assert_eq!(out.status.code(), Some(2));
-        assert!(stderr(&out).contains("storage.permissions: "), "{}", stderr(&out));
-        let nobody = [("path", s(&dir.str("csp"))), ("owner", s("no-such-user-rb"))];
+        assert!(
+            stderr(&out).contains("storage.permissions: "),
+            "{}",
+            stderr(&out)
+        );
+        let nobody = [
+            ("path", s(&dir.str("csp"))),
+            ("owner", s("no-such-user-rb")),
+        ];
         let out = run(&remote(&PermissionsModule, &nobody), dir.path());
         assert_eq!(out.status.code(), Some(2));
         assert!(stderr(&out).contains("no such user: no-such-user-rb"));

@@ -29,7 +29,9 @@ use std::sync::LazyLock;
 use super::{json_word, path, preamble};
 use crate::args::Args;
 use crate::command::{Command, quote};
-use crate::module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED};
+use crate::module::{
+    CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED,
+};
 use crate::param::{ParamSpec, ParamType};
 use crate::value::Value;
 
@@ -90,7 +92,10 @@ impl Module for RelocateModule {
 }
 
 fn words(args: &Args) -> Result<(String, String), RenderError> {
-    let target = args.get("target").map(ToString::to_string).unwrap_or_default();
+    let target = args
+        .get("target")
+        .map(ToString::to_string)
+        .unwrap_or_default();
     if let Some(Value::Str(t)) = args.get("target")
         && (!t.starts_with('/') || t.trim_end_matches('/').is_empty())
     {
@@ -179,16 +184,28 @@ mod tests {
 
     #[test]
     fn check_and_refusals() {
-        let cmd = probe(&RelocateModule, &[("path", s("/i/csp")), ("target", s("/mydrive/csp"))]);
+        let cmd = probe(
+            &RelocateModule,
+            &[("path", s("/i/csp")), ("target", s("/mydrive/csp"))],
+        );
         assert_eq!(
             cmd.script,
             "p=/i/csp\nt=/mydrive/csp\nif [ -L \"$p\" ] && [ \"$(readlink -- \"$p\")\" = \"$t\" ] && [ -d \"$t\" ]; then exit 0; fi\nexit 1"
         );
         let err = RelocateModule
-            .render(&check(&RelocateModule, &[("path", s("/i/csp")), ("target", s("rel"))]))
+            .render(&check(
+                &RelocateModule,
+                &[("path", s("/i/csp")), ("target", s("rel"))],
+            ))
             .expect_err("relative");
         assert_eq!(err.arg, Some("target"));
-        syntax_ok(&remote(&RelocateModule, &[("path", s("/i/csp")), ("target", s("/m/c"))]).script);
+        syntax_ok(
+            &remote(
+                &RelocateModule,
+                &[("path", s("/i/csp")), ("target", s("/m/c"))],
+            )
+            .script,
+        );
     }
 
     #[test]
@@ -196,7 +213,10 @@ mod tests {
         let dir = TempDir::new("relocate");
         tree(&dir.join("install/csp"), "hello");
         let args = raw(&dir, false);
-        let (chk, apply) = (probe(&RelocateModule, &args), remote(&RelocateModule, &args));
+        let (chk, apply) = (
+            probe(&RelocateModule, &args),
+            remote(&RelocateModule, &args),
+        );
         assert_eq!(run_check(&chk, dir.path()), 1);
         let out = run(&apply, dir.path());
         assert!(out.status.success(), "{}", stderr(&out));
@@ -207,7 +227,8 @@ mod tests {
             dir.join("mydrive/csp")
         );
         assert_eq!(
-            std::fs::read_to_string(dir.join("install/csp/hscommlib/USER/index.csp")).expect("via link"),
+            std::fs::read_to_string(dir.join("install/csp/hscommlib/USER/index.csp"))
+                .expect("via link"),
             "hello"
         );
         assert_eq!(run_check(&chk, dir.path()), 0);
@@ -237,13 +258,18 @@ mod tests {
         tree(&dir.join("mydrive/csp"), "shared");
         let out = run(&remote(&RelocateModule, &raw(&dir, false)), dir.path());
         assert_eq!(out.status.code(), Some(2));
-        assert!(stderr(&out).contains("already holds other content"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("already holds other content"),
+            "{}",
+            stderr(&out)
+        );
         assert!(dir.join("install/csp").is_dir() && !dir.join("install/csp").is_symlink());
 
         let out = run(&remote(&RelocateModule, &raw(&dir, true)), dir.path());
         assert!(out.status.success(), "{}", stderr(&out));
         assert_eq!(
-            std::fs::read_to_string(dir.join("install/csp/hscommlib/USER/index.csp")).expect("via link"),
+            std::fs::read_to_string(dir.join("install/csp/hscommlib/USER/index.csp"))
+                .expect("via link"),
             "shared"
         );
 
