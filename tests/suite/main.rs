@@ -18,6 +18,7 @@ mod lab;
 mod plan_shape;
 mod properties;
 mod snapshots;
+mod storage;
 mod support;
 mod window;
 mod wsadmin;
