@@ -32,7 +32,7 @@
 //! before the staging directory replaces the destination. The manifest's sha256 is also what
 //! says whether a directory is already identical.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use crate::command::quote;
 
@@ -395,16 +395,18 @@ impl Transfer {
         );
         match src.kind {
             Kind::File => {
-                out.push_str(&format!(
+                let _ = write!(
+                    out,
                     "sum=$(sha256sum < \"$part\" | cut -d' ' -f1)\n\
                      [ -n \"$sum\" ] || exit 2\n\
                      if [ \"$sum\" != \"$want\" ]; then rm -f -- \"$part\"; {mismatch}; fi\n\
                      t=$part\n{owner}\
                      mv -f -- \"$part\" \"$dest\" || exit 2"
-                ));
+                );
             }
             Kind::Dir => {
-                out.push_str(&format!(
+                let _ = write!(
+                    out,
                     "stage={}\n\
                      rm -rf -- \"$stage\" \"$dest.runbook-old\" && mkdir -- \"$stage\" || exit 2\n\
                      if ! tar -xpf \"$part\" --numeric-owner -C \"$stage\"; then rm -rf -- \"$stage\" \"$part\"; fail \"cannot unpack the copy: the partial copy was removed; run again\"; fi\n\
@@ -418,7 +420,7 @@ impl Transfer {
                      fi\n\
                      rm -f -- \"$part\"",
                     quote(&self.staging_path())
-                ));
+                );
             }
         }
         out
@@ -455,7 +457,7 @@ impl fmt::Display for Transfer {
 /// `8 MiB`, `512 KiB`, `100 B`: exact binary units only.
 pub fn bytes(n: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if n >= size && n % size == 0 {
+        if n >= size && n.is_multiple_of(size) {
             return format!("{} {unit}", n / size);
         }
     }
