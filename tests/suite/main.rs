@@ -22,6 +22,7 @@ mod runbooks_connections;
 mod runbooks_gtm;
 mod runbooks_iris;
 mod snapshots;
+mod storage;
 mod support;
 mod window;
 mod wsadmin;
