@@ -125,3 +125,70 @@ fn new_mirror_stops_before_any_change_when_b_is_not_new() {
         "nothing was created on A"
     );
 }
+
+/// Counts `^data(1..n)` on `host`.
+fn count(lab: &GtmLab, host: &str, n: usize) -> String {
+    lab.m(
+        host,
+        &format!("set c=0 xecute \"for i=1:1:{n} set c=c+$data(^data(i))\" write c"),
+    )
+}
+
+#[test]
+fn migrate_existing_builds_b_from_a_backup_inside_the_outage_window() {
+    let lab = pair();
+    // A holds 10,000 nodes and runs alone: no replication, no instance file.
+    let seed = lab.rig.apply(
+        "apiVersion: runbook/v1\nkind: Runbook\nmetadata: {name: existing, version: 1.0.0}\nroles: {originating: 1}\nsteps:\n  - {id: db, module: gtm.database_create, on: originating, with: {dir: \"{{ vars.gtm_dir }}\", instance: \"{{ vars.gtm_instance }}\"}}\n  - {id: data, module: gtm.mumps, on: originating, with: {dir: \"{{ vars.gtm_dir }}\", instance: \"{{ vars.gtm_instance }}\", code: \"for i=1:1:10000 set ^data(i)=\\\"row \\\"_i\"}}\n",
+        &lab.rig.inventory(),
+        &[],
+    );
+    assert_eq!(seed.code, 0, "{}", seed.stderr);
+    assert_eq!(count(&lab, "a", 10_000), "10000");
+    assert!(!lab.dir("a").join("gtm.repl").exists());
+
+    // Before the window: the checks and B's preparation run, then the run pauses at the
+    // boundary; A is untouched.
+    let window = ["--window", "22:00/02:00 UTC"];
+    let early = lab.rig.apply_file_env(
+        &runbook("migrate-existing"),
+        &lab.rig.inventory(),
+        &window,
+        &[("RUNBOOK_FAKE_NOW", "2026-11-23T20:00:00Z")],
+    );
+    assert_eq!(early.code, 4, "{}\n{:#?}", early.stderr, early.statuses());
+    assert_eq!(early.status("preconditions@controller"), "ok");
+    assert_eq!(early.status("gld-b@b"), "changed");
+    assert!(!early.statuses().contains_key("repl-a@a"));
+    assert!(
+        !lab.dir("a").join("gtm.repl").exists(),
+        "A is not touched before the window"
+    );
+
+    // Inside the window the run resumes: replication on A, backup, B from the backup.
+    let run = lab.rig.apply_file_env(
+        &runbook("migrate-existing"),
+        &lab.rig.inventory(),
+        &[],
+        &[("RUNBOOK_FAKE_NOW", "2026-11-23T22:05:00Z")],
+    );
+    assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.statuses());
+    assert_eq!(run.status("repl-a@a"), "changed");
+    assert_eq!(run.status("copy-backup@b"), "changed");
+    assert_eq!(run.status("caught-up@a"), "ok");
+    assert_eq!(count(&lab, "b", 10_000), "10000", "B holds all of A's data");
+    // Updates made afterwards on A arrive on B.
+    lab.m("a", "for i=10001:1:10500 set ^data(i)=\"row \"_i");
+    eventually(&lab, "b", "write $get(^data(10500))", "row 10500");
+    assert_eq!(count(&lab, "b", 10_500), "10500");
+    // The staging copy is gone, B is a replicating instance named B.
+    assert!(!lab.dir("b").join("migrate-backup").exists());
+    let role = lab.tool(
+        "b",
+        "mupip",
+        &["replicate", "-editinstance", "-show", "gtm.repl"],
+    );
+    let text =
+        String::from_utf8_lossy(&role.stdout).into_owned() + &String::from_utf8_lossy(&role.stderr);
+    assert!(text.contains("B"), "{text}");
+}
