@@ -190,5 +190,9 @@ fn migrate_existing_builds_b_from_a_backup_inside_the_outage_window() {
     );
     let text =
         String::from_utf8_lossy(&role.stdout).into_owned() + &String::from_utf8_lossy(&role.stderr);
-    assert!(text.contains("B"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("Instance Name") && l.split_whitespace().last() == Some("B")),
+        "{text}"
+    );
 }
