@@ -18,6 +18,7 @@ mod iris;
 mod lab;
 mod plan_shape;
 mod properties;
+mod runbooks_gtm_switchover;
 mod snapshots;
 mod support;
 mod window;
