@@ -85,6 +85,7 @@ codes! {
     ModuleArgMissing => "runbook::module::missing_arg",
     ModuleArgType => "runbook::module::arg_type",
     ModuleArgInvalid => "runbook::module::invalid_args",
+    ModuleUnknownHost => "runbook::module::unknown_host",
     DuplicateId => "runbook::step::duplicate_id",
     DuplicatePhase => "runbook::phase::duplicate_name",
     EmptyPhase => "runbook::phase::empty",

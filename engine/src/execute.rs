@@ -13,6 +13,7 @@ mod mask;
 mod options;
 mod outputs;
 mod scheduler;
+mod transfer;
 
 pub use mask::Masker;
 pub use options::{Approver, ManualPrompt, Options, Resume};

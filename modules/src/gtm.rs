@@ -247,6 +247,21 @@ impl Env {
         cmd
     }
 
+    /// [`Env::query`] for a question a missing instance directory answers: then it prints
+    /// `absent` (one line, as is) and succeeds.
+    pub fn query_or(&self, module: &str, body: &str, absent: &str) -> Command {
+        let mut cmd = self.query(module, body);
+        cmd.script = cmd.script.replacen(
+            "cd \"$RB_DIR\" || rb_fail",
+            &format!(
+                "[ -d \"$RB_DIR\" ] || {{ printf '%s\\n' {}; exit 0; }}\ncd \"$RB_DIR\" || rb_fail",
+                quote(absent)
+            ),
+            1,
+        );
+        cmd
+    }
+
     /// A read-only command with results (JSON on stdout): like [`Env::probe`] but a missing
     /// instance directory is an error.
     pub fn query(&self, module: &str, body: &str) -> Command {

@@ -17,12 +17,14 @@ mod command;
 mod module;
 mod param;
 mod registry;
+pub mod transfer;
 mod value;
 
 pub mod generic;
 pub mod gtm;
 pub mod http;
 pub mod iris;
+pub mod storage;
 pub mod wsadmin;
 
 pub use args::{ArgError, Args, closest};
@@ -30,4 +32,5 @@ pub use command::{Artifact, Command, quote};
 pub use module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED};
 pub use param::{ParamSpec, ParamType};
 pub use registry::Registry;
+pub use transfer::Transfer;
 pub use value::{Value, format_duration, parse_duration};

@@ -5,12 +5,17 @@ use std::fmt;
 use crate::args::Args;
 use crate::command::Command;
 use crate::param::ParamSpec;
+use crate::transfer::Transfer;
 
 /// What a step does once its arguments are known.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Operation {
     /// A command run on the target host.
     Remote(Command),
+    /// Data copied from another inventory host to the target host, through the controller
+    /// (hosts hold no credentials for each other). The engine carries it out with the scripts
+    /// of [`Transfer`]; the compiler checks that `from` names an inventory host.
+    Transfer(Transfer),
     /// Work an operator does by hand; the run waits for an approval.
     Manual { instructions: String },
     /// Conditions (template expressions) that the engine evaluates on the controller; the step
@@ -25,6 +30,7 @@ impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Operation::Remote(cmd) => write!(f, "{cmd}"),
+            Operation::Transfer(t) => write!(f, "{t}"),
             Operation::Manual { instructions } => {
                 write!(
                     f,
@@ -100,6 +106,7 @@ pub trait Module: Send + Sync {
     ///
     /// `Some(operations)` are run in order instead of `render`'s, with this contract:
     ///
+    /// - an [`Operation::Transfer`] has `probe: true`: it only compares both ends;
     /// - every [`Operation::Remote`] is a probe ([`Command::probe`], `mutating: false`) that
     ///   changes nothing on the host, so it is safe in a dry-run and at any point of a resume;
     /// - its exit status means [`CHECK_IN_STATE`] (0): already in the desired state, applying

@@ -24,6 +24,7 @@ impl Registry {
             .chain(crate::gtm::all())
             .chain(crate::http::all())
             .chain(crate::iris::all())
+            .chain(crate::storage::all())
             .chain(crate::wsadmin::all())
         {
             registry.register(module);

@@ -15,19 +15,20 @@ use crate::apply::Rig;
 
 const MODULES: &str = "/usr/lib/apache2/modules";
 const HTTPD: &str = "/usr/sbin/apache2";
-const CTL: &str = "/usr/sbin/apachectl";
-const PAGE: &str = "<h1>Connections is down for scheduled maintenance</h1>\n";
+pub const CTL: &str = "/usr/sbin/apachectl";
+pub const PAGE: &str = "<h1>Connections is down for scheduled maintenance</h1>\n";
 
-/// One httpd instance under `ROOT/httpd`, stopped on drop.
-struct Httpd {
-    root: PathBuf,
-    conf: PathBuf,
-    address: Ipv4Addr,
-    port: u16,
+/// One httpd instance under `ROOT/httpd` (documents in `ROOT/httpd/htdocs`: `index.html` and
+/// the maintenance page [`PAGE`] as `upgrading.htm`), stopped on drop.
+pub struct Httpd {
+    pub root: PathBuf,
+    pub conf: PathBuf,
+    pub address: Ipv4Addr,
+    pub port: u16,
 }
 
 impl Httpd {
-    fn start(rig: &Rig, host: &str) -> Self {
+    pub fn start(rig: &Rig, host: &str) -> Self {
         let address = rig.lab.host(host).expect("a lab host").address;
         assert_ne!(
             address,
@@ -107,16 +108,16 @@ impl Httpd {
         httpd
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}:{}{path}", self.address, self.port)
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         fs_err::read_to_string(self.root.join("logs/error.log")).unwrap_or_default()
     }
 
     /// Waits (a graceful restart takes a moment) until a GET from `source` answers `status`.
-    fn wait_for(&self, source: &str, path: &str, status: u16) -> String {
+    pub fn wait_for(&self, source: &str, path: &str, status: u16) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let (code, body) = get(source, &self.url(path));
@@ -162,7 +163,7 @@ fn uid() -> String {
 }
 
 /// GET `url` from the local address `source`: the status and the body.
-fn get(source: &str, url: &str) -> (u16, String) {
+pub fn get(source: &str, url: &str) -> (u16, String) {
     let out = Command::new("curl")
         .args(["-s", "--max-time", "5", "--interface", source])
         .args(["-w", "\n%{http_code}", url])

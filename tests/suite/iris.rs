@@ -11,7 +11,7 @@ use crate::apply::Rig;
 const STANDIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/standins/iris");
 
 /// Installs the stand-in on `host` with instance HSPC running and the given state files.
-fn install(rig: &Rig, host: &str, files: &[(&str, &str)]) {
+pub fn install(rig: &Rig, host: &str, files: &[(&str, &str)]) {
     let root = rig.root(host);
     let bin = root.join("bin");
     fs_err::create_dir_all(&bin).expect("bin");
@@ -31,7 +31,8 @@ fn install(rig: &Rig, host: &str, files: &[(&str, &str)]) {
     }
 }
 
-fn log(root: &Path) -> String {
+/// What the stand-in on the host with this root recorded.
+pub fn log(root: &Path) -> String {
     fs_err::read_to_string(root.join("iris-standin/log")).unwrap_or_default()
 }
 

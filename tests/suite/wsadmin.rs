@@ -7,18 +7,18 @@
 //! calls, that the password reached wsadmin only through the properties file, and that the
 //! produced files were kept as run artifacts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::apply::{Applied, Rig};
 
-const BIN: &str = "opt/IBM/WebSphere/AppServer/profiles/Dmgr01/bin";
+/// The Deployment Manager profile's `bin`, under a host's tree.
+pub const BIN: &str = "opt/IBM/WebSphere/AppServer/profiles/Dmgr01/bin";
 const PASSWORD: &str = "wsadmin-s3cret-pw";
 
-#[test]
-fn the_seed_sequence_runs_in_order_and_keeps_its_files() {
-    let rig = Rig::new(1);
-    let root = rig.root("a");
+/// Installs the stand-in as `ROOT/BIN/wsadmin.sh` of a host tree and returns its path. It logs
+/// to `ROOT/wsadmin-standin.log` (`$RUNBOOK_HOST_ROOT` in the host's sessions).
+pub fn install_standin(root: &Path) -> PathBuf {
     let bin = root.join(BIN);
     fs_err::create_dir_all(&bin).expect("mkdir bin");
     let wsadmin = bin.join("wsadmin.sh");
@@ -27,6 +27,15 @@ fn the_seed_sequence_runs_in_order_and_keeps_its_files() {
         &wsadmin,
     )
     .expect("install the stand-in");
+    wsadmin
+}
+
+#[test]
+fn the_seed_sequence_runs_in_order_and_keeps_its_files() {
+    let rig = Rig::new(1);
+    let root = rig.root("a");
+    let wsadmin = install_standin(&root);
+    let bin = root.join(BIN);
     let temp = root.join("temp-dir");
     let reports = root.join("reports");
     let conn = format!(

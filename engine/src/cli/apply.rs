@@ -172,6 +172,15 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             return invalid(&e.to_string());
         }
     }
+    // Which apply of the run this is; a dry run changes nothing, so it needs no fence.
+    let generation = if args.dry_run {
+        1
+    } else {
+        match journal.next_generation(&run_id) {
+            Ok(g) => g,
+            Err(e) => return invalid(&e.to_string()),
+        }
+    };
     let approvals: BTreeSet<String> = journal
         .approvals(&run_id)
         .unwrap_or_default()
@@ -186,6 +195,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     };
 
     let mut opts = Options::new(run_id.clone(), run_dir.clone());
+    opts.generation = generation;
     opts.forks = args.forks;
     opts.fail_fast = args.fail_fast;
     opts.dry_run = args.dry_run;

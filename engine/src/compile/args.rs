@@ -28,6 +28,14 @@ pub enum ArgTemplate {
     },
     /// A template expression passed to the module as its source text.
     Expression(String),
+    /// A list or mapping argument written as one `{{ expression }}`: the expression's value,
+    /// not its text (`allow: "{{ params.allow }}"` passes a list parameter as a list).
+    Value {
+        source: String,
+        span: Span,
+        /// Reads outputs of earlier steps, so only known at run time.
+        deferred: bool,
+    },
     List(Vec<ArgTemplate>),
     Map(Vec<(String, ArgTemplate)>),
 }
@@ -113,6 +121,17 @@ impl Builder<'_, '_> {
             (NodeKind::Scalar(text, _), ParamType::Expression) => {
                 self.expression(text, node.span);
                 ArgTemplate::Expression(text.clone())
+            }
+            (NodeKind::Scalar(text, _), ParamType::List(_) | ParamType::Map(_))
+                if whole_expression(text).is_some() =>
+            {
+                let source = whole_expression(text).expect("matched by the guard");
+                let deferred = self.expression(source, node.span);
+                ArgTemplate::Value {
+                    source: source.to_owned(),
+                    span: node.span,
+                    deferred,
+                }
             }
             (NodeKind::Scalar(text, _), _) if is_template(text) => {
                 let escape = if *ty == ParamType::Shell {
@@ -201,6 +220,11 @@ impl Builder<'_, '_> {
             self.reads.entry(name.to_owned()).or_insert(at);
         }
         for p in self.scope.check(vars) {
+            // `vars.x | default(...)` and `vars.x is defined` are the runbook saying the
+            // variable is optional.
+            if p.code == Code::TemplateUndefined && guarded(text, &p.path) {
+                continue;
+            }
             let at = find(text, &p.path).map_or(span, |r| sub_span(self.source, span, text, r));
             self.out.push(
                 Diagnostic::new(p.code, p.message)
@@ -210,6 +234,50 @@ impl Builder<'_, '_> {
             );
         }
     }
+}
+
+/// Whether every use of `path` in `text` is guarded: followed by `| default(...)` (or its alias
+/// `| d(...)`), or tested with `is defined` / `is not defined`.
+fn guarded(text: &str, path: &str) -> bool {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+    let mut uses = 0;
+    for (at, _) in text.match_indices(path) {
+        let before = text[..at].chars().next_back();
+        let rest = &text[at + path.len()..];
+        if before.is_some_and(is_ident) || rest.chars().next().is_some_and(is_ident) {
+            continue;
+        }
+        uses += 1;
+        let rest = rest.trim_start();
+        let filtered = rest
+            .strip_prefix('|')
+            .map(str::trim_start)
+            .is_some_and(|f| {
+                ["default", "d"].iter().any(|name| {
+                    f.strip_prefix(name)
+                        .is_some_and(|after| !after.starts_with(|c: char| is_ident(c)))
+                })
+            });
+        let tested = rest
+            .strip_prefix("is")
+            .map(str::trim_start)
+            .is_some_and(|t| {
+                let t = t.strip_prefix("not").map_or(t, str::trim_start);
+                t.starts_with("defined") || t.starts_with("undefined")
+            });
+        if !filtered && !tested {
+            return false;
+        }
+    }
+    uses > 0
+}
+
+/// The expression of a template that is exactly one `{{ expression }}` (blanks around it
+/// allowed), or `None`.
+fn whole_expression(text: &str) -> Option<&str> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let nested = ["{{", "}}", "{%", "%}", "{#", "#}"];
+    (!nested.iter().any(|n| inner.contains(n))).then(|| inner.trim())
 }
 
 /// Byte ranges of `{{ ... }}` blocks that sit inside single or double shell quotes.
@@ -302,12 +370,25 @@ pub fn render(
     Ok(match arg {
         ArgTemplate::Literal(v) => v.clone(),
         ArgTemplate::Expression(src) => Value::Str(src.clone()),
-        ArgTemplate::Template {
+        ArgTemplate::Value {
+            source,
+            deferred: true,
+            ..
+        }
+        | ArgTemplate::Template {
             source,
             deferred: true,
             textual: false,
             ..
         } => Value::Deferred(source.clone()),
+        ArgTemplate::Value { source, span, .. } => {
+            from_template_value(&templates.eval(source, ctx).map_err(|e| RenderFailure {
+                span: *span,
+                source: source.clone(),
+                range: e.range,
+                message: e.message,
+            })?)
+        }
         ArgTemplate::Template {
             id, span, source, ..
         } => Value::Str(templates.render(id, ctx).map_err(|e| RenderFailure {
@@ -355,7 +436,31 @@ fn json_to_value(j: &serde_json::Value) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::interpolations_inside_quotes;
+    use super::{interpolations_inside_quotes, whole_expression};
+
+    #[test]
+    fn a_whole_expression_is_one_interpolation_and_nothing_else() {
+        assert_eq!(whole_expression("{{ params.allow }}"), Some("params.allow"));
+        assert_eq!(whole_expression(" {{a|list}} "), Some("a|list"));
+        assert_eq!(whole_expression("{{ a }}-{{ b }}"), None);
+        assert_eq!(whole_expression("x {{ a }}"), None);
+        assert_eq!(whole_expression("{% if a %}{{ a }}{% endif %}"), None);
+    }
+
+    #[test]
+    fn default_and_defined_guard_a_variable() {
+        use super::guarded;
+        assert!(guarded("{{ vars.x | default('y') }}", "vars.x"));
+        assert!(guarded("{{ vars.x|d('y') }}", "vars.x"));
+        assert!(guarded(
+            "{% if vars.x is defined %}{{ vars.x | default(1) }}{% endif %}",
+            "vars.x"
+        ));
+        assert!(!guarded("{{ vars.x | upper }}", "vars.x"));
+        assert!(!guarded("{{ vars.x | default(1) }} {{ vars.x }}", "vars.x"));
+        assert!(!guarded("{{ vars.xy | default(1) }}", "vars.x"));
+        assert!(!guarded("{{ vars.x | defaults }}", "vars.x"));
+    }
 
     #[test]
     fn finds_interpolations_inside_quotes_only() {

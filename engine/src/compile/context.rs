@@ -80,6 +80,8 @@ pub struct Contexts {
     secret_names: Vec<String>,
     /// Registered outputs at plan time: placeholders, one per register name.
     deferred: Vec<(String, Value)>,
+    /// Inventory host names, by host id.
+    host_names: Vec<String>,
 }
 
 impl Contexts {
@@ -193,7 +195,13 @@ impl Contexts {
                 .iter()
                 .map(|r| (r.clone(), Value::from_object(Deferred(r.clone()))))
                 .collect(),
+            host_names: inventory.hosts.iter().map(|h| h.name.clone()).collect(),
         }
+    }
+
+    /// The inventory's host names, by host id.
+    pub fn host_names(&self) -> &[String] {
+        &self.host_names
     }
 
     /// The context of an action with the real values of secret parameters: for `env:` only.

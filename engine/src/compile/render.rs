@@ -99,7 +99,10 @@ impl Renderer<'_> {
                 continue;
             };
             match module.render(&args) {
-                Ok(ops) => operations.extend(ops),
+                Ok(ops) => {
+                    problems.extend(self.unknown_sources(step, &spans, &ops));
+                    operations.extend(ops);
+                }
                 Err(e) => problems.push(invalid(step, &spans, e)),
             }
         }
@@ -110,6 +113,35 @@ impl Renderer<'_> {
                 .collect()
         });
         (Rendered { operations, items }, problems)
+    }
+
+    /// A transfer's `from:` must name a host of the inventory (its commands run there).
+    fn unknown_sources(
+        &self,
+        step: &StepInfo,
+        spans: &BTreeMap<String, Span>,
+        ops: &[Operation],
+    ) -> Vec<RenderProblem> {
+        let names = self.contexts.host_names();
+        ops.iter()
+            .filter_map(|op| match op {
+                Operation::Transfer(t) if !names.contains(&t.from) => Some(t),
+                _ => None,
+            })
+            .map(|t| {
+                let hint = runbook_modules::closest(&t.from, names.iter().map(String::as_str))
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                RenderProblem {
+                    span: spans.get("from").copied().unwrap_or(step.args.span),
+                    message: format!(
+                        "argument `from`: `{}` is not a host of the inventory{hint}",
+                        t.from
+                    ),
+                    code: Code::ModuleUnknownHost,
+                }
+            })
+            .collect()
     }
 
     /// The action's `env:` values. With `secrets`, secret parameters have their real values

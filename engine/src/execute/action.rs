@@ -13,6 +13,7 @@ use crate::transport::{Exec, Runner, TransportError};
 
 use super::mask::Masker;
 use super::outputs::Output;
+use super::transfer::{self, Planned};
 
 /// Everything a running action needs, owned (it runs in its own task).
 pub struct Job {
@@ -22,7 +23,12 @@ pub struct Job {
     pub host: HostId,
     /// `RUN/step@host`, where the wrapper keeps its state on the host.
     pub key: String,
+    /// This process's generation in the run (1 for its first apply, one more for each
+    /// resume): attempt directories are `GENERATION*1000+ATTEMPT.OP`.
+    pub generation: u32,
     pub commands: Vec<Command>,
+    /// Copies from other hosts through the controller, run after `commands`.
+    pub transfers: Vec<Planned>,
     pub env: Vec<(String, String)>,
     /// `--dry-run`: the commands are read-only checks whose exit code says 0 = in state,
     /// 1 = would change.
@@ -47,6 +53,8 @@ pub struct Job {
 pub struct Resolve {
     /// The module's read-only checks, when it has them.
     pub checks: Option<Vec<Command>>,
+    /// The transfers among those checks (comparisons of both ends).
+    pub check_transfers: Vec<Planned>,
     /// The number of commands the action runs (all must have finished for it to be done).
     pub commands: usize,
 }
@@ -158,6 +166,20 @@ impl Job {
                 resolved_by: Some(how),
                 artifacts: Vec::new(),
             };
+        // First the fence: a command of an earlier process that is still on its way to the host
+        // (that process was killed while sending it) will refuse to run once it arrives. So
+        // what the probe then finds is all that ever ran, and "never started" is safe to run.
+        if let Err(e) = runner
+            .fence(self.host, self.key.clone(), self.generation)
+            .await
+        {
+            return finished(
+                Status::Unreachable,
+                false,
+                "host".into(),
+                Some(self.masker.mask(&e.to_string())),
+            );
+        }
         let record = loop {
             match runner.probe(self.host, self.key.clone()).await {
                 Ok(text) => match parse_probe(&text, resolve.commands) {
@@ -194,6 +216,7 @@ impl Job {
                 Some(checks) => {
                     let probe = Job {
                         commands: checks.clone(),
+                        transfers: resolve.check_transfers.clone(),
                         check_only: true,
                         resolve: None,
                         ..self.clone_for_check()
@@ -241,7 +264,9 @@ impl Job {
             step: self.step,
             host: self.host,
             key: format!("{}/check", self.key),
+            generation: self.generation,
             commands: Vec::new(),
+            transfers: Vec::new(),
             env: self.env.clone(),
             check_only: true,
             visible: self.visible.clone(),
@@ -377,19 +402,34 @@ impl Job {
         let mut message = None;
         let mut status = Status::Ok;
         let mut artifacts = Vec::new();
-        for (i, cmd) in self.commands.iter().enumerate() {
-            let exec = Exec {
-                key: format!("{}/{attempt}.{i}", self.key),
-                script: cmd.script.clone(),
-                env: self.env_for(cmd),
-                stdin: cmd
-                    .stdin
-                    .as_ref()
-                    .and_then(|v| v.as_str().map(|s| s.as_bytes().to_vec()))
-                    .unwrap_or_default(),
-                timeout: self.plan.steps[self.step].timeout,
+        let timeout = self.plan.steps[self.step].timeout;
+        let numbered =
+            self.generation * crate::transport::wrapper::ATTEMPTS_PER_GENERATION + attempt;
+        for i in 0..self.commands.len() + self.transfers.len() {
+            let (ran, mutating, cmd) = if let Some(cmd) = self.commands.get(i) {
+                let exec = Exec {
+                    key: format!("{}/{numbered}.{i}", self.key),
+                    script: cmd.script.clone(),
+                    env: self.env_for(cmd),
+                    stdin: cmd
+                        .stdin
+                        .as_ref()
+                        .and_then(|v| v.as_str().map(|s| s.as_bytes().to_vec()))
+                        .unwrap_or_default(),
+                    timeout,
+                };
+                (runner.run(self.host, exec).await, cmd.mutating, Some(cmd))
+            } else {
+                // Not `ATTEMPT.OP`: the resume probe must not count a transfer's commands.
+                let j = i - self.commands.len();
+                let t = &self.transfers[j];
+                let key = format!("{}/{numbered}.t{j}", self.key);
+                let host = self.plan.host_name(Some(self.host));
+                let cancelled = || self.cancelled();
+                let ran = transfer::run(runner, t, self.host, host, &key, timeout, &cancelled);
+                (ran.await, !t.spec.probe, None)
             };
-            match runner.run(self.host, exec).await {
+            match ran {
                 Ok(result) => {
                     let out = self.masker.mask_bytes(&result.stdout);
                     let err = self.masker.mask_bytes(&result.stderr);
@@ -412,10 +452,11 @@ impl Job {
                             }
                         }
                     } else if result.code == Some(0) {
-                        changed |= cmd.mutating && !unchanged;
-                        if let Err(e) = self
-                            .collect(runner, cmd, &format!("{attempt}.{i}"), &mut artifacts)
-                            .await
+                        changed |= mutating && !unchanged;
+                        if let Some(cmd) = cmd
+                            && let Err(e) = self
+                                .collect(runner, cmd, &format!("{numbered}.{i}"), &mut artifacts)
+                                .await
                         {
                             status = Status::Failed;
                             message = Some(self.masker.mask(&e));
@@ -543,7 +584,7 @@ pub fn commands(ops: &[Operation]) -> Vec<Command> {
     ops.iter()
         .filter_map(|op| match op {
             Operation::Remote(cmd) => Some(cmd.clone()),
-            Operation::Manual { .. } | Operation::Assert { .. } => None,
+            Operation::Transfer(_) | Operation::Manual { .. } | Operation::Assert { .. } => None,
         })
         .collect()
 }

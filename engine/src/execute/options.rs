@@ -40,6 +40,9 @@ pub struct Resume {
 #[derive(Clone)]
 pub struct Options {
     pub run_id: String,
+    /// Which apply of the run this is: 1 for the first, one more for each resume. Commands
+    /// carry it, so a command a killed earlier process left on its way can be fenced off.
+    pub generation: u32,
     /// Where each action's full output is written (`actions/STEP@HOST/`).
     pub run_dir: PathBuf,
     /// Actions at once, over all hosts.
@@ -96,6 +99,7 @@ impl Options {
     pub fn new(run_id: impl Into<String>, run_dir: impl Into<PathBuf>) -> Self {
         Self {
             run_id: run_id.into(),
+            generation: 1,
             run_dir: run_dir.into(),
             forks: 10,
             fail_fast: false,

@@ -735,17 +735,24 @@ impl State<'_> {
                         }
                     }
                 }
-                Operation::Remote(_) => {}
+                Operation::Remote(_) | Operation::Transfer(_) => {}
             }
         }
         let mut cmds = commands(&rendered.operations);
+        let mut copies = match super::transfer::planned(plan, &rendered.operations) {
+            Ok(t) => t,
+            Err(e) => return settle(self, sink, Status::Failed, Some(e)),
+        };
         let check_only = self.opts.dry_run;
-        if check_only && !cmds.is_empty() {
+        if check_only && !(cmds.is_empty() && copies.is_empty()) {
             let (checks, _) = plan
                 .renderer(registry)
                 .render_checks(step, action.host, &visible);
             match checks {
-                Some(ops) => cmds = commands(&ops),
+                Some(ops) => {
+                    cmds = commands(&ops);
+                    copies = super::transfer::planned(plan, &ops).unwrap_or_default();
+                }
                 None => {
                     return settle(
                         self,
@@ -756,7 +763,10 @@ impl State<'_> {
                 }
             }
         }
-        let Some(host) = action.host.filter(|_| !cmds.is_empty()) else {
+        let Some(host) = action
+            .host
+            .filter(|_| !(cmds.is_empty() && copies.is_empty()))
+        else {
             return settle(self, sink, Status::Ok, None);
         };
         let env = match plan.renderer(registry).render_env(
@@ -773,6 +783,10 @@ impl State<'_> {
                 .renderer(registry)
                 .render_checks(step, action.host, &visible);
             Some(super::action::Resolve {
+                check_transfers: checks
+                    .as_deref()
+                    .and_then(|ops| super::transfer::planned(plan, ops).ok())
+                    .unwrap_or_default(),
                 checks: checks.map(|ops| commands(&ops)),
                 commands: cmds.len(),
             })
@@ -786,7 +800,9 @@ impl State<'_> {
             step: action.step,
             host,
             key: format!("{}/{}", self.opts.run_id, plan.action_id(action)),
+            generation: self.opts.generation,
             commands: cmds,
+            transfers: copies,
             env,
             check_only,
             visible,

@@ -151,7 +151,8 @@ CREATE TABLE IF NOT EXISTS runs (
     params TEXT NOT NULL,
     state TEXT NOT NULL,
     finished_at TEXT,
-    window TEXT
+    window TEXT,
+    generation INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS actions (
     run_id TEXT NOT NULL,
@@ -227,6 +228,10 @@ impl Journal {
             conn.execute_batch("ALTER TABLE runs ADD COLUMN window TEXT")
                 .map_err(|e| err(&e))?;
         }
+        if conn.prepare("SELECT generation FROM runs LIMIT 0").is_err() {
+            conn.execute_batch("ALTER TABLE runs ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
+                .map_err(|e| err(&e))?;
+        }
         Ok(Self { conn, path })
     }
 
@@ -260,6 +265,17 @@ impl Journal {
             )
             .map_err(|e| self.err(&e))?;
         Ok(())
+    }
+
+    /// Starts the next process generation of a run (its first apply is 1) and returns it.
+    pub fn next_generation(&self, run: &str) -> Result<u32, JournalError> {
+        self.conn
+            .query_row(
+                "UPDATE runs SET generation = generation + 1 WHERE id = ?1 RETURNING generation",
+                [run],
+                |row| row.get(0),
+            )
+            .map_err(|e| self.err(&e))
     }
 
     /// Records the window a resumed run keeps to from now on (a new `--window`).
@@ -612,6 +628,16 @@ mod tests {
             finished_at: None,
             window: None,
         }
+    }
+
+    #[test]
+    fn each_apply_of_a_run_is_a_new_generation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let j = Journal::open(dir.path()).expect("open");
+        j.create_run(&record("r1")).expect("create");
+        assert_eq!(j.next_generation("r1").expect("gen"), 1);
+        assert_eq!(j.next_generation("r1").expect("gen"), 2);
+        assert!(j.next_generation("nope").is_err());
     }
 
     #[test]

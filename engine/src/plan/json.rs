@@ -130,6 +130,14 @@ enum Op<'p> {
         mutating: bool,
         display: String,
     },
+    /// Data copied from another host through the controller (`storage.copy`).
+    Transfer {
+        from: &'p str,
+        src: &'p str,
+        dest: &'p str,
+        chunk_bytes: u64,
+        display: String,
+    },
     Manual {
         instructions: &'p str,
     },
@@ -311,6 +319,13 @@ fn op(op: &Operation) -> Op<'_> {
         Operation::Remote(cmd) => Op::Remote {
             mutating: cmd.mutating,
             display: cmd.to_string(),
+        },
+        Operation::Transfer(t) => Op::Transfer {
+            from: &t.from,
+            src: &t.src,
+            dest: &t.dest,
+            chunk_bytes: t.chunk_bytes,
+            display: t.to_string(),
         },
         Operation::Manual { instructions } => Op::Manual { instructions },
         Operation::Assert {

@@ -119,6 +119,19 @@ pub trait Runner: Send + Sync {
         async { Ok("none".to_owned()) }
     }
 
+    /// Fences the action keyed `prefix` on `host` for process generation `generation`
+    /// ([`fence_script`](super::wrapper::fence_script)): commands of earlier generations that
+    /// arrive from now on do not run.
+    fn fence(
+        &self,
+        host: HostId,
+        prefix: String,
+        generation: u32,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        let _ = (host, prefix, generation);
+        async { Ok(()) }
+    }
+
     /// Stops whatever still runs on `host` for the action keyed `prefix` (Ctrl-C).
     fn cancel(&self, host: HostId, prefix: String) -> impl Future<Output = ()> + Send {
         let _ = (host, prefix);
@@ -345,6 +358,28 @@ impl Runner for Transports {
         let _ = self
             .plain(host, &super::wrapper::kill_all_script(&prefix, 5))
             .await;
+    }
+
+    async fn fence(
+        &self,
+        host: HostId,
+        prefix: String,
+        generation: u32,
+    ) -> Result<(), TransportError> {
+        let out = self
+            .plain(host, &super::wrapper::fence_script(&prefix, generation))
+            .await?;
+        if out.code == Some(0) {
+            Ok(())
+        } else {
+            Err(TransportError::Unreachable {
+                host: self.endpoints[host].name.clone(),
+                message: format!(
+                    "cannot fence {prefix} on the host: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            })
+        }
     }
 
     async fn run(&self, host: HostId, exec: Exec) -> Result<ExecResult, TransportError> {

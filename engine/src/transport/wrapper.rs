@@ -24,6 +24,12 @@ use base64::Engine as _;
 pub const WRAPPER: &str = r#"set -u
 d="${RUNBOOK_HOST_ROOT:-$HOME}/.runbook/actions/$1"
 mkdir -p "$d" || exit 125
+a=${1##*/}
+case $a in
+  [0-9]*.*)
+    f=$(cat "${d%/*}/fence" 2>/dev/null || echo 0)
+    [ "$(( ${a%%.*} / 1000 ))" -lt "$f" ] && exit 124 ;;
+esac
 while IFS= read -r l; do
   [ -z "$l" ] && break
   n=${l%% *}; v=${l#* }
@@ -38,6 +44,13 @@ wait "$p"; rc=$?
 printf '%s\n' "$rc" > "$d/rc"
 exit "$rc"
 "#;
+
+/// Exit code of a command that arrived after a later process of the same run fenced its
+/// action ([`fence_script`]): it did not run.
+pub const WRAPPER_FENCED: i32 = 124;
+
+/// Attempts of one process generation: an operation's directory is `G*1000+ATTEMPT.OP`.
+pub const ATTEMPTS_PER_GENERATION: u32 = 1000;
 
 /// Exit code of the wrapper itself when it cannot set up (no state directory, bad secret
 /// encoding); scripts should not use it.
@@ -106,6 +119,20 @@ exit 0
 "#,
         prefix = runbook_modules::quote(prefix),
         ticks = grace_secs * 10,
+    )
+}
+
+/// A command that fences an action (`prefix` = `RUN/step@host`) for process generation
+/// `generation`: a command of an earlier generation that reaches the host from now on (sent by
+/// a `runbook` process that was killed while the command was on its way) refuses to run, with
+/// [`WRAPPER_FENCED`]. The wrapper creates its directory before it reads the fence, so after
+/// the fence is written a probe sees every earlier command that will ever run.
+pub fn fence_script(prefix: &str, generation: u32) -> String {
+    format!(
+        r#"base="${{RUNBOOK_HOST_ROOT:-$HOME}}/.runbook/actions/"{prefix}
+mkdir -p "$base" && printf '%s
+' {generation} > "$base/fence.tmp" && mv -f "$base/fence.tmp" "$base/fence""#,
+        prefix = runbook_modules::quote(prefix)
     )
 }
 
@@ -208,6 +235,39 @@ mod tests {
                 .trim()
                 .parse::<u32>()
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_fenced_action_refuses_commands_of_earlier_generations() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let fence = Command::new("sh")
+            .args(["-c", &fence_script("r1/a@h", 2)])
+            .env("RUNBOOK_HOST_ROOT", root.path())
+            .output()
+            .expect("fence");
+        assert!(fence.status.success());
+        // Generation 1 (attempt 1001), on its way when its process died: refused.
+        let late = run("r1/a@h/1001.0", "echo ran", &[], b"", root.path());
+        assert_eq!(late.status.code(), Some(WRAPPER_FENCED));
+        assert!(
+            String::from_utf8_lossy(&late.stdout).is_empty(),
+            "it did not run"
+        );
+        // Generation 2 runs.
+        let now = run("r1/a@h/2001.0", "echo ran", &[], b"", root.path());
+        assert_eq!(now.status.code(), Some(0));
+        assert_eq!(String::from_utf8_lossy(&now.stdout), "ran\n");
+        // The probe sees both: the refused one as a directory without an exit code.
+        let probe = Command::new("sh")
+            .args(["-c", &probe_all_script("r1/a@h")])
+            .env("RUNBOOK_HOST_ROOT", root.path())
+            .output()
+            .expect("probe");
+        let text = String::from_utf8_lossy(&probe.stdout);
+        assert!(
+            text.contains("1001.0 - 0") && text.contains("2001.0 0 0"),
+            "{text}"
         );
     }
 

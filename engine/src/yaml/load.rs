@@ -215,6 +215,7 @@ impl Builder<'_> {
                         anchor,
                         ..
                     } => {
+                        let entries = merge_keys(entries);
                         let end = entries
                             .last()
                             .map_or(span.end, |(_, v)| v.span.end.max(span.end));
@@ -270,6 +271,46 @@ impl Builder<'_> {
     }
 }
 
+/// YAML merge keys: `<<: *defaults` (or `<<: [*a, *b]`) adds the entries of the merged
+/// mappings that the mapping does not set itself; its own entries win, then earlier merged
+/// mappings over later ones. A `<<` whose value is not a mapping (or a list of them) stays an
+/// ordinary key, for the schema to report.
+fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+    let is_merge = |k: &Node, v: &Node| {
+        matches!(&k.kind, NodeKind::Scalar(text, ScalarStyle::Plain) if text == "<<")
+            && match &v.kind {
+                NodeKind::Map(_) => true,
+                NodeKind::Seq(items) => items.iter().all(|i| matches!(i.kind, NodeKind::Map(_))),
+                _ => false,
+            }
+    };
+    if !entries.iter().any(|(k, v)| is_merge(k, v)) {
+        return entries;
+    }
+    let (merges, mut own): (Vec<_>, Vec<_>) =
+        entries.into_iter().partition(|(k, v)| is_merge(k, v));
+    for (_, value) in merges {
+        let maps = match value.kind {
+            NodeKind::Map(_) => vec![value],
+            NodeKind::Seq(items) => items,
+            _ => Vec::new(),
+        };
+        for map in maps {
+            if let NodeKind::Map(merged) = map.kind {
+                for (k, v) in merged {
+                    if !own
+                        .iter()
+                        .any(|(o, _)| o.as_str().is_some() && o.as_str() == k.as_str())
+                    {
+                        own.push((k, v));
+                    }
+                }
+            }
+        }
+    }
+    own
+}
+
 fn convert_style(style: ParserStyle) -> ScalarStyle {
     match style {
         ParserStyle::SingleQuoted => ScalarStyle::SingleQuoted,
@@ -286,6 +327,38 @@ mod tests {
 
     fn slice(text: &str, span: Span) -> &str {
         &text[span.start..span.end]
+    }
+
+    #[test]
+    fn merge_keys_add_what_the_mapping_does_not_set() {
+        let text = "base: &b {dir: /x, instance: A}\nother: &o {instance: Z, extra: 1}\nstep: {<<: [*b, *o], instance: B, require: [source]}\nodd: {<<: 3}\n";
+        let root = parse(text).expect("valid yaml");
+        let map = root.as_map().expect("mapping");
+        let step = map[2].1.as_map().expect("map");
+        let keys: Vec<(&str, String)> = step
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().unwrap_or_default(),
+                    v.as_str().map_or_else(|| "[..]".to_owned(), str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("instance", "B".to_owned()),
+                ("require", "[..]".to_owned()),
+                ("dir", "/x".to_owned()),
+                ("extra", "1".to_owned()),
+            ]
+        );
+        let odd = map[3].1.as_map().expect("map");
+        assert_eq!(
+            odd[0].0.as_str(),
+            Some("<<"),
+            "not a mapping: left for the schema"
+        );
     }
 
     #[test]

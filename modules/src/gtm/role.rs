@@ -6,9 +6,11 @@
 //! a Receiver Server makes the instance `replicating` (`supplementary` when its instance file
 //! is a supplementary one); otherwise an active Source Server makes it `originating`; a lone
 //! passive Source Server is a `replicating` instance whose Receiver Server is down; nothing
-//! alive is `none`. `supplementary`, `root_primary` and `seqno` come from the instance file
+//! alive is `none`, and so is an instance directory that does not exist or has no replication
+//! instance file (an instance that runs alone). `supplementary`, `root_primary` and `seqno` come from the instance file
 //! (`mupip replicate -editinstance -show`).
 
+use crate::command::quote;
 use std::sync::LazyLock;
 
 use super::{Env, lines, one, with_env};
@@ -40,7 +42,15 @@ impl Module for RoleModule {
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
         let env = Env::new(args)?;
+        // No instance directory, or no replication instance file: nothing replicates there
+        // (a new mirror's hosts, an instance that runs alone).
+        let absent = "{\"role\": \"none\", \"source\": \"none\", \"receiver\": false, \"supplementary\": false, \"root_primary\": false, \"seqno\": 0, \"instance_file\": false}";
+        let alone = format!(
+            "[ -f \"$gtm_repl_instance\" ] || {{ printf '%s\\n' {}; exit 0; }}",
+            quote(absent)
+        );
         let body = [
+            alone.as_str(),
             "rb_source_health; rb_receiver_health",
             "rb_file=false; rb_supp=false; rb_root=false; rb_seqno=0",
             "if [ -f \"$gtm_repl_instance\" ]; then",
@@ -58,11 +68,39 @@ impl Module for RoleModule {
             "printf '{\"role\": \"%s\", \"source\": \"%s\", \"receiver\": %s, \"supplementary\": %s, \"root_primary\": %s, \"seqno\": %s, \"instance_file\": %s}\\n' \\\n  \"$rb_role\" \"$rb_source\" \"$rb_receiver\" \"$rb_supp\" \"$rb_root\" \"${rb_seqno:-0}\" \"$rb_file\"",
         ]
         .map(str::to_owned);
-        Ok(one(env.query(self.name(), &lines(&body))))
+        Ok(one(env.query_or(self.name(), &lines(&body), absent)))
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
         let env = Env::new(args)?;
         Ok(Some(one(env.probe(self.name(), 2, "exit 0"))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gtm::testing::{TempDir, fake_dist, remotes, run_with, s};
+
+    #[test]
+    fn a_missing_instance_directory_is_role_none() {
+        let tmp = TempDir::new("role-none");
+        let dist = tmp.join("dist");
+        std::fs::create_dir_all(&dist).expect("dist");
+        fake_dist(&dist);
+        let cmds = remotes(
+            &RoleModule,
+            &[("dir", s(&tmp.str("nowhere"))), ("instance", s("A"))],
+        );
+        let out = run_with(&cmds[0], &dist);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+        assert_eq!(json["role"], "none");
+        assert_eq!(json["instance_file"], false);
+        assert!(!tmp.join("nowhere").exists(), "a probe creates nothing");
     }
 }
