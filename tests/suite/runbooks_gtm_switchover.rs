@@ -1,5 +1,5 @@
 //! `runbooks/gtm/switchover.yaml`, the real file, against real GT.M instances in a lab
-//! ([`GtmLab`]): A→B (and B←A→P) set up by `runbooks_gtm_switchover/setup.yaml`, then the
+//! ([`GtmLab`]): A→B set up by the built-in `new-mirror.yaml` (B←A→P by `runbooks_gtm_switchover/setup.yaml`), then the
 //! switchover, then the data read back on every instance with `mumps`.
 
 use std::io::{BufRead, BufReader};
@@ -33,9 +33,18 @@ fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     FAST.iter().copied().chain(extra.iter().copied()).collect()
 }
 
-/// A→B (and A→P when the lab has a `supplementary` host) with ^A(1..100) written on A and
-/// acknowledged by every replica.
+/// A→B by the built-in `runbooks/gtm/new-mirror.yaml`, then ^A(1..100) written on A and
+/// replicated to B.
 fn set_up(lab: &GtmLab) {
+    let run = crate::runbooks_gtm::apply(lab, "new-mirror", &[]);
+    assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    lab.m("a", "for i=1:1:100 set ^A(i)=i");
+    wait_count(lab, "b", "A", 100);
+}
+
+/// B←A→P (the seed's A→B and A→P set-ups, `runbooks_gtm_switchover/setup.yaml`: new-mirror
+/// has no supplementary instance) with ^A(1..100) written on A and acknowledged by B and P.
+fn set_up_with_p(lab: &GtmLab) {
     let run = lab.rig.apply_file(
         &repo("tests/suite/runbooks_gtm_switchover/setup.yaml"),
         &lab.rig.inventory(),
@@ -43,6 +52,7 @@ fn set_up(lab: &GtmLab) {
     );
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
     assert_eq!(lab.m("b", "write ^A(100)"), "100");
+    assert_eq!(lab.m("c", "write ^A(100)"), "100");
 }
 
 fn switchover(lab: &GtmLab, extra: &[&str]) -> Applied {
@@ -274,8 +284,7 @@ fn b_a_p_becomes_a_b_p_with_a_and_p_rolled_back() {
             ("c", "supplementary"),
         ],
     );
-    set_up(&lab);
-    assert_eq!(lab.m("c", "write ^A(100)"), "100");
+    set_up_with_p(&lab);
     stop_receiver(&lab, "b");
     write_lost_updates(&lab);
     wait_count(&lab, "c", "losttrans", 50);
@@ -444,4 +453,39 @@ fn killed_at_the_point_of_no_return_it_resumes_and_runs_nothing_twice() {
     assert_eq!(count(&lab, "b", "losttrans"), 50);
     wait_count(&lab, "a", "losttrans", 50);
     assert_eq!(count(&lab, "a", "A"), 100);
+}
+
+#[test]
+fn a_failure_before_the_point_of_no_return_leaves_a_originating() {
+    let lab = GtmLab::new(&[("a", "originating"), ("b", "replicating")]);
+    set_up(&lab);
+    // The real runbook with one failure injected in phase `stop`, after A's Source Server and
+    // B's Receiver Server were stopped.
+    let text = std::fs::read_to_string(switchover_file()).expect("the runbook");
+    let anchor = "      - id: stop-passive-b\n";
+    assert!(text.contains(anchor));
+    let sabotaged = text.replacen(
+        anchor,
+        &format!(
+            "      - {{id: injected-failure, module: shell, on: replicating, with: {{cmd: \"echo injected >&2; exit 1\"}}}}\n{anchor}"
+        ),
+        1,
+    );
+    let file = lab.rig.dir.path().join("switchover-sabotaged.yaml");
+    std::fs::write(&file, sabotaged).expect("write");
+    let run = lab.rig.apply_file(&file, &lab.rig.inventory(), &args(&[]));
+    assert_eq!(run.code, 1, "{}\n{:#?}", run.stderr, run.events);
+    assert_eq!(run.status("stop-source-a@a"), "changed");
+    assert_eq!(run.status("stop-receiver-b@b"), "changed");
+    assert_eq!(run.status("injected-failure@b"), "failed");
+    assert_eq!(run.status("start-b-originating@b"), "blocked");
+    // What was stopped was restarted: A originates again, B receives again.
+    assert_eq!(run.status("restore-receiver-b@b"), "changed");
+    assert_eq!(run.status("restore-source-a-to-b@a"), "changed");
+    assert_eq!(source_mode(&lab, "a"), "ACTIVE");
+    assert_eq!(source_mode(&lab, "b"), "PASSIVE");
+    assert!(receiver_alive(&lab, "b"));
+    // And replication A→B works as before.
+    lab.m("a", "set ^after(1)=1");
+    wait_count(&lab, "b", "after", 1);
 }
