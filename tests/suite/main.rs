@@ -20,6 +20,7 @@ mod plan_shape;
 mod properties;
 mod runbooks_connections;
 mod runbooks_gtm;
+mod runbooks_gtm_switchover;
 mod runbooks_iris;
 mod snapshots;
 mod storage;
