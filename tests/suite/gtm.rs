@@ -134,27 +134,7 @@ impl GtmLab {
 
     /// Runs a GT.M tool on the controller with `host`'s instance environment.
     pub fn tool(&self, host: &str, tool: &str, args: &[&str]) -> std::process::Output {
-        let dir = self.dir(host);
-        let instance = host.to_uppercase();
-        Command::new(Path::new(GTM_DIST).join(tool))
-            .args(args)
-            .current_dir(if dir.exists() {
-                dir.clone()
-            } else {
-                std::env::temp_dir()
-            })
-            .env("gtm_dist", GTM_DIST)
-            .env("gtm_repl_instname", &instance)
-            .env("gtm_repl_instance", dir.join("gtm.repl"))
-            .env("gtmgbldir", dir.join("gtm.gld"))
-            .env(
-                "gtmroutines",
-                format!("{} {GTM_DIST}/libgtmutil.so", dir.display()),
-            )
-            .env("gtm_log", dir.join("log"))
-            .env("gtm_tmp", dir.join("tmp"))
-            .output()
-            .expect("run a GT.M tool")
+        tool_in(&self.dir(host), &host.to_uppercase(), tool, args)
     }
 
     /// `mumps -run %XCMD code` on `host`'s instance, its stdout.
@@ -162,6 +142,38 @@ impl GtmLab {
         let out = self.tool(host, "mumps", &["-run", "%XCMD", code]);
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
+}
+
+/// Runs a GT.M tool on the controller with the environment of the instance in `dir`.
+pub fn tool_in(dir: &Path, instance: &str, tool: &str, args: &[&str]) -> std::process::Output {
+    let dir = dir.to_path_buf();
+    Command::new(Path::new(GTM_DIST).join(tool))
+        .args(args)
+        .current_dir(if dir.exists() {
+            dir.clone()
+        } else {
+            std::env::temp_dir()
+        })
+        .env("gtm_dist", GTM_DIST)
+        .env("gtm_repl_instname", instance)
+        .env("gtm_repl_instance", dir.join("gtm.repl"))
+        .env("gtmgbldir", dir.join("gtm.gld"))
+        .env(
+            "gtmroutines",
+            format!("{} {GTM_DIST}/libgtmutil.so", dir.display()),
+        )
+        .env("gtm_log", dir.join("log"))
+        .env("gtm_tmp", dir.join("tmp"))
+        .output()
+        .expect("run a GT.M tool")
+}
+
+/// `mumps -run %XCMD code` in the instance in `dir`; whether it succeeded (for threads, which
+/// cannot share a [`GtmLab`]).
+pub fn m_in(dir: &Path, instance: &str, code: &str) -> bool {
+    tool_in(dir, instance, "mumps", &["-run", "%XCMD", code])
+        .status
+        .success()
 }
 
 impl Drop for GtmLab {

@@ -20,6 +20,7 @@ mod plan_shape;
 mod properties;
 mod runbooks_connections;
 mod runbooks_gtm;
+mod runbooks_gtm_dr;
 mod runbooks_gtm_switchover;
 mod runbooks_gtm_upgrade;
 mod runbooks_iris;
