@@ -881,3 +881,16 @@ fn host_records_are_removed_after_success_and_kept_for_resume_otherwise() {
         "a failed run keeps its records for resume"
     );
 }
+
+#[test]
+fn a_typed_argument_read_from_an_output_gets_its_value_at_run_time() {
+    // `port` (an int) comes from an earlier step's JSON: a placeholder in `plan`, the number
+    // when the step runs (not the placeholder, which the module could not use).
+    let rig = Rig::new(1);
+    let rb = header("typed-output")
+        + "steps:\n  - {id: facts, module: shell, on: a, register: facts, with: {cmd: \"printf '{\\\"port\\\": %s}\\\\n' {{ host.port }}\"}}\n"
+        + "  - {id: wait, module: wait_for, on: a, with: {port: \"{{ facts.values.port }}\", host: \"{{ host.address }}\", timeout: 5s}}\n";
+    let run = rig.apply(&rb, &rig.inventory(), &[]);
+    assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    assert_eq!(run.status("wait@a"), "ok");
+}

@@ -181,19 +181,30 @@ fn built_in_runbooks_validate_against_their_example_inventory() {
 
 /// Built-in runbooks whose roles the GT.M lab inventory does not have, or that have required
 /// parameters: the example inventory and the values they validate with.
-const EXAMPLE_ARGS: &[(&str, &[&str])] = &[(
-    "runbooks/connections/communities-recovery.yaml",
-    &[
-        "-i",
-        "inventory/connections-prod.yaml",
-        "-e",
-        "data_loss=communities",
-        "-e",
-        "features=activities,blogs,files,wikis",
-        "-e",
-        "allow=10.30.9.5,10.30.1.0/24,10.30.2.0/24",
-    ],
-)];
+const EXAMPLE_ARGS: &[(&str, &[&str])] = &[
+    (
+        "runbooks/gtm/rolling-upgrade.yaml",
+        &[
+            "-i",
+            "inventory/gtm-prod.yaml",
+            "-e",
+            "upgrade_cmd=/data/gtm/upgrade/apply-release.sh",
+        ],
+    ),
+    (
+        "runbooks/connections/communities-recovery.yaml",
+        &[
+            "-i",
+            "inventory/connections-prod.yaml",
+            "-e",
+            "data_loss=communities",
+            "-e",
+            "features=activities,blogs,files,wikis",
+            "-e",
+            "allow=10.30.9.5,10.30.1.0/24,10.30.2.0/24",
+        ],
+    ),
+];
 
 #[test]
 fn example_inventories_in_every_format_load() {

@@ -21,6 +21,7 @@ mod properties;
 mod runbooks_connections;
 mod runbooks_gtm;
 mod runbooks_gtm_switchover;
+mod runbooks_gtm_upgrade;
 mod runbooks_iris;
 mod snapshots;
 mod storage;

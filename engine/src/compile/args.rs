@@ -361,11 +361,15 @@ pub fn literal(node: &Node) -> Value {
     }
 }
 
-/// Renders an argument for one action. Errors carry the span to point at.
+/// Renders an argument for one action. Errors carry the span to point at. At plan time
+/// (`plan_time`), a typed argument that reads outputs is a placeholder; at run time it is
+/// rendered like any other, and the type check converts it (`seqno: "{{ before.values.max }}"`
+/// is the int).
 pub fn render(
     templates: &Templates,
     arg: &ArgTemplate,
     ctx: &TValue,
+    plan_time: bool,
 ) -> Result<Value, RenderFailure> {
     Ok(match arg {
         ArgTemplate::Literal(v) => v.clone(),
@@ -380,7 +384,7 @@ pub fn render(
             deferred: true,
             textual: false,
             ..
-        } => Value::Deferred(source.clone()),
+        } if plan_time => Value::Deferred(source.clone()),
         ArgTemplate::Value { source, span, .. } => {
             from_template_value(&templates.eval(source, ctx).map_err(|e| RenderFailure {
                 span: *span,
@@ -400,13 +404,13 @@ pub fn render(
         ArgTemplate::List(items) => Value::List(
             items
                 .iter()
-                .map(|i| render(templates, i, ctx))
+                .map(|i| render(templates, i, ctx, plan_time))
                 .collect::<Result<_, _>>()?,
         ),
         ArgTemplate::Map(entries) => Value::Map(
             entries
                 .iter()
-                .map(|(k, v)| render(templates, v, ctx).map(|v| (k.clone(), v)))
+                .map(|(k, v)| render(templates, v, ctx, plan_time).map(|v| (k.clone(), v)))
                 .collect::<Result<BTreeMap<_, _>, _>>()?,
         ),
     })

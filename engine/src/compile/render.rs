@@ -163,7 +163,7 @@ impl Renderer<'_> {
             .env
             .iter()
             .map(
-                |arg| match args::render(self.templates, &arg.template, &ctx) {
+                |arg| match args::render(self.templates, &arg.template, &ctx, self.plan_time) {
                     Ok(v) => Ok((
                         arg.name.clone(),
                         v.as_str().map_or_else(|| v.to_string(), str::to_owned),
@@ -235,7 +235,7 @@ impl Renderer<'_> {
         let mut failed = false;
         for arg in &step.args.args {
             spans.insert(arg.name.clone(), arg.span);
-            match args::render(self.templates, &arg.template, ctx) {
+            match args::render(self.templates, &arg.template, ctx, self.plan_time) {
                 Ok(v) => {
                     raw.insert(arg.name.clone(), v);
                 }
@@ -308,7 +308,7 @@ impl Renderer<'_> {
             LoopSpec::Items(items) => items
                 .iter()
                 .map(|item| {
-                    args::render(self.templates, item, ctx)
+                    args::render(self.templates, item, ctx, self.plan_time)
                         .map(|v| TValue::from(minijinja::value::Serde(module_value_json(&v))))
                         .map_err(|f| RenderProblem {
                             span: f

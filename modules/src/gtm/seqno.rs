@@ -84,11 +84,19 @@ static SET_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
     ])
 });
 
-fn target(args: &Args) -> Result<(i64, String), RenderError> {
-    let seqno = args.int("seqno").unwrap_or_default();
-    if seqno < 1 {
-        return Err(RenderError::new("seqno", "a Region Seqno is at least 1"));
-    }
+/// The Region Seqno as a shell word (a registered value known only at run time renders as its
+/// placeholder in `plan`, and as the number when the step runs), and the region picker.
+fn target(args: &Args) -> Result<(String, String), RenderError> {
+    let seqno = match args.get("seqno") {
+        Some(v) if v.is_deferred() => quote(&v.to_string()),
+        _ => {
+            let seqno = args.int("seqno").unwrap_or_default();
+            if seqno < 1 {
+                return Err(RenderError::new("seqno", "a Region Seqno is at least 1"));
+            }
+            seqno.to_string()
+        }
+    };
     let pick = match args.str("region") {
         Some(r) => {
             let r = r.to_uppercase();
@@ -129,7 +137,7 @@ impl Module for SetSeqnoModule {
             format!("rb_out=$(printf 'find -region=%s\\nchange -fileheader -reg_seqno=%x\\n' \"$rb_target\" {seqno} | \"$gtm_dist/dse\" 2>&1) || rb_fail \"dse failed: $rb_out\""),
             "printf '%s\\n' \"$rb_out\" >&2".to_owned(),
             "if printf '%s\\n' \"$rb_out\" | grep -Eq '%[A-Z]+-[EF]-'; then rb_fail \"dse failed: $(printf '%s\\n' \"$rb_out\" | grep -E '%[A-Z]+-[EF]-' | head -n 1)\"; fi".to_owned(),
-            format!("printf '{{\"region\": \"%s\", \"from\": %s, \"to\": {seqno}}}\\n' \"$rb_target\" \"$rb_cur\""),
+            format!("printf '{{\"region\": \"%s\", \"from\": %s, \"to\": %s}}\\n' \"$rb_target\" \"$rb_cur\" {seqno}"),
         ];
         Ok(one(env.command(self.name(), &lines(&body))))
     }
@@ -145,5 +153,58 @@ impl Module for SetSeqnoModule {
             ),
         ];
         Ok(Some(one(env.probe(self.name(), 2, &lines(&body)))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gtm::testing::*;
+    use crate::value::Value;
+
+    #[test]
+    fn set_seqno_takes_a_registered_value_known_only_at_run_time() {
+        let raw = [
+            ("dir", s("/g/B")),
+            ("instance", s("B")),
+            ("seqno", Value::Deferred("before.values.max".into())),
+        ];
+        let cmd = &remotes(&SetSeqnoModule, &raw)[0];
+        assert!(
+            cmd.script.contains(
+                "change -fileheader -reg_seqno=%x\\n' \"$rb_target\" '<before.values.max>' |"
+            ),
+            "{}",
+            cmd.script
+        );
+        sh_n(&cmd.script, "set_seqno with a deferred seqno");
+        let cmd = &remotes(
+            &SetSeqnoModule,
+            &[
+                ("dir", s("/g/B")),
+                ("instance", s("B")),
+                ("seqno", Value::Int(42)),
+            ],
+        )[0];
+        assert!(
+            cmd.script
+                .contains("if [ \"$rb_cur\" -eq 42 ]; then rb_unchanged; exit 0; fi")
+        );
+        assert!(
+            cmd.script.ends_with("\"$rb_target\" \"$rb_cur\" 42"),
+            "{}",
+            cmd.script
+        );
+        let err = SetSeqnoModule
+            .render(&args(
+                &SetSeqnoModule,
+                &[
+                    ("dir", s("/g/B")),
+                    ("instance", s("B")),
+                    ("seqno", Value::Int(0)),
+                ],
+            ))
+            .expect_err("0 is no Region Seqno");
+        assert_eq!(err.arg, Some("seqno"));
     }
 }
