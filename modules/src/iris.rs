@@ -239,6 +239,20 @@ struct Target {
 
 impl Target {
     /// Without a login (`iris start`, `iris stop`, `iris qlist`).
+    /// The read-only check of a module that only reads `iris qlist`: the instance answers.
+    fn qlist_check(
+        module: &'static str,
+        args: &Args,
+    ) -> Result<Option<Vec<Operation>>, RenderError> {
+        let target = Self::plain(module, args)?;
+        let script = format!(
+            "{}{}exit 0",
+            target.prelude(CHECK_FAILED, false),
+            target.qlist()
+        );
+        Ok(Some(vec![Operation::Remote(Command::probe(script))]))
+    }
+
     fn plain(module: &'static str, args: &Args) -> Result<Self, RenderError> {
         Ok(Self {
             module,

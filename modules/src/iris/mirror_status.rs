@@ -17,7 +17,7 @@
 use std::sync::LazyLock;
 
 use super::status::JSON_STRING;
-use super::{CHECK_FAILED, Target, instance_param, iris_param};
+use super::{Target, instance_param, iris_param};
 use crate::args::Args;
 use crate::command::Command;
 use crate::module::{Module, Operation, RenderError};
@@ -62,13 +62,7 @@ impl Module for MirrorStatusModule {
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
-        let target = Target::plain(self.name(), args)?;
-        let script = format!(
-            "{}{}exit 0",
-            target.prelude(CHECK_FAILED, false),
-            target.qlist()
-        );
-        Ok(Some(vec![Operation::Remote(Command::probe(script))]))
+        Target::qlist_check(self.name(), args)
     }
 }
 
