@@ -74,19 +74,7 @@ impl Rig {
             .envs(env.iter().copied())
             .env("NO_COLOR", "1");
         let out = cmd.output().expect("runbook runs");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let events = stdout
-            .lines()
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON event ({e}): {l}"))
-            })
-            .collect();
-        Applied {
-            code: out.status.code().unwrap_or(-1),
-            events,
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            state,
-        }
+        Applied::from_output(&out, state)
     }
 }
 
@@ -138,6 +126,22 @@ impl Applied {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             state,
         }
+    }
+
+    /// `runbook approve` of a manual step of this run, which must succeed.
+    pub fn approve(&self, step: &str, reason: &str) {
+        let run_id = self.events[0]["run_id"].as_str().expect("run id");
+        let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["approve", run_id, step, "--by", "test", "--reason", reason])
+            .arg("--state")
+            .arg(&self.state)
+            .output()
+            .expect("approve runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Final status of each action.

@@ -4,7 +4,6 @@
 //! gone), and B must catch up with the updates A takes while and after the backup is made.
 //! Promotion and fallback switch the roles and back, with data flowing both ways.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -68,26 +67,7 @@ fn apply_approving(lab: &GtmLab, extra: &[&str]) -> Applied {
             .and_then(|e| e["step"].as_str())
             .expect("a manual step")
             .to_owned();
-        let run_id = run.events[0]["run_id"].as_str().expect("run id").to_owned();
-        let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-            .args([
-                "approve",
-                &run_id,
-                &step,
-                "--by",
-                "test",
-                "--reason",
-                "updates held",
-            ])
-            .arg("--state")
-            .arg(&run.state)
-            .output()
-            .expect("approve runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run.approve(&step, "updates held");
     }
     panic!("still awaiting approval");
 }

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::apply::Applied;
@@ -111,26 +110,7 @@ fn run_upgrade(lab: &GtmLab, extra: &[&str]) -> (Applied, BTreeMap<String, Strin
         let step = waiting["step"].as_str().expect("step").to_owned();
         let from = originating(lab);
         assert_eq!(lab.m(from, &format!("set ^W({pauses})={pauses}")), "");
-        let run_id = run.events[0]["run_id"].as_str().expect("run id").to_owned();
-        let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
-            .args([
-                "approve",
-                &run_id,
-                &step,
-                "--by",
-                "test",
-                "--reason",
-                "updates held",
-            ])
-            .arg("--state")
-            .arg(&run.state)
-            .output()
-            .expect("approve runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run.approve(&step, "updates held");
     }
 }
 
