@@ -17,7 +17,7 @@ pub struct JournalError {
 /// as `SQLITE_FULL` ("database or disk is full") and most other failures of the file system
 /// (growing `-shm`, `fsync`) as an `SQLITE_IOERR_*` without the `errno`. For those, a small
 /// write of our own beside the journal finds the cause ("No space left on device", "Read-only
-/// file system"); the probe file is removed at once.
+/// file system"); the probe file is never named, so nothing is left behind.
 fn describe(e: &rusqlite::Error, dir: &Path) -> String {
     use rusqlite::ErrorCode;
     match e.sqlite_error_code() {
@@ -36,11 +36,11 @@ fn describe(e: &rusqlite::Error, dir: &Path) -> String {
 /// Writes and syncs a few pages in `dir`, to learn why the file system refuses writes.
 fn probe_write(dir: &Path) -> std::io::Result<()> {
     use std::io::Write as _;
-    let mut file = tempfile::Builder::new()
-        .prefix(".space-probe")
-        .tempfile_in(dir)?;
+    // Unnamed (O_TMPFILE where it exists): nothing to clean up, and the error is the
+    // system's own.
+    let mut file = tempfile::tempfile_in(dir)?;
     file.write_all(&[0; 16 * 1024])?;
-    file.as_file().sync_all()
+    file.sync_all()
 }
 
 impl std::fmt::Display for JournalError {
