@@ -29,7 +29,7 @@ pub fn run(args: &ApplyArgs) -> u8 {
 pub fn resume(args: &ResumeArgs) -> u8 {
     let journal = match Journal::open(&args.state) {
         Ok(j) => j,
-        Err(e) => return invalid(&e.to_string()),
+        Err(e) => return not_recorded(&args.state, &e.to_string(), Some(&args.run)),
     };
     let record = match journal.run(&args.run) {
         Ok(Some(r)) => r,
@@ -40,7 +40,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
                 args.state.display()
             ));
         }
-        Err(e) => return invalid(&e.to_string()),
+        Err(e) => return not_recorded(&args.state, &e.to_string(), Some(&args.run)),
     };
     if !record.state.resumable() {
         return invalid(&format!(
