@@ -701,6 +701,43 @@ mod tests {
     }
 
     #[test]
+    fn a_full_database_says_no_space_left_and_names_the_journal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let j = Journal::open(dir.path()).expect("open");
+        j.create_run(&record("r1")).expect("create");
+        // SQLite's own size limit gives the same SQLITE_FULL a full disk does.
+        let pages: i64 = j
+            .conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .expect("page count");
+        j.conn
+            .pragma_update(None, "max_page_count", pages)
+            .expect("limit");
+        let big = "x".repeat(64 * 1024);
+        let err = j
+            .action_finished(
+                "r1",
+                "s@a",
+                "s",
+                "a",
+                "fp",
+                "changed",
+                Some(0),
+                Duration::ZERO,
+                Some(&big),
+                None,
+            )
+            .expect_err("the database is full");
+        let text = err.to_string();
+        assert!(text.contains("No space left on device"), "{text}");
+        assert!(text.contains("journal.db"), "{text}");
+        assert!(
+            j.actions("r1").expect("read").is_empty(),
+            "nothing half-written"
+        );
+    }
+
+    #[test]
     fn records_survive_reopening() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
