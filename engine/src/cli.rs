@@ -27,6 +27,11 @@ pub mod exit {
     /// The run paused at the outage window (before it opened, at its end, or before a step
     /// that would not fit): `apply` again inside the (next) window resumes it.
     pub const PAUSED: u8 = 4;
+    /// The run stopped because its state could not be recorded: a write of the journal or of
+    /// the run directory failed (a full disk, a read-only or failing file system). Nothing more
+    /// started and the hosts' records are kept; once the state directory can be written again,
+    /// `apply` resumes the same run and settles what ran from the hosts' records.
+    pub const NOT_RECORDED: u8 = 5;
 }
 
 pub fn run() -> ExitCode {

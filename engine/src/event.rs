@@ -115,6 +115,10 @@ pub enum RunStatus {
     /// Stopped at a safe point because of the outage window: before it opened, at its end, or
     /// before a step that would not fit. It resumes in the (next) window.
     Paused,
+    /// Stopped because a write of the run's record failed (the journal or a file of the run
+    /// directory: a full disk, say). Nothing more started; the hosts' records are kept, and
+    /// `apply` resumes the run once the cause is fixed, settling what ran from the hosts.
+    Unrecorded,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -177,6 +181,12 @@ pub enum Event {
         next_window: Option<String>,
         /// Actions not started.
         held: usize,
+    },
+    /// A write of the run's record failed: nothing more starts, and the run ends
+    /// [`RunStatus::Unrecorded`]. Emitted once, at the first failure.
+    RecordFailed {
+        /// What could not be written and why (names the file and the cause).
+        message: String,
     },
     /// A file from a host kept with the run (`Command::collect`).
     ArtifactKept {

@@ -15,6 +15,10 @@ mod outputs;
 mod scheduler;
 mod transfer;
 
+/// Why nothing more starts once a write of the run's record failed (the journal, a file of the
+/// run directory): the run stops there, and `apply` resumes it once the cause is fixed.
+const NOT_RECORDED: &str = "the run's state could not be recorded";
+
 pub use mask::Masker;
 pub use options::{Approver, ManualPrompt, Options, Resume};
 pub use scheduler::{Report, execute};

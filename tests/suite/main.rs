@@ -12,6 +12,7 @@ mod cli;
 mod compile_errors;
 mod corpus;
 mod crash;
+mod full_disk;
 mod gtm;
 mod http;
 mod iris;

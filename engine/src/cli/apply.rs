@@ -29,7 +29,7 @@ pub fn run(args: &ApplyArgs) -> u8 {
 pub fn resume(args: &ResumeArgs) -> u8 {
     let journal = match Journal::open(&args.state) {
         Ok(j) => j,
-        Err(e) => return invalid(&e.to_string()),
+        Err(e) => return not_recorded(&args.state, &e.to_string(), Some(&args.run)),
     };
     let record = match journal.run(&args.run) {
         Ok(Some(r)) => r,
@@ -40,7 +40,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
                 args.state.display()
             ));
         }
-        Err(e) => return invalid(&e.to_string()),
+        Err(e) => return not_recorded(&args.state, &e.to_string(), Some(&args.run)),
     };
     if !record.state.resumable() {
         return invalid(&format!(
@@ -100,21 +100,26 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     let inventory_file = absolute(&args.inputs.inventory);
     let journal = match Journal::open(&state) {
         Ok(j) => j,
-        Err(e) => return invalid(&e.to_string()),
+        Err(e) => return not_recorded(&state, &e.to_string(), None),
     };
 
-    // Resume the interrupted run of this runbook and inventory, if there is one.
+    // Resume the interrupted run of this runbook and inventory, if there is one. A journal that
+    // cannot be read must not start a new run beside one it could not see.
     let previous = match resume_id {
-        Some(id) => journal.run(&id).ok().flatten(),
-        None if args.dry_run => None,
-        None => journal
-            .resumable(&runbook_file, &inventory_file)
-            .ok()
-            .flatten(),
+        Some(id) => journal.run(&id),
+        None if args.dry_run => Ok(None),
+        None => journal.resumable(&runbook_file, &inventory_file),
+    };
+    let previous = match previous {
+        Ok(p) => p,
+        Err(e) => return not_recorded(&state, &e.to_string(), None),
     };
     let run_id = previous.as_ref().map_or_else(new_run_id, |r| r.id.clone());
     let _lock = match runbook::lock::acquire(&state, Path::new(&inventory_file), &run_id) {
         Ok(lock) => lock,
+        Err(e @ runbook::lock::LockError::Io(_)) => {
+            return not_recorded(&state, &e.to_string(), None);
+        }
         Err(e) => return invalid(&e.to_string()),
     };
     let fingerprints = Fingerprints::of(&args.inputs, &plan);
@@ -136,7 +141,11 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     };
     let run_dir = state.join("runs").join(&run_id);
     if let Err(e) = fs_err::create_dir_all(&run_dir) {
-        return invalid(&format!("cannot create the run directory: {e}"));
+        return not_recorded(
+            &state,
+            &format!("cannot create the run directory: {e}"),
+            None,
+        );
     }
     if !args.dry_run {
         let recorded = match &previous {
@@ -169,7 +178,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             }),
         };
         if let Err(e) = recorded {
-            return invalid(&e.to_string());
+            return not_recorded(&state, &e.to_string(), previous.as_ref().map(|r| &*r.id));
         }
     }
     // Which apply of the run this is; a dry run changes nothing, so it needs no fence.
@@ -178,15 +187,13 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     } else {
         match journal.next_generation(&run_id) {
             Ok(g) => g,
-            Err(e) => return invalid(&e.to_string()),
+            Err(e) => return not_recorded(&state, &e.to_string(), Some(&run_id)),
         }
     };
-    let approvals: BTreeSet<String> = journal
-        .approvals(&run_id)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(step, _, _)| step)
-        .collect();
+    let approvals: BTreeSet<String> = match journal.approvals(&run_id) {
+        Ok(a) => a.into_iter().map(|(step, _, _)| step).collect(),
+        Err(e) => return not_recorded(&state, &e.to_string(), Some(&run_id)),
+    };
 
     let endpoints = inventory.hosts.iter().map(Endpoint::from_host).collect();
     let transports = match Transports::new(endpoints) {
@@ -270,6 +277,8 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             sink.as_mut(),
         )
         .await;
+        // Only a run the journal records as succeeded forgets its hosts' records: anything
+        // less is resumed, and the resume settles its actions from those records.
         if report.status == RunStatus::Succeeded && !dry_run {
             transports.forget_run(&report.run_id).await;
         }
@@ -279,19 +288,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         report
     });
     drop(sink);
-    if !args.dry_run {
-        let state = match report.status {
-            RunStatus::Succeeded => RunState::Succeeded,
-            RunStatus::Failed => RunState::Failed,
-            RunStatus::AwaitingApproval => RunState::Waiting,
-            RunStatus::Interrupted => RunState::Interrupted,
-            RunStatus::Paused => RunState::Paused,
-        };
-        let _ = journal
-            .lock()
-            .expect("the journal lock is never poisoned")
-            .set_state(&run_id, state);
-    }
+    // The engine recorded how the run ended (`record_end`) before `run_finished`.
     if format != Some(ProgressFormat::Json) {
         print!("{}", summary(&report, &run_dir));
     }
@@ -300,7 +297,32 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         RunStatus::Failed | RunStatus::Interrupted => exit::RUN_FAILED,
         RunStatus::AwaitingApproval => exit::AWAITING_APPROVAL,
         RunStatus::Paused => exit::PAUSED,
+        RunStatus::Unrecorded => not_recorded(
+            &state,
+            report.unrecorded.as_deref().unwrap_or("a write failed"),
+            Some(&run_id),
+        ),
     }
+}
+
+/// The run's state could not be recorded (exit 5): says where, why, and what to do.
+fn not_recorded(state: &Path, cause: &str, run: Option<&str>) -> u8 {
+    let resume = match run {
+        Some(run) => format!(
+            "nothing more was started and the hosts' records are kept; once {} can be written again (free space there), `runbook apply` with the same runbook and inventory (or `runbook resume {run}`) resumes run {run} and settles every action from its host's record",
+            state.display()
+        ),
+        None => format!(
+            "nothing was started; `runbook apply` again once {} can be written (free space there)",
+            state.display()
+        ),
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "error: stopped: the run's state could not be recorded in {}: {cause}\n{resume}",
+        state.display()
+    );
+    exit::NOT_RECORDED
 }
 
 /// The run's outage window and its text: `--window`, else the runbook parameter `window`, else

@@ -56,12 +56,15 @@ pub enum Command {
     Lab(LabArgs),
     /// Run a runbook against its inventory's hosts over SSH.
     #[command(
-        after_help = "Exit codes: 0 succeeded, 1 an action failed or a host was unreachable, 2 invalid input (nothing was run), 3 stopped at a manual step awaiting `runbook approve`, 4 paused at the outage window (apply again in the window to resume)."
+        after_help = "Exit codes: 0 succeeded, 1 an action failed or a host was unreachable, 2 invalid input (nothing was run), 3 stopped at a manual step awaiting `runbook approve`, 4 paused at the outage window (apply again in the window to resume), 5 stopped: the run's state could not be recorded (a full disk: free space in the state directory and apply again to resume)."
     )]
     Apply(ApplyArgs),
     /// Approve a manual step of a run that stopped awaiting approval.
     Approve(ApproveArgs),
     /// Resume an interrupted run (`apply` does it by itself for the same runbook and inventory).
+    #[command(
+        after_help = "Exit codes: as for `apply`: 0 succeeded, 1 failed, 2 invalid input, 3 awaiting an operator, 4 paused at the outage window, 5 stopped: the run's state could not be recorded."
+    )]
     Resume(ResumeArgs),
     /// List the recorded runs, newest first.
     Runs(StateArgs),

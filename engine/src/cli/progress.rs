@@ -92,6 +92,7 @@ impl Sink for Plain {
             }
             Event::ArtifactKept { .. } => artifact_line(event),
             Event::WindowWaiting { .. } | Event::RunPaused { .. } => window_line(event),
+            Event::RecordFailed { .. } => record_failed_line(event),
             Event::RunFinished { .. } => return,
         };
         let _ = writeln!(std::io::stderr(), "{line}");
@@ -256,6 +257,9 @@ impl Sink for Bars {
             Event::WindowWaiting { .. } | Event::RunPaused { .. } => {
                 let _ = self.multi.println(window_line(event));
             }
+            Event::RecordFailed { .. } => {
+                let _ = self.multi.println(record_failed_line(event));
+            }
             Event::RunFinished { .. } => {
                 self.overall.finish_and_clear();
             }
@@ -282,6 +286,15 @@ fn window_line(event: &Event) -> String {
                 "paused before {action}: {message}\n  {held} action(s) not started; `runbook apply` again resumes the run ({next})"
             )
         }
+        _ => String::new(),
+    }
+}
+
+fn record_failed_line(event: &Event) -> String {
+    match event {
+        Event::RecordFailed { message } => format!(
+            "STOPPED the run's state could not be recorded: {message}\n  nothing more starts; what runs now finishes"
+        ),
         _ => String::new(),
     }
 }
@@ -359,6 +372,9 @@ pub fn summary(report: &runbook::execute::Report, run_dir: &std::path::Path) -> 
         }
         RunStatus::Paused => {
             "PAUSED at the outage window (resume it with `runbook apply` or `runbook resume`)"
+        }
+        RunStatus::Unrecorded => {
+            "STOPPED: its state could not be recorded (resume it with `runbook apply` or `runbook resume` once it can be)"
         }
     };
     let _ = std::fmt::Write::write_fmt(

@@ -44,6 +44,9 @@ pub struct Job {
     /// the flag before the job gives back its slots, and a main step still waiting for a slot
     /// does not start once it is set.
     pub stop: Option<(Arc<std::sync::atomic::AtomicBool>, bool)>,
+    /// Set when the run's state can no longer be recorded (a full disk): a job still waiting
+    /// for a slot does not start, and a failed attempt is not retried.
+    pub halt: Arc<std::sync::atomic::AtomicBool>,
     /// Called when an attempt starts (attempt number, 1-based) and when one is retried.
     pub progress: tokio::sync::mpsc::UnboundedSender<Progress>,
 }
@@ -274,6 +277,7 @@ impl Job {
             resolve: None,
             cancel: self.cancel.clone(),
             stop: None,
+            halt: self.halt.clone(),
             progress: self.progress.clone(),
         }
     }
@@ -317,7 +321,17 @@ impl Job {
                 Some("the run stopped after a failure (fail_fast) before it started".into());
             return f;
         }
+        let mut not_retried = false;
         for attempt in 1..=attempts {
+            if self.halt.load(std::sync::atomic::Ordering::SeqCst) {
+                if last.is_none() {
+                    let mut f = self.interrupted(started);
+                    f.message = Some(format!("not started: {}", super::NOT_RECORDED));
+                    return f;
+                }
+                not_retried = true;
+                break;
+            }
             if self.cancelled() {
                 if last.is_none() {
                     return self.interrupted(started);
@@ -370,6 +384,14 @@ impl Job {
         if failed_until {
             outcome.status = Status::Failed;
             outcome.message = reason.map(|r| format!("{r} after {attempts} attempt(s)"));
+        }
+        if not_retried {
+            outcome.status = Status::Failed;
+            outcome.message = Some(format!(
+                "{}; not retried: {}",
+                outcome.message.as_deref().unwrap_or("failed"),
+                super::NOT_RECORDED
+            ));
         }
         if let Some((flag, _)) = &self.stop
             && outcome.status.is_failure()

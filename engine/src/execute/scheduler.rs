@@ -14,7 +14,7 @@ use crate::ast::StepKind;
 use crate::event::{Event, HostSummary, RunStatus, Sink, Status};
 
 use crate::inventory::HostId;
-use crate::journal::Entry;
+use crate::journal::{Entry, RunState};
 use crate::plan::{Action, EdgeKind, Plan, PlanNode, StepInfo};
 use crate::transport::Runner;
 use crate::window::{Decision, Hold, StepTiming, gate};
@@ -33,6 +33,9 @@ pub struct Report {
     pub actions: Vec<(String, Status)>,
     pub hosts: Vec<HostSummary>,
     pub duration: Duration,
+    /// The first write of the run's record that failed, when one did (the run is then
+    /// [`RunStatus::Unrecorded`]).
+    pub unrecorded: Option<String>,
 }
 
 impl Report {
@@ -55,8 +58,11 @@ struct State<'a> {
     stopped: bool,
     /// The operator interrupted the run.
     cancelled: bool,
-    /// The journal failed: nothing more may start.
-    halted: bool,
+    /// A write of the run's record failed (the journal, a file of the run directory), and
+    /// why: nothing more may start.
+    halt: Option<String>,
+    /// Shared with queued jobs: set with `halt`, so a job waiting for a slot does not start.
+    halt_flag: Arc<std::sync::atomic::AtomicBool>,
     /// Shared with queued jobs: set when fail_fast stops the run.
     stop_flag: Arc<std::sync::atomic::AtomicBool>,
     /// Transitions not yet written (see [`State::flush`]).
@@ -100,7 +106,8 @@ pub async fn execute<R: Runner + 'static>(
         phase_started: vec![false; plan.phases.len()],
         stopped: false,
         cancelled: false,
-        halted: false,
+        halt: None,
+        halt_flag: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         stop_flag: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         journal_buffer: Vec::new(),
         host_failed_in: BTreeMap::new(),
@@ -181,11 +188,13 @@ pub async fn execute<R: Runner + 'static>(
         // record of the command, never by running it again. So the results of one step on many
         // hosts share one commit with the next step's `started`.
         if !jobs.is_empty() {
-            st.flush();
+            st.flush(sink);
         }
         for job in jobs.drain(..) {
             let index = job.node.index();
-            if st.halted {
+            if st.halt.is_some() {
+                // Its `started` is not on disk: it must not be sent. Nothing is recorded for it
+                // (an interrupted action keeps its earlier record, so a resume probes its host).
                 let node = job.node;
                 if let PlanNode::Action(action) = plan.node(node) {
                     sink.emit(&st.action_event(
@@ -193,7 +202,7 @@ pub async fn execute<R: Runner + 'static>(
                         action,
                         Status::Blocked,
                         None,
-                        Some("the journal could not record the run; it stopped".into()),
+                        Some(format!("not started: {}", super::NOT_RECORDED)),
                     ));
                 }
                 st.finish(node, Status::Blocked);
@@ -256,7 +265,7 @@ pub async fn execute<R: Runner + 'static>(
             }
         }
     }
-    st.flush();
+    st.flush(sink);
     // Drain progress events of the last actions.
     while let Ok(progress) = progress_rx.try_recv() {
         st.progress(progress, sink);
@@ -380,7 +389,10 @@ impl State<'_> {
         message: Option<&str>,
         output: &Output,
     ) {
-        if self.opts.journal.is_none() {
+        // Once the record failed, what did not start is not recorded as blocked: it has no
+        // record to keep, and the fewer writes on a failing disk the likelier the results are
+        // to reach it.
+        if self.opts.journal.is_none() || (self.halt.is_some() && status == Status::Blocked) {
             return;
         }
         let step = &self.plan.steps[action.step];
@@ -402,8 +414,14 @@ impl State<'_> {
 
     /// Writes the buffered transitions in one transaction. Called before anything new is sent
     /// to a host, so every `started` is durable before its command, and every result before a
-    /// dependent starts. A failure halts the run.
-    fn flush(&mut self) {
+    /// dependent starts; and once more at the end of the run.
+    ///
+    /// A failure halts the run: the jobs this commit was for are not sent (their `started` is
+    /// not on disk), nothing more starts. The results of the failed commit stay buffered for
+    /// one more try at the end; if that fails too they are lost, and the actions stay
+    /// `started` in the journal: the next apply settles them from the hosts' records, which
+    /// are kept because the run did not succeed.
+    fn flush(&mut self, sink: &mut dyn Sink) {
         let Some(journal) = &self.opts.journal else {
             return;
         };
@@ -415,8 +433,55 @@ impl State<'_> {
             .lock()
             .expect("the journal lock is never poisoned")
             .write(&self.opts.run_id, &entries);
-        if result.is_err() {
-            self.halted = true;
+        if let Err(e) = result {
+            self.journal_buffer = entries
+                .into_iter()
+                .filter(|e| matches!(e, Entry::Finished { .. }))
+                .collect();
+            self.halt(&format!("the journal could not record the run: {e}"), sink);
+        }
+    }
+
+    /// Records how the run ended, before `run_finished` says so. A run is `succeeded` only once
+    /// the journal has it: until then the CLI keeps the hosts' records, and the run stays
+    /// `running` in the journal, which the next apply resumes.
+    fn record_end(&mut self, status: RunStatus, sink: &mut dyn Sink) -> RunStatus {
+        let Some(journal) = &self.opts.journal else {
+            return status;
+        };
+        let state = match status {
+            RunStatus::Succeeded => RunState::Succeeded,
+            RunStatus::Failed => RunState::Failed,
+            RunStatus::AwaitingApproval => RunState::Waiting,
+            RunStatus::Paused => RunState::Paused,
+            RunStatus::Interrupted | RunStatus::Unrecorded => RunState::Interrupted,
+        };
+        let result = journal
+            .lock()
+            .expect("the journal lock is never poisoned")
+            .set_state(&self.opts.run_id, state);
+        match result {
+            Ok(()) => status,
+            Err(e) => {
+                self.halt(
+                    &format!("the journal could not record how the run ended: {e}"),
+                    sink,
+                );
+                RunStatus::Unrecorded
+            }
+        }
+    }
+
+    /// A write of the run's record failed: nothing more starts (see [`State::flush`]).
+    fn halt(&mut self, message: &str, sink: &mut dyn Sink) {
+        self.halt_flag
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if self.halt.is_none() {
+            let message = self.masker.mask(message);
+            sink.emit(&Event::RecordFailed {
+                message: message.clone(),
+            });
+            self.halt = Some(message);
         }
     }
 
@@ -528,15 +593,22 @@ impl State<'_> {
         let settle =
             |st: &mut Self, sink: &mut dyn Sink, status: Status, message: Option<String>| {
                 let output = Output::new(status, None, String::new(), String::new());
-                st.record_finished(
-                    node,
-                    action,
-                    status,
-                    None,
-                    Duration::ZERO,
-                    message.as_deref(),
-                    &output,
-                );
+                // An interrupted action blocked or failed here was not looked at on its host:
+                // it keeps its record (`started`, `unreachable`...), so the next resume probes
+                // the host rather than read a `blocked` or `failed` written now as "run it".
+                let unsettled = st.resume.unknown.contains(&plan.action_id(action))
+                    && matches!(status, Status::Blocked | Status::Failed);
+                if !unsettled {
+                    st.record_finished(
+                        node,
+                        action,
+                        status,
+                        None,
+                        Duration::ZERO,
+                        message.as_deref(),
+                        &output,
+                    );
+                }
                 sink.emit(&st.action_event(node, action, status, None, message));
                 if let Some(name) = &step.register {
                     st.outputs.insert(name, action.host, &output);
@@ -574,6 +646,14 @@ impl State<'_> {
             }
             _ => {}
         }
+        if self.halt.is_some() {
+            return settle(
+                self,
+                sink,
+                Status::Blocked,
+                Some(format!("not started: {}", super::NOT_RECORDED)),
+            );
+        }
         if self.cancelled {
             return settle(
                 self,
@@ -589,14 +669,6 @@ impl State<'_> {
                 sink,
                 Status::Blocked,
                 Some("the run stopped after a failure (fail_fast)".into()),
-            );
-        }
-        if self.halted {
-            return settle(
-                self,
-                sink,
-                Status::Blocked,
-                Some("the journal could not record the run; it stopped".into()),
             );
         }
         // A host that failed in an earlier phase (within a failure budget) is out of the run.
@@ -813,6 +885,7 @@ impl State<'_> {
                 .opts
                 .fail_fast
                 .then(|| (self.stop_flag.clone(), step.kind == StepKind::Main)),
+            halt: self.halt_flag.clone(),
             progress: progress.clone(),
         })
     }
@@ -874,7 +947,7 @@ impl State<'_> {
                 return;
             }
             sink.emit(&Event::ActionResumed {
-                action: id,
+                action: id.clone(),
                 status: f.status,
                 how,
             });
@@ -884,7 +957,10 @@ impl State<'_> {
             .run_dir
             .join("actions")
             .join(self.plan.action_id(action));
-        let _ = fs_err::create_dir_all(&dir)
+        // The action's files are part of the run's record: one that cannot be written stops
+        // the run like a failed journal write. The result itself still goes to the journal,
+        // so the resume neither loses it nor runs the action again.
+        let written = fs_err::create_dir_all(&dir)
             .and_then(|()| fs_err::write(dir.join("stdout"), &f.stdout))
             .and_then(|()| fs_err::write(dir.join("stderr"), &f.stderr))
             .and_then(|()| {
@@ -893,17 +969,24 @@ impl State<'_> {
                 });
                 fs_err::write(dir.join("result.json"), result.to_string())
             });
+        if let Err(e) = written {
+            self.halt(&format!("the output of {id} could not be kept: {e}"), sink);
+        }
         for (name, bytes) in &f.artifacts {
             let path = dir.join("artifacts").join(name);
             let kept = fs_err::create_dir_all(dir.join("artifacts"))
                 .and_then(|()| fs_err::write(&path, bytes));
-            if kept.is_ok() {
-                sink.emit(&Event::ArtifactKept {
+            match kept {
+                Ok(()) => sink.emit(&Event::ArtifactKept {
                     action: self.plan.action_id(action),
                     name: name.clone(),
                     path: path.display().to_string(),
                     bytes: bytes.len() as u64,
-                });
+                }),
+                Err(e) => self.halt(
+                    &format!("the artifact `{name}` of {id} could not be kept: {e}"),
+                    sink,
+                ),
             }
         }
         if let Some(name) = &step.register {
@@ -923,7 +1006,7 @@ impl State<'_> {
         self.finish(f.node, f.status);
     }
 
-    fn report(&self, sink: &mut dyn Sink, duration: Duration) -> Report {
+    fn report(&mut self, sink: &mut dyn Sink, duration: Duration) -> Report {
         let mut hosts: BTreeMap<String, HostSummary> = BTreeMap::new();
         let mut actions = Vec::new();
         for (node, n) in self.plan.nodes() {
@@ -958,7 +1041,11 @@ impl State<'_> {
             } += 1;
         }
         let statuses: Vec<Status> = actions.iter().map(|(_, s)| *s).collect();
-        let status = if self.cancelled {
+        // A run whose record failed did not complete, whatever its actions did: what they did
+        // may not be on disk, so it must neither look done nor be cleaned up on its hosts.
+        let status = if self.halt.is_some() {
+            RunStatus::Unrecorded
+        } else if self.cancelled {
             RunStatus::Interrupted
         } else if statuses.iter().any(|s| s.is_failure()) {
             RunStatus::Failed
@@ -981,6 +1068,7 @@ impl State<'_> {
         } else {
             RunStatus::Succeeded
         };
+        let status = self.record_end(status, sink);
         let hosts: Vec<HostSummary> = hosts.into_values().collect();
         sink.emit(&Event::RunFinished {
             run_id: self.opts.run_id.clone(),
@@ -996,6 +1084,7 @@ impl State<'_> {
             actions,
             hosts,
             duration,
+            unrecorded: self.halt.clone(),
         }
     }
 }
@@ -1128,6 +1217,181 @@ mod tests {
             1,
             "an unreachable host is not retried"
         );
+    }
+
+    /// A journal in `dir` with run `r` begun, for the executor to record into.
+    fn journal(dir: &std::path::Path) -> Arc<Mutex<crate::journal::Journal>> {
+        let j = crate::journal::Journal::open(dir).expect("open the journal");
+        j.create_run(&crate::journal::RunRecord {
+            id: "r".into(),
+            operator: "test".into(),
+            started_at: "2026-11-23T10:00:00Z".into(),
+            runbook_name: "t".into(),
+            runbook_version: "1.0.0".into(),
+            runbook_file: "/t.yaml".into(),
+            inventory_file: "/i.yaml".into(),
+            runbook_fp: String::new(),
+            inventory_fp: String::new(),
+            params_fp: String::new(),
+            params: "[]".into(),
+            state: RunState::Running,
+            finished_at: None,
+            window: None,
+        })
+        .expect("create the run");
+        Arc::new(Mutex::new(j))
+    }
+
+    fn run_with(plan: &Arc<Plan>, fake: &Arc<Fake>, opts: &Options) -> (Report, Recorder) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut events = Recorder::default();
+        let report = runtime.block_on(execute(
+            plan.clone(),
+            &Registry::builtin(),
+            fake.clone(),
+            opts,
+            &mut events,
+        ));
+        (report, events)
+    }
+
+    fn recorded(journal: &Mutex<crate::journal::Journal>) -> BTreeMap<String, String> {
+        journal
+            .lock()
+            .expect("lock")
+            .actions("r")
+            .expect("actions")
+            .into_iter()
+            .map(|a| (a.action, a.status))
+            .collect()
+    }
+
+    const FOUR_STEPS: &str = "steps:\n  - {id: s1, module: shell, on: all, with: {cmd: one}}\n  - {id: s2, module: shell, on: all, with: {cmd: two}}\n  - {id: s3, module: shell, on: all, with: {cmd: three}}\n  - {id: s4, module: shell, on: all, with: {cmd: four}}\n";
+
+    #[test]
+    fn a_failed_journal_write_sends_nothing_more_and_the_run_is_unrecorded() {
+        let plan = plan(FOUR_STEPS);
+        // Commit 1: s1 started; 2: s1's results and s2 started; 3 (fails): s2's results and s3
+        // started. So s3 must never reach a host.
+        for (writes, ran_steps) in [(0, 0), (1, 1), (2, 2)] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let journal = journal(dir.path());
+            journal.lock().expect("lock").fail_writes_after(writes);
+            let mut opts = Options::new("r", dir.path().join("runs/r"));
+            opts.journal = Some(journal.clone());
+            let fake = Arc::new(Fake::default());
+            let (report, events) = run_with(&plan, &fake, &opts);
+
+            let ran = fake.ran.lock().expect("lock").clone();
+            let expected: Vec<&str> = ["one", "two", "three"][..ran_steps].to_vec();
+            let mut steps: Vec<&str> = ran
+                .iter()
+                .map(|r| r.split('@').next().unwrap_or(""))
+                .collect();
+            steps.dedup();
+            assert_eq!(steps, expected, "after {writes} good write(s): {ran:?}");
+            assert_eq!(
+                ran.len(),
+                2 * ran_steps,
+                "both hosts of each step, once: {ran:?}"
+            );
+            assert_eq!(report.status, RunStatus::Unrecorded);
+            let why = report.unrecorded.clone().expect("a reason");
+            assert!(why.contains("No space left on device"), "{why}");
+            assert!(why.contains("journal.db"), "names the journal: {why}");
+            assert_eq!(
+                events
+                    .0
+                    .iter()
+                    .filter(|e| matches!(e, Event::RecordFailed { .. }))
+                    .count(),
+                1
+            );
+            for n in ran_steps + 1..=4 {
+                assert_eq!(report.status_of(&format!("s{n}@a")), Some(Status::Blocked));
+            }
+            // What reached a host is `started` or finished in the journal, never absent; what
+            // did not is not recorded at all (a resume runs it as new). The run stays resumable.
+            let rec = recorded(&journal);
+            for n in 1..=4 {
+                for host in ["a", "b"] {
+                    let id = format!("s{n}@{host}");
+                    match rec.get(&id).map(String::as_str) {
+                        Some("changed") => assert!(n < ran_steps, "{id} {rec:?}"),
+                        Some("started") => assert_eq!(n, ran_steps, "{id} {rec:?}"),
+                        None => assert!(n > ran_steps, "{id} {rec:?}"),
+                        other => panic!("{id} recorded as {other:?}"),
+                    }
+                }
+            }
+            let run = journal
+                .lock()
+                .expect("lock")
+                .run("r")
+                .expect("read")
+                .expect("run");
+            assert!(run.state.resumable(), "{:?}", run.state);
+        }
+    }
+
+    #[test]
+    fn a_run_directory_that_cannot_be_written_stops_the_run() {
+        let plan = plan(FOUR_STEPS);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = journal(dir.path());
+        // A file where the run directory should be: nothing can be written under it.
+        fs_err::write(dir.path().join("runs"), "").expect("write");
+        let mut opts = Options::new("r", dir.path().join("runs/r"));
+        opts.journal = Some(journal.clone());
+        let fake = Arc::new(Fake::default());
+        let (report, _) = run_with(&plan, &fake, &opts);
+        assert_eq!(report.status, RunStatus::Unrecorded);
+        let why = report.unrecorded.clone().expect("a reason");
+        assert!(why.contains("the output of s1@"), "{why}");
+        assert_eq!(fake.ran.lock().expect("lock").len(), 2, "only s1 ran");
+        assert_eq!(report.status_of("s2@a"), Some(Status::Blocked));
+        // The results still reached the journal: the resume neither loses nor repeats them.
+        let rec = recorded(&journal);
+        assert_eq!(rec.get("s1@a").map(String::as_str), Some("changed"));
+        assert_eq!(rec.get("s2@a"), None);
+        let run = journal
+            .lock()
+            .expect("lock")
+            .run("r")
+            .expect("read")
+            .expect("run");
+        assert_eq!(run.state, RunState::Interrupted);
+    }
+
+    #[test]
+    fn an_interrupted_action_blocked_on_resume_keeps_its_record_for_the_next_probe() {
+        // s2@a started before the interruption (its outcome unknown); on resume its
+        // dependency s1@a fails, so it is blocked without its host being asked. It must stay
+        // `started`: recorded `blocked`, the next resume would run it again unasked.
+        let plan = plan(
+            "phases:\n  - name: p\n    order: per_host\n    steps:\n      - {id: s1, module: shell, on: a, with: {cmd: fail}}\n      - {id: s2, module: shell, on: a, with: {cmd: two}}\n",
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let journal = journal(dir.path());
+        journal
+            .lock()
+            .expect("lock")
+            .action_started("r", "s2@a", "s2", "a", "fp", 1)
+            .expect("started");
+        let mut opts = Options::new("r", dir.path().join("runs/r"));
+        opts.journal = Some(journal.clone());
+        let mut resume = super::super::options::Resume::default();
+        resume.unknown.insert("s2@a".into());
+        opts.resume = Some(resume);
+        let fake = Arc::new(Fake::default());
+        let (report, _) = run_with(&plan, &fake, &opts);
+        assert_eq!(report.status_of("s2@a"), Some(Status::Blocked));
+        let rec = recorded(&journal);
+        assert_eq!(rec.get("s1@a").map(String::as_str), Some("failed"));
+        assert_eq!(rec.get("s2@a").map(String::as_str), Some("started"));
     }
 
     use crate::clock::Clock as _;

@@ -9,7 +9,38 @@ use rusqlite::{Connection, OptionalExtension, params};
 #[derive(Debug)]
 pub struct JournalError {
     pub path: PathBuf,
+    /// What failed and why, in words: for a full disk, "No space left on device".
     pub message: String,
+}
+
+/// Says why SQLite could not write, as the operating system would: SQLite reports a full disk
+/// as `SQLITE_FULL` ("database or disk is full") and most other failures of the file system
+/// (growing `-shm`, `fsync`) as an `SQLITE_IOERR_*` without the `errno`. For those, a small
+/// write of our own beside the journal finds the cause ("No space left on device", "Read-only
+/// file system"); the probe file is never named, so nothing is left behind.
+fn describe(e: &rusqlite::Error, dir: &Path) -> String {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => format!("No space left on device (SQLite: {e})"),
+        Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen | ErrorCode::ReadOnly) => {
+            let code = e.sqlite_extended_error_code().unwrap_or_default();
+            match probe_write(dir) {
+                Err(io) => format!("{io} (SQLite: {e}, code {code})"),
+                Ok(()) => format!("{e} (SQLite code {code})"),
+            }
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// Writes and syncs a few pages in `dir`, to learn why the file system refuses writes.
+fn probe_write(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    // Unnamed (O_TMPFILE where it exists): nothing to clean up, and the error is the
+    // system's own.
+    let mut file = tempfile::tempfile_in(dir)?;
+    file.write_all(&[0; 16 * 1024])?;
+    file.sync_all()
 }
 
 impl std::fmt::Display for JournalError {
@@ -134,6 +165,9 @@ pub enum Entry {
 pub struct Journal {
     conn: Connection,
     path: PathBuf,
+    /// Tests of the executor: [`Journal::write`] fails once this many more calls succeeded.
+    #[cfg(test)]
+    fail_writes_after: std::cell::Cell<Option<usize>>,
 }
 
 const SCHEMA: &str = "
@@ -209,11 +243,14 @@ impl Journal {
     /// Opens (creating if needed) `STATE/journal.db`.
     pub fn open(state_dir: &Path) -> Result<Self, JournalError> {
         let path = state_dir.join("journal.db");
-        let err = |e: &dyn std::fmt::Display| JournalError {
+        let err = |e: &rusqlite::Error| JournalError {
             path: path.clone(),
-            message: e.to_string(),
+            message: format!("cannot open: {}", describe(e, state_dir)),
         };
-        fs_err::create_dir_all(state_dir).map_err(|e| err(&e))?;
+        fs_err::create_dir_all(state_dir).map_err(|e| JournalError {
+            path: path.clone(),
+            message: format!("cannot create the state directory: {e}"),
+        })?;
         let conn = Connection::open(&path).map_err(|e| err(&e))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(|e| err(&e))?;
@@ -232,7 +269,12 @@ impl Journal {
             conn.execute_batch("ALTER TABLE runs ADD COLUMN generation INTEGER NOT NULL DEFAULT 0")
                 .map_err(|e| err(&e))?;
         }
-        Ok(Self { conn, path })
+        Ok(Self {
+            conn,
+            path,
+            #[cfg(test)]
+            fail_writes_after: std::cell::Cell::new(None),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -240,10 +282,17 @@ impl Journal {
     }
 
     fn err(&self, e: &rusqlite::Error) -> JournalError {
+        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
         JournalError {
             path: self.path.clone(),
-            message: e.to_string(),
+            message: describe(e, dir),
         }
+    }
+
+    /// Makes [`Journal::write`] fail, as on a full disk, after `n` more successful calls.
+    #[cfg(test)]
+    pub(crate) fn fail_writes_after(&self, n: usize) {
+        self.fail_writes_after.set(Some(n));
     }
 
     pub fn create_run(&self, run: &RunRecord) -> Result<(), JournalError> {
@@ -370,6 +419,17 @@ impl Journal {
     pub fn write(&self, run: &str, entries: &[Entry]) -> Result<(), JournalError> {
         if entries.is_empty() {
             return Ok(());
+        }
+        #[cfg(test)]
+        match self.fail_writes_after.get() {
+            Some(0) => {
+                return Err(JournalError {
+                    path: self.path.clone(),
+                    message: "No space left on device (a test's failing journal)".into(),
+                });
+            }
+            Some(n) => self.fail_writes_after.set(Some(n - 1)),
+            None => {}
         }
         let at = now();
         let tx = self
@@ -638,6 +698,43 @@ mod tests {
         assert_eq!(j.next_generation("r1").expect("gen"), 1);
         assert_eq!(j.next_generation("r1").expect("gen"), 2);
         assert!(j.next_generation("nope").is_err());
+    }
+
+    #[test]
+    fn a_full_database_says_no_space_left_and_names_the_journal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let j = Journal::open(dir.path()).expect("open");
+        j.create_run(&record("r1")).expect("create");
+        // SQLite's own size limit gives the same SQLITE_FULL a full disk does.
+        let pages: i64 = j
+            .conn
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .expect("page count");
+        j.conn
+            .pragma_update(None, "max_page_count", pages)
+            .expect("limit");
+        let big = "x".repeat(64 * 1024);
+        let err = j
+            .action_finished(
+                "r1",
+                "s@a",
+                "s",
+                "a",
+                "fp",
+                "changed",
+                Some(0),
+                Duration::ZERO,
+                Some(&big),
+                None,
+            )
+            .expect_err("the database is full");
+        let text = err.to_string();
+        assert!(text.contains("No space left on device"), "{text}");
+        assert!(text.contains("journal.db"), "{text}");
+        assert!(
+            j.actions("r1").expect("read").is_empty(),
+            "nothing half-written"
+        );
     }
 
     #[test]
