@@ -27,6 +27,9 @@ pub mod exit {
     /// The run paused at the outage window (before it opened, at its end, or before a step
     /// that would not fit): `apply` again inside the (next) window resumes it.
     pub const PAUSED: u8 = 4;
+    /// Refused, nothing changed: another run holds a lock this command needs (a host the run
+    /// acts on, the state directory's lock for the inventory, or the run itself).
+    pub const REFUSED: u8 = 5;
 }
 
 pub fn run() -> ExitCode {

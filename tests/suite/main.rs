@@ -13,6 +13,7 @@ mod compile_errors;
 mod corpus;
 mod crash;
 mod gtm;
+mod host_lock;
 mod http;
 mod iris;
 mod lab;

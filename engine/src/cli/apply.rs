@@ -12,7 +12,7 @@ use runbook::inventory::Inventory;
 use runbook::journal::{Journal, RunRecord, RunState};
 use runbook::plan::Plan;
 use runbook::target::Selector;
-use runbook::transport::{Endpoint, Transports};
+use runbook::transport::{Claim, Endpoint, Transports};
 use runbook::window::WindowSpec;
 use runbook_modules::Registry;
 
@@ -115,8 +115,17 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     let run_id = previous.as_ref().map_or_else(new_run_id, |r| r.id.clone());
     let _lock = match runbook::lock::acquire(&state, Path::new(&inventory_file), &run_id) {
         Ok(lock) => lock,
-        Err(e) => return invalid(&e.to_string()),
+        Err(e) => return refused(&e.to_string()),
     };
+    // A resumed run is locked at once, so `abandon` cannot give it up while this apply prepares
+    // it; a new run is locked with its directory, below (no one can name it before).
+    let mut run_lock = None;
+    if previous.is_some() {
+        match runbook::lock::acquire_run(&state, &run_id, &operator()) {
+            Ok(lock) => run_lock = Some(lock),
+            Err(e) => return refused(&e.to_string()),
+        }
+    }
     let fingerprints = Fingerprints::of(&args.inputs, &plan);
     let resume = match &previous {
         None => None,
@@ -133,6 +142,39 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         Ok(Some(fake)) => Arc::new(fake),
         Ok(None) => Arc::new(runbook::clock::SystemClock),
         Err(message) => return invalid(&message),
+    };
+
+    // Every host the run acts on is locked before anything is recorded or run.
+    let endpoints = inventory.hosts.iter().map(Endpoint::from_host).collect();
+    let transports = match Transports::new(endpoints) {
+        Ok(t) => Arc::new(t.with_host_lock(Claim::new(&run_id, &operator(), args.dry_run))),
+        Err(e) => return invalid(&format!("cannot create the ssh control directory: {e}")),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    let hosts = runbook::execute::hosts_acted_on(&plan, limit.as_ref());
+    let held = runtime.block_on(transports.lock_hosts(&hosts));
+    if !held.is_empty() {
+        runtime.block_on(async {
+            if let Ok(t) = Arc::try_unwrap(transports) {
+                t.close().await;
+            }
+        });
+        let lines: Vec<String> = held.iter().map(|(_, e)| format!("  {e}")).collect();
+        return refused(&format!(
+            "this {} was refused before it changed anything:\n{}\nwait for that run to end, then apply again (a killed run frees its hosts at once; if its controller itself went down, end the named process on the host)",
+            if args.dry_run { "dry run" } else { "apply" },
+            lines.join("\n")
+        ));
+    }
+    let _run_lock = match run_lock.take() {
+        Some(lock) => lock,
+        None => match runbook::lock::acquire_run(&state, &run_id, &operator()) {
+            Ok(lock) => lock,
+            Err(e) => return refused(&e.to_string()),
+        },
     };
     let run_dir = state.join("runs").join(&run_id);
     if let Err(e) = fs_err::create_dir_all(&run_dir) {
@@ -188,12 +230,6 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         .map(|(step, _, _)| step)
         .collect();
 
-    let endpoints = inventory.hosts.iter().map(Endpoint::from_host).collect();
-    let transports = match Transports::new(endpoints) {
-        Ok(t) => Arc::new(t),
-        Err(e) => return invalid(&format!("cannot create the ssh control directory: {e}")),
-    };
-
     let mut opts = Options::new(run_id.clone(), run_dir.clone());
     opts.generation = generation;
     opts.forks = args.forks;
@@ -243,10 +279,6 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         }
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts");
     let plan = Arc::new(plan);
     let registry = Registry::builtin();
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
@@ -476,6 +508,12 @@ pub fn approve(args: &ApproveArgs) -> u8 {
         }
         Err(e) => invalid(&e.to_string()),
     }
+}
+
+/// Another run holds a lock this one needs; nothing was changed.
+fn refused(message: &str) -> u8 {
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+    exit::REFUSED
 }
 
 fn invalid(message: &str) -> u8 {

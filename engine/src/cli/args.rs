@@ -12,7 +12,7 @@ Examples:
   runbook graph runbooks/gtm/switchover.yaml -i inventory/lab.yaml --format mermaid
   runbook modules command
 
-Exit codes: 0 ok, 1 a run failed, 2 invalid input (nothing was run).";
+Exit codes: 0 ok, 1 a run failed, 2 invalid input (nothing was run), 5 refused: another run holds a lock (nothing was changed).";
 
 /// Declarative runbooks for planned outages, compiled into a dependency graph of step@host
 /// actions.
@@ -56,7 +56,7 @@ pub enum Command {
     Lab(LabArgs),
     /// Run a runbook against its inventory's hosts over SSH.
     #[command(
-        after_help = "Exit codes: 0 succeeded, 1 an action failed or a host was unreachable, 2 invalid input (nothing was run), 3 stopped at a manual step awaiting `runbook approve`, 4 paused at the outage window (apply again in the window to resume)."
+        after_help = "Exit codes: 0 succeeded, 1 an action failed or a host was unreachable, 2 invalid input (nothing was run), 3 stopped at a manual step awaiting `runbook approve`, 4 paused at the outage window (apply again in the window to resume), 5 refused: another run holds one of its hosts or its lock (nothing was changed)."
     )]
     Apply(ApplyArgs),
     /// Approve a manual step of a run that stopped awaiting approval.
@@ -72,7 +72,8 @@ pub enum Command {
         #[command(flatten)]
         state: StateArgs,
     },
-    /// Give up an interrupted run: `apply` then starts a new one.
+    /// Give up an interrupted run: `apply` then starts a new one. Refused (exit 5) while the run
+    /// is live.
     Abandon {
         run: String,
         #[command(flatten)]
