@@ -411,3 +411,64 @@ fn a_connection_stays_up_through_idle_gaps_and_two_entries_for_one_host_share_it
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(lines(&rig.root("a").join("gaps")), ["one", "one", "two"]);
 }
+
+#[test]
+fn a_run_whose_host_lock_ends_sends_nothing_more_to_that_host() {
+    let rig = Rig::new(1);
+    let release = rig.dir.path().join("release");
+    let file = runbook(
+        &rig,
+        &format!(
+            "  - {{id: work, module: shell, on: a, with: {{cmd: \"{}\"}}}}\n  - {{id: after, module: shell, on: a, with: {{cmd: \"echo after >> $RUNBOOK_HOST_ROOT/after\"}}}}\n",
+            hold(&release)
+        ),
+    );
+    let mut run = spawn(
+        &file,
+        &rig.inventory(),
+        &rig.dir.path().join("state"),
+        "alice",
+    );
+    let mut events = BufReader::new(run.stdout.take().expect("piped")).lines();
+    read_until(&mut events, started("work@a"));
+    // The process on the host that holds the run's lock, as its record names it.
+    let holders = rig.root("a").join(".runbook/holders");
+    let holder = fs_err::read_dir(&holders)
+        .expect("the lock's holders")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|name| name.parse::<u32>().is_ok())
+        .expect("a holder record");
+    let killed = Command::new("kill")
+        .args(["-9", &holder])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    wait_for(
+        "the lock's process survived kill -9",
+        Duration::from_secs(30),
+        || !Path::new("/proc").join(&holder).exists(),
+    );
+    // The channel's end travels to the controller in moments; leave it a wide margin before the
+    // next action is sent (a late notice would let `after` run, and the test fail, not pass).
+    std::thread::sleep(Duration::from_secs(1));
+    fs_err::write(&release, "").expect("release");
+    let rest: Vec<String> = events.map(|l| l.expect("a line")).collect();
+    assert!(!run.wait().expect("ends").success(), "the run fails");
+    let after = rest
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "action_finished" && e["action"] == "after@a")
+        .expect("after@a finished");
+    assert_eq!(after["status"], "unreachable", "{after}");
+    assert!(
+        after["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the run's lock on the host ended")),
+        "{after}"
+    );
+    assert!(
+        !rig.root("a").join("after").exists(),
+        "nothing more ran on the host"
+    );
+}
