@@ -472,3 +472,66 @@ fn a_run_whose_host_lock_ends_sends_nothing_more_to_that_host() {
         "nothing more ran on the host"
     );
 }
+
+#[test]
+fn a_local_host_is_locked_the_same_way() {
+    let rig = Rig::new(1);
+    let root = rig.dir.path().join("local-root");
+    fs_err::create_dir_all(&root).expect("mkdir");
+    let inventory = rig.dir.path().join("local.yaml");
+    fs_err::write(
+        &inventory,
+        "kind: Inventory\nhosts:\n  here:\n    connection: local\n",
+    )
+    .expect("write");
+    let release = rig.dir.path().join("release");
+    let file = runbook(
+        &rig,
+        &format!(
+            "  - {{id: work, module: shell, on: here, with: {{cmd: \"{}\"}}}}\n",
+            hold(&release)
+        ),
+    );
+    let command = |state: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        cmd.arg("apply")
+            .arg(&file)
+            .arg("-i")
+            .arg(&inventory)
+            .args(["--format", "json", "--state"])
+            .arg(rig.dir.path().join(state))
+            .env("RUNBOOK_HOST_ROOT", &root)
+            .env("RUNBOOK_OPERATOR", "alice");
+        cmd
+    };
+    let mut first = command("state-1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runs");
+    let mut events = BufReader::new(first.stdout.take().expect("piped")).lines();
+    read_until(&mut events, started("work@here"));
+    let second = command("state-2").output().expect("runs");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "host `here` is in use by another run: run {}",
+            fs_err::read_dir(rig.dir.path().join("state-1/runs"))
+                .expect("the first run's directory")
+                .flatten()
+                .next()
+                .expect("one run")
+                .file_name()
+                .to_string_lossy()
+        )),
+        "{stderr}"
+    );
+    fs_err::write(&release, "").expect("release");
+    assert!(first.wait().expect("ends").success());
+    assert_eq!(
+        lines(&root.join("record")),
+        ["first"],
+        "only the first run acted"
+    );
+}

@@ -145,15 +145,16 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     };
 
     // Every host the run acts on is locked before anything is recorded or run.
+    // (The runtime first: the connections are dropped before it on every way out.)
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
     let endpoints = inventory.hosts.iter().map(Endpoint::from_host).collect();
     let transports = match Transports::new(endpoints) {
         Ok(t) => Arc::new(t.with_host_lock(Claim::new(&run_id, &operator(), args.dry_run))),
         Err(e) => return invalid(&format!("cannot create the ssh control directory: {e}")),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts");
     let hosts = runbook::execute::hosts_acted_on(&plan, limit.as_ref());
     let held = runtime.block_on(transports.lock_hosts(&hosts));
     if !held.is_empty() {

@@ -50,7 +50,7 @@ pub enum TransportError {
         fingerprint: Option<String>,
     },
     /// The host is locked by another run (or its lock cannot be taken): nothing was run on it
-    /// ([`super::host_lock`]).
+    /// (`host_lock.rs`).
     HostLock { host: String, message: String },
     /// The command ran past its timeout and was stopped; `cleanup` says how.
     TimedOut {
@@ -192,7 +192,7 @@ impl Transports {
         })
     }
 
-    /// Locks each host this run connects to for `claim` ([`super::host_lock`]). Without it,
+    /// Locks each host this run connects to for `claim` (`host_lock.rs`). Without it,
     /// hosts are not locked (their connections are only kept busy).
     #[must_use]
     pub fn with_host_lock(mut self, mut claim: Claim) -> Self {
@@ -222,10 +222,15 @@ impl Transports {
         self: &Arc<Self>,
         hosts: &std::collections::BTreeSet<HostId>,
     ) -> Vec<(HostId, TransportError)> {
+        // Bounded, so a large inventory does not start hundreds of `ssh` at once.
+        let slots = Arc::new(tokio::sync::Semaphore::new(16));
         let mut tasks = tokio::task::JoinSet::new();
         for &host in hosts {
-            let this = self.clone();
-            tasks.spawn(async move { (host, this.conn(host).await) });
+            let (this, slots) = (self.clone(), slots.clone());
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                (host, this.conn(host).await)
+            });
         }
         let mut refused = Vec::new();
         while let Some(joined) = tasks.join_next().await {
