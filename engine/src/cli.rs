@@ -32,6 +32,9 @@ pub mod exit {
     /// started and the hosts' records are kept; once the state directory can be written again,
     /// `apply` resumes the same run and settles what ran from the hosts' records.
     pub const NOT_RECORDED: u8 = 5;
+    /// Refused, nothing changed: another run holds a lock this command needs (a host the run
+    /// acts on, the state directory's lock for the inventory, or the run itself).
+    pub const REFUSED: u8 = 6;
 }
 
 pub fn run() -> ExitCode {

@@ -22,3 +22,24 @@ const NOT_RECORDED: &str = "the run's state could not be recorded";
 pub use mask::Masker;
 pub use options::{Approver, ManualPrompt, Options, Resume};
 pub use scheduler::{Report, execute};
+
+/// The hosts a run of `plan` acts on: those of its actions (within `limit`) and the sources of
+/// their transfers. The run locks them all before its first action.
+pub fn hosts_acted_on(
+    plan: &crate::plan::Plan,
+    limit: Option<&std::collections::BTreeSet<crate::inventory::HostId>>,
+) -> std::collections::BTreeSet<crate::inventory::HostId> {
+    let mut hosts = std::collections::BTreeSet::new();
+    for (_, action) in plan.actions() {
+        let Some(host) = action.host else { continue };
+        if limit.is_some_and(|l| !l.contains(&host)) {
+            continue;
+        }
+        hosts.insert(host);
+        // A source named by a template rendered at run time is locked when first reached.
+        if let Ok(transfers) = transfer::planned(plan, &action.operations) {
+            hosts.extend(transfers.iter().map(|t| t.source));
+        }
+    }
+    hosts
+}

@@ -1,8 +1,12 @@
-//! One active apply per state directory and inventory.
+//! Locks in the state directory: one active apply per state directory and inventory, and one
+//! process per run.
 //!
-//! The lock is an OS file lock (`flock`), so the kernel releases it when the holder dies, even
-//! by `kill -9`: a lock left by a dead process is simply free. Beside it, a small JSON file
-//! names the holder (pid, host, run id, since when) for the message a second apply prints.
+//! Both are OS file locks (`flock`), so the kernel releases them when the holder dies, even by
+//! `kill -9`: a lock left by a dead process is simply free. Beside each, a small JSON file names
+//! the holder (pid, host, operator, run id, since when) for the message a refused command prints.
+//! The run's lock (`runs/RUN/lock`) is held by every apply or resume of the run for as long as it
+//! lives; `abandon` takes it too, so a live run cannot be given up under its feet. The locks on
+//! the hosts themselves are [`crate::transport`]'s.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -14,6 +18,8 @@ pub struct Holder {
     pub host: String,
     pub run_id: String,
     pub since: String,
+    #[serde(default)]
+    pub operator: String,
 }
 
 /// A held lock; released when dropped (or when the process dies).
@@ -29,12 +35,22 @@ impl Drop for RunLock {
     }
 }
 
+/// What a lock keeps to one process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Applies of one inventory file with one state directory.
+    Inventory,
+    /// One run (its id).
+    Run(String),
+}
+
 /// Why the lock could not be taken.
 #[derive(Debug)]
 pub enum LockError {
-    /// Another apply holds it.
+    /// Another process holds it.
     Held {
-        holder: Option<Holder>,
+        scope: Scope,
+        holder: Option<Box<Holder>>,
         path: PathBuf,
     },
     Io(std::io::Error),
@@ -44,27 +60,47 @@ impl std::fmt::Display for LockError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Held {
-                holder: Some(h),
+                scope,
+                holder,
                 path,
-            } => write!(
-                f,
-                "another apply is running against this inventory: pid {} on {}, run {}, since {} (lock {})",
-                h.pid,
-                h.host,
-                h.run_id,
-                h.since,
-                path.display()
-            ),
-            Self::Held { holder: None, path } => {
-                write!(
-                    f,
-                    "another apply is running against this inventory (lock {})",
-                    path.display()
-                )
+            } => {
+                match scope {
+                    Scope::Inventory => {
+                        write!(f, "another apply is running against this inventory")?;
+                    }
+                    Scope::Run(id) => write!(f, "run {id} is live")?,
+                }
+                if let Some(h) = holder {
+                    write!(f, ": pid {} on {}", h.pid, h.host)?;
+                    if !h.operator.is_empty() {
+                        write!(f, " by {}", h.operator)?;
+                    }
+                    write!(f, ", run {}, since {}", h.run_id, h.since)?;
+                }
+                write!(f, " (lock {})", path.display())
             }
             Self::Io(e) => write!(f, "cannot take the run lock: {e}"),
         }
     }
+}
+
+/// This machine's host name, as the holders of locks are named.
+pub fn controller_host() -> String {
+    fs_err::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "?".to_owned(), |h| h.trim().to_owned())
+}
+
+/// Takes the lock of run `run_id` in `state` (`runs/RUN/lock`) for `operator`, or says who
+/// holds it. Never waits.
+pub fn acquire_run(state: &Path, run_id: &str, operator: &str) -> Result<RunLock, LockError> {
+    let dir = state.join("runs").join(run_id);
+    fs_err::create_dir_all(&dir).map_err(LockError::Io)?;
+    take(
+        dir.join("lock"),
+        Scope::Run(run_id.to_owned()),
+        run_id,
+        operator,
+    )
 }
 
 /// Takes the lock of `state` for `inventory`, or says who holds it. Never waits.
@@ -73,6 +109,10 @@ pub fn acquire(state: &Path, inventory: &Path, run_id: &str) -> Result<RunLock, 
     fs_err::create_dir_all(&dir).map_err(LockError::Io)?;
     let key = crate::journal::fingerprint(inventory.to_string_lossy().as_bytes());
     let path = dir.join(format!("{}.lock", &key[..16]));
+    take(path, Scope::Inventory, run_id, "")
+}
+
+fn take(path: PathBuf, scope: Scope, run_id: &str, operator: &str) -> Result<RunLock, LockError> {
     let holder_path = path.with_extension("holder");
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -86,16 +126,20 @@ pub fn acquire(state: &Path, inventory: &Path, run_id: &str) -> Result<RunLock, 
             let holder = fs_err::read_to_string(&holder_path)
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok());
-            return Err(LockError::Held { holder, path });
+            return Err(LockError::Held {
+                scope,
+                holder,
+                path,
+            });
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(LockError::Io(e)),
     }
     let holder = Holder {
         pid: std::process::id(),
-        host: fs_err::read_to_string("/proc/sys/kernel/hostname")
-            .map_or_else(|_| "?".to_owned(), |h| h.trim().to_owned()),
+        host: controller_host(),
         run_id: run_id.to_owned(),
         since: jiff::Timestamp::now().to_string(),
+        operator: operator.to_owned(),
     };
     let tmp = holder_path.with_extension("holder.tmp");
     fs_err::write(&tmp, serde_json::to_string(&holder).unwrap_or_default())
@@ -134,5 +178,20 @@ mod tests {
             acquire(dir.path(), inv, "run-2").is_ok(),
             "released on drop"
         );
+    }
+
+    #[test]
+    fn a_run_is_held_by_one_process_and_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = acquire_run(dir.path(), "run-1", "alice").expect("first");
+        let err = acquire_run(dir.path(), "run-1", "bob").expect_err("held");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("run run-1 is live: pid ") && text.contains(" by alice, run run-1"),
+            "{text}"
+        );
+        assert!(acquire_run(dir.path(), "run-2", "bob").is_ok(), "per run");
+        drop(lock);
+        assert!(acquire_run(dir.path(), "run-1", "bob").is_ok(), "released");
     }
 }

@@ -253,7 +253,11 @@ fn a_second_apply_is_refused_and_a_killed_holders_lock_is_free() {
         }
     }
     let second = apply().output().expect("second apply");
-    assert_eq!(second.status.code(), Some(2));
+    assert_eq!(
+        second.status.code(),
+        Some(6),
+        "refused: another run holds the lock"
+    );
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
         stderr.contains(&format!("pid {}", first.id())),

@@ -14,6 +14,7 @@ mod corpus;
 mod crash;
 mod full_disk;
 mod gtm;
+mod host_lock;
 mod http;
 mod iris;
 mod lab;

@@ -12,7 +12,7 @@ use runbook::inventory::Inventory;
 use runbook::journal::{Journal, RunRecord, RunState};
 use runbook::plan::Plan;
 use runbook::target::Selector;
-use runbook::transport::{Endpoint, Transports};
+use runbook::transport::{Claim, Endpoint, Transports};
 use runbook::window::WindowSpec;
 use runbook_modules::Registry;
 
@@ -120,8 +120,20 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         Err(e @ runbook::lock::LockError::Io(_)) => {
             return not_recorded(&state, &e.to_string(), None);
         }
-        Err(e) => return invalid(&e.to_string()),
+        Err(e) => return refused(&e.to_string()),
     };
+    // A resumed run is locked at once, so `abandon` cannot give it up while this apply prepares
+    // it; a new run is locked with its directory, below (no one can name it before).
+    let mut run_lock = None;
+    if previous.is_some() {
+        match runbook::lock::acquire_run(&state, &run_id, &operator()) {
+            Ok(lock) => run_lock = Some(lock),
+            Err(e @ runbook::lock::LockError::Io(_)) => {
+                return not_recorded(&state, &e.to_string(), None);
+            }
+            Err(e) => return refused(&e.to_string()),
+        }
+    }
     let fingerprints = Fingerprints::of(&args.inputs, &plan);
     let resume = match &previous {
         None => None,
@@ -138,6 +150,43 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         Ok(Some(fake)) => Arc::new(fake),
         Ok(None) => Arc::new(runbook::clock::SystemClock),
         Err(message) => return invalid(&message),
+    };
+
+    // Every host the run acts on is locked before anything is recorded or run.
+    // (The runtime first: the connections are dropped before it on every way out.)
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    let endpoints = inventory.hosts.iter().map(Endpoint::from_host).collect();
+    let transports = match Transports::new(endpoints) {
+        Ok(t) => Arc::new(t.with_host_lock(Claim::new(&run_id, &operator(), args.dry_run))),
+        Err(e) => return invalid(&format!("cannot create the ssh control directory: {e}")),
+    };
+    let hosts = runbook::execute::hosts_acted_on(&plan, limit.as_ref());
+    let held = runtime.block_on(transports.lock_hosts(&hosts));
+    if !held.is_empty() {
+        runtime.block_on(async {
+            if let Ok(t) = Arc::try_unwrap(transports) {
+                t.close().await;
+            }
+        });
+        let lines: Vec<String> = held.iter().map(|(_, e)| format!("  {e}")).collect();
+        return refused(&format!(
+            "this {} was refused before it changed anything:\n{}\nwait for that run to end, then apply again (a killed run frees its hosts at once; if its controller itself went down, end the named process on the host)",
+            if args.dry_run { "dry run" } else { "apply" },
+            lines.join("\n")
+        ));
+    }
+    let _run_lock = match run_lock.take() {
+        Some(lock) => lock,
+        None => match runbook::lock::acquire_run(&state, &run_id, &operator()) {
+            Ok(lock) => lock,
+            Err(e @ runbook::lock::LockError::Io(_)) => {
+                return not_recorded(&state, &e.to_string(), None);
+            }
+            Err(e) => return refused(&e.to_string()),
+        },
     };
     let run_dir = state.join("runs").join(&run_id);
     if let Err(e) = fs_err::create_dir_all(&run_dir) {
@@ -195,12 +244,6 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         Err(e) => return not_recorded(&state, &e.to_string(), Some(&run_id)),
     };
 
-    let endpoints = inventory.hosts.iter().map(Endpoint::from_host).collect();
-    let transports = match Transports::new(endpoints) {
-        Ok(t) => Arc::new(t),
-        Err(e) => return invalid(&format!("cannot create the ssh control directory: {e}")),
-    };
-
     let mut opts = Options::new(run_id.clone(), run_dir.clone());
     opts.generation = generation;
     opts.forks = args.forks;
@@ -250,10 +293,6 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         }
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts");
     let plan = Arc::new(plan);
     let registry = Registry::builtin();
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
@@ -498,6 +537,12 @@ pub fn approve(args: &ApproveArgs) -> u8 {
         }
         Err(e) => invalid(&e.to_string()),
     }
+}
+
+/// Another run holds a lock this one needs; nothing was changed.
+fn refused(message: &str) -> u8 {
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+    exit::REFUSED
 }
 
 fn invalid(message: &str) -> u8 {

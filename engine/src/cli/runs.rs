@@ -125,6 +125,27 @@ pub fn abandon(state: &Path, run: &str) -> u8 {
         Ok(j) => j,
         Err(code) => return code,
     };
+    // The run's own lock, held by any apply or resume of it while it lives; held here too, so
+    // none starts while the run is given up.
+    let _run_lock = match journal.run(run) {
+        Ok(Some(r)) if r.state.resumable() => {
+            let by = std::env::var("RUNBOOK_OPERATOR")
+                .or_else(|_| std::env::var("USER"))
+                .unwrap_or_default();
+            match runbook::lock::acquire_run(state, run, &by) {
+                Ok(lock) => Some(lock),
+                Err(e @ runbook::lock::LockError::Held { .. }) => {
+                    eprintln!("error: {e}: it cannot be abandoned while it runs; stop it first");
+                    return exit::REFUSED;
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::INVALID_INPUT;
+                }
+            }
+        }
+        _ => None,
+    };
     match journal.run(run) {
         Ok(Some(r)) if r.state.resumable() => match journal.set_state(run, RunState::Abandoned) {
             Ok(()) => {

@@ -497,6 +497,8 @@ impl Job {
                 Err(e) => {
                     status = match e {
                         TransportError::TimedOut { .. } => Status::TimedOut,
+                        // Another run holds the host: this action did not start there.
+                        TransportError::HostLock { .. } => Status::Failed,
                         TransportError::Unreachable { .. } | TransportError::HostKey { .. } => {
                             Status::Unreachable
                         }

@@ -11,6 +11,7 @@ use tokio::sync::OnceCell;
 use crate::inventory::{Connection, HostId};
 
 use super::endpoint::Endpoint;
+use super::host_lock::{self, Claim, HostLock};
 use super::wrapper::{WRAPPER, kill_script, stdin_header};
 
 /// One command to run.
@@ -48,6 +49,9 @@ pub enum TransportError {
         message: String,
         fingerprint: Option<String>,
     },
+    /// The host is locked by another run (or its lock cannot be taken): nothing was run on it
+    /// (`host_lock.rs`).
+    HostLock { host: String, message: String },
     /// The command ran past its timeout and was stopped; `cleanup` says how.
     TimedOut {
         host: String,
@@ -76,6 +80,7 @@ impl std::fmt::Display for TransportError {
                 }
                 Ok(())
             }
+            Self::HostLock { message, .. } => write!(f, "{message}; nothing was run on it"),
             Self::TimedOut {
                 host,
                 after,
@@ -150,6 +155,10 @@ pub struct Transports {
     conns: Vec<OnceCell<Result<Arc<Conn>, TransportError>>>,
     sftp: Vec<OnceCell<Result<Arc<openssh_sftp_client::Sftp>, TransportError>>>,
     control_dir: tempfile::TempDir,
+    /// Who this run is, for the host locks; [`Claim::hold`] unless set.
+    claim: Claim,
+    /// The lock command of each connected host ([`super::host_lock`]).
+    locks: Vec<std::sync::Mutex<Option<HostLock>>>,
 }
 
 impl std::fmt::Debug for Transports {
@@ -169,14 +178,69 @@ impl Transports {
             .tempdir_in("/tmp")?;
         let conns = endpoints.iter().map(|_| OnceCell::new()).collect();
         let sftp = endpoints.iter().map(|_| OnceCell::new()).collect();
+        let locks = endpoints
+            .iter()
+            .map(|_| std::sync::Mutex::new(None))
+            .collect();
         Ok(Self {
             endpoints,
             conns,
             sftp,
             control_dir,
+            claim: Claim::hold(),
+            locks,
         })
     }
 
+    /// Locks each host this run connects to for `claim` (`host_lock.rs`). Without it,
+    /// hosts are not locked (their connections are only kept busy).
+    #[must_use]
+    pub fn with_host_lock(mut self, mut claim: Claim) -> Self {
+        // A token no other run's connections carry: this process, now, and the control
+        // directory's random name.
+        claim.token = crate::journal::fingerprint(
+            format!(
+                "{}/{:?}/{}",
+                std::process::id(),
+                std::time::SystemTime::now(),
+                self.control_dir.path().display()
+            )
+            .as_bytes(),
+        )
+        .chars()
+        .take(32)
+        .collect();
+        self.claim = claim;
+        self
+    }
+
+    /// Connects to `hosts` in parallel and takes their locks, before the run acts on any of
+    /// them. Returns the hosts another run holds (or whose lock cannot be taken), with why; a
+    /// host that cannot be reached is not among them: its actions fail as unreachable, as
+    /// they would without the lock.
+    pub async fn lock_hosts(
+        self: &Arc<Self>,
+        hosts: &std::collections::BTreeSet<HostId>,
+    ) -> Vec<(HostId, TransportError)> {
+        // Bounded, so a large inventory does not start hundreds of `ssh` at once.
+        let slots = Arc::new(tokio::sync::Semaphore::new(16));
+        let mut tasks = tokio::task::JoinSet::new();
+        for &host in hosts {
+            let (this, slots) = (self.clone(), slots.clone());
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                (host, this.conn(host).await)
+            });
+        }
+        let mut refused = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((host, Err(e @ TransportError::HostLock { .. }))) = joined {
+                refused.push((host, e));
+            }
+        }
+        refused.sort_by_key(|(host, _)| *host);
+        refused
+    }
     pub fn endpoint(&self, host: HostId) -> &Endpoint {
         &self.endpoints[host]
     }
@@ -185,12 +249,22 @@ impl Transports {
         self.conns[host]
             .get_or_init(|| async {
                 let endpoint = &self.endpoints[host];
-                match endpoint.connection {
+                let conn = match endpoint.connection {
                     Connection::Local => Ok(Arc::new(Conn::Local)),
                     Connection::Ssh => super::ssh::connect(endpoint, self.control_dir.path())
                         .await
                         .map(|s| Arc::new(Conn::Ssh(Arc::new(s)))),
-                }
+                }?;
+                // Before anything else runs there: the host is this run's, or nothing runs.
+                let target = match &*conn {
+                    Conn::Ssh(session) => host_lock::Target::Ssh(session),
+                    Conn::Local => host_lock::Target::Local(None),
+                };
+                let lock = host_lock::take(&endpoint.name, &target, &self.claim).await?;
+                *self.locks[host]
+                    .lock()
+                    .expect("the host lock slot is never poisoned") = Some(lock);
+                Ok(conn)
             })
             .await
             .clone()
@@ -233,8 +307,17 @@ impl Transports {
         }
     }
 
-    /// Closes every master connection.
+    /// Releases the host locks, then closes every master connection.
     pub async fn close(self) {
+        for slot in &self.locks {
+            let lock = slot
+                .lock()
+                .expect("the host lock slot is never poisoned")
+                .take();
+            if let Some(lock) = lock {
+                lock.release().await;
+            }
+        }
         for cell in self.conns {
             if let Some(Ok(conn)) = cell.into_inner()
                 && let Ok(Conn::Ssh(session)) = Arc::try_unwrap(conn)
@@ -296,7 +379,13 @@ impl Transports {
             Vec::new()
         };
         input.extend_from_slice(&exec.stdin);
-        match &*self.conn(host).await? {
+        let conn = self.conn(host).await?;
+        if wrapped && self.lock_lost(host) {
+            return Err(unreachable(
+                "the run's lock on the host ended (its command there was killed, or the connection dropped): nothing more is run there".into(),
+            ));
+        }
+        match &*conn {
             Conn::Local => {
                 let mut child = tokio::process::Command::new("sh")
                     .args(&args)
@@ -339,6 +428,16 @@ impl Transports {
                 })
             }
         }
+    }
+}
+
+impl Transports {
+    fn lock_lost(&self, host: HostId) -> bool {
+        self.locks[host]
+            .lock()
+            .expect("the host lock slot is never poisoned")
+            .as_ref()
+            .is_some_and(HostLock::lost)
     }
 }
 

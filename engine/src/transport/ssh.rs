@@ -16,6 +16,9 @@ use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
 use super::endpoint::Endpoint;
 use super::exec::TransportError;
 
+/// How long a master outlives its last channel (`ControlPersist`), in seconds.
+pub const CONTROL_PERSIST_SECS: usize = 5;
+
 pub async fn connect(endpoint: &Endpoint, control_dir: &Path) -> Result<Session, TransportError> {
     let config = control_dir.join(format!("{}.config", sanitize(&endpoint.name)));
     let mut text = format!("# written by runbook for host {}\nHost *\n", endpoint.name);
@@ -36,8 +39,10 @@ pub async fn connect(endpoint: &Endpoint, control_dir: &Path) -> Result<Session,
         .port(endpoint.port)
         .connect_timeout(Duration::from_secs(10))
         .server_alive_interval(Duration::from_secs(5))
+        // Short: the run's host-lock command keeps the master busy while the run lives
+        // (`host_lock`), so this only counts once the run is gone, killed or not.
         .control_persist(ControlPersist::IdleFor(
-            NonZeroUsize::new(300).expect("300 is not zero"),
+            NonZeroUsize::new(CONTROL_PERSIST_SECS).expect("not zero"),
         ));
     if let Some(user) = &endpoint.user {
         builder.user(user.clone());
