@@ -1163,18 +1163,7 @@ mod tests {
 
     fn run(plan: &Arc<Plan>, fake: &Arc<Fake>) -> Report {
         let dir = tempfile::tempdir().expect("tempdir");
-        let opts = Options::new("r", dir.path());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(execute(
-            plan.clone(),
-            &Registry::builtin(),
-            fake.clone(),
-            &opts,
-            &mut Recorder::default(),
-        ))
+        run_with(plan, fake, &Options::new("r", dir.path())).0
     }
 
     #[test]
@@ -1242,7 +1231,11 @@ mod tests {
         Arc::new(Mutex::new(j))
     }
 
-    fn run_with(plan: &Arc<Plan>, fake: &Arc<Fake>, opts: &Options) -> (Report, Recorder) {
+    fn run_with<R: Runner + 'static>(
+        plan: &Arc<Plan>,
+        runner: &Arc<R>,
+        opts: &Options,
+    ) -> (Report, Recorder) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -1251,7 +1244,7 @@ mod tests {
         let report = runtime.block_on(execute(
             plan.clone(),
             &Registry::builtin(),
-            fake.clone(),
+            runner.clone(),
             opts,
             &mut events,
         ));
@@ -1438,19 +1431,7 @@ mod tests {
         opts.window = Some(crate::window::WindowSpec::parse(window).expect("valid"));
         opts.clock = timed.clock.clone();
         configure(&mut opts);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let mut events = Recorder::default();
-        let report = runtime.block_on(execute(
-            plan.clone(),
-            &Registry::builtin(),
-            timed.clone(),
-            &opts,
-            &mut events,
-        ));
-        (report, events)
+        run_with(plan, timed, &opts)
     }
 
     fn done(report: &Report) -> super::super::options::Resume {
