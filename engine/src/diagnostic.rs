@@ -64,11 +64,16 @@ macro_rules! codes {
 
 codes! {
     Io => "runbook::io",
+    InputNotAFile => "runbook::input::not_a_file",
+    InputTooLarge => "runbook::input::too_large",
+    InputNotUtf8 => "runbook::input::not_utf8",
     YamlSyntax => "runbook::yaml::syntax",
     YamlDuplicateKey => "runbook::yaml::duplicate_key",
     YamlComplexKey => "runbook::yaml::complex_key",
     YamlMultipleDocuments => "runbook::yaml::multiple_documents",
     YamlUnknownAlias => "runbook::yaml::unknown_alias",
+    YamlTooDeep => "runbook::yaml::too_deep",
+    YamlAliasBudget => "runbook::yaml::alias_budget",
     UnknownKey => "runbook::schema::unknown_key",
     MissingKey => "runbook::schema::missing_key",
     WrongType => "runbook::schema::wrong_type",
@@ -92,12 +97,14 @@ codes! {
     UnknownNeed => "runbook::step::unknown_need",
     Cycle => "runbook::step::cycle",
     RegisterConflict => "runbook::step::register_conflict",
+    NameTooLong => "runbook::name::too_long",
     TemplateSyntax => "runbook::template::syntax",
     TemplateUndefined => "runbook::template::undefined",
     TemplateNotUpstream => "runbook::template::not_upstream",
     TemplateAmbiguousOutput => "runbook::template::ambiguous_output",
     TemplateRender => "runbook::template::render",
     TemplateQuoted => "runbook::template::quoted_interpolation",
+    TemplateTooComplex => "runbook::template::too_complex",
     TargetSyntax => "runbook::target::syntax",
     TargetUnknown => "runbook::target::unknown",
     TargetAmbiguous => "runbook::target::ambiguous",
@@ -344,6 +351,24 @@ impl From<crate::yaml::YamlError> for Diagnostic {
                     .primary(span, "no anchor with this name was defined before")
                     .help("define the anchor (`&name`) before using the alias (`*name`)")
             }
+            YamlError::TooDeep { span } => Diagnostic::new(
+                Code::YamlTooDeep,
+                format!(
+                    "collections nested more than {} levels deep",
+                    crate::yaml::MAX_DEPTH
+                ),
+            )
+            .primary(span, "this level is one too many")
+            .help("no runbook or inventory needs this depth; flatten the structure"),
+            YamlError::AliasBudget { span } => Diagnostic::new(
+                Code::YamlAliasBudget,
+                format!(
+                    "aliases copy more than {} nodes into this file",
+                    crate::yaml::ALIAS_BUDGET
+                ),
+            )
+            .primary(span, "this alias crosses the limit")
+            .help("each alias copies its anchor; aliases of aliases multiply (an alias bomb): write the values out, or share fewer of them"),
         }
     }
 }

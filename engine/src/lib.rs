@@ -11,6 +11,7 @@ pub mod compile;
 pub mod diagnostic;
 pub mod event;
 pub mod execute;
+pub mod input;
 pub mod inventory;
 pub mod journal;
 pub mod lab;
