@@ -9,6 +9,11 @@
 //!   The opt-out is the filter `unquoted`, visible in the runbook and greppable in review.
 //! - Every template is compiled once, when the runbook is compiled, and its variables are
 //!   checked statically against what will be in scope (see `compile::scope`).
+//!
+//! Before minijinja sees a template or an expression, its size is bounded ([`limits`]): how
+//! deep minijinja's trees get, and so how deep its recursion goes, is up to the input.
+
+pub mod limits;
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -22,6 +27,8 @@ use minijinja::{AutoEscape, Environment, Error, UndefinedBehavior};
 pub struct TemplateError {
     pub message: String,
     pub range: Option<Range<usize>>,
+    /// Refused by [`limits`] before minijinja saw it, rather than a syntax or render error.
+    pub too_complex: bool,
 }
 
 impl TemplateError {
@@ -33,6 +40,17 @@ impl TemplateError {
         Self {
             message,
             range: err.range(),
+            too_complex: false,
+        }
+    }
+}
+
+impl From<limits::TooComplex> for TemplateError {
+    fn from(err: limits::TooComplex) -> Self {
+        Self {
+            message: err.message,
+            range: Some(err.range),
+            too_complex: true,
         }
     }
 }
@@ -121,6 +139,7 @@ impl Templates {
         source: &str,
         escape: Escape,
     ) -> Result<(TemplateId, BTreeSet<String>), TemplateError> {
+        limits::check_template(source)?;
         self.count += 1;
         let prefix = match escape {
             Escape::Shell => "shell",
@@ -140,6 +159,7 @@ impl Templates {
 
     /// Checks an expression's syntax and returns the variables it reads.
     pub fn check_expression(&self, source: &str) -> Result<BTreeSet<String>, TemplateError> {
+        limits::check_expression(source)?;
         let expr = self
             .env
             .compile_expression(source)
@@ -159,6 +179,7 @@ impl Templates {
 
     /// Renders a template that is used once (loop items), without keeping it.
     pub fn render_once(&self, source: &str, context: &Value) -> Result<String, TemplateError> {
+        limits::check_template(source)?;
         self.env
             .render_str(source, context)
             .map_err(|e| TemplateError::from_minijinja(&e))
@@ -166,6 +187,7 @@ impl Templates {
 
     /// Checks a one-off template's syntax and returns the variables it reads.
     pub fn check_once(&self, source: &str) -> Result<BTreeSet<String>, TemplateError> {
+        limits::check_template(source)?;
         let template = self
             .env
             .template_from_str(source)
@@ -174,6 +196,7 @@ impl Templates {
     }
 
     pub fn eval(&self, source: &str, context: &Value) -> Result<Value, TemplateError> {
+        limits::check_expression(source)?;
         let expr = self
             .env
             .compile_expression(source)
