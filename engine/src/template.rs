@@ -61,7 +61,7 @@ pub fn is_template(text: &str) -> bool {
 }
 
 /// How interpolated values are escaped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Escape {
     /// Shell-quote every interpolated value.
     Shell,
@@ -77,6 +77,9 @@ pub struct TemplateId(String);
 pub struct Templates {
     env: Environment<'static>,
     count: usize,
+    /// Templates already compiled, by escape and source, with the variables they read: the
+    /// same text in many steps is compiled once (minijinja keeps about 8 KB per template).
+    compiled: std::collections::HashMap<(Escape, String), (TemplateId, BTreeSet<String>)>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -129,7 +132,11 @@ impl Templates {
         env.add_filter("unquoted", |value: Value| {
             Value::from_safe_string(value.to_string())
         });
-        Self { env, count: 0 }
+        Self {
+            env,
+            count: 0,
+            compiled: std::collections::HashMap::new(),
+        }
     }
 
     /// Compiles a template once and returns its handle and the variables it reads, as dotted
@@ -140,6 +147,9 @@ impl Templates {
         escape: Escape,
     ) -> Result<(TemplateId, BTreeSet<String>), TemplateError> {
         limits::check_template(source)?;
+        if let Some(done) = self.compiled.get(&(escape, source.to_owned())) {
+            return Ok(done.clone());
+        }
         self.count += 1;
         let prefix = match escape {
             Escape::Shell => "shell",
@@ -153,8 +163,11 @@ impl Templates {
             .env
             .get_template(&name)
             .map_err(|e| TemplateError::from_minijinja(&e))?;
-        let vars = template.undeclared_variables(true).into_iter().collect();
-        Ok((TemplateId(name), vars))
+        let vars: BTreeSet<String> = template.undeclared_variables(true).into_iter().collect();
+        let done = (TemplateId(name), vars);
+        self.compiled
+            .insert((escape, source.to_owned()), done.clone());
+        Ok(done)
     }
 
     /// Checks an expression's syntax and returns the variables it reads.
