@@ -219,6 +219,22 @@ impl Draft {
                         .primary(host.span, "not a valid host name")
                         .help("use letters, digits, `_`, `.` and `-`; give the real address as `address` (Ansible: `ansible_host`)"),
                 );
+            } else if host.name.len() > super::model::MAX_HOST_NAME {
+                r.report(
+                    Diagnostic::new(
+                        Code::NameTooLong,
+                        format!(
+                            "host name of {} bytes; the limit is {}",
+                            host.name.len(),
+                            super::model::MAX_HOST_NAME
+                        ),
+                    )
+                    .primary(host.span, "too long")
+                    .help(format!(
+                        "a host name names its action directories (`RUN/STEP@HOST/`), one path component of at most 255 bytes: keep names to {} bytes and give a long DNS name as `address` (Ansible: `ansible_host`)",
+                        super::model::MAX_HOST_NAME
+                    )),
+                );
             }
             for role in &host.roles {
                 if !is_valid_name(&role.value) {
