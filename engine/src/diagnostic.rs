@@ -115,6 +115,7 @@ codes! {
     InventoryUnknownGroup => "runbook::inventory::unknown_group",
     InventoryInvalidHost => "runbook::inventory::invalid_host",
     InventoryGroupCycle => "runbook::inventory::group_cycle",
+    InventoryGroupDepth => "runbook::inventory::group_depth",
     InventoryIniSyntax => "runbook::inventory::ini_syntax",
     InventoryEmpty => "runbook::inventory::empty",
 }

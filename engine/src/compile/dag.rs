@@ -208,8 +208,7 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
                     b.edge(gate, t, EdgeKind::Completion);
                 }
             }
-            // The body gate gathers the phase's main steps itself.
-            (StepNode::Step(_), StepNode::PhaseBody(_)) => {}
+
             (StepNode::Step(a), StepNode::PhaseEnd(p)) => {
                 let end = b.phase_ends[p];
                 // A rolling phase ends when every batch has finished; its failure budget (on the
@@ -223,7 +222,9 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
                     b.edge(n, end, kind);
                 }
             }
-            (
+            // Phase entry is wired below; the body gate gathers the phase's main steps itself.
+            (StepNode::Step(_), StepNode::PhaseBody(_))
+            | (
                 StepNode::PhaseEnd(_) | StepNode::PhaseBody(_),
                 StepNode::Step(_) | StepNode::PhaseEnd(_) | StepNode::PhaseBody(_),
             ) => {}
