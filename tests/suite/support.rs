@@ -134,6 +134,7 @@ pub const HANG_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
 /// it execs the binary) and killed after [`HANG_LIMIT`]. A run that was killed, by the limit or
 /// a signal, has code -1 and says why on stderr.
 pub fn run_bounded(args: &[&str], memory: u64) -> Output {
+    use std::fmt::Write as _;
     use std::io::Read as _;
     use std::process::Stdio;
     let mut child = Command::new("sh")
@@ -178,19 +179,21 @@ pub fn run_bounded(args: &[&str], memory: u64) -> Output {
         String::from_utf8_lossy(&err_reader.join().expect("stderr reader")).into_owned();
     let code = match status {
         None => {
-            stderr.push_str(&format!(
+            let _ = write!(
+                stderr,
                 "\n[killed: still running after {} s]\n",
                 HANG_LIMIT.as_secs()
-            ));
+            );
             -1
         }
         Some(status) => {
             use std::os::unix::process::ExitStatusExt as _;
             if let Some(signal) = status.signal() {
-                stderr.push_str(&format!(
+                let _ = write!(
+                    stderr,
                     "\n[killed by signal {signal}; a memory limit of {} MiB was set]\n",
                     memory >> 20
-                ));
+                );
             }
             status.code().unwrap_or(-1)
         }
