@@ -19,6 +19,7 @@ pub mod lock;
 pub mod parse;
 pub mod plan;
 pub mod schema;
+pub mod suggest;
 pub mod target;
 pub mod template;
 pub mod transport;

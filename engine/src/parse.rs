@@ -281,7 +281,7 @@ fn params(r: &mut Reporter, node: &Node) -> Vec<ParamDecl> {
                     format!("unknown parameter type `{}`", t.value),
                 )
                 .primary(t.span, "unknown type");
-                d = match runbook_modules::closest(&t.value, ParamKind::NAMES.iter().copied()) {
+                d = match crate::suggest::closest(&t.value, ParamKind::NAMES.iter().copied()) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help(format!("types: {}", ParamKind::NAMES.join(", "))),
                 };

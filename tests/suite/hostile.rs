@@ -71,13 +71,13 @@ fn a_hundred_thousand_steps_validate_under_the_memory_limit() {
     for p in 0..10 {
         let _ = writeln!(text, "  - name: p{p}\n    steps:");
         for k in 0..10_000 {
-            let i = p * 10_000 + k;
+            let i: usize = p * 10_000 + k;
             let id = format!("s{i}");
             let mut rest = format!("\n        register: r{i}");
             if i > 0 {
                 let _ = write!(rest, "\n        when: r{}.rc == 0", i - 1);
             }
-            if i > 0 && i % 10 == 0 {
+            if i > 0 && i.is_multiple_of(10) {
                 let _ = writeln!(
                     text,
                     "      - id: {id}\n        module: shell\n        on: all\n        needs: [s{}]\n        register: r{i}\n        with: {{cmd: \"echo {{{{ r{}.stdout }}}}\"}}",

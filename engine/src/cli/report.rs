@@ -101,16 +101,78 @@ const ELLIPSIS: &str = "…";
 struct Printable<'a> {
     inner: &'a Diagnostic,
     window: Option<(Window, Vec<LabeledSpan>)>,
+    /// A large file, read through its line index (see [`Indexed`]).
+    indexed: Option<Indexed>,
     related: Vec<Printable<'a>>,
 }
 
 impl<'a> Printable<'a> {
     fn new(inner: &'a Diagnostic) -> Self {
+        let window = Window::around(inner);
+        let indexed = match (&window, &inner.source) {
+            (None, Some(source)) if source.text().len() > INDEXED_FROM => {
+                Some(Indexed(source.clone()))
+            }
+            _ => None,
+        };
         Self {
             inner,
-            window: Window::around(inner),
+            window,
+            indexed,
             related: inner.related.iter().map(Printable::new).collect(),
         }
+    }
+}
+
+/// Files larger than this are read through their line index: miette's reader of a `String`
+/// scans from the top for every excerpt, which costs the file's size for every diagnostic.
+const INDEXED_FROM: usize = 64 * 1024;
+
+/// A source file whose excerpts are found by binary search in its line index, with what
+/// miette's own reader returns: whole context lines (or just the span without context), the
+/// 0-based line of the first one, and the byte column of the span when there is no context.
+struct Indexed(runbook::diagnostic::SourceFile);
+
+impl SourceCode for Indexed {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let text = self.0.text();
+        let starts = self.0.line_starts();
+        let start = span.offset();
+        let end = start + span.len();
+        if end > text.len() {
+            return Err(MietteError::OutOfBounds);
+        }
+        let (first, first_start) = self.0.line_of(start);
+        let (last, _) = self.0.line_of(end.saturating_sub(1).max(start));
+        let (line, from, column) = if before == 0 {
+            (first, start, start - first_start)
+        } else {
+            let line = first.saturating_sub(before);
+            (line, starts[line], 0)
+        };
+        let to = if after == 0 {
+            end
+        } else {
+            starts.get(last + after + 1).copied().unwrap_or(text.len())
+        };
+        let data = &text.as_bytes()[from..to];
+        let covered = text[from..to].matches('\n').count() + 1;
+        Ok(Box::new(
+            MietteSpanContents::new_named(
+                self.0.name().to_owned(),
+                data,
+                SourceSpan::from((from, to - from)),
+                line,
+                column,
+                covered,
+            )
+            .with_language("yaml"),
+        ))
     }
 }
 
@@ -233,9 +295,10 @@ impl miette::Diagnostic for Printable<'_> {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        match &self.window {
-            Some((window, _)) => Some(window),
-            None => miette::Diagnostic::source_code(self.inner),
+        match (&self.window, &self.indexed) {
+            (Some((window, _)), _) => Some(window),
+            (None, Some(indexed)) => Some(indexed),
+            (None, None) => miette::Diagnostic::source_code(self.inner),
         }
     }
 
@@ -291,6 +354,29 @@ mod tests {
         assert!(out.contains("\"module\""), "{out}");
         assert!(out.contains("not a module"), "{out}");
         assert!(out.lines().all(|l| l.chars().count() < 400), "{out}");
+    }
+
+    #[test]
+    fn large_files_render_as_miette_renders_them() {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        for i in 0..5_000 {
+            let _ = writeln!(text, "key{i}: value {i}");
+        }
+        let at = text.find("key2500:").expect("present");
+        text.push_str("last: 1\n");
+        let source = SourceFile::new("big.yaml", text);
+        let d = Diagnostic::new(Code::UnknownKey, "unknown key `key2500`")
+            .in_file(&source)
+            .primary(Span::new(at, at + 7), "not a key")
+            .secondary(Span::new(at - 16, at - 9), "before");
+        let printable = Printable::new(&d);
+        assert!(printable.indexed.is_some());
+        let handler =
+            GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor()).with_width(100);
+        let mut plain = String::new();
+        handler.render_report(&mut plain, &d).expect("renders");
+        assert_eq!(render(&d), plain);
     }
 
     #[test]

@@ -218,7 +218,7 @@ fn root(path: &str) -> &str {
 }
 
 fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>, fallback: &str) -> String {
-    match runbook_modules::closest(name, candidates) {
+    match crate::suggest::closest(name, candidates) {
         Some(s) => format!("did you mean `{s}`?"),
         None => fallback.to_owned(),
     }

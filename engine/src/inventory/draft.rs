@@ -283,7 +283,7 @@ impl Draft {
                         format!("group `{name}` names undefined host `{}`", host.value),
                     )
                     .primary(host.span, "no host of this name");
-                    d = match runbook_modules::closest(
+                    d = match crate::suggest::closest(
                         &host.value,
                         self.hosts.iter().map(|h| h.name.as_str()),
                     ) {
@@ -321,7 +321,7 @@ impl Draft {
                     format!("group `{name}` has undefined child group `{}`", child.value),
                 )
                 .primary(child.span, "no group of this name");
-                d = match runbook_modules::closest(
+                d = match crate::suggest::closest(
                     &child.value,
                     self.groups.keys().map(String::as_str),
                 ) {
