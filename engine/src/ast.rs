@@ -11,6 +11,11 @@ use crate::yaml::{Node, Span};
 /// The only `apiVersion` this build understands.
 pub const API_VERSION: &str = "runbook/v1";
 
+/// The longest step id, in bytes. A step's id names its action directory on every host and on
+/// the controller (`RUN/STEP@HOST/`), one path component, which Linux caps at 255 bytes
+/// (`NAME_MAX`): a step id and a host name of at most 120 bytes each always fit.
+pub const MAX_STEP_ID: usize = 120;
+
 #[derive(Clone, Debug)]
 pub struct Runbook {
     pub source: SourceFile,

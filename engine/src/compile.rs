@@ -74,8 +74,7 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
     // as upstream) so that the user sees their errors in the same report.
     let cyclic = graph::check_cycles(runbook, &steps, &step_graph, &mut out);
     let (ancestors, global) = if cyclic {
-        let all = vec![vec![true; steps.len()]; steps.len()];
-        (all.clone(), all)
+        (graph::Reach::everything(), graph::Reach::everything())
     } else {
         (
             graph::any_ancestors(&step_graph),
@@ -130,17 +129,15 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
             step_info(registry, history, *p, step, hosts[i].clone(), args, spec)
         })
         .collect();
+    let mut step_hosts: Vec<Vec<&[Option<usize>]>> = vec![Vec::new(); runbook.phases.len()];
+    for (i, (p, _)) in steps.iter().enumerate() {
+        step_hosts[*p].push(hosts[i].as_slice());
+    }
     let phase_batches: Vec<(Vec<Vec<usize>>, usize)> = runbook
         .phases
         .iter()
-        .enumerate()
-        .map(|(p, phase)| {
-            let step_hosts: Vec<&[Option<usize>]> = (0..steps.len())
-                .filter(|&i| steps[i].0 == p)
-                .map(|i| hosts[i].as_slice())
-                .collect();
-            batches::batches(phase, &step_hosts)
-        })
+        .zip(&step_hosts)
+        .map(|(phase, step_hosts)| batches::batches(phase, step_hosts))
         .collect();
     let graph = dag::build(&mut dag::Inputs {
         phase_batches: &phase_batches,
@@ -212,7 +209,7 @@ fn compile_step(
     params: &[ResolvedParam],
     hosts: &[Option<usize>],
     registers: &BTreeMap<String, usize>,
-    ancestors: &[Vec<bool>],
+    ancestors: &graph::Reach,
     index: usize,
     step: &Step,
     templates: &mut Templates,

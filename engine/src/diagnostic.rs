@@ -16,12 +16,16 @@ use crate::yaml::Span;
 #[derive(Clone, Debug)]
 pub struct SourceFile {
     inner: Arc<NamedSource<String>>,
+    /// Byte offset of the start of every line, built on first use: locating a diagnostic is a
+    /// binary search rather than a scan from the top (20,000 diagnostics in a 2 MB file).
+    lines: Arc<std::sync::OnceLock<Vec<usize>>>,
 }
 
 impl SourceFile {
     pub fn new(name: impl AsRef<str>, text: String) -> Self {
         Self {
             inner: Arc::new(NamedSource::new(name, text).with_language("yaml")),
+            lines: Arc::default(),
         }
     }
 
@@ -33,16 +37,33 @@ impl SourceFile {
         self.inner.inner()
     }
 
+    /// Byte offsets of the starts of the lines.
+    pub fn line_starts(&self) -> &[usize] {
+        self.lines.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text().match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        })
+    }
+
+    /// 0-based line of a byte offset, and the offset where that line starts.
+    pub fn line_of(&self, offset: usize) -> (usize, usize) {
+        let starts = self.line_starts();
+        let line = starts.partition_point(|&s| s <= offset).saturating_sub(1);
+        (line, starts[line])
+    }
+
     /// 1-based line and column of a byte offset, for tests and plain output.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let text = self.text();
         let offset = offset.min(text.len());
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rfind('\n').map_or(before.chars().count(), |nl| {
-            before[nl + 1..].chars().count()
-        }) + 1;
-        (line, col)
+        let (line, start) = self.line_of(offset);
+        (line + 1, text[start..offset].chars().count() + 1)
+    }
+
+    /// The file as miette reads it.
+    pub fn source_code(&self) -> &NamedSource<String> {
+        &self.inner
     }
 }
 
@@ -64,11 +85,16 @@ macro_rules! codes {
 
 codes! {
     Io => "runbook::io",
+    InputNotAFile => "runbook::input::not_a_file",
+    InputTooLarge => "runbook::input::too_large",
+    InputNotUtf8 => "runbook::input::not_utf8",
     YamlSyntax => "runbook::yaml::syntax",
     YamlDuplicateKey => "runbook::yaml::duplicate_key",
     YamlComplexKey => "runbook::yaml::complex_key",
     YamlMultipleDocuments => "runbook::yaml::multiple_documents",
     YamlUnknownAlias => "runbook::yaml::unknown_alias",
+    YamlTooDeep => "runbook::yaml::too_deep",
+    YamlAliasBudget => "runbook::yaml::alias_budget",
     UnknownKey => "runbook::schema::unknown_key",
     MissingKey => "runbook::schema::missing_key",
     WrongType => "runbook::schema::wrong_type",
@@ -92,12 +118,14 @@ codes! {
     UnknownNeed => "runbook::step::unknown_need",
     Cycle => "runbook::step::cycle",
     RegisterConflict => "runbook::step::register_conflict",
+    NameTooLong => "runbook::name::too_long",
     TemplateSyntax => "runbook::template::syntax",
     TemplateUndefined => "runbook::template::undefined",
     TemplateNotUpstream => "runbook::template::not_upstream",
     TemplateAmbiguousOutput => "runbook::template::ambiguous_output",
     TemplateRender => "runbook::template::render",
     TemplateQuoted => "runbook::template::quoted_interpolation",
+    TemplateTooComplex => "runbook::template::too_complex",
     TargetSyntax => "runbook::target::syntax",
     TargetUnknown => "runbook::target::unknown",
     TargetAmbiguous => "runbook::target::ambiguous",
@@ -108,6 +136,7 @@ codes! {
     InventoryUnknownGroup => "runbook::inventory::unknown_group",
     InventoryInvalidHost => "runbook::inventory::invalid_host",
     InventoryGroupCycle => "runbook::inventory::group_cycle",
+    InventoryGroupDepth => "runbook::inventory::group_depth",
     InventoryIniSyntax => "runbook::inventory::ini_syntax",
     InventoryEmpty => "runbook::inventory::empty",
 }
@@ -344,6 +373,24 @@ impl From<crate::yaml::YamlError> for Diagnostic {
                     .primary(span, "no anchor with this name was defined before")
                     .help("define the anchor (`&name`) before using the alias (`*name`)")
             }
+            YamlError::TooDeep { span } => Diagnostic::new(
+                Code::YamlTooDeep,
+                format!(
+                    "collections nested more than {} levels deep",
+                    crate::yaml::MAX_DEPTH
+                ),
+            )
+            .primary(span, "this level is one too many")
+            .help("no runbook or inventory needs this depth; flatten the structure"),
+            YamlError::AliasBudget { span } => Diagnostic::new(
+                Code::YamlAliasBudget,
+                format!(
+                    "aliases copy more than {} nodes into this file",
+                    crate::yaml::ALIAS_BUDGET
+                ),
+            )
+            .primary(span, "this alias crosses the limit")
+            .help("each alias copies its anchor; aliases of aliases multiply (an alias bomb): write the values out, or share fewer of them"),
         }
     }
 }

@@ -15,4 +15,4 @@ mod load;
 mod model;
 mod native;
 
-pub use model::{Connection, Group, Host, HostId, Inventory, InventoryFormat};
+pub use model::{Connection, Group, Host, HostId, Inventory, InventoryFormat, MAX_HOST_NAME};

@@ -281,7 +281,7 @@ fn params(r: &mut Reporter, node: &Node) -> Vec<ParamDecl> {
                     format!("unknown parameter type `{}`", t.value),
                 )
                 .primary(t.span, "unknown type");
-                d = match runbook_modules::closest(&t.value, ParamKind::NAMES.iter().copied()) {
+                d = match crate::suggest::closest(&t.value, ParamKind::NAMES.iter().copied()) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help(format!("types: {}", ParamKind::NAMES.join(", "))),
                 };
@@ -621,6 +621,23 @@ fn step(r: &mut Reporter, node: &Node, kind: StepKind) -> Option<Step> {
     }
     let id = s.require(r, "id").and_then(|n| r.string(n, "step id"))?;
     check_identifier(r, &id, "step id");
+    if id.value.len() > crate::ast::MAX_STEP_ID {
+        r.report(
+            Diagnostic::new(
+                Code::NameTooLong,
+                format!(
+                    "step id of {} bytes; the limit is {}",
+                    id.value.len(),
+                    crate::ast::MAX_STEP_ID
+                ),
+            )
+            .primary(id.span, "too long")
+            .help(format!(
+                "a step id names the step's directory on every host (`RUN/STEP@HOST/`), one path component of at most 255 bytes: keep ids to {} bytes",
+                crate::ast::MAX_STEP_ID
+            )),
+        );
+    }
     let text = |r: &mut Reporter, key: &str| s.get(key).and_then(|n| r.string(n, key));
     let module = s
         .require(r, "module")

@@ -157,7 +157,7 @@ impl Reporter {
                 let mut d =
                     Diagnostic::new(Code::UnknownKey, format!("unknown key `{name}` in {what}"))
                         .primary(key.span, "unknown key");
-                d = match runbook_modules::closest(name, allowed.iter().copied()) {
+                d = match crate::suggest::closest(name, allowed.iter().copied()) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help(format!("{what} accepts: {}", allowed.join(", "))),
                 };

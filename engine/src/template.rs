@@ -9,6 +9,11 @@
 //!   The opt-out is the filter `unquoted`, visible in the runbook and greppable in review.
 //! - Every template is compiled once, when the runbook is compiled, and its variables are
 //!   checked statically against what will be in scope (see `compile::scope`).
+//!
+//! Before minijinja sees a template or an expression, its size is bounded ([`limits`]): how
+//! deep minijinja's trees get, and so how deep its recursion goes, is up to the input.
+
+pub mod limits;
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -22,6 +27,8 @@ use minijinja::{AutoEscape, Environment, Error, UndefinedBehavior};
 pub struct TemplateError {
     pub message: String,
     pub range: Option<Range<usize>>,
+    /// Refused by [`limits`] before minijinja saw it, rather than a syntax or render error.
+    pub too_complex: bool,
 }
 
 impl TemplateError {
@@ -33,6 +40,17 @@ impl TemplateError {
         Self {
             message,
             range: err.range(),
+            too_complex: false,
+        }
+    }
+}
+
+impl From<limits::TooComplex> for TemplateError {
+    fn from(err: limits::TooComplex) -> Self {
+        Self {
+            message: err.message,
+            range: Some(err.range),
+            too_complex: true,
         }
     }
 }
@@ -43,7 +61,7 @@ pub fn is_template(text: &str) -> bool {
 }
 
 /// How interpolated values are escaped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Escape {
     /// Shell-quote every interpolated value.
     Shell,
@@ -59,6 +77,9 @@ pub struct TemplateId(String);
 pub struct Templates {
     env: Environment<'static>,
     count: usize,
+    /// Templates already compiled, by escape and source, with the variables they read: the
+    /// same text in many steps is compiled once (minijinja keeps about 8 KB per template).
+    compiled: std::collections::HashMap<(Escape, String), (TemplateId, BTreeSet<String>)>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -111,7 +132,11 @@ impl Templates {
         env.add_filter("unquoted", |value: Value| {
             Value::from_safe_string(value.to_string())
         });
-        Self { env, count: 0 }
+        Self {
+            env,
+            count: 0,
+            compiled: std::collections::HashMap::new(),
+        }
     }
 
     /// Compiles a template once and returns its handle and the variables it reads, as dotted
@@ -121,6 +146,10 @@ impl Templates {
         source: &str,
         escape: Escape,
     ) -> Result<(TemplateId, BTreeSet<String>), TemplateError> {
+        limits::check_template(source)?;
+        if let Some(done) = self.compiled.get(&(escape, source.to_owned())) {
+            return Ok(done.clone());
+        }
         self.count += 1;
         let prefix = match escape {
             Escape::Shell => "shell",
@@ -134,12 +163,16 @@ impl Templates {
             .env
             .get_template(&name)
             .map_err(|e| TemplateError::from_minijinja(&e))?;
-        let vars = template.undeclared_variables(true).into_iter().collect();
-        Ok((TemplateId(name), vars))
+        let vars: BTreeSet<String> = template.undeclared_variables(true).into_iter().collect();
+        let done = (TemplateId(name), vars);
+        self.compiled
+            .insert((escape, source.to_owned()), done.clone());
+        Ok(done)
     }
 
     /// Checks an expression's syntax and returns the variables it reads.
     pub fn check_expression(&self, source: &str) -> Result<BTreeSet<String>, TemplateError> {
+        limits::check_expression(source)?;
         let expr = self
             .env
             .compile_expression(source)
@@ -159,6 +192,7 @@ impl Templates {
 
     /// Renders a template that is used once (loop items), without keeping it.
     pub fn render_once(&self, source: &str, context: &Value) -> Result<String, TemplateError> {
+        limits::check_template(source)?;
         self.env
             .render_str(source, context)
             .map_err(|e| TemplateError::from_minijinja(&e))
@@ -166,6 +200,7 @@ impl Templates {
 
     /// Checks a one-off template's syntax and returns the variables it reads.
     pub fn check_once(&self, source: &str) -> Result<BTreeSet<String>, TemplateError> {
+        limits::check_template(source)?;
         let template = self
             .env
             .template_from_str(source)
@@ -174,6 +209,7 @@ impl Templates {
     }
 
     pub fn eval(&self, source: &str, context: &Value) -> Result<Value, TemplateError> {
+        limits::check_expression(source)?;
         let expr = self
             .env
             .compile_expression(source)

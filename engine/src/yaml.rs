@@ -9,5 +9,5 @@
 mod load;
 mod node;
 
-pub use load::{YamlError, parse};
+pub use load::{ALIAS_BUDGET, MAX_DEPTH, YamlError, parse};
 pub use node::{Node, NodeKind, ScalarStyle, Span};

@@ -2,7 +2,9 @@
 //!
 //! - `compile_errors`: each compile error at its exact line, column and code.
 //! - `corpus`: every malformed runbook and inventory under `tests/corpus/` exits 2 with a located
-//!   diagnostic and never panics.
+//!   diagnostic and never panics, under a memory limit.
+//! - `hostile`: generated hostile inputs too large to commit (100,000 steps, deep nesting, a
+//!   200,000-column line, devices and FIFOs), under the same limit.
 //! - `snapshots`: `plan` (text and JSON) and rendered diagnostics, pinned with insta.
 //! - `properties`: random runbooks, including cycles and bad references.
 //! - `cli`: the binary's commands, exit codes and help.
@@ -15,6 +17,7 @@ mod crash;
 mod full_disk;
 mod gtm;
 mod host_lock;
+mod hostile;
 mod http;
 mod iris;
 mod lab;

@@ -121,3 +121,86 @@ pub fn run(args: &[&str]) -> Output {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// How much address space a bounded run may use: a regression that makes a hostile input cost
+/// memory (an alias bomb grew past 6 GB in seconds) fails the run instead of eating the machine.
+pub const MEMORY_LIMIT: u64 = 1 << 30;
+
+/// How long a bounded run may take before it is killed and the test fails: a guard against a
+/// read without end (a device, a FIFO), not a measure of speed.
+pub const HANG_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// [`run`], under a limit of `memory` bytes of address space (`ulimit -v`, set by `sh` before
+/// it execs the binary) and killed after [`HANG_LIMIT`]. A run that was killed, by the limit or
+/// a signal, has code -1 and says why on stderr.
+pub fn run_bounded(args: &[&str], memory: u64) -> Output {
+    use std::fmt::Write as _;
+    use std::io::Read as _;
+    use std::process::Stdio;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", memory / 1024))
+        .arg(env!("CARGO_BIN_EXE_runbook"))
+        .args(args)
+        .current_dir(root())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    // Drain both pipes while waiting, so a chatty run cannot block on a full pipe.
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the binary") {
+            break Some(status);
+        }
+        if started.elapsed() > HANG_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stdout = out_reader.join().expect("stdout reader");
+    let mut stderr =
+        String::from_utf8_lossy(&err_reader.join().expect("stderr reader")).into_owned();
+    let code = match status {
+        None => {
+            let _ = write!(
+                stderr,
+                "\n[killed: still running after {} s]\n",
+                HANG_LIMIT.as_secs()
+            );
+            -1
+        }
+        Some(status) => {
+            use std::os::unix::process::ExitStatusExt as _;
+            if let Some(signal) = status.signal() {
+                let _ = write!(
+                    stderr,
+                    "\n[killed by signal {signal}; a memory limit of {} MiB was set]\n",
+                    memory >> 20
+                );
+            }
+            status.code().unwrap_or(-1)
+        }
+    };
+    Output {
+        code,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr,
+    }
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use runbook::compile::{self, Overrides};
-use runbook::diagnostic::{Code, Diagnostic};
+use runbook::diagnostic::Diagnostic;
 use runbook::inventory::Inventory;
 use runbook::parse::parse_runbook;
 use runbook::plan::Plan;
@@ -56,7 +56,7 @@ pub fn load_with_state(
     state: &Path,
 ) -> Result<(Plan, Inventory), Vec<Diagnostic>> {
     let mut errors = Vec::new();
-    let runbook = match read(&inputs.runbook) {
+    let runbook = match read(&inputs.runbook, "the runbook") {
         Ok(text) => {
             let parsed = parse_runbook(&display(&inputs.runbook), text);
             errors.extend(parsed.diagnostics.sorted());
@@ -76,7 +76,7 @@ pub fn load_with_state(
     };
     let mut overrides = Overrides::default();
     for file in &inputs.params {
-        match read(file) {
+        match read(file, "the parameter file") {
             Ok(text) => {
                 if let Err(ds) = overrides.push_file(&display(file), text) {
                     errors.extend(ds);
@@ -120,11 +120,9 @@ fn sorted(errors: Vec<Diagnostic>) -> Vec<Diagnostic> {
     all.sorted()
 }
 
-fn read(path: &Path) -> Result<String, Diagnostic> {
-    fs_err::read_to_string(path).map_err(|e| {
-        Diagnostic::new(Code::Io, e.to_string())
-            .help("check the path and that the file is readable")
-    })
+/// Reads an input file: a regular file of bounded size, UTF-8 (see `runbook::input`).
+fn read(path: &Path, what: &str) -> Result<String, Diagnostic> {
+    runbook::input::read_text(path, what)
 }
 
 fn display(path: &Path) -> String {

@@ -206,6 +206,15 @@ impl Builder<'_, '_> {
             .range
             .clone()
             .map_or(span, |r| sub_span(self.source, span, text, r));
+        if e.too_complex {
+            self.out.push(
+                Diagnostic::new(Code::TemplateTooComplex, e.message.clone())
+                    .in_file(self.source)
+                    .primary(at, "the limit is crossed here")
+                    .help("split the condition or script over several steps or variables; templates are bounded so that checking them cannot exhaust the stack"),
+            );
+            return;
+        }
         self.out.push(
             Diagnostic::new(Code::TemplateSyntax, format!("template error: {}", e.message))
                 .in_file(self.source)

@@ -191,10 +191,15 @@ impl Contexts {
                 .filter(|p| p.kind == ParamKind::Secret)
                 .map(|p| p.name.clone())
                 .collect(),
-            deferred: registers
-                .iter()
-                .map(|r| (r.clone(), Value::from_object(Deferred(r.clone()))))
-                .collect(),
+            deferred: {
+                let mut deferred: Vec<(String, Value)> = registers
+                    .iter()
+                    .map(|r| (r.clone(), Value::from_object(Deferred(r.clone()))))
+                    .collect();
+                // Sorted by name for `deferred_for`.
+                deferred.sort_by(|a, b| a.0.cmp(&b.0));
+                deferred
+            },
             host_names: inventory.hosts.iter().map(|h| h.name.clone()).collect(),
         }
     }
@@ -237,6 +242,24 @@ impl Contexts {
     /// Registered outputs as plan-time placeholders.
     pub fn deferred(&self) -> &[(String, Value)] {
         &self.deferred
+    }
+
+    /// The placeholders of the registered outputs named (those one step reads), by name. A
+    /// context holding every placeholder costs the number of registers for every action: the
+    /// square of the steps in a runbook where each step registers its output.
+    pub fn deferred_for<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Vec<(String, Value)> {
+        names
+            .into_iter()
+            .filter_map(|name| {
+                self.deferred
+                    .binary_search_by(|(k, _)| k.as_str().cmp(name))
+                    .ok()
+                    .map(|i| self.deferred[i].clone())
+            })
+            .collect()
     }
 
     /// The context of one action: the host's facts and variables, `item` in a loop, and the

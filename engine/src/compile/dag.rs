@@ -29,7 +29,7 @@ pub struct Inputs<'a> {
     pub steps: &'a [(usize, &'a Step)],
     pub infos: &'a [StepInfo],
     pub step_graph: &'a StepGraph,
-    pub global_ancestors: &'a [Vec<bool>],
+    pub global_ancestors: &'a super::graph::Reach,
     pub registers: &'a BTreeMap<String, usize>,
     pub templates: &'a Templates,
     pub contexts: &'a Contexts,
@@ -116,12 +116,15 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
     let mut batch_gates: Vec<Vec<NodeIndex>> = vec![Vec::new(); i.runbook.phases.len()];
     let mut problems: BTreeMap<(usize, Span, String, Code), Vec<String>> = BTreeMap::new();
 
+    // The steps of each phase, in order (a loop over all steps per phase costs phases × steps).
+    let mut phase_steps: Vec<Vec<usize>> = vec![Vec::new(); i.runbook.phases.len()];
+    for (s, (p, _)) in i.steps.iter().enumerate() {
+        phase_steps[*p].push(s);
+    }
+
     // Nodes, phase by phase: the actions of each step, then the phase's end gate.
     for (p, phase) in i.runbook.phases.iter().enumerate() {
-        for (s, (sp, _)) in i.steps.iter().enumerate() {
-            if *sp != p {
-                continue;
-            }
+        for &s in &phase_steps[p] {
             let hosts = &i.infos[s].hosts;
             for (&host, action) in hosts.iter().zip(render_all(i, s, hosts, &mut problems)) {
                 let node = b.graph.add_node(PlanNode::Action(action));
@@ -147,8 +150,8 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
                 phase: p,
                 max_failed_hosts: Some(*budget),
             }));
-            for (s, (sp, step)) in i.steps.iter().enumerate() {
-                if *sp == p && step.kind == StepKind::Main {
+            for &s in &phase_steps[p] {
+                if i.steps[s].1.kind == StepKind::Main {
                     for (h, n) in b.actions[s].clone() {
                         if b.batch(p, h) == Some(k) {
                             b.edge(n, gate, EdgeKind::Completion);
@@ -168,8 +171,19 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
 
     // Edges, from the step graph.
     let g = &i.step_graph.graph;
+    // A phase's body node sorts as its first main step, where the edges from each main step to
+    // each handler stood before the body node replaced them: plan node and edge order (and so
+    // the ties of the critical path) stay as they were.
+    let sort_key = |n: NodeIndex| match g[n] {
+        StepNode::PhaseBody(p) => phase_steps[p]
+            .iter()
+            .copied()
+            .find(|&s| i.steps[s].1.kind == StepKind::Main)
+            .map_or(n.index(), |s| s),
+        _ => n.index(),
+    };
     let mut edges: Vec<_> = g.edge_references().collect();
-    edges.sort_by_key(|e| (e.source(), e.target(), e.id()));
+    edges.sort_by_key(|e| (sort_key(e.source()), e.target(), e.id()));
     for e in edges {
         let w = e.weight();
         let kind = if w.completion {
@@ -181,17 +195,20 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
             (StepNode::Step(a), StepNode::Step(c)) => {
                 let handler =
                     i.steps[c].1.kind != StepKind::Main && i.steps[a].1.kind == StepKind::Main;
-                if handler {
-                    // Handlers wait for the phase's whole body through one gate per phase.
-                    let phase = i.steps[c].0;
-                    let gate = body_gate(&mut b, i.runbook, phase, i.steps);
-                    for (_, t) in b.actions[c].clone() {
-                        b.edge(gate, t, EdgeKind::Completion);
-                    }
-                    continue;
+                // A handler waits for every main step of its phase through the body gate (its
+                // edge from the body node), a `needs` on a main step included.
+                if !handler {
+                    connect(&mut b, i, a, c, w.spread, kind);
                 }
-                connect(&mut b, i, a, c, w.spread, kind);
             }
+            (StepNode::PhaseBody(phase), StepNode::Step(c)) => {
+                // Handlers wait for the phase's whole body through one gate per phase.
+                let gate = body_gate(&mut b, i.runbook, phase, &phase_steps[phase], i.steps);
+                for (_, t) in b.actions[c].clone() {
+                    b.edge(gate, t, EdgeKind::Completion);
+                }
+            }
+
             (StepNode::Step(a), StepNode::PhaseEnd(p)) => {
                 let end = b.phase_ends[p];
                 // A rolling phase ends when every batch has finished; its failure budget (on the
@@ -205,7 +222,12 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
                     b.edge(n, end, kind);
                 }
             }
-            (StepNode::PhaseEnd(_), StepNode::Step(_) | StepNode::PhaseEnd(_)) => {}
+            // Phase entry is wired below; the body gate gathers the phase's main steps itself.
+            (StepNode::Step(_), StepNode::PhaseBody(_))
+            | (
+                StepNode::PhaseEnd(_) | StepNode::PhaseBody(_),
+                StepNode::Step(_) | StepNode::PhaseEnd(_) | StepNode::PhaseBody(_),
+            ) => {}
         }
     }
     // Rolling phases: every action of batch k waits for the gate after batch k-1.
@@ -280,6 +302,7 @@ fn body_gate(
     b: &mut Builder,
     runbook: &Runbook,
     phase: usize,
+    members: &[usize],
     steps: &[(usize, &Step)],
 ) -> NodeIndex {
     let key = (usize::MAX - phase, true, usize::MAX);
@@ -294,8 +317,8 @@ fn body_gate(
         phase,
         max_failed_hosts: None,
     }));
-    for (s, (p, step)) in steps.iter().enumerate() {
-        if *p == phase && step.kind == StepKind::Main {
+    for &s in members {
+        if steps[s].1.kind == StepKind::Main {
             for (_, n) in b.actions[s].clone() {
                 b.edge(n, gate, EdgeKind::Completion);
             }
@@ -386,10 +409,11 @@ fn render_all(
     problems: &mut Problems,
 ) -> Vec<Action> {
     const PER_THREAD: usize = 128;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(hosts.len() / PER_THREAD)
-        .min(8);
+    // Asked once: the answer reads cgroup files, and a plan of 100,000 steps asked per step.
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let cores = *CORES
+        .get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let threads = cores.min(hosts.len() / PER_THREAD).min(8);
     if threads < 2 {
         return hosts
             .iter()
@@ -451,7 +475,7 @@ fn render_action(
             continue;
         }
         if producer_hosts.len() == 1 {
-            if !i.global_ancestors[s][producer] {
+            if !i.global_ancestors.reaches(producer, s) {
                 report(
                     at,
                     format!(
@@ -479,11 +503,19 @@ fn render_action(
         source: &i.runbook.source,
         plan_time: true,
     };
-    let (rendered, render_problems) = renderer.render(info, host, i.contexts.deferred());
+    // Only the outputs this step reads (and its own, for `until:`) are in its context.
+    let deferred = i.contexts.deferred_for(
+        info.args
+            .reads
+            .keys()
+            .chain(info.register.as_ref())
+            .map(String::as_str),
+    );
+    let (rendered, render_problems) = renderer.render(info, host, &deferred);
     for p in render_problems {
         report(p.span, p.message, p.code);
     }
-    let env = match renderer.render_env(info, host, i.contexts.deferred(), None) {
+    let env = match renderer.render_env(info, host, &deferred, None) {
         Ok(env) => env,
         Err(p) => {
             report(p.span, p.message, p.code);

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeSet;
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 
@@ -52,17 +52,20 @@ pub struct StepEdge {
     pub origin: Origin,
 }
 
-/// A node of the step graph: a step (by flat index) or the end of a phase.
+/// A node of the step graph: a step (by flat index), the end of a phase, or the end of a phase's
+/// main steps (only in phases with `on_failure` or `always` steps: every main step leads to it,
+/// and it to the phase's first handler, so that handlers cost edges in proportion to the steps
+/// rather than mains × handlers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepNode {
     Step(usize),
     PhaseEnd(usize),
+    PhaseBody(usize),
 }
 
 #[derive(Debug)]
 pub struct StepGraph {
     pub graph: DiGraph<StepNode, StepEdge>,
-    pub step_count: usize,
 }
 
 /// Builds the step graph. `hosts[i]` are the targets of flat step `i`.
@@ -78,17 +81,21 @@ pub fn build(
     for p in 0..runbook.phases.len() {
         graph.add_node(StepNode::PhaseEnd(p));
     }
-    let g = StepGraph {
-        graph,
-        step_count: steps.len(),
-    };
-    let mut graph = g.graph;
     let step_node = NodeIndex::new;
     let phase_end = |p: usize| NodeIndex::new(steps.len() + p);
-    let index_of = |id: &str| steps.iter().position(|(_, s)| s.id.value == id);
+    // The first step of each id (a duplicate is reported by `structure`).
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, (_, s)) in steps.iter().enumerate().rev() {
+        index.insert(s.id.value.as_str(), i);
+    }
+    let index_of = |id: &str| index.get(id).copied();
+    let mut by_phase: Vec<Vec<usize>> = vec![Vec::new(); runbook.phases.len()];
+    for (i, (p, _)) in steps.iter().enumerate() {
+        by_phase[*p].push(i);
+    }
 
     for (p, phase) in runbook.phases.iter().enumerate() {
-        let members: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].0 == p).collect();
+        let members = std::mem::take(&mut by_phase[p]);
         let mains: Vec<usize> = members
             .iter()
             .copied()
@@ -196,19 +203,29 @@ pub fn build(
                 }
             }
         }
-        // Handlers: after every main step (completion), in declared order among themselves.
+        // Handlers: after every main step (completion, through the phase's body node), in
+        // declared order among themselves.
+        let body = (!handlers.is_empty() && !mains.is_empty()).then(|| {
+            let body = graph.add_node(StepNode::PhaseBody(p));
+            for &m in &mains {
+                let edge = StepEdge {
+                    spread: Spread::AllToAll,
+                    completion: true,
+                    origin: Origin::Phase(phase.name.span),
+                };
+                graph.add_edge(step_node(m), body, edge);
+            }
+            body
+        });
         for (k, &h) in handlers.iter().enumerate() {
             let origin = Origin::Handler(steps[h].1.id.span);
-            for &m in &mains {
-                graph.add_edge(
-                    step_node(m),
-                    step_node(h),
-                    StepEdge {
-                        spread: Spread::AllToAll,
-                        completion: true,
-                        origin: origin.clone(),
-                    },
-                );
+            if let Some(body) = body {
+                let edge = StepEdge {
+                    spread: Spread::AllToAll,
+                    completion: true,
+                    origin: origin.clone(),
+                };
+                graph.add_edge(body, step_node(h), edge);
             }
             if k > 0 {
                 let edge = StepEdge {
@@ -232,10 +249,7 @@ pub fn build(
             }
         }
     }
-    StepGraph {
-        graph,
-        step_count: steps.len(),
-    }
+    StepGraph { graph }
 }
 
 /// Reports every cycle (one diagnostic per strongly connected component), with its full path.
@@ -246,7 +260,9 @@ pub fn check_cycles(
     out: &mut Vec<Diagnostic>,
 ) -> bool {
     let mut found = false;
-    let mut components = tarjan_scc(&g.graph);
+    // Kosaraju's algorithm walks with an explicit stack; petgraph's Tarjan recurses once per
+    // node of a path, and a runbook of 90,000 steps overflowed the stack there.
+    let mut components = kosaraju_scc(&g.graph);
     for c in &mut components {
         c.sort();
     }
@@ -321,6 +337,9 @@ fn cycle_diagnostic(
     let name = |n: NodeIndex| match g.graph[n] {
         StepNode::Step(i) => format!("`{}`", steps[i].1.id.value),
         StepNode::PhaseEnd(p) => format!("(end of phase `{}`)", runbook.phases[p].name.value),
+        StepNode::PhaseBody(p) => {
+            format!("(main steps of phase `{}`)", runbook.phases[p].name.value)
+        }
     };
     let mut names = Vec::new();
     let mut d = Diagnostic::new(Code::Cycle, String::new()).in_file(&runbook.source);
@@ -367,45 +386,135 @@ fn cycle_diagnostic(
     }
 }
 
-/// For each step, the set of steps that finish before it starts on every host (ancestors
-/// through all-to-all edges, including phase order), as a bit matrix row per step.
-pub fn global_ancestors(g: &StepGraph) -> Vec<Vec<bool>> {
-    ancestors(g, |e| e.spread == Spread::AllToAll)
+/// Which steps finish before which: `global.reaches(a, b)` when step `a` finishes before step `b`
+/// starts on every host (through all-to-all edges, phase order included), `any.reaches(a, b)`
+/// when it does on at least `a`'s own hosts (same-host edges too).
+pub fn global_ancestors(g: &StepGraph) -> Reach {
+    Reach::new(g, |e| e.spread == Spread::AllToAll)
 }
 
-/// Ancestors through any edge (same-host edges included).
-pub fn any_ancestors(g: &StepGraph) -> Vec<Vec<bool>> {
-    ancestors(g, |_| true)
+/// Ancestors through any edge (same-host edges included); see [`global_ancestors`].
+pub fn any_ancestors(g: &StepGraph) -> Reach {
+    Reach::new(g, |_| true)
 }
 
-fn ancestors(g: &StepGraph, keep: impl Fn(&StepEdge) -> bool) -> Vec<Vec<bool>> {
-    let order = petgraph::algo::toposort(&g.graph, None).expect("checked acyclic before");
-    let n = g.graph.node_count();
-    let mut anc = vec![vec![false; n]; n];
-    for node in order {
-        for edge in g.graph.edges_directed(node, petgraph::Direction::Incoming) {
-            if !keep(edge.weight()) {
-                continue;
-            }
-            let src = edge.source().index();
-            let (before, after) = if src < node.index() {
-                let (a, b) = anc.split_at_mut(node.index());
-                (&a[src], &mut b[0])
-            } else {
-                let (a, b) = anc.split_at_mut(src);
-                (&b[0], &mut a[node.index()])
-            };
-            for (k, &v) in before.iter().enumerate() {
-                if v {
-                    after[k] = true;
-                }
-            }
-            after[src] = true;
+/// Reachability between the nodes of the step graph, answered per query in about constant time
+/// for the usual shapes, in memory linear in the graph.
+///
+/// A matrix of all ancestors (what this replaced) costs the square of the steps: 100,000 steps
+/// asked for 10 GB. Instead, the nodes are put in topological order and the *cuts* are found:
+/// nodes that every earlier node reaches and that reach every later node (each main step of a
+/// sequential phase, each phase end). `a` reaches `b` when a cut lies between them (`a` itself
+/// or `b` itself included); otherwise a backward search from `b` that never goes before `a`
+/// in the order decides, and it stays between two cuts.
+#[derive(Debug)]
+pub struct Reach {
+    /// Every node reaches every other (the graph has a cycle: there is no "upstream").
+    all: bool,
+    /// Topological position of each node.
+    position: Vec<usize>,
+    /// For each position, the first cut at or after it (`usize::MAX`: none).
+    next_cut: Vec<usize>,
+    /// Kept predecessors of each node.
+    preds: Vec<Vec<usize>>,
+}
+
+impl Reach {
+    /// Every step counts as upstream of every other (used when the graph has a cycle, so that
+    /// the template checks can still run).
+    pub fn everything() -> Self {
+        Self {
+            all: true,
+            position: Vec::new(),
+            next_cut: Vec::new(),
+            preds: Vec::new(),
         }
     }
-    anc.truncate(g.step_count);
-    for row in &mut anc {
-        row.truncate(g.step_count);
+
+    fn new(g: &StepGraph, keep: impl Fn(&StepEdge) -> bool) -> Self {
+        let order = petgraph::algo::toposort(&g.graph, None).expect("checked acyclic before");
+        let n = order.len();
+        let mut position = vec![0; n];
+        for (k, node) in order.iter().enumerate() {
+            position[node.index()] = k;
+        }
+        let mut preds = vec![Vec::new(); n];
+        // Per position: the earliest successor, the latest predecessor (kept edges only).
+        let mut min_out = vec![usize::MAX; n];
+        let mut max_in: Vec<Option<usize>> = vec![None; n];
+        for e in g.graph.edge_references() {
+            if !keep(e.weight()) {
+                continue;
+            }
+            let (s, t) = (e.source().index(), e.target().index());
+            preds[t].push(s);
+            let (ps, pt) = (position[s], position[t]);
+            min_out[ps] = min_out[ps].min(pt);
+            max_in[pt] = Some(max_in[pt].map_or(ps, |m| m.max(ps)));
+        }
+        // Position k is a cut when every earlier node has a successor at or before k (then, by
+        // induction from k down, each reaches k) and every later node a predecessor at or after
+        // k (each is reached from k).
+        let mut earlier_ok = vec![false; n];
+        let mut worst_out = 0;
+        for k in 0..n {
+            earlier_ok[k] = k == 0 || worst_out <= k;
+            worst_out = worst_out.max(min_out[k]);
+        }
+        let mut next_cut = vec![usize::MAX; n + 1];
+        let mut worst_in: Option<usize> = None; // min over later nodes of max_in; None: no later node
+        let mut has_later = false;
+        for k in (0..n).rev() {
+            let later_ok = !has_later || worst_in.is_some_and(|w| w >= k);
+            next_cut[k] = if earlier_ok[k] && later_ok {
+                k
+            } else {
+                next_cut[k + 1]
+            };
+            // Fold node k into "later" for position k - 1.
+            worst_in = if has_later {
+                match (worst_in, max_in[k]) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    _ => None,
+                }
+            } else {
+                max_in[k]
+            };
+            has_later = true;
+        }
+        next_cut.truncate(n);
+        Self {
+            all: false,
+            position,
+            next_cut,
+            preds,
+        }
     }
-    anc
+
+    /// Whether step `from` finishes before step `to` starts (`from` is an ancestor of `to`).
+    pub fn reaches(&self, from: usize, to: usize) -> bool {
+        if self.all {
+            return true;
+        }
+        let (pf, pt) = (self.position[from], self.position[to]);
+        if pf >= pt {
+            return false;
+        }
+        if self.next_cut[pf] <= pt {
+            return true;
+        }
+        let mut seen = std::collections::HashSet::from([to]);
+        let mut todo = vec![to];
+        while let Some(node) = todo.pop() {
+            for &p in &self.preds[node] {
+                if p == from {
+                    return true;
+                }
+                if self.position[p] > pf && seen.insert(p) {
+                    todo.push(p);
+                }
+            }
+        }
+        false
+    }
 }

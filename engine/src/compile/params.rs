@@ -125,7 +125,7 @@ pub fn resolve(
                 Code::ParamUnknown,
                 format!("unknown parameter `{}`", o.name),
             );
-            d = match runbook_modules::closest(
+            d = match crate::suggest::closest(
                 &o.name,
                 runbook.params.iter().map(|p| p.name.value.as_str()),
             ) {

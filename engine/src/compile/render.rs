@@ -129,7 +129,7 @@ impl Renderer<'_> {
                 _ => None,
             })
             .map(|t| {
-                let hint = runbook_modules::closest(&t.from, names.iter().map(String::as_str))
+                let hint = crate::suggest::closest(&t.from, names.iter().map(String::as_str))
                     .map(|c| format!(" (did you mean `{c}`?)"))
                     .unwrap_or_default();
                 RenderProblem {

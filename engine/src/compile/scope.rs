@@ -34,8 +34,8 @@ pub struct Scope<'a> {
     pub registers: &'a BTreeMap<String, usize>,
     pub step: usize,
     pub has_loop: bool,
-    /// `any_ancestors[step][other]`: `other` runs before `step` on at least its own hosts.
-    pub ancestors: &'a [Vec<bool>],
+    /// `ancestors.reaches(other, step)`: `other` runs before `step` on at least its own hosts.
+    pub ancestors: &'a super::graph::Reach,
     /// Whether the template is the step's own `until:` (which reads the step's own output).
     pub own_output_allowed: bool,
     /// Whether secret parameters may be read (only in `env:` values).
@@ -173,7 +173,7 @@ impl Scope<'_> {
                                 format!("step reads its own output `{name}` before it exists"),
                                 "a step's own output is only visible in its `until:`".into(),
                             ));
-                        } else if producer != self.step && !self.ancestors[self.step][producer] {
+                        } else if producer != self.step && !self.ancestors.reaches(producer, self.step) {
                             let producer_id = &self.runbook_step_id(producer);
                             problems.push(problem(
                                 Code::TemplateNotUpstream,
@@ -218,7 +218,7 @@ fn root(path: &str) -> &str {
 }
 
 fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>, fallback: &str) -> String {
-    match runbook_modules::closest(name, candidates) {
+    match crate::suggest::closest(name, candidates) {
         Some(s) => format!("did you mean `{s}`?"),
         None => fallback.to_owned(),
     }

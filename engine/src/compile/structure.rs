@@ -90,7 +90,7 @@ pub fn check(
                 )
                 .in_file(source)
                 .primary(need.span, "no step has this id");
-                d = match runbook_modules::closest(&need.value, ids.keys().copied()) {
+                d = match crate::suggest::closest(&need.value, ids.keys().copied()) {
                     Some(s) => d.help(format!("did you mean `{s}`?")),
                     None => d.help("`needs` lists ids of other steps in this runbook"),
                 };
@@ -138,7 +138,7 @@ fn check_module(runbook: &Runbook, step: &Step, registry: &Registry, out: &mut V
         )
         .in_file(source)
         .primary(step.module.span, "no such module");
-        d = match runbook_modules::closest(&step.module.value, registry.names()) {
+        d = match crate::suggest::closest(&step.module.value, registry.names()) {
             Some(s) => d.help(format!(
                 "did you mean `{s}`? (`runbook modules` lists them all)"
             )),
@@ -159,7 +159,7 @@ fn check_module(runbook: &Runbook, step: &Step, registry: &Registry, out: &mut V
             )
             .in_file(source)
             .primary(key.span, "unknown argument");
-            d = match runbook_modules::closest(&key.value, specs.iter().map(|s| s.name)) {
+            d = match crate::suggest::closest(&key.value, specs.iter().map(|s| s.name)) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help(format!(
                     "`{}` accepts: {}",

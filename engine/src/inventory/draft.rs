@@ -119,6 +119,11 @@ impl Draft {
         self.check_cycles(&mut r);
 
         let names: Vec<&String> = self.groups.keys().collect();
+        let depths = self.depths(&names);
+        if self.check_depth(&names, &depths, &mut r) {
+            // Membership through so many levels is what the limit is there to avoid.
+            return Err(r.diagnostics.sorted());
+        }
         let descendants: Vec<BTreeSet<usize>> = (0..names.len())
             .map(|g| self.descendants(&names, g))
             .collect();
@@ -132,13 +137,18 @@ impl Draft {
                 set.into_iter().collect()
             })
             .collect();
-        let depths = self.depths(&names);
+        // The groups of each host, from the hosts of each group (a search of every group for
+        // every host costs hosts × groups).
+        let mut host_groups: Vec<Vec<usize>> = vec![Vec::new(); self.hosts.len()];
+        for (g, members) in group_hosts.iter().enumerate() {
+            for &h in members {
+                host_groups[h].push(g);
+            }
+        }
 
         let mut hosts = Vec::with_capacity(self.hosts.len());
         for (id, draft) in self.hosts.iter().enumerate() {
-            let mut in_groups: Vec<usize> = (0..names.len())
-                .filter(|&g| group_hosts[g].binary_search(&id).is_ok())
-                .collect();
+            let mut in_groups = std::mem::take(&mut host_groups[id]);
             // Ansible's order: shallower groups first, then by name; the host's own last.
             in_groups.sort_by_key(|&g| (depths[g], names[g]));
             let mut vars = self.vars.clone();
@@ -219,6 +229,22 @@ impl Draft {
                         .primary(host.span, "not a valid host name")
                         .help("use letters, digits, `_`, `.` and `-`; give the real address as `address` (Ansible: `ansible_host`)"),
                 );
+            } else if host.name.len() > super::model::MAX_HOST_NAME {
+                r.report(
+                    Diagnostic::new(
+                        Code::NameTooLong,
+                        format!(
+                            "host name of {} bytes; the limit is {}",
+                            host.name.len(),
+                            super::model::MAX_HOST_NAME
+                        ),
+                    )
+                    .primary(host.span, "too long")
+                    .help(format!(
+                        "a host name names its action directories (`RUN/STEP@HOST/`), one path component of at most 255 bytes: keep names to {} bytes and give a long DNS name as `address` (Ansible: `ansible_host`)",
+                        super::model::MAX_HOST_NAME
+                    )),
+                );
             }
             for role in &host.roles {
                 if !is_valid_name(&role.value) {
@@ -257,7 +283,7 @@ impl Draft {
                         format!("group `{name}` names undefined host `{}`", host.value),
                     )
                     .primary(host.span, "no host of this name");
-                    d = match runbook_modules::closest(
+                    d = match crate::suggest::closest(
                         &host.value,
                         self.hosts.iter().map(|h| h.name.as_str()),
                     ) {
@@ -268,9 +294,15 @@ impl Draft {
                 }
             }
         }
+        let index: HashMap<&str, usize> = self
+            .groups
+            .keys()
+            .enumerate()
+            .map(|(g, name)| (name.as_str(), g))
+            .collect();
         for (id, host) in self.hosts.iter().enumerate() {
             for group in &host.groups {
-                if let Some(g) = self.groups.keys().position(|n| *n == group.value) {
+                if let Some(&g) = index.get(group.value.as_str()) {
                     members[g].insert(id);
                 }
             }
@@ -289,7 +321,7 @@ impl Draft {
                     format!("group `{name}` has undefined child group `{}`", child.value),
                 )
                 .primary(child.span, "no group of this name");
-                d = match runbook_modules::closest(
+                d = match crate::suggest::closest(
                     &child.value,
                     self.groups.keys().map(String::as_str),
                 ) {
@@ -302,6 +334,9 @@ impl Draft {
     }
 
     /// Reports every `children` edge that closes a cycle, with the path around it.
+    ///
+    /// A depth-first walk with an explicit stack: an INI file of 10,000 groups, each the child
+    /// of the one before, is a path that deep, and a recursive walk overflowed the stack.
     fn check_cycles(&self, r: &mut Reporter) {
         #[derive(Clone, Copy, PartialEq)]
         enum Mark {
@@ -309,21 +344,33 @@ impl Draft {
             Open,
             Done,
         }
-        fn visit<'a>(
-            draft: &'a Draft,
-            name: &'a str,
-            marks: &mut BTreeMap<&'a str, Mark>,
-            path: &mut Vec<&'a str>,
-            r: &mut Reporter,
-        ) {
-            marks.insert(name, Mark::Open);
-            path.push(name);
-            for child in &draft.groups[name].children {
-                let Some((child_name, _)) = draft.groups.get_key_value(&child.value) else {
+        let mut marks: BTreeMap<&str, Mark> = BTreeMap::new();
+        for root in self.groups.keys() {
+            if marks.get(root.as_str()).copied().unwrap_or(Mark::New) != Mark::New {
+                continue;
+            }
+            marks.insert(root, Mark::Open);
+            let mut path: Vec<&str> = vec![root];
+            // Each open group, with the index of the next child to look at.
+            let mut stack: Vec<(&str, usize)> = vec![(root, 0)];
+            while let Some(&(name, next)) = stack.last() {
+                let children = &self.groups[name].children;
+                let Some(child) = children.get(next) else {
+                    stack.pop();
+                    path.pop();
+                    marks.insert(name, Mark::Done);
+                    continue;
+                };
+                stack.last_mut().expect("the loop looked at it").1 += 1;
+                let Some((child_name, _)) = self.groups.get_key_value(&child.value) else {
                     continue;
                 };
                 match marks.get(child_name.as_str()).copied().unwrap_or(Mark::New) {
-                    Mark::New => visit(draft, child_name, marks, path, r),
+                    Mark::New => {
+                        marks.insert(child_name, Mark::Open);
+                        path.push(child_name);
+                        stack.push((child_name, 0));
+                    }
                     Mark::Done => {}
                     Mark::Open => {
                         let start = path.iter().position(|p| *p == child_name).unwrap_or(0);
@@ -338,19 +385,11 @@ impl Draft {
                                 format!("group `{child_name}` contains itself: {}", cycle.join(" → ")),
                             )
                             .primary(child.span, "this child closes the cycle")
-                            .secondary(draft.groups[child_name].span, "group defined here")
+                            .secondary(self.groups[child_name].span, "group defined here")
                             .help("a group cannot be its own descendant; remove one of these `children` entries"),
                         );
                     }
                 }
-            }
-            path.pop();
-            marks.insert(name, Mark::Done);
-        }
-        let mut marks = BTreeMap::new();
-        for name in self.groups.keys() {
-            if marks.get(name.as_str()).copied().unwrap_or(Mark::New) == Mark::New {
-                visit(self, name, &mut marks, &mut Vec::new(), r);
             }
         }
     }
@@ -372,28 +411,63 @@ impl Draft {
     }
 
     /// Ansible's group depth: 1 under `all`, one more than the deepest parent otherwise.
+    /// Longest paths in topological order (Kahn's algorithm), linear in the groups and their
+    /// `children`; groups on a cycle (reported already) keep what they reached.
     fn depths(&self, names: &[&String]) -> Vec<usize> {
-        let mut depth = vec![1; names.len()];
-        // Longest-path relaxation; at most `names.len()` rounds even when there is a cycle.
-        for _ in 0..names.len() {
-            let mut changed = false;
-            for (p, name) in names.iter().enumerate() {
-                for child in &self.groups[*name].children {
-                    if let Ok(c) = names.binary_search(&&child.value)
-                        && depth[c] < depth[p] + 1
-                    {
-                        depth[c] = depth[p] + 1;
-                        changed = true;
-                    }
-                }
+        let children: Vec<Vec<usize>> = names
+            .iter()
+            .map(|name| {
+                self.groups[*name]
+                    .children
+                    .iter()
+                    .filter_map(|c| names.binary_search(&&c.value).ok())
+                    .collect()
+            })
+            .collect();
+        let mut parents = vec![0usize; names.len()];
+        for list in &children {
+            for &c in list {
+                parents[c] += 1;
             }
-            if !changed {
-                break;
+        }
+        let mut depth = vec![1; names.len()];
+        let mut ready: Vec<usize> = (0..names.len()).filter(|&g| parents[g] == 0).collect();
+        while let Some(p) = ready.pop() {
+            for &c in &children[p] {
+                depth[c] = depth[c].max(depth[p] + 1);
+                parents[c] -= 1;
+                if parents[c] == 0 {
+                    ready.push(c);
+                }
             }
         }
         depth
     }
+
+    /// Reports a `children` hierarchy deeper than [`MAX_GROUP_DEPTH`], at the first group (by
+    /// name) one level too deep. Returns whether it did.
+    fn check_depth(&self, names: &[&String], depths: &[usize], r: &mut Reporter) -> bool {
+        let Some(g) = (0..names.len()).find(|&g| depths[g] == MAX_GROUP_DEPTH + 1) else {
+            return false;
+        };
+        r.report(
+            Diagnostic::new(
+                Code::InventoryGroupDepth,
+                format!("groups nested more than {MAX_GROUP_DEPTH} levels deep"),
+            )
+            .primary(
+                self.groups[names[g]].span,
+                format!("group `{}` is one level too deep", names[g]),
+            )
+            .help("no inventory needs this depth; flatten the `children` hierarchy"),
+        );
+        true
+    }
 }
+
+/// The deepest `children` hierarchy of groups. Every host's variables are merged along its
+/// groups and membership is resolved through every level, so the depth bounds that work.
+pub const MAX_GROUP_DEPTH: usize = 128;
 
 /// Helpers for the format parsers' tests.
 #[cfg(test)]

@@ -134,7 +134,7 @@ pub(super) fn read(text: &str, r: &mut Reporter) -> Draft {
                 ),
             )
             .primary(group.span, "no group of this name");
-            d = match runbook_modules::closest(&group.value, declared.iter().map(String::as_str)) {
+            d = match crate::suggest::closest(&group.value, declared.iter().map(String::as_str)) {
                 Some(s) => d.help(format!("did you mean `{s}`?")),
                 None => d.help("declare the group with a `[group]` section of hosts"),
             };

@@ -16,12 +16,9 @@ const INI_HINT: &str = "this looks like an Ansible INI inventory; name the file 
 impl Inventory {
     /// Reads and parses the inventory at `path`; see [`Inventory::parse`].
     pub fn load(path: &Path) -> Result<Inventory, Vec<Diagnostic>> {
-        match fs_err::read_to_string(path) {
+        match crate::input::read_text(path, "the inventory") {
             Ok(text) => Self::parse(&path.display().to_string(), text),
-            Err(err) => Err(vec![
-                Diagnostic::new(Code::Io, format!("cannot read the inventory: {err}"))
-                    .help("check the path given as the inventory"),
-            ]),
+            Err(d) => Err(vec![d]),
         }
     }
 

@@ -27,6 +27,10 @@ pub enum Connection {
     Local,
 }
 
+/// The longest host name, in bytes: with a step id (at most [`crate::ast::MAX_STEP_ID`]) it
+/// names an action directory, `STEP@HOST`, which must fit one path component (255 bytes).
+pub const MAX_HOST_NAME: usize = 120;
+
 #[derive(Clone, Debug)]
 pub struct Host {
     pub name: String,

@@ -147,7 +147,7 @@ fn host(r: &mut Reporter, draft: &mut Draft, key: &Node, value: &Node) {
                         format!("unknown connection `{other}` for host `{}`", name.value),
                     )
                     .primary(connection.span, "not `ssh` or `local`");
-                    d = match runbook_modules::closest(other, CONNECTIONS.iter().copied()) {
+                    d = match crate::suggest::closest(other, CONNECTIONS.iter().copied()) {
                         Some(s) => d.help(format!("did you mean `{s}`?")),
                         None => d.help("`connection` is `ssh` (the default) or `local`"),
                     };

@@ -220,7 +220,7 @@ impl<'a> Parser<'a> {
         let (_, colon) = self.next().expect("peeked a colon");
         let prefix = range.start..colon.end;
         let Some(kind) = TermKind::from_name(name) else {
-            let hint = runbook_modules::closest(name, TermKind::NAMES.iter().copied())
+            let hint = crate::suggest::closest(name, TermKind::NAMES.iter().copied())
                 .map_or(String::new(), |s| format!(" (did you mean `{s}:`?)"));
             return error(
                 format!("unknown prefix `{name}:`; expected `role:`, `group:` or `host:`{hint}"),

@@ -199,7 +199,7 @@ impl Context<'_> {
     }
 
     fn unknown<'n>(&mut self, term: &Term, candidates: impl Iterator<Item = &'n str>) {
-        let suggestion = runbook_modules::closest(&term.name, candidates).map(str::to_owned);
+        let suggestion = crate::suggest::closest(&term.name, candidates).map(str::to_owned);
         self.errors.push(ResolveError::Unknown {
             name: term.name.clone(),
             range: term.range.clone(),
@@ -218,7 +218,7 @@ impl Context<'_> {
                     return inventory.role_members(name).into_iter().collect();
                 }
                 let suggestion =
-                    runbook_modules::closest(name, self.roles.iter().map(String::as_str))
+                    crate::suggest::closest(name, self.roles.iter().map(String::as_str))
                         .map(str::to_owned);
                 self.errors.push(ResolveError::UndeclaredRole {
                     name: name.to_owned(),

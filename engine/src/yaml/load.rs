@@ -4,12 +4,32 @@
 //! its span (for "unknown key" labels), duplicate keys are an error that points at both places,
 //! and anchors and aliases still work. The parser counts in characters; miette wants bytes, so
 //! positions are converted here, once.
+//!
+//! Two limits keep a small hostile file from costing unbounded memory or stack (see
+//! docs/runbook-format.md, "Input limits"):
+//!
+//! - nesting: a collection deeper than [`MAX_DEPTH`] (directly, or through an alias to a deep
+//!   anchor) is refused where it starts. The tree is built without recursion, but every walk
+//!   over it (schema checks, conversion to JSON, dropping it) recurses, so its depth must be
+//!   bounded before it exists;
+//! - aliases: each alias copies its anchor's nodes, so ten lines of `&a [*b, *b, ...]` can ask
+//!   for billions of nodes ("billion laughs"). The nodes copied through aliases are counted, and
+//!   an alias that would take the count past [`ALIAS_BUDGET`] is refused where it stands.
 
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle as ParserStyle, Span as ParserSpan};
 
 use super::node::{Node, NodeKind, ScalarStyle, Span};
+
+/// The deepest nesting of collections a document may have. A runbook needs about ten levels
+/// (phases, steps, `with:`, a list of mappings in an argument); an Ansible inventory two per
+/// level of `children:`.
+pub const MAX_DEPTH: usize = 128;
+
+/// How many nodes aliases may copy into one document, all aliases together. Anchors shared by
+/// thousands of steps (`<<: *defaults`) stay far below; an alias bomb reaches it at once.
+pub const ALIAS_BUDGET: usize = 100_000;
 
 /// Why a text is not a YAML document we can use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +54,11 @@ pub enum YamlError {
     MultipleDocuments { span: Span },
     /// An alias to an anchor that was never defined.
     UnknownAlias { span: Span },
+    /// Collections nested deeper than [`MAX_DEPTH`]; the span is where the limit is crossed.
+    TooDeep { span: Span },
+    /// Aliases that together copy more than [`ALIAS_BUDGET`] nodes; the span is the alias that
+    /// crosses the budget.
+    AliasBudget { span: Span },
 }
 
 /// Parses one YAML document. An empty text is a null node.
@@ -44,6 +69,7 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
         anchors: HashMap::new(),
         stack: Vec::new(),
         root: None,
+        copied: 0,
     };
     for item in Parser::new_from_str(text) {
         match item {
@@ -98,25 +124,48 @@ impl CharOffsets {
     }
 }
 
-enum Frame {
-    Seq {
-        items: Vec<Node>,
-        start: usize,
-        anchor: usize,
-    },
+/// A collection being built, with the size of what it holds so far.
+struct Frame {
+    kind: FrameKind,
+    start: usize,
+    anchor: usize,
+    /// Nodes inside, at every depth.
+    nodes: usize,
+    /// Nesting depth of the deepest collection inside (0: only scalars).
+    height: usize,
+}
+
+enum FrameKind {
+    Seq(Vec<Node>),
     Map {
         entries: Vec<(Node, Node)>,
         pending_key: Option<Node>,
-        start: usize,
-        anchor: usize,
+        /// Key text → index in `entries`, once the mapping is large enough for a linear search
+        /// per key to cost (see [`INDEX_KEYS_FROM`]).
+        index: HashMap<String, usize>,
     },
+}
+
+/// A mapping with this many keys gets an index for the duplicate check, so a mapping of
+/// 100,000 keys is checked in linear time.
+const INDEX_KEYS_FROM: usize = 16;
+
+/// A node with its size: how many nodes it holds (itself included), and how deeply its
+/// collections nest (0 for a scalar).
+#[derive(Clone)]
+struct Sized {
+    node: Node,
+    nodes: usize,
+    height: usize,
 }
 
 struct Builder<'a> {
     offsets: &'a CharOffsets,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, Sized>,
     stack: Vec<Frame>,
     root: Option<Node>,
+    /// Nodes copied through aliases so far.
+    copied: usize,
 }
 
 impl Builder<'_> {
@@ -125,6 +174,10 @@ impl Builder<'_> {
         let one = |at: usize| Span::new(at, (at + 1).min(text.len()).max(at));
         if message.contains("unknown anchor") {
             return YamlError::UnknownAlias { span: one(at) };
+        }
+        if message.contains("recursion limit") {
+            // The scanner's own bound on flow collections (`[[[[...`).
+            return YamlError::TooDeep { span: one(at) };
         }
         let mut at = at;
         if message.contains("tab") {
@@ -136,10 +189,7 @@ impl Builder<'_> {
             }
         }
         let open = self.stack.iter().rev().find_map(|frame| {
-            let start = match frame {
-                Frame::Seq { start, .. } | Frame::Map { start, .. } => *start,
-            };
-            matches!(text.as_bytes().get(start), Some(b'{' | b'[')).then(|| one(start))
+            matches!(text.as_bytes().get(frame.start), Some(b'{' | b'[')).then(|| one(frame.start))
         });
         YamlError::Syntax {
             message: message.to_owned(),
@@ -166,66 +216,78 @@ impl Builder<'_> {
                 } else {
                     NodeKind::Scalar(value.into_owned(), convert_style(style))
                 };
-                let node = Node::new(kind, span);
+                let node = Sized {
+                    node: Node::new(kind, span),
+                    nodes: 1,
+                    height: 0,
+                };
                 self.remember(anchor, &node);
                 self.push(node)?;
             }
             Event::Alias(id) => {
-                let node = self
+                let anchored = self
                     .anchors
                     .get(&id)
-                    .cloned()
                     .ok_or(YamlError::UnknownAlias { span })?;
+                if self.stack.len() + anchored.height > MAX_DEPTH {
+                    return Err(YamlError::TooDeep { span });
+                }
+                self.copied = self.copied.saturating_add(anchored.nodes);
+                if self.copied > ALIAS_BUDGET {
+                    return Err(YamlError::AliasBudget { span });
+                }
+                let mut node = anchored.clone();
                 // The alias's own position is the more useful place to point at.
-                self.push(Node::new(node.kind, span))?;
+                node.node.span = span;
+                self.push(node)?;
             }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq {
-                    items: Vec::new(),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(YamlError::TooDeep {
+                        span: Span::new(span.start, span.start + 1),
+                    });
+                }
+                let kind = if matches!(event, Event::SequenceStart(..)) {
+                    FrameKind::Seq(Vec::new())
+                } else {
+                    FrameKind::Map {
+                        entries: Vec::new(),
+                        pending_key: None,
+                        index: HashMap::new(),
+                    }
+                };
+                self.stack.push(Frame {
+                    kind,
                     start: span.start,
                     anchor,
+                    nodes: 0,
+                    height: 0,
                 });
             }
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
-                entries: Vec::new(),
-                pending_key: None,
-                start: span.start,
-                anchor,
-            }),
             Event::SequenceEnd | Event::MappingEnd => {
                 let frame = self
                     .stack
                     .pop()
                     .expect("the parser balances start and end events");
-                let (node, anchor) = match frame {
-                    Frame::Seq {
-                        items,
-                        start,
-                        anchor,
-                    } => {
+                let node = match frame.kind {
+                    FrameKind::Seq(items) => {
                         let end = items.last().map_or(span.end, |n| n.span.end.max(span.end));
-                        (
-                            Node::new(NodeKind::Seq(items), Span::new(start, end)),
-                            anchor,
-                        )
+                        Node::new(NodeKind::Seq(items), Span::new(frame.start, end))
                     }
-                    Frame::Map {
-                        entries,
-                        start,
-                        anchor,
-                        ..
-                    } => {
+                    FrameKind::Map { entries, .. } => {
                         let entries = merge_keys(entries);
                         let end = entries
                             .last()
                             .map_or(span.end, |(_, v)| v.span.end.max(span.end));
-                        (
-                            Node::new(NodeKind::Map(entries), Span::new(start, end)),
-                            anchor,
-                        )
+                        Node::new(NodeKind::Map(entries), Span::new(frame.start, end))
                     }
                 };
-                self.remember(anchor, &node);
+                let node = Sized {
+                    node,
+                    nodes: frame.nodes + 1,
+                    height: frame.height + 1,
+                };
+                self.remember(frame.anchor, &node);
                 self.push(node)?;
             }
             Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
@@ -233,42 +295,76 @@ impl Builder<'_> {
         Ok(())
     }
 
-    fn remember(&mut self, anchor: usize, node: &Node) {
+    fn remember(&mut self, anchor: usize, node: &Sized) {
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
         }
     }
 
-    fn push(&mut self, node: Node) -> Result<(), YamlError> {
-        match self.stack.last_mut() {
-            None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map {
+    fn push(&mut self, sized: Sized) -> Result<(), YamlError> {
+        let Sized {
+            node,
+            nodes,
+            height,
+        } = sized;
+        let Some(frame) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        frame.nodes += nodes;
+        frame.height = frame.height.max(height);
+        match &mut frame.kind {
+            FrameKind::Seq(items) => items.push(node),
+            FrameKind::Map {
                 entries,
                 pending_key,
-                ..
-            }) => match pending_key.take() {
+                index,
+            } => match pending_key.take() {
                 None => {
                     if matches!(node.kind, NodeKind::Seq(_) | NodeKind::Map(_)) {
                         return Err(YamlError::ComplexKey { span: node.span });
                     }
-                    if let Some((first, _)) = entries
-                        .iter()
-                        .find(|(k, _)| k.as_str().is_some() && k.as_str() == node.as_str())
-                    {
+                    if let Some(first) = find_key(entries, index, &node) {
                         return Err(YamlError::DuplicateKey {
                             key: node.as_str().unwrap_or_default().to_owned(),
-                            first: first.span,
+                            first,
                             second: node.span,
                         });
                     }
                     *pending_key = Some(node);
                 }
-                Some(key) => entries.push((key, node)),
+                Some(key) => {
+                    if entries.len() + 1 == INDEX_KEYS_FROM {
+                        index.extend(
+                            entries
+                                .iter()
+                                .enumerate()
+                                .filter_map(|(i, (k, _))| k.as_str().map(|t| (t.to_owned(), i))),
+                        );
+                    }
+                    if entries.len() + 1 >= INDEX_KEYS_FROM
+                        && let Some(text) = key.as_str()
+                    {
+                        index.insert(text.to_owned(), entries.len());
+                    }
+                    entries.push((key, node));
+                }
             },
         }
         Ok(())
     }
+}
+
+/// The span of an earlier key with the same text as `key`, if any.
+fn find_key(entries: &[(Node, Node)], index: &HashMap<String, usize>, key: &Node) -> Option<Span> {
+    let text = key.as_str()?;
+    if entries.len() >= INDEX_KEYS_FROM {
+        return index.get(text).map(|&i| entries[i].0.span);
+    }
+    entries
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(text))
+        .map(|(k, _)| k.span)
 }
 
 /// YAML merge keys: `<<: *defaults` (or `<<: [*a, *b]`) adds the entries of the merged
@@ -289,6 +385,10 @@ fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
     }
     let (merges, mut own): (Vec<_>, Vec<_>) =
         entries.into_iter().partition(|(k, v)| is_merge(k, v));
+    let mut present: std::collections::HashSet<String> = own
+        .iter()
+        .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+        .collect();
     for (_, value) in merges {
         let maps = match value.kind {
             NodeKind::Map(_) => vec![value],
@@ -298,10 +398,8 @@ fn merge_keys(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
         for map in maps {
             if let NodeKind::Map(merged) = map.kind {
                 for (k, v) in merged {
-                    if !own
-                        .iter()
-                        .any(|(o, _)| o.as_str().is_some() && o.as_str() == k.as_str())
-                    {
+                    let new = k.as_str().is_none_or(|t| present.insert(t.to_owned()));
+                    if new {
                         own.push((k, v));
                     }
                 }
@@ -323,6 +421,8 @@ fn convert_style(style: ParserStyle) -> ScalarStyle {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     fn slice(text: &str, span: Span) -> &str {
@@ -420,6 +520,64 @@ mod tests {
                 .and_then(Node::as_int),
             Some(1)
         );
+    }
+
+    #[test]
+    fn nesting_is_bounded_where_it_crosses_the_limit() {
+        let deep = format!("{}x\n", "- ".repeat(MAX_DEPTH + 1));
+        let Err(YamlError::TooDeep { span }) = parse(&deep) else {
+            panic!("too deep")
+        };
+        assert_eq!(span.start, 2 * MAX_DEPTH);
+        assert!(parse(&format!("{}x\n", "- ".repeat(MAX_DEPTH))).is_ok());
+        // An alias cannot smuggle depth in: a deep anchor used deep down is refused too.
+        let half = MAX_DEPTH / 2 + 1;
+        let text = format!(
+            "a: &a {}1{}\nb: {}*a{}\n",
+            "[".repeat(half),
+            "]".repeat(half),
+            "[".repeat(half),
+            "]".repeat(half)
+        );
+        assert!(matches!(parse(&text), Err(YamlError::TooDeep { .. })));
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_at_the_alias_that_crosses_the_budget() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        for pair in names.windows(2) {
+            let refs = vec![format!("*{}", pair[0]); 10].join(", ");
+            let _ = writeln!(text, "{}: &{} [{refs}]", pair[1], pair[1]);
+        }
+        let Err(YamlError::AliasBudget { span }) = parse(&text) else {
+            panic!("an alias bomb")
+        };
+        let line = text[..span.start].matches('\n').count() + 1;
+        assert_eq!(
+            line, 5,
+            "the first line whose aliases copy more than the budget"
+        );
+        // Sharing an anchor many times is fine while the copies stay under the budget.
+        let shared = format!(
+            "d: &d {{x: 1, y: 2}}\nl: [{}]\n",
+            vec!["*d"; 1000].join(", ")
+        );
+        assert!(parse(&shared).is_ok());
+    }
+
+    #[test]
+    fn duplicate_keys_of_large_mappings_are_found() {
+        let mut text = String::new();
+        for i in 0..100 {
+            let _ = writeln!(text, "k{i}: {i}");
+        }
+        text.push_str("k42: again\n");
+        let Err(YamlError::DuplicateKey { key, first, .. }) = parse(&text) else {
+            panic!("duplicate")
+        };
+        assert_eq!(key, "k42");
+        assert_eq!(&text[first.start..first.end], "k42");
     }
 
     #[test]
