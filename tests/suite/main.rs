@@ -25,6 +25,7 @@ mod runbooks_gtm_switchover;
 mod runbooks_gtm_upgrade;
 mod runbooks_iris;
 mod snapshots;
+mod ssh_destination;
 mod storage;
 mod support;
 mod window;
