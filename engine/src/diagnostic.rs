@@ -110,6 +110,7 @@ codes! {
     InventoryGroupCycle => "runbook::inventory::group_cycle",
     InventoryIniSyntax => "runbook::inventory::ini_syntax",
     InventoryEmpty => "runbook::inventory::empty",
+    InventoryUnsafeSshValue => "runbook::inventory::unsafe_ssh_value",
 }
 
 impl fmt::Display for Code {
