@@ -98,6 +98,7 @@ codes! {
     TemplateAmbiguousOutput => "runbook::template::ambiguous_output",
     TemplateRender => "runbook::template::render",
     TemplateQuoted => "runbook::template::quoted_interpolation",
+    EnvNulByte => "runbook::env::nul_byte",
     TargetSyntax => "runbook::target::syntax",
     TargetUnknown => "runbook::target::unknown",
     TargetAmbiguous => "runbook::target::ambiguous",

@@ -12,6 +12,7 @@ mod cli;
 mod compile_errors;
 mod corpus;
 mod crash;
+mod env_values;
 mod gtm;
 mod http;
 mod iris;

@@ -407,10 +407,17 @@ impl Job {
             self.generation * crate::transport::wrapper::ATTEMPTS_PER_GENERATION + attempt;
         for i in 0..self.commands.len() + self.transfers.len() {
             let (ran, mutating, cmd) = if let Some(cmd) = self.commands.get(i) {
+                let env = self.env_for(cmd);
+                if let Some(why) = crate::transport::wrapper::env_problem(&env) {
+                    status = Status::Failed;
+                    rc = None;
+                    message = Some(why);
+                    break;
+                }
                 let exec = Exec {
                     key: format!("{}/{numbered}.{i}", self.key),
                     script: cmd.script.clone(),
-                    env: self.env_for(cmd),
+                    env,
                     stdin: cmd
                         .stdin
                         .as_ref()
