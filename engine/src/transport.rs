@@ -7,9 +7,11 @@
 
 mod endpoint;
 mod exec;
+mod fault;
 mod ssh;
 mod upload;
 pub mod wrapper;
 
 pub use endpoint::Endpoint;
 pub use exec::{Exec, ExecResult, Runner, TransportError, Transports};
+pub use fault::ScriptFate;

@@ -330,8 +330,9 @@ impl Job {
             });
             let outcome = self.attempt(runner, attempt).await;
             let retry_reason = match &outcome.status {
-                // A dropped host or a timeout is never run again behind the operator's back.
-                Status::Unreachable | Status::TimedOut => None,
+                // A dropped host, a timeout or an unknown outcome is never run again behind the
+                // operator's back.
+                Status::Unreachable | Status::TimedOut | Status::Unknown => None,
                 Status::Failed => Some(outcome.message.clone().unwrap_or_else(|| "failed".into())),
                 _ => match &step.until {
                     Some(until) if !self.check_only => {
@@ -480,13 +481,25 @@ impl Job {
                     }
                 }
                 Err(e) => {
-                    status = match e {
+                    rc = None;
+                    status = match &e {
                         TransportError::TimedOut { .. } => Status::TimedOut,
                         TransportError::Unreachable { .. } | TransportError::HostKey { .. } => {
                             Status::Unreachable
                         }
+                        // The host answers: its record decides (failed or unknown).
+                        TransportError::WrapperKilled {
+                            fate,
+                            stdout: out,
+                            stderr: err,
+                            ..
+                        } => {
+                            stdout.push_str(&self.masker.mask_bytes(out));
+                            stderr.push_str(&self.masker.mask_bytes(err));
+                            rc = fate.rc();
+                            fate.status()
+                        }
                     };
-                    rc = None;
                     message = Some(self.masker.mask(&e.to_string()));
                     break;
                 }

@@ -108,7 +108,9 @@ pub fn stdin_header(env: &[(String, String)]) -> Vec<u8> {
 }
 
 /// A command that signals the process group of an action: TERM, then KILL after `grace`
-/// seconds if anything is left. Prints what it did.
+/// seconds if anything is left. Prints what it did and what it saw afterwards: `terminated`
+/// (gone after TERM), `killed` (gone after KILL), `survived` (still there 2 s after KILL),
+/// `not running` (the group had already ended) or `no such action` (no group recorded).
 pub fn kill_script(key: &str, grace_secs: u64) -> String {
     format!(
         r#"d="${{RUNBOOK_HOST_ROOT:-$HOME}}/.runbook/actions/"{key}
@@ -117,7 +119,11 @@ g=$(cat "$d/pgid")
 kill -s TERM -- "-$g" 2>/dev/null || {{ echo 'not running'; exit 0; }}
 i=0
 while kill -s 0 -- "-$g" 2>/dev/null && [ "$i" -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done
-if kill -s 0 -- "-$g" 2>/dev/null; then kill -s KILL -- "-$g" 2>/dev/null; echo killed; else echo terminated; fi
+kill -s 0 -- "-$g" 2>/dev/null || {{ echo terminated; exit 0; }}
+kill -s KILL -- "-$g" 2>/dev/null
+i=0
+while kill -s 0 -- "-$g" 2>/dev/null && [ "$i" -lt 20 ]; do sleep 0.1; i=$((i+1)); done
+if kill -s 0 -- "-$g" 2>/dev/null; then echo survived; else echo killed; fi
 "#,
         key = runbook_modules::quote(key),
         ticks = grace_secs * 10,
