@@ -14,6 +14,7 @@ mod corpus;
 mod crash;
 mod env_values;
 mod gtm;
+mod host_faults;
 mod http;
 mod iris;
 mod lab;

@@ -147,7 +147,9 @@ mod tests {
             parse_record("ended 42\n"),
             Some(ScriptFate::Vanished { pgid: "42".into() })
         );
-        for bad in ["", "rc \n", "rc x", "running", "ended\n", "what 1", "none 1"] {
+        for bad in [
+            "", "rc \n", "rc x", "running", "ended\n", "what 1", "none 1",
+        ] {
             assert_eq!(parse_record(bad), None, "{bad:?}");
         }
     }
