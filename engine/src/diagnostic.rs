@@ -126,6 +126,7 @@ codes! {
     TemplateRender => "runbook::template::render",
     TemplateQuoted => "runbook::template::quoted_interpolation",
     TemplateTooComplex => "runbook::template::too_complex",
+    EnvNulByte => "runbook::env::nul_byte",
     TargetSyntax => "runbook::target::syntax",
     TargetUnknown => "runbook::target::unknown",
     TargetAmbiguous => "runbook::target::ambiguous",
@@ -139,6 +140,7 @@ codes! {
     InventoryGroupDepth => "runbook::inventory::group_depth",
     InventoryIniSyntax => "runbook::inventory::ini_syntax",
     InventoryEmpty => "runbook::inventory::empty",
+    InventoryUnsafeSshValue => "runbook::inventory::unsafe_ssh_value",
 }
 
 impl fmt::Display for Code {

@@ -14,5 +14,6 @@ mod ini;
 mod load;
 mod model;
 mod native;
+mod ssh_values;
 
 pub use model::{Connection, Group, Host, HostId, Inventory, InventoryFormat, MAX_HOST_NAME};

@@ -8,6 +8,7 @@
 
 mod endpoint;
 mod exec;
+mod fault;
 mod host_lock;
 mod ssh;
 mod upload;
@@ -15,4 +16,5 @@ pub mod wrapper;
 
 pub use endpoint::Endpoint;
 pub use exec::{Exec, ExecResult, Runner, TransportError, Transports};
+pub use fault::ScriptFate;
 pub use host_lock::{Claim, Holder};

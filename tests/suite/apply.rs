@@ -456,7 +456,7 @@ pub fn all_files(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn find_file(root: &Path, name: &str) -> PathBuf {
+pub fn find_file(root: &Path, name: &str) -> PathBuf {
     all_files(root)
         .into_iter()
         .find(|p| p.file_name().is_some_and(|n| n == name))

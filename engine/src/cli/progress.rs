@@ -365,7 +365,7 @@ pub fn summary(report: &runbook::execute::Report, run_dir: &std::path::Path) -> 
         RunStatus::Succeeded => "succeeded",
         RunStatus::Failed => "FAILED",
         RunStatus::AwaitingApproval => {
-            "stopped: a manual step awaits `runbook approve`, or an interrupted action awaits `runbook resolve`"
+            "stopped: a manual step awaits `runbook approve`, or an action's outcome is unknown (`runbook resume` settles it from its host's record when that tells, else `runbook resolve`)"
         }
         RunStatus::Interrupted => {
             "INTERRUPTED (resume it with `runbook apply` or `runbook resume`)"

@@ -284,6 +284,7 @@ pub fn build(i: &mut Inputs<'_>) -> DiGraph<PlanNode, EdgeKind> {
                         format!("see `runbook modules {}` for how the arguments fit together", step.module.value)
                     }
                     Code::ModuleUnknownHost => "`from` names the host to copy from: one of the inventory's hosts".to_owned(),
+                    Code::EnvNulByte => "a shell variable cannot hold a NUL byte; pass binary data in a file or base64-encoded".to_owned(),
                     _ => "fix the value so that it renders for every target host".to_owned(),
                 }),
         );

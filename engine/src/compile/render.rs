@@ -164,6 +164,17 @@ impl Renderer<'_> {
             .iter()
             .map(
                 |arg| match args::render(self.templates, &arg.template, &ctx, self.plan_time) {
+                    // No shell variable can hold a NUL: refused, never silently shortened. At
+                    // plan time a value known then (a literal, an inventory variable) is a
+                    // located error; at run time (an output, a secret) the step fails.
+                    Ok(v) if v.as_str().is_some_and(|s| s.contains('\0')) => Err(RenderProblem {
+                        span: arg.span,
+                        message: format!(
+                            "`env: {}` contains a NUL byte, which no environment variable can hold",
+                            arg.name
+                        ),
+                        code: Code::EnvNulByte,
+                    }),
                     Ok(v) => Ok((
                         arg.name.clone(),
                         v.as_str().map_or_else(|| v.to_string(), str::to_owned),

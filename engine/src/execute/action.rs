@@ -344,8 +344,9 @@ impl Job {
             });
             let outcome = self.attempt(runner, attempt).await;
             let retry_reason = match &outcome.status {
-                // A dropped host or a timeout is never run again behind the operator's back.
-                Status::Unreachable | Status::TimedOut => None,
+                // A dropped host, a timeout or an unknown outcome is never run again behind the
+                // operator's back.
+                Status::Unreachable | Status::TimedOut | Status::Unknown => None,
                 Status::Failed => Some(outcome.message.clone().unwrap_or_else(|| "failed".into())),
                 _ => match &step.until {
                     Some(until) if !self.check_only => {
@@ -429,10 +430,17 @@ impl Job {
             self.generation * crate::transport::wrapper::ATTEMPTS_PER_GENERATION + attempt;
         for i in 0..self.commands.len() + self.transfers.len() {
             let (ran, mutating, cmd) = if let Some(cmd) = self.commands.get(i) {
+                let env = self.env_for(cmd);
+                if let Some(why) = crate::transport::wrapper::env_problem(&env) {
+                    status = Status::Failed;
+                    rc = None;
+                    message = Some(why);
+                    break;
+                }
                 let exec = Exec {
                     key: format!("{}/{numbered}.{i}", self.key),
                     script: cmd.script.clone(),
-                    env: self.env_for(cmd),
+                    env,
                     stdin: cmd
                         .stdin
                         .as_ref()
@@ -495,15 +503,27 @@ impl Job {
                     }
                 }
                 Err(e) => {
-                    status = match e {
+                    rc = None;
+                    status = match &e {
                         TransportError::TimedOut { .. } => Status::TimedOut,
                         // Another run holds the host: this action did not start there.
                         TransportError::HostLock { .. } => Status::Failed,
                         TransportError::Unreachable { .. } | TransportError::HostKey { .. } => {
                             Status::Unreachable
                         }
+                        // The host answers: its record decides (failed or unknown).
+                        TransportError::WrapperKilled {
+                            fate,
+                            stdout: out,
+                            stderr: err,
+                            ..
+                        } => {
+                            stdout.push_str(&self.masker.mask_bytes(out));
+                            stderr.push_str(&self.masker.mask_bytes(err));
+                            rc = fate.rc();
+                            fate.status()
+                        }
                     };
-                    rc = None;
                     message = Some(self.masker.mask(&e.to_string()));
                     break;
                 }

@@ -922,10 +922,13 @@ impl State<'_> {
 
     fn completed(&mut self, mut f: Finished, sink: &mut dyn Sink) {
         if self.cancelled && f.status.is_failure() {
-            f.message = Some(format!(
-                "interrupted (Ctrl-C) and stopped on its host; {}",
-                f.message.unwrap_or_default()
-            ));
+            // Stopped is only said when the command's own end came back from the host.
+            let how = if f.status == Status::Unreachable {
+                "interrupted (Ctrl-C); whether it stopped on its host is unknown"
+            } else {
+                "interrupted (Ctrl-C) and stopped on its host"
+            };
+            f.message = Some(format!("{how}; {}", f.message.unwrap_or_default()));
         }
         let PlanNode::Action(action) = self.plan.node(f.node) else {
             return;

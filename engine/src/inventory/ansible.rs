@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 
 use super::draft::{Var, Vars};
 use super::model::{Connection, Host};
+use super::ssh_values::{self, Field};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::schema::Reporter;
 use crate::yaml::Span;
@@ -194,6 +195,7 @@ pub(super) fn apply_connection_vars(host: &mut Host, vars: &Vars, r: &mut Report
                 ),
             );
         } else {
+            ssh_values::check(r, &name, Field::Address, &address, span);
             host.address = address;
         }
     }
@@ -210,13 +212,15 @@ pub(super) fn apply_connection_vars(host: &mut Host, vars: &Vars, r: &mut Report
             ),
         }
     }
-    if let Some((user, _)) = text(r, &["ansible_user", "ansible_ssh_user"]) {
+    if let Some((user, span)) = text(r, &["ansible_user", "ansible_ssh_user"]) {
+        ssh_values::check(r, &name, Field::User, &user, span);
         host.user = Some(user);
     }
-    if let Some((key_file, _)) = text(
+    if let Some((key_file, span)) = text(
         r,
         &["ansible_ssh_private_key_file", "ansible_private_key_file"],
     ) {
+        ssh_values::check(r, &name, Field::IdentityFile, &key_file, span);
         host.identity_file = Some(key_file);
     }
     if let Some((connection, span)) = text(r, &["ansible_connection"]) {
@@ -273,6 +277,9 @@ fn ssh_args(host: &mut Host, key: &str, args: &str, span: Span, r: &mut Reporter
             .or_else(|| option.trim().split_once(char::is_whitespace));
         match split {
             Some((k, v)) if !k.trim().is_empty() => {
+                let name = host.name.clone();
+                ssh_values::check(r, &name, Field::OptionKey, k.trim(), span);
+                ssh_values::check(r, &name, Field::OptionValue, v.trim(), span);
                 host.ssh_options
                     .insert(k.trim().to_owned(), v.trim().to_owned());
             }

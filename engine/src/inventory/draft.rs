@@ -12,6 +12,7 @@ use serde_json::Value as Json;
 
 use super::ansible;
 use super::model::{Connection, Group, Host, HostId, Inventory, InventoryFormat};
+use super::ssh_values::{self, Field};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::schema::{Reporter, Spanned};
 use crate::yaml::Span;
@@ -177,6 +178,16 @@ impl Draft {
             };
             if format != InventoryFormat::Native {
                 ansible::apply_connection_vars(&mut host, &vars, &mut r);
+            }
+            // Without an address of its own, the host's name is the ssh destination.
+            let own_address = draft.address.is_some()
+                || (format != InventoryFormat::Native
+                    && ["ansible_host", "ansible_ssh_host"]
+                        .iter()
+                        .any(|k| vars.contains_key(*k)));
+            // (A name that is not a valid name at all is reported as such, once.)
+            if !own_address && is_valid_name(&host.name) {
+                ssh_values::check(&mut r, &host.name, Field::Address, &host.name, host.span);
             }
             host.vars = vars.into_iter().map(|(k, v)| (k, v.value)).collect();
             hosts.push(host);

@@ -3,6 +3,7 @@
 
 use super::draft::{Draft, DraftHost, Var, Vars};
 use super::model::Connection;
+use super::ssh_values::{self, Field};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::schema::{Reporter, Spanned};
 use crate::yaml::{Node, Span};
@@ -111,6 +112,8 @@ fn host(r: &mut Reporter, draft: &mut Draft, key: &Node, value: &Node) {
                     .primary(address.span, "empty address")
                     .help("give a name or IP address, or remove `address` to use the host name"),
                 );
+            } else {
+                ssh_values::check(r, &name.value, Field::Address, &address.value, address.span);
             }
             host.address = Some(address.value);
         }
@@ -129,14 +132,17 @@ fn host(r: &mut Reporter, draft: &mut Draft, key: &Node, value: &Node) {
                 ),
             }
         }
-        host.user = m
-            .get("user")
-            .and_then(|n| r.string(n, "user"))
-            .map(|s| s.value);
-        host.identity_file = m
+        if let Some(user) = m.get("user").and_then(|n| r.string(n, "user")) {
+            ssh_values::check(r, &name.value, Field::User, &user.value, user.span);
+            host.user = Some(user.value);
+        }
+        if let Some(file) = m
             .get("identity_file")
             .and_then(|n| r.string(n, "identity_file"))
-            .map(|s| s.value);
+        {
+            ssh_values::check(r, &name.value, Field::IdentityFile, &file.value, file.span);
+            host.identity_file = Some(file.value);
+        }
         if let Some(connection) = m.get("connection").and_then(|n| r.string(n, "connection")) {
             host.connection = match connection.value.as_str() {
                 "ssh" => Some(Connection::Ssh),
@@ -165,6 +171,8 @@ fn host(r: &mut Reporter, draft: &mut Draft, key: &Node, value: &Node) {
                     r.string(k, "an ssh option"),
                     r.string(v, "an ssh option value"),
                 ) {
+                    ssh_values::check(r, &name.value, Field::OptionKey, &k.value, k.span);
+                    ssh_values::check(r, &name.value, Field::OptionValue, &v.value, v.span);
                     host.ssh_options.insert(k.value, v.value);
                 }
             }

@@ -11,6 +11,7 @@ use tokio::sync::OnceCell;
 use crate::inventory::{Connection, HostId};
 
 use super::endpoint::Endpoint;
+use super::fault::{self, ScriptFate};
 use super::host_lock::{self, Claim, HostLock};
 use super::wrapper::{WRAPPER, kill_script, stdin_header};
 
@@ -52,6 +53,15 @@ pub enum TransportError {
     /// The host is locked by another run (or its lock cannot be taken): nothing was run on it
     /// (`host_lock.rs`).
     HostLock { host: String, message: String },
+    /// The wrapper on the host ended without an exit status (killed by a signal) while the
+    /// connection stayed up: the host answers, and its record says what became of the script.
+    /// The output received until then is kept.
+    WrapperKilled {
+        host: String,
+        fate: ScriptFate,
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
+    },
     /// The command ran past its timeout and was stopped; `cleanup` says how.
     TimedOut {
         host: String,
@@ -81,6 +91,10 @@ impl std::fmt::Display for TransportError {
                 Ok(())
             }
             Self::HostLock { message, .. } => write!(f, "{message}; nothing was run on it"),
+            Self::WrapperKilled { host, fate, .. } => write!(
+                f,
+                "the wrapper of the command on `{host}` was killed by a signal (ssh does not say which) while the host stayed reachable; {fate}"
+            ),
             Self::TimedOut {
                 host,
                 after,
@@ -399,6 +413,10 @@ impl Transports {
                     (child.stdin.take(), child.stdout.take(), child.stderr.take());
                 let (out, err) = pump(stdin, input, stdout, stderr).await;
                 let status = child.wait().await.map_err(|e| unreachable(e.to_string()))?;
+                if wrapped && std::os::unix::process::ExitStatusExt::signal(&status).is_some() {
+                    // The wrapper itself was killed: ask its record what became of the script.
+                    return Err(self.dead_wrapper(host, exec, out, err).await);
+                }
                 Ok(ExecResult {
                     code: status.code(),
                     stdout: out,
@@ -411,16 +429,24 @@ impl Transports {
                     .stdin(openssh::Stdio::piped())
                     .stdout(openssh::Stdio::piped())
                     .stderr(openssh::Stdio::piped());
-                let mut child = cmd.spawn().await.map_err(|e| unreachable(e.to_string()))?;
+                let mut child = cmd
+                    .spawn()
+                    .await
+                    .map_err(|e| unreachable(format!("the command could not be sent: {e}")))?;
                 let (stdin, stdout, stderr) = (
                     child.stdin().take(),
                     child.stdout().take(),
                     child.stderr().take(),
                 );
                 let (out, err) = pump(stdin, input, stdout, stderr).await;
-                let status = child.wait().await.map_err(|e| {
-                    unreachable(format!("the connection dropped while the command ran: {e}"))
-                })?;
+                let status = match child.wait().await {
+                    Ok(status) => status,
+                    Err(e) => {
+                        return Err(self
+                            .without_status(host, session, exec, wrapped, &e, out, err)
+                            .await);
+                    }
+                };
                 Ok(ExecResult {
                     code: status.code(),
                     stdout: out,
@@ -438,6 +464,84 @@ impl Transports {
             .expect("the host lock slot is never poisoned")
             .as_ref()
             .is_some_and(HostLock::lost)
+    }
+
+    /// A command over ssh ended without an exit status: a lost connection, or a remote process
+    /// killed by a signal. The connection's state decides which ([`fault`]).
+    #[allow(clippy::too_many_arguments)] // one call site; the pieces of one command's end
+    async fn without_status(
+        &self,
+        host: HostId,
+        session: &openssh::Session,
+        exec: &Exec,
+        wrapped: bool,
+        error: &openssh::Error,
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
+    ) -> TransportError {
+        let name = self.endpoints[host].name.clone();
+        if session.check().await.is_err() {
+            let log = session
+                .control_socket()
+                .parent()
+                .and_then(|dir| fs_err::read_to_string(dir.join("log")).ok())
+                .unwrap_or_default();
+            let reason = fault::master_reason(&log).unwrap_or_else(|| error.to_string());
+            return TransportError::Unreachable {
+                host: name,
+                message: fault::lost(&reason),
+            };
+        }
+        if !wrapped {
+            return TransportError::Unreachable {
+                host: name,
+                message: format!(
+                    "a control command ended without an exit status ({error}) although the connection is up"
+                ),
+            };
+        }
+        self.dead_wrapper(host, exec, stdout, stderr).await
+    }
+
+    /// The wrapper of `exec` died of a signal while the host stayed reachable: what its record
+    /// on the host says.
+    async fn dead_wrapper(
+        &self,
+        host: HostId,
+        exec: &Exec,
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
+    ) -> TransportError {
+        let name = self.endpoints[host].name.clone();
+        let script = fault::record_script(&exec.key);
+        // Boxed: `plain` runs through `spawn_and_wait`, which may land here again (never for a
+        // plain command, but the compiler cannot know).
+        let record = Box::pin(self.plain(host, &script)).await;
+        let fate = match &record {
+            Ok(r) => fault::parse_record(&String::from_utf8_lossy(&r.stdout)),
+            Err(_) => None,
+        };
+        match (fate, record) {
+            (Some(fate), _) => TransportError::WrapperKilled {
+                host: name,
+                fate,
+                stdout,
+                stderr,
+            },
+            (None, Err(e)) => TransportError::Unreachable {
+                host: name,
+                message: format!(
+                    "the command's wrapper ended without an exit status, and the host's record of it could not be read ({e}): its outcome is unknown"
+                ),
+            },
+            (None, Ok(r)) => TransportError::Unreachable {
+                host: name,
+                message: format!(
+                    "the command's wrapper ended without an exit status, and the host's record of it is unreadable ({:?}): its outcome is unknown",
+                    String::from_utf8_lossy(&r.stdout).trim()
+                ),
+            },
+        }
     }
 }
 
@@ -492,12 +596,16 @@ impl Runner for Transports {
         } else {
             // Stop the command's whole process group on the host, then report.
             let cleanup = match self.plain(host, &kill_script(&exec.key, 5)).await {
+                // Each message says only what the kill script saw on the host.
                 Ok(r) => match String::from_utf8_lossy(&r.stdout).trim() {
                     "killed" => "its processes did not stop on SIGTERM and were killed".to_owned(),
                     "terminated" => "its processes were stopped with SIGTERM".to_owned(),
-                    other => format!("no process was left to stop ({other})"),
+                    "survived" => "its processes did not stop on SIGTERM, and some were still there after SIGKILL".to_owned(),
+                    "not running" => "its process group had already ended".to_owned(),
+                    "no such action" => "the host had no record of its process group, so nothing was stopped; whether it started is unknown".to_owned(),
+                    other => format!("the host's answer to stopping it is unclear ({other:?}): it may still be running"),
                 },
-                Err(e) => format!("and could not be stopped: {e}"),
+                Err(e) => format!("it could not be stopped ({e}): it may still be running on the host"),
             };
             Err(TransportError::TimedOut {
                 host: self.endpoints[host].name.clone(),

@@ -1,68 +1,139 @@
 //! Opening the SSH master connection of one host.
 //!
-//! The `openssh` crate drives the system `ssh` with a ControlMaster, so the user's
-//! `~/.ssh/config`, agent and known_hosts behave as they expect. Inventory `ssh_options` go into
-//! a small per-host config file that `Include`s the user's and the system's configuration after
-//! them (the first value found wins in ssh_config). Host keys are checked strictly: an unknown
-//! or changed key is refused, and the error quotes the fingerprint the host presented.
+//! We launch the master `ssh` ourselves and hand its control directory to the `openssh` crate
+//! ([`Session::new_native_mux`]), which then multiplexes every command over it. The crate's own
+//! `SessionBuilder::launch_master` puts the destination on the command line without `--`, so
+//! an address that looks like an option (`-oProxyCommand=...`) would be read as one; here `--`
+//! always comes first. (The inventory refuses such addresses anyway: this is the second wall.)
+//!
+//! The system `ssh` keeps the user's `~/.ssh/config`, agent and known_hosts working. Inventory
+//! `ssh_options` go into a small per-host config file that `Include`s the user's and the
+//! system's configuration after them (the first value found wins in ssh_config). Host keys are
+//! checked strictly: an unknown or changed key is refused, and the error quotes the fingerprint
+//! the host presented.
 
+use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::num::NonZeroUsize;
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
-use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder};
+use openssh::Session;
 
 use super::endpoint::Endpoint;
 use super::exec::TransportError;
 
-/// How long a master outlives its last channel (`ControlPersist`), in seconds.
-pub const CONTROL_PERSIST_SECS: usize = 5;
+/// How long a master connection stays up once its last command has ended (`ControlPersist`).
+/// The one place this is set. Short: the run's host-lock command keeps the master busy while
+/// the run lives (`host_lock.rs`), so this only counts once the run is gone, killed or not.
+pub const CONTROL_PERSIST: Duration = Duration::from_secs(5);
+
+/// `ConnectTimeout` of the master.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `ServerAliveInterval` of the master: with ssh's default `ServerAliveCountMax` of 3, a host
+/// that stops answering is given up after about 15 s.
+const SERVER_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
 
 pub async fn connect(endpoint: &Endpoint, control_dir: &Path) -> Result<Session, TransportError> {
+    let unreachable = |message: String| TransportError::Unreachable {
+        host: endpoint.name.clone(),
+        message,
+    };
     let config = control_dir.join(format!("{}.config", sanitize(&endpoint.name)));
+    fs_err::write(&config, config_text(endpoint))
+        .map_err(|e| unreachable(format!("cannot write the ssh configuration: {e}")))?;
+    // Short: the control socket's path must fit a Unix socket address (~100 bytes).
+    let dir = tempfile::Builder::new()
+        .prefix("m-")
+        .tempdir_in(control_dir)
+        .map_err(|e| unreachable(format!("cannot create the control directory: {e}")))?;
+    // What ssh says before its log (`-E`) is open (a bad command line, say) goes to standard
+    // error: a file, not a pipe, which the backgrounded master would hold open.
+    let stderr = fs_err::File::create(dir.path().join("stderr"))
+        .map_err(|e| unreachable(format!("cannot create the ssh log: {e}")))?;
+    let status = tokio::process::Command::new("ssh")
+        .args(master_args(endpoint, &config, dir.path(), CONTROL_PERSIST))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr.into_parts().0)
+        // Cancelled while connecting (a timeout): the half-started ssh goes with it. Once it has
+        // forked into the background (`-f`), this process has exited and nothing is killed.
+        .kill_on_drop(true)
+        .status()
+        .await
+        .map_err(|e| unreachable(format!("cannot run ssh: {e}")))?;
+    if status.success() {
+        return Ok(Session::new_native_mux(dir));
+    }
+    let read = |name: &str| fs_err::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let log = format!("{}\n{}", read("stderr").trim(), read("log").trim());
+    let log = log.trim();
+    let message = if log.is_empty() {
+        format!("failed to connect to the remote host: ssh exited with {status}")
+    } else {
+        format!("failed to connect to the remote host: {log}")
+    };
+    Err(classify(endpoint, message).await)
+}
+
+/// The per-host ssh config: the inventory's `ssh_options` first, then the user's and the
+/// system's configuration. Keys and values were checked when the inventory was loaded (one
+/// keyword, one line each), so none of them can add a line of its own.
+fn config_text(endpoint: &Endpoint) -> String {
     let mut text = format!("# written by runbook for host {}\nHost *\n", endpoint.name);
     for (key, value) in &endpoint.ssh_options {
+        debug_assert!(
+            !key.contains(char::is_control) && !value.contains(char::is_control),
+            "checked when the inventory was loaded"
+        );
         let _ = writeln!(text, "  {key} {value}");
     }
     text.push_str("Include ~/.ssh/config\nInclude /etc/ssh/ssh_config\n");
-    fs_err::write(&config, text).map_err(|e| TransportError::Unreachable {
-        host: endpoint.name.clone(),
-        message: format!("cannot write the ssh configuration: {e}"),
-    })?;
-
-    let mut builder = SessionBuilder::default();
-    builder
-        .known_hosts_check(KnownHosts::Strict)
-        .control_directory(control_dir)
-        .config_file(&config)
-        .port(endpoint.port)
-        .connect_timeout(Duration::from_secs(10))
-        .server_alive_interval(Duration::from_secs(5))
-        // Short: the run's host-lock command keeps the master busy while the run lives
-        // (`host_lock`), so this only counts once the run is gone, killed or not.
-        .control_persist(ControlPersist::IdleFor(
-            NonZeroUsize::new(CONTROL_PERSIST_SECS).expect("not zero"),
-        ));
-    if let Some(user) = &endpoint.user {
-        builder.user(user.clone());
-    }
-    if let Some(key) = &endpoint.identity_file {
-        builder.keyfile(key);
-    }
-    match builder.connect_mux(&endpoint.address).await {
-        Ok(session) => Ok(session),
-        Err(err) => Err(classify(endpoint, &err).await),
-    }
+    text
 }
 
-async fn classify(endpoint: &Endpoint, err: &openssh::Error) -> TransportError {
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        let _ = write!(message, ": {s}");
-        source = s.source();
+/// The master's command line (after `ssh`): background (`-f`), no command (`-N`), master of
+/// the control socket in `dir`, strict host keys, no prompts, and `--` before the destination.
+pub fn master_args(
+    endpoint: &Endpoint,
+    config: &Path,
+    dir: &Path,
+    persist: Duration,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "-E".into(),
+        dir.join("log").into(),
+        "-S".into(),
+        dir.join("master").into(),
+        "-M".into(),
+        "-f".into(),
+        "-N".into(),
+    ];
+    for option in [
+        format!("ControlPersist={}s", persist.as_secs().max(1)),
+        "BatchMode=yes".to_owned(),
+        "StrictHostKeyChecking=yes".to_owned(),
+        format!("ConnectTimeout={}", CONNECT_TIMEOUT.as_secs()),
+        format!("ServerAliveInterval={}", SERVER_ALIVE_INTERVAL.as_secs()),
+    ] {
+        args.extend(["-o".into(), option.into()]);
     }
+    args.extend(["-p".into(), endpoint.port.to_string().into()]);
+    if let Some(user) = &endpoint.user {
+        args.extend(["-l".into(), user.into()]);
+    }
+    if let Some(key) = &endpoint.identity_file {
+        // Only this key, as `openssh` did.
+        args.extend(["-o".into(), "IdentitiesOnly=yes".into()]);
+        args.extend(["-i".into(), key.into()]);
+    }
+    args.extend(["-F".into(), config.into()]);
+    args.extend(["--".into(), endpoint.address.clone().into()]);
+    args
+}
+
+async fn classify(endpoint: &Endpoint, message: String) -> TransportError {
     let host_key = [
         "Host key verification failed",
         "REMOTE HOST IDENTIFICATION HAS CHANGED",
@@ -88,7 +159,7 @@ async fn classify(endpoint: &Endpoint, err: &openssh::Error) -> TransportError {
 /// The fingerprints of the keys the host presents, as `ssh-keygen -l` prints them.
 async fn fingerprint(endpoint: &Endpoint) -> Option<String> {
     let script = format!(
-        "ssh-keyscan -T 5 -p {} {} 2>/dev/null | ssh-keygen -lf - 2>/dev/null",
+        "ssh-keyscan -T 5 -p {} -- {} 2>/dev/null | ssh-keygen -lf - 2>/dev/null",
         endpoint.port,
         runbook_modules::quote(&endpoint.address)
     );
@@ -111,4 +182,95 @@ fn sanitize(name: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::inventory::Connection;
+
+    fn endpoint(address: &str) -> Endpoint {
+        Endpoint {
+            name: "a".into(),
+            address: address.into(),
+            port: 2222,
+            user: Some("ops".into()),
+            connection: Connection::Ssh,
+            ssh_options: BTreeMap::from([("ServerAliveCountMax".into(), "3".into())]),
+            identity_file: Some(PathBuf::from("/k/id")),
+            max_sessions: 9,
+        }
+    }
+
+    #[test]
+    fn the_destination_comes_last_after_a_double_dash() {
+        for address in ["127.0.0.2", "-oProxyCommand=touch /tmp/pwned", "-v"] {
+            let args = master_args(
+                &endpoint(address),
+                Path::new("/c/a.config"),
+                Path::new("/c/m-x"),
+                CONTROL_PERSIST,
+            );
+            let n = args.len();
+            assert_eq!(args[n - 2], "--", "{args:?}");
+            assert_eq!(args[n - 1], address, "{args:?}");
+            assert_eq!(
+                args.iter().filter(|a| *a == "--").count(),
+                1,
+                "one `--`, right before the destination: {args:?}"
+            );
+            // Nothing else on the command line comes from the address.
+            assert!(
+                args[..n - 1]
+                    .iter()
+                    .all(|a| !a.to_string_lossy().contains(address)),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_master_is_strict_and_persists_as_configured() {
+        let args: Vec<String> = master_args(
+            &endpoint("h"),
+            Path::new("/c/a.config"),
+            Path::new("/c/m-x"),
+            Duration::from_secs(42),
+        )
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+        let pairs: Vec<(&str, &str)> = args
+            .windows(2)
+            .map(|w| (w[0].as_str(), w[1].as_str()))
+            .collect();
+        for expected in [
+            ("-o", "ControlPersist=42s"),
+            ("-o", "BatchMode=yes"),
+            ("-o", "StrictHostKeyChecking=yes"),
+            ("-S", "/c/m-x/master"),
+            ("-E", "/c/m-x/log"),
+            ("-p", "2222"),
+            ("-l", "ops"),
+            ("-i", "/k/id"),
+            ("-F", "/c/a.config"),
+        ] {
+            assert!(pairs.contains(&expected), "{expected:?} in {args:?}");
+        }
+        for flag in ["-M", "-f", "-N"] {
+            assert!(args.iter().any(|a| a == flag), "{flag} in {args:?}");
+        }
+    }
+
+    #[test]
+    fn the_config_has_one_line_per_option_then_the_includes() {
+        let text = config_text(&endpoint("h"));
+        assert_eq!(
+            text,
+            "# written by runbook for host a\nHost *\n  ServerAliveCountMax 3\nInclude ~/.ssh/config\nInclude /etc/ssh/ssh_config\n"
+        );
+    }
 }

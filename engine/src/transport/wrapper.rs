@@ -21,6 +21,17 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 
 /// The wrapper, run with `sh -c`. `$1` is the action key, `$2` the script.
+///
+/// - A value is decoded with a sentinel `x` after it, stripped afterwards: command substitution
+///   removes trailing newlines, and a value's own trailing newlines must arrive.
+/// - The script runs under a small recorder (`runbook-recorder`, the `setsid sh -c` text) in a
+///   session of its own: the recorder writes its process id (which `setsid` made the group's id)
+///   to `pgid`, runs the script, and writes its exit code to `rc`, from inside the script's
+///   process group, so killing the wrapper alone loses nothing. It traps HUP, INT and TERM (with
+///   a handler, not "ignore", so the script still gets the default action): a TERM to the group
+///   stops the script, and the recorder still writes its code (143). The wrapper writes `rc`
+///   itself only when the recorder did not (SIGKILL of the whole group).
+/// - Records are written to a temporary file and renamed, so a probe never reads half of one.
 pub const WRAPPER: &str = r#"set -u
 d="${RUNBOOK_HOST_ROOT:-$HOME}/.runbook/actions/$1"
 mkdir -p "$d" || exit 125
@@ -33,15 +44,18 @@ esac
 while IFS= read -r l; do
   [ -z "$l" ] && break
   n=${l%% *}; v=${l#* }
-  v=$(printf %s "$v" | base64 -d) || exit 125
-  export "$n=$v"
+  v=$(printf %s "$v" | base64 -d && echo x) || exit 125
+  export "$n=${v%x}"
 done
 exec 3<&0
-setsid sh -c "$2" <&3 3<&- &
+setsid sh -c 'printf "%s\n" "$$" > "$1/pgid.r" && mv -f "$1/pgid.r" "$1/pgid" || exit 125
+trap : HUP INT TERM
+sh -c "$2" <&3 3<&-; c=$?
+printf "%s\n" "$c" > "$1/rc.r" && mv -f "$1/rc.r" "$1/rc"
+exit "$c"' runbook-recorder "$d" "$2" &
 p=$!
-printf '%s\n' "$p" > "$d/pgid"
 wait "$p"; rc=$?
-printf '%s\n' "$rc" > "$d/rc"
+[ -e "$d/rc" ] || { printf '%s\n' "$rc" > "$d/rc.w" && mv -f "$d/rc.w" "$d/rc"; }
 exit "$rc"
 "#;
 
@@ -65,12 +79,24 @@ pub fn valid_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Why `env` cannot reach the script intact, or `None`: a value with a NUL byte, which no
+/// shell variable (and no environment variable) can hold, so the shell would drop it without
+/// a word. The message names the variable, never the value (it may be a secret).
+pub fn env_problem(env: &[(String, String)]) -> Option<String> {
+    env.iter().find(|(_, v)| v.contains('\0')).map(|(name, _)| {
+        format!(
+            "the value of environment variable `{name}` contains a NUL byte, which no environment variable can hold: the step was not run"
+        )
+    })
+}
+
 /// The header the wrapper reads from standard input: one `NAME BASE64` line per variable and
 /// an empty line.
 pub fn stdin_header(env: &[(String, String)]) -> Vec<u8> {
     let mut out = String::new();
     for (name, value) in env {
         debug_assert!(valid_env_name(name), "checked when the plan was compiled");
+        debug_assert!(!value.contains('\0'), "refused before the command is sent");
         let _ = writeln!(
             out,
             "{name} {}",
@@ -82,7 +108,9 @@ pub fn stdin_header(env: &[(String, String)]) -> Vec<u8> {
 }
 
 /// A command that signals the process group of an action: TERM, then KILL after `grace`
-/// seconds if anything is left. Prints what it did.
+/// seconds if anything is left. Prints what it did and what it saw afterwards: `terminated`
+/// (gone after TERM), `killed` (gone after KILL), `survived` (still there 2 s after KILL),
+/// `not running` (the group had already ended) or `no such action` (no group recorded).
 pub fn kill_script(key: &str, grace_secs: u64) -> String {
     format!(
         r#"d="${{RUNBOOK_HOST_ROOT:-$HOME}}/.runbook/actions/"{key}
@@ -91,7 +119,11 @@ g=$(cat "$d/pgid")
 kill -s TERM -- "-$g" 2>/dev/null || {{ echo 'not running'; exit 0; }}
 i=0
 while kill -s 0 -- "-$g" 2>/dev/null && [ "$i" -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done
-if kill -s 0 -- "-$g" 2>/dev/null; then kill -s KILL -- "-$g" 2>/dev/null; echo killed; else echo terminated; fi
+kill -s 0 -- "-$g" 2>/dev/null || {{ echo terminated; exit 0; }}
+kill -s KILL -- "-$g" 2>/dev/null
+i=0
+while kill -s 0 -- "-$g" 2>/dev/null && [ "$i" -lt 20 ]; do sleep 0.1; i=$((i+1)); done
+if kill -s 0 -- "-$g" 2>/dev/null; then echo survived; else echo killed; fi
 "#,
         key = runbook_modules::quote(key),
         ticks = grace_secs * 10,
@@ -236,6 +268,101 @@ mod tests {
                 .parse::<u32>()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn values_arrive_byte_for_byte_trailing_newlines_included() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let values = [
+            "two\n\n",
+            "\n",
+            "",
+            "crlf\r\n",
+            "x",
+            "ends in x\nx",
+            " \t lead",
+        ];
+        let env: Vec<(String, String)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("V{i}"), (*v).to_owned()))
+            .collect();
+        let mut script = String::new();
+        for i in 0..values.len() {
+            let _ = write!(script, "printf '%s|' \"$V{i}\"; ");
+        }
+        let out = run("r1/env@h", &script, &env, b"", root.path());
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let expected = values.join("|") + "|";
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    }
+
+    #[test]
+    fn a_nul_byte_is_named_not_dropped() {
+        let env = vec![
+            ("OK".to_owned(), "fine\n".to_owned()),
+            ("BAD".to_owned(), "a\0b".to_owned()),
+        ];
+        let why = env_problem(&env).expect("refused");
+        assert!(why.contains("`BAD`") && why.contains("NUL"), "{why}");
+        assert!(!why.contains("a\0b"), "the value is not shown");
+        assert_eq!(env_problem(&env[..1]), None);
+    }
+
+    #[test]
+    fn killing_only_the_wrapper_loses_neither_the_script_nor_its_exit_code() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let path = root.path().to_owned();
+        let release = root.path().join("release");
+        let script = format!(
+            "while [ ! -e {} ]; do sleep 0.05; done; echo ran > {}/ran; exit 7",
+            release.display(),
+            root.path().display()
+        );
+        let mut child = Command::new("sh")
+            .args(["-c", WRAPPER, "runbook-wrapper", "r1/w@h", &script])
+            .env("RUNBOOK_HOST_ROOT", &path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sh runs");
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(&stdin_header(&[]))
+            .expect("write stdin");
+        let dir = root.path().join(".runbook/actions/r1/w@h");
+        while !dir.join("pgid").exists() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // SIGKILL to the wrapper alone, not to the script's group.
+        child.kill().expect("kill -9 the wrapper");
+        let status = child.wait().expect("reaped");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+        let probe = |key: &str| {
+            let out = Command::new("sh")
+                .args(["-c", &probe_script(key)])
+                .env("RUNBOOK_HOST_ROOT", root.path())
+                .output()
+                .expect("probe");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert_eq!(probe("r1/w@h"), "running\n", "the script runs on");
+        fs_err::write(&release, "").expect("release the script");
+        while !dir.join("rc").exists() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(
+            probe("r1/w@h"),
+            "exited 7\n",
+            "its recorder wrote its exit code"
+        );
+        assert!(root.path().join("ran").exists());
     }
 
     #[test]
