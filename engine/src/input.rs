@@ -69,6 +69,47 @@ pub fn read_text_limited(path: &Path, what: &str, limit: u64) -> Result<String, 
     String::from_utf8(bytes).map_err(|e| not_utf8(&name, what, e))
 }
 
+/// The largest secret file read (`--secret NAME=file:PATH`), in bytes (64 KiB): a password, a
+/// token or a key is far smaller.
+pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Reads a secret from a file, as [`read_text`] reads an input but with messages that never
+/// quote the content (no source snippet, no bytes shown): a regular file of at most
+/// [`MAX_SECRET_BYTES`], in UTF-8.
+pub fn read_secret(path: &Path) -> Result<String, String> {
+    read_secret_limited(path, MAX_SECRET_BYTES)
+}
+
+fn read_secret_limited(path: &Path, limit: u64) -> Result<String, String> {
+    let meta = fs_err::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err(format!(
+            "`{}` is not a regular file ({}); a read from it may never end",
+            path.display(),
+            kind(&meta)
+        ));
+    }
+    let file = fs_err::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "`{}` is larger than {}, too large for a secret",
+            path.display(),
+            human(limit)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "`{}` is not UTF-8 (at byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// A located diagnostic for the first byte that is not UTF-8.
 fn not_utf8(name: &str, what: &str, err: std::string::FromUtf8Error) -> Diagnostic {
     let at = err.utf8_error().valid_up_to();
@@ -123,6 +164,25 @@ fn human(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_file_is_bounded_and_its_content_never_quoted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, "s3cret\n").expect("write");
+        assert_eq!(read_secret(&path).expect("reads"), "s3cret\n");
+        let err = read_secret_limited(&path, 3).expect_err("too large");
+        assert!(err.contains("too large for a secret"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+        std::fs::write(&path, b"s3cret\xff").expect("write");
+        let err = read_secret(&path).expect_err("not utf-8");
+        assert!(
+            err.contains("not UTF-8 (at byte 6)") && !err.contains("s3cret"),
+            "{err}"
+        );
+        let err = read_secret(Path::new("/dev/zero")).expect_err("a device");
+        assert!(err.contains("not a regular file"), "{err}");
+    }
 
     #[test]
     fn reads_a_small_file() {

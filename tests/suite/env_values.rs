@@ -54,3 +54,26 @@ fn trailing_newlines_arrive_and_a_nul_at_run_time_fails_the_step() {
         "the secret's value is not shown"
     );
 }
+
+#[test]
+fn a_secret_file_that_is_a_device_or_too_large_is_refused_before_anything_runs() {
+    let rig = Rig::new(1);
+    let big = rig.dir.path().join("big-secret");
+    fs_err::write(&big, "k".repeat(64 * 1024 + 1)).expect("write the secret");
+    let rb = header("secret-file")
+        + "params:\n  token: {type: secret, required: true}\n"
+        + "steps:\n  - id: use\n    module: shell\n    on: a\n"
+        + "    env: {TOKEN: \"{{ params.token }}\"}\n"
+        + "    with: {cmd: 'touch $RUNBOOK_HOST_ROOT/ran'}\n";
+    for (source, says) in [
+        (big.display().to_string(), "too large for a secret"),
+        ("/dev/zero".to_owned(), "not a regular file"),
+    ] {
+        let arg = format!("token=file:{source}");
+        let run = rig.apply(&rb, &rig.inventory(), &["--secret", &arg]);
+        assert_eq!(run.code, 2, "{source}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{source}: {}", run.stderr);
+        assert!(!run.stderr.contains("kkkk"), "the content is never shown");
+        assert!(!rig.root("a").join("ran").exists(), "nothing ran");
+    }
+}

@@ -641,7 +641,8 @@ fn read_source(name: &str, source: &str) -> Result<String, String> {
         std::env::var(var)
             .map_err(|_| format!("secret `{name}`: environment variable `{var}` is not set"))
     } else if let Some(path) = source.strip_prefix("file:") {
-        let text = fs_err::read_to_string(path).map_err(|e| format!("secret `{name}`: {e}"))?;
+        let text = runbook::input::read_secret(std::path::Path::new(path))
+            .map_err(|e| format!("secret `{name}`: {e}"))?;
         Ok(text.strip_suffix('\n').unwrap_or(&text).to_owned())
     } else {
         Err(format!(
