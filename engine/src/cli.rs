@@ -6,6 +6,7 @@ mod args;
 mod commands;
 mod lab;
 mod load;
+mod manual;
 mod progress;
 mod report;
 mod runs;

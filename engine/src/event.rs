@@ -214,6 +214,29 @@ pub enum Event {
     },
 }
 
+/// An event as a JSON line carries it (`--format json`): `ts`, when it happened (RFC 3339 with
+/// milliseconds), and `run_id`, then the event's own fields. The events that name their run
+/// themselves (`run_started`, `run_finished`) carry `run_id` once, in their own place.
+#[derive(Debug, Serialize)]
+pub struct Stamped<'a> {
+    pub ts: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<&'a str>,
+    #[serde(flatten)]
+    pub event: &'a Event,
+}
+
+impl<'a> Stamped<'a> {
+    pub fn new(ts: &'a str, run_id: &'a str, event: &'a Event) -> Self {
+        let own = matches!(event, Event::RunStarted { .. } | Event::RunFinished { .. });
+        Self {
+            ts,
+            run_id: (!own).then_some(run_id),
+            event,
+        }
+    }
+}
+
 /// Receives events. Implemented by the CLI's renderers and by tests.
 pub trait Sink: Send {
     fn emit(&mut self, event: &Event);
@@ -231,5 +254,193 @@ pub struct Recorder(pub Vec<Event>);
 impl Sink for Recorder {
     fn emit(&mut self, event: &Event) {
         self.0.push(event.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One event of every kind. The match in [`name`] has no wildcard: a new variant does not
+    /// compile until it is named there, and [`every_kind_has_a_sample`] then wants a sample here
+    /// (and the docs test wants it in docs/events.md).
+    fn samples() -> Vec<Event> {
+        let action = || "stop-source@a".to_owned();
+        vec![
+            Event::RunStarted {
+                run_id: "R1".into(),
+                runbook: "switchover".into(),
+                version: "1.2.0".into(),
+                actions: 27,
+                hosts: 2,
+                estimate_secs: 95.5,
+                dry_run: false,
+            },
+            Event::PhaseStarted {
+                phase: "switch".into(),
+                outage: true,
+            },
+            Event::ActionStarted {
+                action: action(),
+                step: "stop-source".into(),
+                host: "a".into(),
+                attempt: 1,
+            },
+            Event::ActionRetrying {
+                action: action(),
+                attempt: 2,
+                delay_secs: 5.0,
+                reason: "exited with code 1".into(),
+            },
+            Event::ActionFinished {
+                action: action(),
+                step: "stop-source".into(),
+                host: "a".into(),
+                status: Status::Changed,
+                rc: Some(0),
+                duration_secs: 2.25,
+                message: None,
+            },
+            Event::AwaitingApproval {
+                action: "confirm@a".into(),
+                step: "confirm".into(),
+                instructions: "Confirm the application is stopped.".into(),
+            },
+            Event::WindowWaiting {
+                message: "the outage window opens at 22:00".into(),
+                until: "2026-12-03T22:00:00Z".into(),
+            },
+            Event::RunPaused {
+                action: action(),
+                message: "the window closes before it would end".into(),
+                next_window: Some("2026-12-04T22:00:00Z".into()),
+                held: 3,
+            },
+            Event::RecordFailed {
+                message: "cannot write the journal in .runbook: No space left on device".into(),
+            },
+            Event::ArtifactKept {
+                action: "rollback@a".into(),
+                name: "lost.lost".into(),
+                path: ".runbook/runs/R1/artifacts/rollback@a/lost.lost".into(),
+                bytes: 120,
+            },
+            Event::ActionResumed {
+                action: action(),
+                status: Status::Changed,
+                how: "recorded".into(),
+            },
+            Event::RunFinished {
+                run_id: "R1".into(),
+                status: RunStatus::Succeeded,
+                duration_secs: 61.0,
+                hosts: vec![HostSummary {
+                    host: "a".into(),
+                    changed: 12,
+                    duration_secs: 40.5,
+                    ..HostSummary::default()
+                }],
+                run_dir: ".runbook/runs/R1".into(),
+            },
+        ]
+    }
+
+    fn name(event: &Event) -> &'static str {
+        match event {
+            Event::RunStarted { .. } => "run_started",
+            Event::PhaseStarted { .. } => "phase_started",
+            Event::ActionStarted { .. } => "action_started",
+            Event::ActionRetrying { .. } => "action_retrying",
+            Event::ActionFinished { .. } => "action_finished",
+            Event::AwaitingApproval { .. } => "awaiting_approval",
+            Event::WindowWaiting { .. } => "window_waiting",
+            Event::RunPaused { .. } => "run_paused",
+            Event::RecordFailed { .. } => "record_failed",
+            Event::ArtifactKept { .. } => "artifact_kept",
+            Event::ActionResumed { .. } => "action_resumed",
+            Event::RunFinished { .. } => "run_finished",
+        }
+    }
+
+    fn line(event: &Event) -> serde_json::Map<String, serde_json::Value> {
+        let json = serde_json::to_value(Stamped::new("2026-12-03T13:20:41.507Z", "R1", event))
+            .expect("events serialize");
+        let serde_json::Value::Object(map) = json else {
+            panic!("an event is a JSON object")
+        };
+        map
+    }
+
+    #[test]
+    fn every_kind_has_a_sample_whose_tag_is_its_name() {
+        let samples = samples();
+        let names: std::collections::BTreeSet<_> = samples.iter().map(name).collect();
+        assert_eq!(names.len(), samples.len(), "one sample per kind");
+        for event in &samples {
+            assert_eq!(line(event)["event"], name(event));
+        }
+    }
+
+    #[test]
+    fn every_line_carries_ts_and_run_id_once() {
+        for event in samples() {
+            let map = line(&event);
+            let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+            assert_eq!(keys[0], "ts", "{keys:?}");
+            assert_eq!(map["run_id"], "R1", "{keys:?}");
+            assert_eq!(keys.iter().filter(|k| **k == "run_id").count(), 1);
+            let ts = map["ts"].as_str().expect("a string");
+            assert!(ts.parse::<jiff::Timestamp>().is_ok(), "{ts}");
+        }
+    }
+
+    #[test]
+    fn the_json_lines_are_pinned() {
+        let lines: Vec<String> = samples()
+            .iter()
+            .map(|e| serde_json::to_string(&line(e)).expect("serializes"))
+            .collect();
+        insta::assert_snapshot!("event_lines", lines.join("\n"));
+    }
+
+    /// docs/events.md has a section per event listing each of its fields, and nothing else.
+    #[test]
+    fn docs_events_md_lists_every_event_and_field() {
+        let doc = fs_err::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.md"))
+            .expect("docs/events.md");
+        let mut sections: std::collections::BTreeMap<&str, &str> =
+            std::collections::BTreeMap::new();
+        for part in doc.split("\n## `").skip(1) {
+            let (title, body) = part.split_once('`').expect("a section title in backticks");
+            sections.insert(title, body);
+        }
+        let samples = samples();
+        for event in &samples {
+            let body = sections
+                .get(name(event))
+                .unwrap_or_else(|| panic!("docs/events.md has no section `{}`", name(event)));
+            for key in line(event).keys() {
+                if matches!(key.as_str(), "ts" | "event") {
+                    continue;
+                }
+                if key == "run_id"
+                    && !matches!(event, Event::RunStarted { .. } | Event::RunFinished { .. })
+                {
+                    continue;
+                }
+                assert!(
+                    body.contains(&format!("| `{key}` |")),
+                    "docs/events.md: `{}` does not list its field `{key}`",
+                    name(event)
+                );
+            }
+        }
+        let known: std::collections::BTreeSet<_> = samples.iter().map(name).collect();
+        for title in sections.keys() {
+            assert!(
+                known.contains(title),
+                "docs/events.md documents `{title}`, which is no event"
+            );
+        }
     }
 }

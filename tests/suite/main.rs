@@ -15,6 +15,7 @@ mod compile_errors;
 mod corpus;
 mod crash;
 mod env_values;
+mod events;
 mod full_disk;
 mod gtm;
 mod host_faults;

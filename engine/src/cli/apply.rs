@@ -284,7 +284,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             }
             Box::new(bars)
         }
-        Some(ProgressFormat::Json) => Box::new(JsonLines::default()),
+        Some(ProgressFormat::Json) => Box::new(JsonLines::new(&run_id, opts.clock.clone())),
         Some(_) => {
             if interactive {
                 opts.approver = Some(Arc::new(prompt));

@@ -84,6 +84,13 @@ pub enum Command {
     },
     /// Decide the outcome of an action that was interrupted and cannot be checked.
     Resolve(ResolveArgs),
+    /// Print a shell completion script: `runbook completions bash > /etc/bash_completion.d/runbook`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `runbook man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Args)]

@@ -85,6 +85,14 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Status { run, state } => super::runs::status(&state.dir, run.as_deref()),
         Command::Abandon { run, state } => super::runs::abandon(&state.dir, &run),
         Command::Resolve(args) => super::runs::resolve(&args),
+        Command::Completions { shell } => print(&super::manual::completions(shell)),
+        Command::Man => super::manual::man_page().map_or_else(
+            |e| {
+                let _ = writeln!(std::io::stderr(), "cannot render the manual page: {e}");
+                exit::INVALID_INPUT
+            },
+            |page| print(&page),
+        ),
     }
 }
 

@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use runbook::event::{Event, RunStatus, Sink, Status};
+use runbook::clock::Clock;
+use runbook::event::{Event, RunStatus, Sink, Stamped, Status};
 
 /// Plain lines on stderr: one per action start, retry and end.
 #[derive(Debug, Default)]
@@ -99,23 +101,37 @@ impl Sink for Plain {
     }
 }
 
-/// JSON lines on stdout, one event per line, written out whenever the run waits.
-#[derive(Debug)]
+/// JSON lines on stdout, one event per line, written out whenever the run waits. Each line
+/// carries `ts` (when the event happened, RFC 3339 with milliseconds, by the run's clock) and
+/// `run_id` before the event's own fields (docs/events.md).
 pub struct JsonLines {
     out: std::io::BufWriter<std::io::Stdout>,
+    run_id: String,
+    clock: Arc<dyn Clock>,
 }
 
-impl Default for JsonLines {
-    fn default() -> Self {
+impl std::fmt::Debug for JsonLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLines")
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JsonLines {
+    pub fn new(run_id: &str, clock: Arc<dyn Clock>) -> Self {
         Self {
             out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()),
+            run_id: run_id.to_owned(),
+            clock,
         }
     }
 }
 
 impl Sink for JsonLines {
     fn emit(&mut self, event: &Event) {
-        let _ = serde_json::to_writer(&mut self.out, event);
+        let ts = format!("{:.3}", self.clock.now());
+        let _ = serde_json::to_writer(&mut self.out, &Stamped::new(&ts, &self.run_id, event));
         let _ = writeln!(self.out);
     }
 
