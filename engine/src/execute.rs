@@ -9,9 +9,15 @@
 //! operator's back when its host dropped (its effect is unknown).
 
 mod action;
+mod admission;
+#[cfg(test)]
+mod fake;
+mod hold;
 mod mask;
 mod options;
 mod outputs;
+mod reason;
+mod run;
 mod scheduler;
 mod transfer;
 

@@ -1,4 +1,5 @@
-//! The scheduler loop.
+//! The scheduler loop: ready actions in plan order, admitted by [`super::admission`], sent in
+//! group-committed batches, their results recorded before anything that depends on them.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -6,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use petgraph::graph::NodeIndex;
-use runbook_modules::{Operation, Registry};
+use runbook_modules::Registry;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -15,14 +16,16 @@ use crate::event::{Event, HostSummary, RunStatus, Sink, Status};
 
 use crate::inventory::HostId;
 use crate::journal::{Entry, RunState};
-use crate::plan::{Action, EdgeKind, Plan, PlanNode, StepInfo};
+use crate::plan::{Action, Plan, PlanNode};
 use crate::transport::Runner;
-use crate::window::{Decision, Hold, StepTiming, gate};
 
-use super::action::{Finished, Job, Progress, commands};
-use super::mask::Masker;
-use super::options::{ManualPrompt, Options};
-use super::outputs::{Output, Outputs};
+use super::action::{Finished, Job, Progress};
+use super::admission::{Admission, admit, pass};
+use super::hold::Held;
+use super::options::Options;
+use super::outputs::Output;
+use super::reason::Reason;
+use super::run::{Run, Stop};
 
 /// How a run went.
 #[derive(Debug)]
@@ -47,42 +50,19 @@ impl Report {
     }
 }
 
+/// The loop's own state around the [`Run`] the policy reads.
 struct State<'a> {
-    plan: &'a Arc<Plan>,
-    opts: &'a Options,
-    status: Vec<Option<Status>>,
+    run: Run<'a>,
+    /// Dependencies not yet finished, per node.
     remaining: Vec<usize>,
+    /// Nodes whose dependencies have all finished, by plan order.
     ready: BinaryHeap<Reverse<(usize, usize)>>,
-    phase_failed: Vec<bool>,
     phase_started: Vec<bool>,
-    stopped: bool,
-    /// The operator interrupted the run.
-    cancelled: bool,
-    /// A write of the run's record failed (the journal, a file of the run directory), and
-    /// why: nothing more may start.
-    halt: Option<String>,
-    /// Shared with queued jobs: set with `halt`, so a job waiting for a slot does not start.
-    halt_flag: Arc<std::sync::atomic::AtomicBool>,
-    /// Shared with queued jobs: set when fail_fast stops the run.
-    stop_flag: Arc<std::sync::atomic::AtomicBool>,
     /// Transitions not yet written (see [`State::flush`]).
     journal_buffer: Vec<Entry>,
-    /// Hosts with a failed main action, and the first phase where that happened.
-    host_failed_in: BTreeMap<HostId, usize>,
-    outputs: Outputs,
-    masker: Arc<Masker>,
-    started_at: Vec<Option<Instant>>,
     durations: Vec<Duration>,
-    /// The interrupted run this one resumes, if any.
-    resume: super::options::Resume,
-    /// Why a gate blocked what follows it (a spent failure budget), when it says more than
-    /// "a dependency failed".
-    block_reason: Vec<Option<String>>,
     /// Outage actions the window did not let start, in the order they were held.
     held: Vec<NodeIndex>,
-    /// The first hold of this stretch: once a step is held at the window's end, no other outage
-    /// step starts (the run pauses at one safe point, not step by step).
-    hold: Option<(NodeIndex, Hold)>,
 }
 
 /// Runs the plan. Never panics on a host's behaviour: every outcome becomes a [`Status`].
@@ -95,32 +75,16 @@ pub async fn execute<R: Runner + 'static>(
 ) -> Report {
     let begun = Instant::now();
     let n = plan.node_count();
-    let masker = Arc::new(Masker::new(opts.secrets.values().cloned()));
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut st = State {
-        plan: &plan,
-        opts,
-        status: vec![None; n],
+        run: Run::new(&plan, opts, registry, progress_tx),
         remaining: vec![0; n],
         ready: BinaryHeap::new(),
-        phase_failed: vec![false; plan.phases.len()],
         phase_started: vec![false; plan.phases.len()],
-        stopped: false,
-        cancelled: false,
-        halt: None,
-        halt_flag: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        stop_flag: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         journal_buffer: Vec::new(),
-        host_failed_in: BTreeMap::new(),
-        outputs: Outputs::default(),
-        masker: masker.clone(),
-        started_at: vec![None; n],
         durations: vec![Duration::ZERO; n],
-        block_reason: vec![None; n],
         held: Vec::new(),
-        hold: None,
-        resume: opts.resume.clone().unwrap_or_default(),
     };
-    st.restore_outputs();
     for (node, _) in plan.nodes() {
         st.remaining[node.index()] = plan.dependencies(node).len();
         if st.remaining[node.index()] == 0 {
@@ -142,7 +106,6 @@ pub async fn execute<R: Runner + 'static>(
     let host_limits: Vec<Arc<Semaphore>> = (0..plan.hosts.len())
         .map(|h| Arc::new(Semaphore::new(runner.max_sessions(h).max(1))))
         .collect();
-    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut in_flight: BTreeMap<usize, (HostId, String)> = BTreeMap::new();
     let mut cancel = opts.cancel.clone();
@@ -153,29 +116,12 @@ pub async fn execute<R: Runner + 'static>(
             let node = NodeIndex::new(index);
             match plan.node(node) {
                 PlanNode::Gate(gate) => {
-                    let mut status = if st.deps_ok(node) {
-                        Status::Ok
-                    } else {
-                        Status::Blocked
-                    };
-                    if let Some(max) = gate.max_failed_hosts {
-                        let failed = st.failed_hosts(gate.phase);
-                        if failed > max {
-                            status = Status::Blocked;
-                            st.block_reason[index] = Some(format!(
-                                "the failure budget of phase `{}` is spent: {failed} host(s) failed, max_fail allows {max}",
-                                plan.phases[gate.phase].name
-                            ));
-                        }
-                    }
-                    if status == Status::Blocked && st.block_reason[index].is_none() {
-                        let why = st.blocked_because(node);
-                        st.block_reason[index] = Some(why);
-                    }
+                    let (status, reason) = pass(&st.run, node, gate);
+                    st.run.block_reason[index] = reason;
                     st.finish(node, status);
                 }
                 PlanNode::Action(action) => {
-                    if let Some(job) = st.decide(node, action, registry, sink, &progress_tx) {
+                    if let Some(job) = st.admit(node, action, sink) {
                         jobs.push(job);
                     }
                 }
@@ -192,7 +138,7 @@ pub async fn execute<R: Runner + 'static>(
         }
         for job in jobs.drain(..) {
             let index = job.node.index();
-            if st.halt.is_some() {
+            if st.run.unrecorded.is_some() {
                 // Its `started` is not on disk: it must not be sent. Nothing is recorded for it
                 // (an interrupted action keeps its earlier record, so a resume probes its host).
                 let node = job.node;
@@ -202,7 +148,7 @@ pub async fn execute<R: Runner + 'static>(
                         action,
                         Status::Blocked,
                         None,
-                        Some(format!("not started: {}", super::NOT_RECORDED)),
+                        Some(Reason::NotRecorded.to_string()),
                     ));
                 }
                 st.finish(node, Status::Blocked);
@@ -211,7 +157,7 @@ pub async fn execute<R: Runner + 'static>(
             in_flight.insert(index, (job.host, job.key.clone()));
             let (runner, forks, host) =
                 (runner.clone(), forks.clone(), host_limits[job.host].clone());
-            st.started_at[index] = Some(Instant::now());
+            st.run.started_at[index] = Some(Instant::now());
             running.spawn(async move {
                 // The host's slot first, so one busy host cannot hold every fork.
                 let _host = host
@@ -230,7 +176,8 @@ pub async fn execute<R: Runner + 'static>(
         }
         if running.is_empty() {
             // Only held steps are left: wait for the window (`--wait`), or pause.
-            if st.wait_for_window(sink, &mut cancel).await {
+            if super::hold::wait_for_window(&mut st.run, sink, &mut cancel).await {
+                st.release_held();
                 continue;
             }
             break;
@@ -255,10 +202,9 @@ pub async fn execute<R: Runner + 'static>(
                     st.completed(finished, sink);
                 }
             }
-            Ok(()) = cancelled, if !st.cancelled => {
+            Ok(()) = cancelled, if !st.run.cancelled() => {
                 // Stop everything still running, on its host; the jobs then end on their own.
-                st.cancelled = true;
-                st.stopped = true;
+                st.run.stop(Stop::Interrupted);
                 for (host, key) in in_flight.values() {
                     runner.cancel(*host, key.clone()).await;
                 }
@@ -274,106 +220,143 @@ pub async fn execute<R: Runner + 'static>(
 }
 
 impl State<'_> {
-    /// With `--wait` and a window to wait for, sleeps until it opens and puts the held steps
-    /// back in the queue (`true`). Otherwise leaves them held, and the run pauses (`false`).
-    async fn wait_for_window(
-        &mut self,
-        sink: &mut dyn Sink,
-        cancel: &mut Option<tokio::sync::watch::Receiver<bool>>,
-    ) -> bool {
-        let Some((_, hold)) = &self.hold else {
-            return false;
-        };
-        let Some(until) = hold
-            .next_window
-            .filter(|_| self.opts.wait && !self.cancelled)
-        else {
-            return false;
-        };
-        sink.emit(&Event::WindowWaiting {
-            message: hold.message.clone(),
-            until: until.to_string(),
-        });
-        sink.flush();
-        let cancelled = async {
-            match cancel.as_mut() {
-                Some(rx) => rx.wait_for(|c| *c).await.map(|_| ()).map_err(|_| ()),
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = self.opts.clock.sleep_until(until) => {}
-            Ok(()) = cancelled => {
-                self.cancelled = true;
-                self.stopped = true;
-            }
+    /// Admits a ready action ([`admit`]) and carries the decision out: the job to send, or
+    /// `None` when it was settled here or held.
+    fn admit(&mut self, node: NodeIndex, action: &Action, sink: &mut dyn Sink) -> Option<Job> {
+        let plan = self.run.plan;
+        let step = &plan.steps[action.step];
+        if !self.phase_started[step.phase] {
+            self.phase_started[step.phase] = true;
+            let phase = &plan.phases[step.phase];
+            sink.emit(&Event::PhaseStarted {
+                phase: phase.name.clone(),
+                outage: phase.outage,
+            });
         }
-        self.hold = None;
+        let id = plan.action_id(action);
+        loop {
+            let admission = admit(&self.run, node, action);
+            if matches!(admission, Admission::Recorded(_)) {
+                // Resuming: what finished before the interruption stays finished.
+            } else if self.run.resume.decisions.contains_key(&id) {
+                // An operator's decision settles the question the interruption left.
+                self.run.resume.unknown.remove(&id);
+            }
+            match admission {
+                Admission::Recorded(status) => {
+                    sink.emit(&Event::ActionResumed {
+                        action: id,
+                        status,
+                        how: "recorded before the interruption".into(),
+                    });
+                    self.finish(node, status);
+                }
+                Admission::Settle(status, reason) => {
+                    if reason == Reason::ResolvedDone {
+                        sink.emit(&Event::ActionResumed {
+                            action: id,
+                            status: Status::Ok,
+                            how: "an operator decided it was done".into(),
+                        });
+                    }
+                    self.settle(node, action, status, &reason, sink);
+                }
+                Admission::Hold(held) => {
+                    if let Held::First(hold) = held {
+                        self.run.hold = Some((node, hold));
+                    }
+                    self.held.push(node);
+                }
+                Admission::Ask(prompt) => {
+                    let answer = self.run.opts.approver.as_ref().and_then(|ask| ask(&prompt));
+                    match answer {
+                        Some(true) => {
+                            *self.run.confirmed.entry(node).or_default() += 1;
+                            continue;
+                        }
+                        Some(false) => {
+                            self.settle(node, action, Status::Failed, &Reason::Declined, sink);
+                        }
+                        None => {
+                            sink.emit(&Event::AwaitingApproval {
+                                action: id,
+                                step: step.id.clone(),
+                                instructions: prompt.instructions,
+                            });
+                            let reason = Reason::AwaitingApproval {
+                                run_id: self.run.opts.run_id.clone(),
+                                step: step.id.clone(),
+                            };
+                            self.settle(node, action, Status::AwaitingApproval, &reason, sink);
+                        }
+                    }
+                }
+                Admission::Run(job) => {
+                    if job.resolve.is_none() {
+                        self.record_started(node, action);
+                    }
+                    return Some(*job);
+                }
+            }
+            return None;
+        }
+    }
+
+    /// Ends an action on the controller: recorded, reported, its output registered (empty).
+    fn settle(
+        &mut self,
+        node: NodeIndex,
+        action: &Action,
+        status: Status,
+        reason: &Reason,
+        sink: &mut dyn Sink,
+    ) {
+        let plan = self.run.plan;
+        let step = &plan.steps[action.step];
+        let message = reason.message();
+        let output = Output::new(status, None, String::new(), String::new());
+        // An interrupted action blocked or failed here was not looked at on its host: it keeps
+        // its record (`started`, `unreachable`...), so the next resume probes the host rather
+        // than read a `blocked` or `failed` written now as "run it".
+        let unsettled = self.run.resume.unknown.contains(&plan.action_id(action))
+            && matches!(status, Status::Blocked | Status::Failed);
+        if !unsettled {
+            self.record_finished(
+                node,
+                action,
+                status,
+                None,
+                Duration::ZERO,
+                message.as_deref(),
+                &output,
+            );
+        }
+        sink.emit(&self.action_event(node, action, status, None, message));
+        if let Some(name) = &step.register {
+            self.run.outputs.insert(name, action.host, &output);
+        }
+        self.finish(node, status);
+    }
+
+    /// The window opened: the held steps go back in the queue.
+    fn release_held(&mut self) {
         for node in std::mem::take(&mut self.held) {
             self.ready
-                .push(Reverse((self.plan.order_position(node), node.index())));
+                .push(Reverse((self.run.plan.order_position(node), node.index())));
         }
-        true
-    }
-
-    /// Whether the outage window holds this action back now.
-    fn window_holds(&mut self, node: NodeIndex, step: &StepInfo) -> bool {
-        let Some(window) = &self.opts.window else {
-            return false;
-        };
-        if !self.plan.phases[step.phase].outage || self.opts.dry_run {
-            return false;
-        }
-        if self.hold.is_some() {
-            self.held.push(node);
-            return true;
-        }
-        let timing = StepTiming {
-            estimate: step.estimate,
-            remaining: self.remaining_outage(node),
-            irreversible: step.irreversible,
-        };
-        match gate(self.opts.clock.now(), window, timing, self.opts.force) {
-            Decision::Go => false,
-            Decision::Hold(hold) => {
-                self.hold = Some((node, hold));
-                self.held.push(node);
-                true
-            }
-        }
-    }
-
-    /// The outage time that must still fit when `node` starts: the longest remaining path from
-    /// it, or from anything already running or ready, whichever is longer.
-    fn remaining_outage(&self, node: NodeIndex) -> Duration {
-        let frontier = self
-            .started_at
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| s.is_some() && self.status[*i].is_none())
-            .map(|(i, _)| self.plan.remaining_outage(NodeIndex::new(i)));
-        frontier
-            .chain(std::iter::once(self.plan.remaining_outage(node)))
-            .max()
-            .unwrap_or_default()
-    }
-
-    fn deps_ok(&self, node: NodeIndex) -> bool {
-        self.plan.dependencies(node).iter().all(|(d, kind)| {
-            *kind == EdgeKind::Completion || self.status[d.index()].is_some_and(Status::is_success)
-        })
     }
 
     fn record_started(&mut self, node: NodeIndex, action: &Action) {
-        if self.opts.journal.is_none() {
+        if self.run.opts.journal.is_none() {
             return;
         }
-        let step = &self.plan.steps[action.step];
+        let plan = self.run.plan;
+        let step = &plan.steps[action.step];
         self.journal_buffer.push(Entry::Started {
-            action: self.plan.action_id(action),
+            action: plan.action_id(action),
             step: step.id.clone(),
-            host: self.plan.host_name(action.host).to_owned(),
-            definition_fp: self.plan.definition_fingerprint(node).to_owned(),
+            host: plan.host_name(action.host).to_owned(),
+            definition_fp: plan.definition_fingerprint(node).to_owned(),
             attempt: 1,
         });
     }
@@ -392,19 +375,22 @@ impl State<'_> {
         // Once the record failed, what did not start is not recorded as blocked: it has no
         // record to keep, and the fewer writes on a failing disk the likelier the results are
         // to reach it.
-        if self.opts.journal.is_none() || (self.halt.is_some() && status == Status::Blocked) {
+        if self.run.opts.journal.is_none()
+            || (self.run.unrecorded.is_some() && status == Status::Blocked)
+        {
             return;
         }
-        let step = &self.plan.steps[action.step];
+        let plan = self.run.plan;
+        let step = &plan.steps[action.step];
         self.journal_buffer.push(Entry::Finished {
-            action: self.plan.action_id(action),
+            action: plan.action_id(action),
             step: step.id.clone(),
-            host: self.plan.host_name(action.host).to_owned(),
-            definition_fp: self.plan.definition_fingerprint(node).to_owned(),
+            host: plan.host_name(action.host).to_owned(),
+            definition_fp: plan.definition_fingerprint(node).to_owned(),
             status: status.as_str().to_owned(),
             rc,
             duration,
-            message: message.map(|m| self.masker.mask(m)),
+            message: message.map(|m| self.run.shared.masker.mask(m)),
             output: step
                 .register
                 .as_ref()
@@ -422,7 +408,7 @@ impl State<'_> {
     /// `started` in the journal: the next apply settles them from the hosts' records, which
     /// are kept because the run did not succeed.
     fn flush(&mut self, sink: &mut dyn Sink) {
-        let Some(journal) = &self.opts.journal else {
+        let Some(journal) = &self.run.opts.journal else {
             return;
         };
         if self.journal_buffer.is_empty() {
@@ -432,7 +418,7 @@ impl State<'_> {
         let result = journal
             .lock()
             .expect("the journal lock is never poisoned")
-            .write(&self.opts.run_id, &entries);
+            .write(&self.run.opts.run_id, &entries);
         if let Err(e) = result {
             self.journal_buffer = entries
                 .into_iter()
@@ -446,7 +432,7 @@ impl State<'_> {
     /// the journal has it: until then the CLI keeps the hosts' records, and the run stays
     /// `running` in the journal, which the next apply resumes.
     fn record_end(&mut self, status: RunStatus, sink: &mut dyn Sink) -> RunStatus {
-        let Some(journal) = &self.opts.journal else {
+        let Some(journal) = &self.run.opts.journal else {
             return status;
         };
         let state = match status {
@@ -459,7 +445,7 @@ impl State<'_> {
         let result = journal
             .lock()
             .expect("the journal lock is never poisoned")
-            .set_state(&self.opts.run_id, state);
+            .set_state(&self.run.opts.run_id, state);
         match result {
             Ok(()) => status,
             Err(e) => {
@@ -474,79 +460,42 @@ impl State<'_> {
 
     /// A write of the run's record failed: nothing more starts (see [`State::flush`]).
     fn halt(&mut self, message: &str, sink: &mut dyn Sink) {
-        self.halt_flag
+        self.run
+            .shared
+            .halt
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        if self.halt.is_none() {
-            let message = self.masker.mask(message);
+        if self.run.unrecorded.is_none() {
+            let message = self.run.shared.masker.mask(message);
             sink.emit(&Event::RecordFailed {
                 message: message.clone(),
             });
-            self.halt = Some(message);
+            self.run.unrecorded = Some(message);
         }
-    }
-
-    /// Outputs registered before the interruption, so later templates see them.
-    fn restore_outputs(&mut self) {
-        for (register, host, value) in std::mem::take(&mut self.resume.outputs) {
-            let host = self.plan.hosts.iter().position(|h| h.name == host);
-            if let Ok(output) = serde_json::from_value::<super::outputs::StoredOutput>(value) {
-                self.outputs
-                    .insert_value(&register, host, output.into_value());
-            }
-        }
-    }
-
-    /// Hosts with a failed main action in `phase` so far.
-    fn failed_hosts(&self, phase: usize) -> usize {
-        let mut hosts = std::collections::BTreeSet::new();
-        for (node, n) in self.plan.nodes() {
-            if let PlanNode::Action(a) = n {
-                let step = &self.plan.steps[a.step];
-                if step.phase == phase
-                    && step.kind == StepKind::Main
-                    && self.status[node.index()].is_some_and(Status::is_failure)
-                {
-                    hosts.insert(a.host);
-                }
-            }
-        }
-        hosts.len()
-    }
-
-    /// Why `node` cannot run: the reason a blocking dependency gave, or the general one.
-    fn blocked_because(&self, node: NodeIndex) -> String {
-        for (dep, kind) in self.plan.dependencies(node) {
-            if kind == EdgeKind::Success
-                && !self.status[dep.index()].is_some_and(Status::is_success)
-                && let Some(reason) = &self.block_reason[dep.index()]
-            {
-                return reason.clone();
-            }
-        }
-        "a step it depends on did not succeed".to_owned()
     }
 
     fn finish(&mut self, node: NodeIndex, status: Status) {
-        self.status[node.index()] = Some(status);
-        if let PlanNode::Action(a) = self.plan.node(node) {
-            let step = &self.plan.steps[a.step];
+        self.run.status[node.index()] = Some(status);
+        if let PlanNode::Action(a) = self.run.plan.node(node) {
+            let step = &self.run.plan.steps[a.step];
             if status.is_failure() && step.kind == StepKind::Main {
-                self.phase_failed[step.phase] = true;
+                self.run.phase_failed[step.phase] = true;
                 if let Some(h) = a.host {
-                    self.host_failed_in.entry(h).or_insert(step.phase);
+                    self.run.host_failed_in.entry(h).or_insert(step.phase);
                 }
             }
-            if status.is_failure() && self.opts.fail_fast {
-                self.stopped = true;
-                self.stop_flag
+            if status.is_failure() && self.run.opts.fail_fast {
+                self.run.stop(Stop::AfterFailure);
+                self.run
+                    .shared
+                    .stop
                     .store(true, std::sync::atomic::Ordering::SeqCst);
             }
         }
-        for next in self.plan.dependents(node) {
+        for next in self.run.plan.dependents(node) {
             self.remaining[next.index()] -= 1;
             if self.remaining[next.index()] == 0 {
                 self.ready
-                    .push(Reverse((self.plan.order_position(next), next.index())));
+                    .push(Reverse((self.run.plan.order_position(next), next.index())));
             }
         }
     }
@@ -559,345 +508,26 @@ impl State<'_> {
         rc: Option<i32>,
         message: Option<String>,
     ) -> Event {
-        let step = &self.plan.steps[action.step];
+        let step = &self.run.plan.steps[action.step];
         Event::ActionFinished {
-            action: self.plan.action_id(action),
+            action: self.run.plan.action_id(action),
             step: step.id.clone(),
-            host: self.plan.host_name(action.host).to_owned(),
+            host: self.run.plan.host_name(action.host).to_owned(),
             status,
             rc,
             duration_secs: self.durations[node.index()].as_secs_f64(),
-            message: message.map(|m| self.masker.mask(&m)),
+            message: message.map(|m| self.run.shared.masker.mask(&m)),
         }
-    }
-
-    /// Decides what to do with a ready action: settle it here, or hand back a job to run.
-    fn decide(
-        &mut self,
-        node: NodeIndex,
-        action: &Action,
-        registry: &Registry,
-        sink: &mut dyn Sink,
-        progress: &tokio::sync::mpsc::UnboundedSender<Progress>,
-    ) -> Option<Job> {
-        let plan = self.plan;
-        let step = &plan.steps[action.step];
-        if !self.phase_started[step.phase] {
-            self.phase_started[step.phase] = true;
-            let phase = &plan.phases[step.phase];
-            sink.emit(&Event::PhaseStarted {
-                phase: phase.name.clone(),
-                outage: phase.outage,
-            });
-        }
-        let settle =
-            |st: &mut Self, sink: &mut dyn Sink, status: Status, message: Option<String>| {
-                let output = Output::new(status, None, String::new(), String::new());
-                // An interrupted action blocked or failed here was not looked at on its host:
-                // it keeps its record (`started`, `unreachable`...), so the next resume probes
-                // the host rather than read a `blocked` or `failed` written now as "run it".
-                let unsettled = st.resume.unknown.contains(&plan.action_id(action))
-                    && matches!(status, Status::Blocked | Status::Failed);
-                if !unsettled {
-                    st.record_finished(
-                        node,
-                        action,
-                        status,
-                        None,
-                        Duration::ZERO,
-                        message.as_deref(),
-                        &output,
-                    );
-                }
-                sink.emit(&st.action_event(node, action, status, None, message));
-                if let Some(name) = &step.register {
-                    st.outputs.insert(name, action.host, &output);
-                }
-                st.finish(node, status);
-                None
-            };
-        // Resuming: what finished before the interruption stays finished.
-        let id = plan.action_id(action);
-        if let Some(&status) = self.resume.done.get(&id) {
-            sink.emit(&Event::ActionResumed {
-                action: id,
-                status,
-                how: "recorded before the interruption".into(),
-            });
-            self.finish(node, status);
-            return None;
-        }
-        match self.resume.decisions.get(&id).copied() {
-            Some(true) if self.resume.unknown.remove(&id) => {
-                sink.emit(&Event::ActionResumed {
-                    action: id,
-                    status: Status::Ok,
-                    how: "an operator decided it was done".into(),
-                });
-                return settle(
-                    self,
-                    sink,
-                    Status::Ok,
-                    Some("resolved by an operator: done".into()),
-                );
-            }
-            Some(false) => {
-                self.resume.unknown.remove(&id);
-            }
-            _ => {}
-        }
-        if self.halt.is_some() {
-            return settle(
-                self,
-                sink,
-                Status::Blocked,
-                Some(format!("not started: {}", super::NOT_RECORDED)),
-            );
-        }
-        if self.cancelled {
-            return settle(
-                self,
-                sink,
-                Status::Blocked,
-                Some("the run was interrupted (Ctrl-C)".into()),
-            );
-        }
-        // fail_fast stops the main steps; on_failure and always steps still run.
-        if self.stopped && step.kind == StepKind::Main {
-            return settle(
-                self,
-                sink,
-                Status::Blocked,
-                Some("the run stopped after a failure (fail_fast)".into()),
-            );
-        }
-        // A host that failed in an earlier phase (within a failure budget) is out of the run.
-        if let Some(&phase) = action.host.and_then(|h| self.host_failed_in.get(&h))
-            && phase < step.phase
-            && step.kind == StepKind::Main
-        {
-            return settle(
-                self,
-                sink,
-                Status::Blocked,
-                Some(format!(
-                    "its host failed in phase `{}`",
-                    plan.phases[phase].name
-                )),
-            );
-        }
-        if !self.deps_ok(node) {
-            let why = self.blocked_because(node);
-            return settle(self, sink, Status::Blocked, Some(why));
-        }
-        if let (Some(limit), Some(host)) = (&self.opts.limit, action.host)
-            && !limit.contains(&host)
-        {
-            return settle(self, sink, Status::Skipped, Some("outside --limit".into()));
-        }
-        if step.kind == StepKind::OnFailure && !self.phase_failed[step.phase] {
-            return settle(
-                self,
-                sink,
-                Status::Skipped,
-                Some("nothing failed in its phase".into()),
-            );
-        }
-        let visible = self.outputs.visible(plan, action.host);
-        if let Some(when) = &step.when {
-            match plan.eval(when, action.host, &visible) {
-                Ok(v) if !v.is_true() => {
-                    return settle(
-                        self,
-                        sink,
-                        Status::Skipped,
-                        Some(format!("`when: {when}` is false")),
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    return settle(
-                        self,
-                        sink,
-                        Status::Failed,
-                        Some(format!("`when: {when}`: {}", e.message)),
-                    );
-                }
-            }
-        }
-        // The outage window: a step that may not start now is held (not settled); the run
-        // waits or pauses once nothing else can go on. Settling an interrupted action (the
-        // host's record, a read-only check) is not starting it, so it is never held.
-        if !self.resume.unknown.contains(&id) && self.window_holds(node, step) {
-            return None;
-        }
-        let (rendered, problems) = plan.renderer(registry).render(step, action.host, &visible);
-        if let Some(p) = problems.first() {
-            return settle(self, sink, Status::Failed, Some(p.message.clone()));
-        }
-        // Controller-side operations first: manual steps and assertions.
-        for op in &rendered.operations {
-            match op {
-                Operation::Manual { instructions } => {
-                    if self.opts.approvals.contains(&step.id) {
-                        continue;
-                    }
-                    if self.opts.dry_run {
-                        return settle(
-                            self,
-                            sink,
-                            Status::WouldRun,
-                            Some("a manual step: apply would ask the operator".into()),
-                        );
-                    }
-                    let prompt = ManualPrompt {
-                        step: step.id.clone(),
-                        host: plan.host_name(action.host).to_owned(),
-                        instructions: instructions.clone(),
-                    };
-                    match self.opts.approver.as_ref().and_then(|ask| ask(&prompt)) {
-                        Some(true) => {}
-                        Some(false) => {
-                            return settle(
-                                self,
-                                sink,
-                                Status::Failed,
-                                Some("declined by the operator".into()),
-                            );
-                        }
-                        None => {
-                            sink.emit(&Event::AwaitingApproval {
-                                action: plan.action_id(action),
-                                step: step.id.clone(),
-                                instructions: instructions.clone(),
-                            });
-                            return settle(
-                                self,
-                                sink,
-                                Status::AwaitingApproval,
-                                Some(format!(
-                                    "run `runbook approve {} {} --by NAME --reason TEXT`",
-                                    self.opts.run_id, step.id
-                                )),
-                            );
-                        }
-                    }
-                }
-                Operation::Assert {
-                    conditions,
-                    message,
-                } => {
-                    for condition in conditions {
-                        match plan.eval(condition, action.host, &visible) {
-                            Ok(v) if v.is_true() => {}
-                            Ok(_) => {
-                                let why = message
-                                    .clone()
-                                    .unwrap_or_else(|| format!("assertion `{condition}` is false"));
-                                return settle(self, sink, Status::Failed, Some(why));
-                            }
-                            Err(e) => {
-                                return settle(
-                                    self,
-                                    sink,
-                                    Status::Failed,
-                                    Some(format!("assertion `{condition}`: {}", e.message)),
-                                );
-                            }
-                        }
-                    }
-                }
-                Operation::Remote(_) | Operation::Transfer(_) => {}
-            }
-        }
-        let mut cmds = commands(&rendered.operations);
-        let mut copies = match super::transfer::planned(plan, &rendered.operations) {
-            Ok(t) => t,
-            Err(e) => return settle(self, sink, Status::Failed, Some(e)),
-        };
-        let check_only = self.opts.dry_run;
-        if check_only && !(cmds.is_empty() && copies.is_empty()) {
-            let (checks, _) = plan
-                .renderer(registry)
-                .render_checks(step, action.host, &visible);
-            match checks {
-                Some(ops) => {
-                    cmds = commands(&ops);
-                    copies = super::transfer::planned(plan, &ops).unwrap_or_default();
-                }
-                None => {
-                    return settle(
-                        self,
-                        sink,
-                        Status::WouldRun,
-                        Some("no read-only check; apply would run it".into()),
-                    );
-                }
-            }
-        }
-        let Some(host) = action
-            .host
-            .filter(|_| !(cmds.is_empty() && copies.is_empty()))
-        else {
-            return settle(self, sink, Status::Ok, None);
-        };
-        let env = match plan.renderer(registry).render_env(
-            step,
-            action.host,
-            &visible,
-            Some(&self.opts.secrets),
-        ) {
-            Ok(env) => env,
-            Err(p) => return settle(self, sink, Status::Failed, Some(p.message)),
-        };
-        let resolve = if self.resume.unknown.contains(&id) {
-            let (checks, _) = plan
-                .renderer(registry)
-                .render_checks(step, action.host, &visible);
-            Some(super::action::Resolve {
-                check_transfers: checks
-                    .as_deref()
-                    .and_then(|ops| super::transfer::planned(plan, ops).ok())
-                    .unwrap_or_default(),
-                checks: checks.map(|ops| commands(&ops)),
-                commands: cmds.len(),
-            })
-        } else {
-            self.record_started(node, action);
-            None
-        };
-        Some(Job {
-            node,
-            plan: plan.clone(),
-            step: action.step,
-            host,
-            key: format!("{}/{}", self.opts.run_id, plan.action_id(action)),
-            generation: self.opts.generation,
-            commands: cmds,
-            transfers: copies,
-            env,
-            check_only,
-            visible,
-            masker: self.masker.clone(),
-            resolve,
-            cancel: self.opts.cancel.clone(),
-            stop: self
-                .opts
-                .fail_fast
-                .then(|| (self.stop_flag.clone(), step.kind == StepKind::Main)),
-            halt: self.halt_flag.clone(),
-            progress: progress.clone(),
-        })
     }
 
     fn progress(&mut self, progress: Progress, sink: &mut dyn Sink) {
         match progress {
             Progress::Started { node, attempt } => {
-                if let PlanNode::Action(a) = self.plan.node(node) {
+                if let PlanNode::Action(a) = self.run.plan.node(node) {
                     sink.emit(&Event::ActionStarted {
-                        action: self.plan.action_id(a),
-                        step: self.plan.steps[a.step].id.clone(),
-                        host: self.plan.host_name(a.host).to_owned(),
+                        action: self.run.plan.action_id(a),
+                        step: self.run.plan.steps[a.step].id.clone(),
+                        host: self.run.plan.host_name(a.host).to_owned(),
                         attempt,
                     });
                 }
@@ -908,12 +538,12 @@ impl State<'_> {
                 delay,
                 reason,
             } => {
-                if let PlanNode::Action(a) = self.plan.node(node) {
+                if let PlanNode::Action(a) = self.run.plan.node(node) {
                     sink.emit(&Event::ActionRetrying {
-                        action: self.plan.action_id(a),
+                        action: self.run.plan.action_id(a),
                         attempt,
                         delay_secs: delay.as_secs_f64(),
-                        reason: self.masker.mask(&reason),
+                        reason: self.run.shared.masker.mask(&reason),
                     });
                 }
             }
@@ -921,7 +551,7 @@ impl State<'_> {
     }
 
     fn completed(&mut self, mut f: Finished, sink: &mut dyn Sink) {
-        if self.cancelled && f.status.is_failure() {
+        if self.run.cancelled() && f.status.is_failure() {
             // Stopped is only said when the command's own end came back from the host.
             let how = if f.status == Status::Unreachable {
                 "interrupted (Ctrl-C); whether it stopped on its host is unknown"
@@ -930,14 +560,14 @@ impl State<'_> {
             };
             f.message = Some(format!("{how}; {}", f.message.unwrap_or_default()));
         }
-        let PlanNode::Action(action) = self.plan.node(f.node) else {
+        let PlanNode::Action(action) = self.run.plan.node(f.node) else {
             return;
         };
         self.durations[f.node.index()] = f.duration;
-        let step = &self.plan.steps[action.step];
-        let id = self.plan.action_id(action);
+        let step = &self.run.plan.steps[action.step];
+        let id = self.run.plan.action_id(action);
         if let Some(how) = f.resolved_by.take() {
-            self.resume.unknown.remove(&id);
+            self.run.resume.unknown.remove(&id);
             if f.rerun {
                 // It did not take effect: run it now, as if for the first time.
                 sink.emit(&Event::ActionResumed {
@@ -945,8 +575,10 @@ impl State<'_> {
                     status: Status::Blocked,
                     how: format!("{how}; running it"),
                 });
-                self.ready
-                    .push(Reverse((self.plan.order_position(f.node), f.node.index())));
+                self.ready.push(Reverse((
+                    self.run.plan.order_position(f.node),
+                    f.node.index(),
+                )));
                 return;
             }
             sink.emit(&Event::ActionResumed {
@@ -956,10 +588,11 @@ impl State<'_> {
             });
         }
         let dir = self
+            .run
             .opts
             .run_dir
             .join("actions")
-            .join(self.plan.action_id(action));
+            .join(self.run.plan.action_id(action));
         // The action's files are part of the run's record: one that cannot be written stops
         // the run like a failed journal write. The result itself still goes to the journal,
         // so the resume neither loses it nor runs the action again.
@@ -981,7 +614,7 @@ impl State<'_> {
                 .and_then(|()| fs_err::write(&path, bytes));
             match kept {
                 Ok(()) => sink.emit(&Event::ArtifactKept {
-                    action: self.plan.action_id(action),
+                    action: self.run.plan.action_id(action),
                     name: name.clone(),
                     path: path.display().to_string(),
                     bytes: bytes.len() as u64,
@@ -993,7 +626,7 @@ impl State<'_> {
             }
         }
         if let Some(name) = &step.register {
-            self.outputs.insert(name, action.host, &f.output);
+            self.run.outputs.insert(name, action.host, &f.output);
         }
         // Durable before any dependent starts.
         self.record_finished(
@@ -1012,18 +645,18 @@ impl State<'_> {
     fn report(&mut self, sink: &mut dyn Sink, duration: Duration) -> Report {
         let mut hosts: BTreeMap<String, HostSummary> = BTreeMap::new();
         let mut actions = Vec::new();
-        for (node, n) in self.plan.nodes() {
+        for (node, n) in self.run.plan.nodes() {
             let PlanNode::Action(a) = n else { continue };
-            let Some(status) = self.status[node.index()] else {
+            let Some(status) = self.run.status[node.index()] else {
                 // Held by the window, or waiting behind a held step: pending, not blocked.
-                if self.hold.is_some() {
+                if self.run.hold.is_some() {
                     continue;
                 }
-                actions.push((self.plan.action_id(a), Status::Blocked));
+                actions.push((self.run.plan.action_id(a), Status::Blocked));
                 continue;
             };
-            actions.push((self.plan.action_id(a), status));
-            let name = self.plan.host_name(a.host).to_owned();
+            actions.push((self.run.plan.action_id(a), status));
+            let name = self.run.plan.host_name(a.host).to_owned();
             let h = hosts.entry(name.clone()).or_insert_with(|| HostSummary {
                 host: name,
                 ..HostSummary::default()
@@ -1046,15 +679,16 @@ impl State<'_> {
         let statuses: Vec<Status> = actions.iter().map(|(_, s)| *s).collect();
         // A run whose record failed did not complete, whatever its actions did: what they did
         // may not be on disk, so it must neither look done nor be cleaned up on its hosts.
-        let status = if self.halt.is_some() {
+        let status = if self.run.unrecorded.is_some() {
             RunStatus::Unrecorded
-        } else if self.cancelled {
+        } else if self.run.cancelled() {
             RunStatus::Interrupted
         } else if statuses.iter().any(|s| s.is_failure()) {
             RunStatus::Failed
-        } else if let Some((node, hold)) = self.hold.as_ref().filter(|_| !self.held.is_empty()) {
-            let action = match self.plan.node(*node) {
-                PlanNode::Action(a) => self.plan.action_id(a),
+        } else if let Some((node, hold)) = self.run.hold.as_ref().filter(|_| !self.held.is_empty())
+        {
+            let action = match self.run.plan.node(*node) {
+                PlanNode::Action(a) => self.run.plan.action_id(a),
                 PlanNode::Gate(_) => String::new(),
             };
             sink.emit(&Event::RunPaused {
@@ -1074,20 +708,20 @@ impl State<'_> {
         let status = self.record_end(status, sink);
         let hosts: Vec<HostSummary> = hosts.into_values().collect();
         sink.emit(&Event::RunFinished {
-            run_id: self.opts.run_id.clone(),
+            run_id: self.run.opts.run_id.clone(),
             status,
             duration_secs: duration.as_secs_f64(),
             hosts: hosts.clone(),
-            run_dir: self.opts.run_dir.display().to_string(),
+            run_dir: self.run.opts.run_dir.display().to_string(),
         });
         sink.flush();
         Report {
-            run_id: self.opts.run_id.clone(),
+            run_id: self.run.opts.run_id.clone(),
             status,
             actions,
             hosts,
             duration,
-            unrecorded: self.halt.clone(),
+            unrecorded: self.run.unrecorded.clone(),
         }
     }
 }
@@ -1140,29 +774,7 @@ mod tests {
         }
     }
 
-    fn plan(steps: &str) -> Arc<Plan> {
-        let text = format!(
-            "apiVersion: runbook/v1\nkind: Runbook\nmetadata: {{name: t, version: 1.0.0}}\n{steps}"
-        );
-        let parsed = crate::parse::parse_runbook("t.yaml", text);
-        assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
-        let runbook = parsed.runbook.expect("parses");
-        let inventory = crate::inventory::Inventory::parse(
-            "i.yaml",
-            "kind: Inventory\nhosts: {a: {}, b: {}}\n".into(),
-        )
-        .expect("inventory");
-        let registry = Registry::builtin();
-        let overrides = crate::compile::Overrides::default();
-        let input = crate::compile::Input {
-            runbook: &runbook,
-            inventory: &inventory,
-            registry: &registry,
-            overrides: &overrides,
-            history: None,
-        };
-        Arc::new(crate::compile::compile(input).expect("compiles"))
-    }
+    use super::super::fake::plan;
 
     fn run(plan: &Arc<Plan>, fake: &Arc<Fake>) -> Report {
         let dir = tempfile::tempdir().expect("tempdir");
