@@ -15,7 +15,6 @@ use crate::ast::StepKind;
 use crate::event::{Event, HostSummary, RunStatus, Sink, Status};
 
 use crate::inventory::HostId;
-use crate::journal::{Entry, RunState};
 use crate::plan::{Action, Plan, PlanNode};
 use crate::transport::Runner;
 
@@ -25,7 +24,9 @@ use super::hold::Held;
 use super::options::Options;
 use super::outputs::Output;
 use super::reason::Reason;
+use super::record::{Record, Transition};
 use super::run::{Run, Stop};
+use super::run_log::{ActionFiles, Local, RunLog};
 
 /// How a run went.
 #[derive(Debug)]
@@ -58,19 +59,39 @@ struct State<'a> {
     /// Nodes whose dependencies have all finished, by plan order.
     ready: BinaryHeap<Reverse<(usize, usize)>>,
     phase_started: Vec<bool>,
-    /// Transitions not yet written (see [`State::flush`]).
-    journal_buffer: Vec<Entry>,
+    /// The journal and the run directory, behind their buffer.
+    record: Record,
     durations: Vec<Duration>,
     /// Outage actions the window did not let start, in the order they were held.
     held: Vec<NodeIndex>,
 }
 
-/// Runs the plan. Never panics on a host's behaviour: every outcome becomes a [`Status`].
+/// Runs the plan, recording it in the state directory's journal (`opts.journal`) and its run
+/// directory (`opts.run_dir`). Never panics on a host's behaviour: every outcome becomes a
+/// [`Status`].
 pub async fn execute<R: Runner + 'static>(
     plan: Arc<Plan>,
     registry: &Registry,
     runner: Arc<R>,
     opts: &Options,
+    sink: &mut dyn Sink,
+) -> Report {
+    let log = Local::new(
+        opts.journal.clone(),
+        opts.run_id.clone(),
+        opts.run_dir.clone(),
+    );
+    execute_with(plan, registry, runner, opts, Box::new(log), sink).await
+}
+
+/// Runs the plan, recording it through `log`: `opts.journal` is not used, and `opts.run_dir`
+/// only names the run directory in `run_finished`.
+pub async fn execute_with<R: Runner + 'static>(
+    plan: Arc<Plan>,
+    registry: &Registry,
+    runner: Arc<R>,
+    opts: &Options,
+    log: Box<dyn RunLog>,
     sink: &mut dyn Sink,
 ) -> Report {
     let begun = Instant::now();
@@ -81,7 +102,7 @@ pub async fn execute<R: Runner + 'static>(
         remaining: vec![0; n],
         ready: BinaryHeap::new(),
         phase_started: vec![false; plan.phases.len()],
-        journal_buffer: Vec::new(),
+        record: Record::new(log),
         durations: vec![Duration::ZERO; n],
         held: Vec::new(),
     };
@@ -135,6 +156,9 @@ pub async fn execute<R: Runner + 'static>(
         // hosts share one commit with the next step's `started`.
         if !jobs.is_empty() {
             st.flush(sink);
+            if let Err(message) = st.record.still_held() {
+                st.halt(&message, sink);
+            }
         }
         for job in jobs.drain(..) {
             let index = job.node.index();
@@ -347,18 +371,7 @@ impl State<'_> {
     }
 
     fn record_started(&mut self, node: NodeIndex, action: &Action) {
-        if self.run.opts.journal.is_none() {
-            return;
-        }
-        let plan = self.run.plan;
-        let step = &plan.steps[action.step];
-        self.journal_buffer.push(Entry::Started {
-            action: plan.action_id(action),
-            step: step.id.clone(),
-            host: plan.host_name(action.host).to_owned(),
-            definition_fp: plan.definition_fingerprint(node).to_owned(),
-            attempt: 1,
-        });
+        self.record.started(self.run.plan, node, action);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -375,84 +388,36 @@ impl State<'_> {
         // Once the record failed, what did not start is not recorded as blocked: it has no
         // record to keep, and the fewer writes on a failing disk the likelier the results are
         // to reach it.
-        if self.run.opts.journal.is_none()
-            || (self.run.unrecorded.is_some() && status == Status::Blocked)
-        {
+        if self.run.unrecorded.is_some() && status == Status::Blocked {
             return;
         }
-        let plan = self.run.plan;
-        let step = &plan.steps[action.step];
-        self.journal_buffer.push(Entry::Finished {
-            action: plan.action_id(action),
-            step: step.id.clone(),
-            host: plan.host_name(action.host).to_owned(),
-            definition_fp: plan.definition_fingerprint(node).to_owned(),
-            status: status.as_str().to_owned(),
+        let message = message.map(|m| self.run.shared.masker.mask(m));
+        let transition = Transition {
+            status,
             rc,
             duration,
-            message: message.map(|m| self.run.shared.masker.mask(m)),
-            output: step
-                .register
-                .as_ref()
-                .map(|r| (r.clone(), serde_json::to_string(output).unwrap_or_default())),
-        });
+            message,
+            output,
+        };
+        self.record
+            .finished(self.run.plan, node, action, transition);
     }
 
-    /// Writes the buffered transitions in one transaction. Called before anything new is sent
-    /// to a host, so every `started` is durable before its command, and every result before a
-    /// dependent starts; and once more at the end of the run.
-    ///
-    /// A failure halts the run: the jobs this commit was for are not sent (their `started` is
-    /// not on disk), nothing more starts. The results of the failed commit stay buffered for
-    /// one more try at the end; if that fails too they are lost, and the actions stay
-    /// `started` in the journal: the next apply settles them from the hosts' records, which
-    /// are kept because the run did not succeed.
+    /// Commits the buffered transitions ([`Record::commit`]): called before anything new is
+    /// sent to a host, and once more at the end of the run. A failure halts the run.
     fn flush(&mut self, sink: &mut dyn Sink) {
-        let Some(journal) = &self.run.opts.journal else {
-            return;
-        };
-        if self.journal_buffer.is_empty() {
-            return;
-        }
-        let entries = std::mem::take(&mut self.journal_buffer);
-        let result = journal
-            .lock()
-            .expect("the journal lock is never poisoned")
-            .write(&self.run.opts.run_id, &entries);
-        if let Err(e) = result {
-            self.journal_buffer = entries
-                .into_iter()
-                .filter(|e| matches!(e, Entry::Finished { .. }))
-                .collect();
-            self.halt(&format!("the journal could not record the run: {e}"), sink);
+        if let Err(message) = self.record.commit() {
+            self.halt(&message, sink);
         }
     }
 
-    /// Records how the run ended, before `run_finished` says so. A run is `succeeded` only once
-    /// the journal has it: until then the CLI keeps the hosts' records, and the run stays
-    /// `running` in the journal, which the next apply resumes.
+    /// Records how the run ended ([`Record::end`]); a run whose end is not recorded is
+    /// [`RunStatus::Unrecorded`].
     fn record_end(&mut self, status: RunStatus, sink: &mut dyn Sink) -> RunStatus {
-        let Some(journal) = &self.run.opts.journal else {
-            return status;
-        };
-        let state = match status {
-            RunStatus::Succeeded => RunState::Succeeded,
-            RunStatus::Failed => RunState::Failed,
-            RunStatus::AwaitingApproval => RunState::Waiting,
-            RunStatus::Paused => RunState::Paused,
-            RunStatus::Interrupted | RunStatus::Unrecorded => RunState::Interrupted,
-        };
-        let result = journal
-            .lock()
-            .expect("the journal lock is never poisoned")
-            .set_state(&self.run.opts.run_id, state);
-        match result {
+        match self.record.end(status) {
             Ok(()) => status,
-            Err(e) => {
-                self.halt(
-                    &format!("the journal could not record how the run ended: {e}"),
-                    sink,
-                );
+            Err(message) => {
+                self.halt(&message, sink);
                 RunStatus::Unrecorded
             }
         }
@@ -587,42 +552,29 @@ impl State<'_> {
                 how,
             });
         }
-        let dir = self
-            .run
-            .opts
-            .run_dir
-            .join("actions")
-            .join(self.run.plan.action_id(action));
         // The action's files are part of the run's record: one that cannot be written stops
         // the run like a failed journal write. The result itself still goes to the journal,
         // so the resume neither loses it nor runs the action again.
-        let written = fs_err::create_dir_all(&dir)
-            .and_then(|()| fs_err::write(dir.join("stdout"), &f.stdout))
-            .and_then(|()| fs_err::write(dir.join("stderr"), &f.stderr))
-            .and_then(|()| {
-                let result = serde_json::json!({
-                    "status": f.status, "rc": f.rc, "message": f.message, "duration_secs": f.duration.as_secs_f64(),
-                });
-                fs_err::write(dir.join("result.json"), result.to_string())
-            });
-        if let Err(e) = written {
-            self.halt(&format!("the output of {id} could not be kept: {e}"), sink);
+        let files = ActionFiles {
+            stdout: &f.stdout,
+            stderr: &f.stderr,
+            status: f.status,
+            rc: f.rc,
+            message: f.message.as_deref(),
+            duration_secs: f.duration.as_secs_f64(),
+        };
+        if let Err(message) = self.record.keep_output(&id, &files) {
+            self.halt(&message, sink);
         }
         for (name, bytes) in &f.artifacts {
-            let path = dir.join("artifacts").join(name);
-            let kept = fs_err::create_dir_all(dir.join("artifacts"))
-                .and_then(|()| fs_err::write(&path, bytes));
-            match kept {
-                Ok(()) => sink.emit(&Event::ArtifactKept {
-                    action: self.run.plan.action_id(action),
+            match self.record.keep_artifact(&id, name, bytes) {
+                Ok(path) => sink.emit(&Event::ArtifactKept {
+                    action: id.clone(),
                     name: name.clone(),
-                    path: path.display().to_string(),
+                    path,
                     bytes: bytes.len() as u64,
                 }),
-                Err(e) => self.halt(
-                    &format!("the artifact `{name}` of {id} could not be kept: {e}"),
-                    sink,
-                ),
+                Err(message) => self.halt(&message, sink),
             }
         }
         if let Some(name) = &step.register {
@@ -734,6 +686,8 @@ mod tests {
 
     use super::*;
     use crate::event::Recorder;
+    use crate::execute::RecordError;
+    use crate::journal::RunState;
     use crate::transport::{Exec, ExecResult, TransportError};
 
     /// Answers by script text: `fail` exits 1, `drop` is an unreachable host, `count` prints the
@@ -972,6 +926,62 @@ mod tests {
             .expect("read")
             .expect("run");
         assert_eq!(run.state, RunState::Interrupted);
+    }
+
+    /// A record whose writer lost the run (another controller took it over): every write
+    /// goes through, but it no longer holds the run.
+    struct Lost;
+
+    impl crate::execute::RunLog for Lost {
+        fn journaled(&self) -> bool {
+            true
+        }
+        fn commit(&mut self, _: &[crate::journal::Entry]) -> Result<(), RecordError> {
+            Ok(())
+        }
+        fn end(&mut self, _: RunState) -> Result<(), RecordError> {
+            Ok(())
+        }
+        fn still_held(&self) -> Result<(), RecordError> {
+            Err(RecordError::Io(std::io::Error::other("the lease was lost")))
+        }
+        fn keep_output(
+            &mut self,
+            _: &str,
+            _: &crate::execute::ActionFiles<'_>,
+        ) -> Result<(), RecordError> {
+            Ok(())
+        }
+        fn keep_artifact(&mut self, _: &str, _: &str, _: &[u8]) -> Result<String, RecordError> {
+            Ok(String::new())
+        }
+    }
+
+    #[test]
+    fn a_writer_that_no_longer_holds_the_run_sends_nothing() {
+        let plan = plan(FOUR_STEPS);
+        let fake = Arc::new(Fake::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut events = Recorder::default();
+        let report = runtime.block_on(execute_with(
+            plan.clone(),
+            &Registry::builtin(),
+            fake.clone(),
+            &Options::new("r", "/nonexistent/runs/r"),
+            Box::new(Lost),
+            &mut events,
+        ));
+        assert!(
+            fake.ran.lock().expect("lock").is_empty(),
+            "nothing reached a host"
+        );
+        assert_eq!(report.status, RunStatus::Unrecorded);
+        let why = report.unrecorded.clone().expect("a reason");
+        assert!(why.contains("the lease was lost"), "{why}");
+        assert_eq!(report.status_of("s1@a"), Some(Status::Blocked));
     }
 
     #[test]
