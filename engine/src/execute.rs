@@ -18,6 +18,7 @@ mod options;
 mod outputs;
 mod reason;
 mod record;
+mod report;
 mod run;
 mod run_log;
 mod scheduler;
@@ -29,8 +30,9 @@ const NOT_RECORDED: &str = "the run's state could not be recorded";
 
 pub use mask::Masker;
 pub use options::{Approver, ManualPrompt, Options, Resume};
+pub use report::Report;
 pub use run_log::{ActionFiles, Local, RecordError, RunLog};
-pub use scheduler::{Report, execute, execute_with};
+pub use scheduler::{execute, execute_with};
 
 /// The hosts a run of `plan` acts on: those of its actions (within `limit`) and the sources of
 /// their transfers. The run locks them all before its first action.

@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::ast::StepKind;
-use crate::event::{Event, HostSummary, RunStatus, Sink, Status};
+use crate::event::{Event, RunStatus, Sink, Status};
 
 use crate::inventory::HostId;
 use crate::plan::{Action, Plan, PlanNode};
@@ -25,31 +25,9 @@ use super::options::Options;
 use super::outputs::Output;
 use super::reason::Reason;
 use super::record::{Record, Transition};
+use super::report::{self, Report};
 use super::run::{Run, Stop};
 use super::run_log::{ActionFiles, Local, RunLog};
-
-/// How a run went.
-#[derive(Debug)]
-pub struct Report {
-    pub run_id: String,
-    pub status: RunStatus,
-    /// Every action's final status, in plan order.
-    pub actions: Vec<(String, Status)>,
-    pub hosts: Vec<HostSummary>,
-    pub duration: Duration,
-    /// The first write of the run's record that failed, when one did (the run is then
-    /// [`RunStatus::Unrecorded`]).
-    pub unrecorded: Option<String>,
-}
-
-impl Report {
-    pub fn status_of(&self, action: &str) -> Option<Status> {
-        self.actions
-            .iter()
-            .find(|(id, _)| id == action)
-            .map(|(_, s)| *s)
-    }
-}
 
 /// The loop's own state around the [`Run`] the policy reads.
 struct State<'a> {
@@ -594,53 +572,24 @@ impl State<'_> {
         self.finish(f.node, f.status);
     }
 
+    /// Ends the run: its status ([`report::outcome`]), recorded before `run_finished` says
+    /// so.
     fn report(&mut self, sink: &mut dyn Sink, duration: Duration) -> Report {
-        let mut hosts: BTreeMap<String, HostSummary> = BTreeMap::new();
-        let mut actions = Vec::new();
-        for (node, n) in self.run.plan.nodes() {
-            let PlanNode::Action(a) = n else { continue };
-            let Some(status) = self.run.status[node.index()] else {
-                // Held by the window, or waiting behind a held step: pending, not blocked.
-                if self.run.hold.is_some() {
-                    continue;
-                }
-                actions.push((self.run.plan.action_id(a), Status::Blocked));
-                continue;
-            };
-            actions.push((self.run.plan.action_id(a), status));
-            let name = self.run.plan.host_name(a.host).to_owned();
-            let h = hosts.entry(name.clone()).or_insert_with(|| HostSummary {
-                host: name,
-                ..HostSummary::default()
-            });
-            h.duration_secs += self.durations[node.index()].as_secs_f64();
-            *match status {
-                Status::Ok => &mut h.ok,
-                Status::Changed => &mut h.changed,
-                Status::Failed => &mut h.failed,
-                Status::TimedOut => &mut h.timed_out,
-                Status::Unreachable => &mut h.unreachable,
-                Status::Skipped => &mut h.skipped,
-                Status::Blocked => &mut h.blocked,
-                Status::AwaitingApproval => &mut h.awaiting_approval,
-                Status::WouldChange => &mut h.would_change,
-                Status::WouldRun => &mut h.would_run,
-                Status::Unknown => &mut h.unknown,
-            } += 1;
-        }
-        let statuses: Vec<Status> = actions.iter().map(|(_, s)| *s).collect();
-        // A run whose record failed did not complete, whatever its actions did: what they did
-        // may not be on disk, so it must neither look done nor be cleaned up on its hosts.
-        let status = if self.run.unrecorded.is_some() {
-            RunStatus::Unrecorded
-        } else if self.run.cancelled() {
-            RunStatus::Interrupted
-        } else if statuses.iter().any(|s| s.is_failure()) {
-            RunStatus::Failed
-        } else if let Some((node, hold)) = self.run.hold.as_ref().filter(|_| !self.held.is_empty())
+        let run = &self.run;
+        let (actions, hosts) =
+            report::tally(run.plan, &run.status, &self.durations, run.hold.is_some());
+        let paused = run.hold.as_ref().filter(|_| !self.held.is_empty());
+        let status = report::outcome(
+            run.unrecorded.is_some(),
+            run.cancelled(),
+            &actions,
+            paused.is_some(),
+        );
+        if status == RunStatus::Paused
+            && let Some((node, hold)) = paused
         {
-            let action = match self.run.plan.node(*node) {
-                PlanNode::Action(a) => self.run.plan.action_id(a),
+            let action = match run.plan.node(*node) {
+                PlanNode::Action(a) => run.plan.action_id(a),
                 PlanNode::Gate(_) => String::new(),
             };
             sink.emit(&Event::RunPaused {
@@ -649,16 +598,8 @@ impl State<'_> {
                 next_window: hold.next_window.map(|t| t.to_string()),
                 held: self.held.len(),
             });
-            RunStatus::Paused
-        } else if statuses.contains(&Status::AwaitingApproval)
-            || statuses.contains(&Status::Unknown)
-        {
-            RunStatus::AwaitingApproval
-        } else {
-            RunStatus::Succeeded
-        };
+        }
         let status = self.record_end(status, sink);
-        let hosts: Vec<HostSummary> = hosts.into_values().collect();
         sink.emit(&Event::RunFinished {
             run_id: self.run.opts.run_id.clone(),
             status,
