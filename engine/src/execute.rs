@@ -11,7 +11,7 @@
 mod action;
 mod admission;
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 mod hold;
 mod mask;
 mod options;
