@@ -411,15 +411,20 @@ fn an_irreversible_step_needs_the_rest_of_the_outage_to_fit_unless_forced() {
 // run on the fake, with their assertions unchanged (the exit code 1 of `apply` is the
 // `failed` run status).
 
-/// The message of `action`'s `action_finished` event.
+/// The message of `action`'s `action_finished` event (empty when it has none).
 fn message(events: &Recorder, action: &str) -> String {
+    message_of(events, action).unwrap_or_default()
+}
+
+/// The message of `action`'s `action_finished` event.
+fn message_of(events: &Recorder, action: &str) -> Option<String> {
     events
         .0
         .iter()
         .find_map(|e| match e {
             Event::ActionFinished {
                 action: a, message, ..
-            } if a == action => Some(message.clone().unwrap_or_default()),
+            } if a == action => Some(message.clone()),
             _ => None,
         })
         .unwrap_or_else(|| panic!("{action} never finished"))
@@ -543,4 +548,57 @@ fn within_the_failure_budget_the_run_goes_on_without_the_failed_hosts() {
     );
     let message = message(&events, "verify@b");
     assert!(message.contains("failed in phase `upgrade`"), "{message}");
+}
+
+#[test]
+fn a_manual_step_asks_the_operator_once_and_goes_on_declines_or_waits_by_the_answer() {
+    let plan = plan(
+        "steps:\n  - {id: confirm, module: manual, with: {instructions: \"Point the application at B.\"}}\n  - {id: after, module: shell, on: a, with: {cmd: \"true\"}}\n",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (answer, status, message, after) in [
+        (Some(true), Status::Ok, None, Some(Status::Changed)),
+        (
+            Some(false),
+            Status::Failed,
+            Some("declined by the operator".to_owned()),
+            Some(Status::Blocked),
+        ),
+        (
+            None,
+            Status::AwaitingApproval,
+            Some("run `runbook approve r confirm --by NAME --reason TEXT`".to_owned()),
+            Some(Status::Blocked),
+        ),
+    ] {
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let mut opts = Options::new("r", dir.path());
+        let log = asked.clone();
+        opts.approver = Some(Arc::new(
+            move |prompt: &super::super::options::ManualPrompt| {
+                log.lock()
+                    .expect("lock")
+                    .push(format!("{}: {}", prompt.step, prompt.instructions));
+                answer
+            },
+        ));
+        let fake = Arc::new(Fake::default());
+        let (report, events) = run_with(&plan, &fake, &opts);
+        assert_eq!(
+            *asked.lock().expect("lock"),
+            ["confirm: Point the application at B."],
+            "asked once ({answer:?})"
+        );
+        assert_eq!(report.status_of("confirm@controller"), Some(status));
+        assert_eq!(message_of(&events, "confirm@controller"), message);
+        assert_eq!(report.status_of("after@a"), after, "{answer:?}");
+        assert_eq!(
+            events
+                .0
+                .iter()
+                .any(|e| matches!(e, Event::AwaitingApproval { .. })),
+            answer.is_none(),
+            "the approval request is announced only when nobody answered"
+        );
+    }
 }
