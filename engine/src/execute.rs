@@ -9,9 +9,18 @@
 //! operator's back when its host dropped (its effect is unknown).
 
 mod action;
+mod admission;
+#[cfg(test)]
+pub(crate) mod fake;
+mod hold;
 mod mask;
 mod options;
 mod outputs;
+mod reason;
+mod record;
+mod report;
+mod run;
+mod run_log;
 mod scheduler;
 mod transfer;
 
@@ -21,7 +30,9 @@ const NOT_RECORDED: &str = "the run's state could not be recorded";
 
 pub use mask::Masker;
 pub use options::{Approver, ManualPrompt, Options, Resume};
-pub use scheduler::{Report, execute};
+pub use report::Report;
+pub use run_log::{ActionFiles, Local, RecordError, RunLog};
+pub use scheduler::{execute, execute_with};
 
 /// The hosts a run of `plan` acts on: those of its actions (within `limit`) and the sources of
 /// their transfers. The run locks them all before its first action.

@@ -464,57 +464,6 @@ pub fn find_file(root: &Path, name: &str) -> PathBuf {
 }
 
 #[test]
-fn rolling_batches_stop_when_the_failure_budget_is_spent() {
-    let rig = Rig::new(5);
-    let rb = |max_fail: &str| {
-        header("rolling")
-            + "phases:\n  - name: upgrade\n    serial: [1, 2, 100%]\n"
-            + &format!("    max_fail: {max_fail}\n")
-            + "    steps:\n"
-            + "      - {id: upgrade, module: shell, on: all, with: {cmd: \"[ $RUNBOOK_HOST != c ]\"}}\n"
-            + "      - {id: verify, module: shell, on: all, with: {cmd: \"true\"}}\n"
-    };
-    // Batches: [a], [b, c], [d, e]. c fails in the second batch.
-    let run = rig.apply(&rb("0"), &rig.inventory(), &[]);
-    assert_eq!(run.code, 1);
-    assert_eq!(run.status("upgrade@a"), "changed");
-    assert_eq!(
-        run.status("upgrade@b"),
-        "changed",
-        "the rest of the failing batch completes"
-    );
-    assert_eq!(
-        run.status("verify@b"),
-        "blocked",
-        "sequential: verify waits for upgrade on the whole batch"
-    );
-    assert_eq!(run.status("upgrade@c"), "failed");
-    assert_eq!(run.status("verify@c"), "blocked");
-    for host in ["d", "e"] {
-        assert_eq!(run.status(&format!("upgrade@{host}")), "blocked");
-        assert!(
-            run.message(&format!("upgrade@{host}"))
-                .contains("failure budget"),
-            "{}",
-            run.message(&format!("upgrade@{host}"))
-        );
-    }
-    // With a budget of one host, the last batch goes on.
-    let run = rig.apply(&rb("1"), &rig.inventory(), &[]);
-    assert_eq!(run.status("upgrade@d"), "changed");
-    assert_eq!(run.status("verify@e"), "changed");
-    // Batches follow each other: nothing of batch 2 starts before batch 1 is done.
-    let order = run.start_order();
-    let pos = |a: &str| {
-        order
-            .iter()
-            .position(|x| x == a)
-            .unwrap_or_else(|| panic!("{a} never started"))
-    };
-    assert!(pos("verify@a") < pos("upgrade@b") && pos("verify@a") < pos("upgrade@c"));
-}
-
-#[test]
 fn limit_and_fail_fast() {
     let rig = Rig::new(3);
     let rb = header("limit")
@@ -713,36 +662,6 @@ fn sftp_upload_over_the_same_connection_is_atomic() {
         .filter(|e| e.file_name().to_string_lossy().contains("runbook-"))
         .collect();
     assert!(leftovers.is_empty(), "no temporary file is left behind");
-}
-
-#[test]
-fn within_the_failure_budget_the_run_goes_on_without_the_failed_hosts() {
-    let rig = Rig::new(3);
-    let rb = header("budget")
-        + "phases:\n  - name: upgrade\n    serial: 1\n    max_fail: 1\n    steps:\n"
-        + "      - {id: upgrade, module: shell, on: all, with: {cmd: \"[ $RUNBOOK_HOST != b ]\"}}\n"
-        + "  - name: after\n    order: per_host\n    steps:\n"
-        + "      - {id: verify, module: shell, on: all, with: {cmd: \"true\"}}\n";
-    let run = rig.apply(&rb, &rig.inventory(), &[]);
-    assert_eq!(run.code, 1, "a host failed, so the run failed");
-    assert_eq!(
-        run.status("upgrade@c"),
-        "changed",
-        "the budget allows one failed host"
-    );
-    assert_eq!(run.status("verify@a"), "changed", "the next phase goes on");
-    assert_eq!(run.status("verify@c"), "changed");
-    assert_eq!(
-        run.status("verify@b"),
-        "blocked",
-        "the failed host is out of the run"
-    );
-    assert!(
-        run.message("verify@b")
-            .contains("failed in phase `upgrade`"),
-        "{}",
-        run.message("verify@b")
-    );
 }
 
 #[test]
