@@ -152,7 +152,7 @@ impl Report {
                 host: a.host.clone(),
                 status: a.status.clone(),
                 rc: a.rc,
-                attempts: a.attempt.max(1),
+                attempts: attempts(&run_dir.join("actions").join(&a.action)).unwrap_or(a.attempt),
                 started_at: a.started_at.clone(),
                 finished_at: a.finished_at.clone(),
                 #[allow(clippy::cast_precision_loss)] // milliseconds of one action
@@ -251,6 +251,16 @@ fn planned_span(run: &RunRecord) -> Option<Span> {
         end: end.to_string(),
         secs: end.duration_since(start).as_secs_f64(),
     })
+}
+
+/// The attempts the run directory's `result.json` counts (the journal has the number of the
+/// attempt that started, not of the retries within it); `None` when it says nothing or 0 (an
+/// action settled without running).
+fn attempts(dir: &Path) -> Option<u32> {
+    let text = fs_err::read_to_string(dir.join("result.json")).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let n = u32::try_from(value.get("attempts")?.as_u64()?).ok()?;
+    (n > 0).then_some(n)
 }
 
 fn output(dir: &Path) -> Option<Output> {
@@ -371,5 +381,118 @@ fn close(run: &RunRecord, history: &History, actions: &[ActionReport]) -> Close 
             code: "successful_with_issues",
             reason: issues.join("; "),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{ActionTimes, RunState};
+
+    fn run(state: RunState) -> RunRecord {
+        RunRecord {
+            id: "R".into(),
+            operator: "op".into(),
+            started_at: "2026-12-03T22:00:00Z".into(),
+            runbook_name: "rb".into(),
+            runbook_version: "1".into(),
+            runbook_file: "rb.yaml".into(),
+            inventory_file: "inv.yaml".into(),
+            runbook_fp: "f".into(),
+            inventory_fp: "f".into(),
+            params_fp: "f".into(),
+            params: r#"["instance=A"]"#.into(),
+            state,
+            finished_at: None,
+            window: Some("2026-12-03T21:00:00Z/2026-12-04T01:00:00Z".into()),
+        }
+    }
+
+    fn action(id: &str, status: &str, attempt: u32) -> ActionTimes {
+        ActionTimes {
+            action: id.into(),
+            step: id.split('@').next().unwrap_or_default().into(),
+            host: id.split('@').nth(1).unwrap_or_default().into(),
+            status: status.into(),
+            attempt,
+            started_at: Some("2026-12-03T22:00:01Z".into()),
+            finished_at: Some("2026-12-03T22:00:03Z".into()),
+            duration_ms: Some(2000),
+            rc: Some(0),
+            message: None,
+        }
+    }
+
+    fn code(run: &RunRecord, history: &History) -> &'static str {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Report::build(run, history, dir.path()).close.code
+    }
+
+    #[test]
+    fn the_close_code_follows_the_outcome_and_what_went_wrong_on_the_way() {
+        let clean = History {
+            actions: vec![action("a@x", "changed", 1), action("b@x", "ok", 1)],
+            generation: 1,
+            ..History::default()
+        };
+        assert_eq!(code(&run(RunState::Succeeded), &clean), "successful");
+        assert_eq!(code(&run(RunState::Failed), &clean), "unsuccessful");
+        assert_eq!(code(&run(RunState::Waiting), &clean), "unsuccessful");
+        let mut tolerated = clean.clone();
+        tolerated.actions.push(action("c@y", "failed", 1));
+        assert_eq!(
+            code(&run(RunState::Succeeded), &tolerated),
+            "successful_with_issues"
+        );
+        let mut resolved = clean.clone();
+        resolved.decisions.push(Decision {
+            action: "a@x".into(),
+            decision: "done".into(),
+            by: "bob".into(),
+            at: "2026-12-03T22:10:00Z".into(),
+        });
+        assert_eq!(
+            code(&run(RunState::Succeeded), &resolved),
+            "successful_with_issues"
+        );
+        let mut twice = clean.clone();
+        for _ in 0..2 {
+            twice.transitions.push(crate::journal::Transition {
+                action: "a@x".into(),
+                status: "started".into(),
+                at: "2026-12-03T22:00:01Z".into(),
+            });
+        }
+        twice.generation = 2;
+        assert_eq!(
+            code(&run(RunState::Succeeded), &twice),
+            "successful_with_issues"
+        );
+        // Stopped at an approval and resumed: nothing went wrong.
+        let mut approved = clean;
+        approved.generation = 2;
+        assert_eq!(code(&run(RunState::Succeeded), &approved), "successful");
+    }
+
+    #[test]
+    fn the_report_carries_params_windows_and_renders_without_a_run_directory() {
+        let history = History {
+            actions: vec![action("a@x", "changed", 1)],
+            generation: 1,
+            ..History::default()
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let r = Report::build(&run(RunState::Succeeded), &history, dir.path());
+        assert_eq!(r.params.get("instance").map(String::as_str), Some("A"));
+        let planned = r.window.planned_span.as_ref().expect("a fixed window");
+        assert!((planned.secs - 4.0 * 3600.0).abs() < 1e-6);
+        let used = r.window.used.as_ref().expect("an action ran");
+        assert!((used.secs - 2.0).abs() < 1e-6);
+        assert!(r.actions[0].output.is_none(), "no run directory, no output");
+        assert!(markdown(&r).contains("| `a@x` | changed | 0 | 1 |"));
+        let page = html(&r);
+        assert!(page.contains(r#"data-action="a@x""#) && page.contains("window-planned"));
+        let json: serde_json::Value = serde_json::from_str(&r.json()).expect("JSON");
+        assert_eq!(json["format_version"], FORMAT_VERSION);
     }
 }
