@@ -4,11 +4,13 @@
 mod apply;
 mod args;
 mod commands;
+mod identity;
 mod lab;
 mod load;
 mod manual;
 mod progress;
 mod report;
+mod run_report;
 mod runs;
 
 use std::process::ExitCode;

@@ -8,7 +8,10 @@
 
 mod store;
 
-pub use store::{ActionRecord, Entry, Journal, JournalError, RunRecord, RunState};
+pub use store::{
+    ActionRecord, ActionTimes, Approval, Decision, Entry, History, Journal, JournalError,
+    RunRecord, RunState, Transition,
+};
 
 use sha2::{Digest, Sha256};
 

@@ -18,6 +18,7 @@ pub mod lab;
 pub mod lock;
 pub mod parse;
 pub mod plan;
+pub mod report;
 pub mod schema;
 pub mod suggest;
 pub mod target;

@@ -26,6 +26,7 @@ mod iris;
 mod lab;
 mod plan_shape;
 mod properties;
+mod run_report;
 mod runbooks_connections;
 mod runbooks_gtm;
 mod runbooks_gtm_dr;

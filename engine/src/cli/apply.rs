@@ -64,6 +64,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         format: args.format,
         state: Some(args.state.clone()),
         secrets: args.secrets.clone(),
+        operator: args.operator.clone(),
         window: args.window.clone(),
     };
     apply(&apply_args, Some(record.id))
@@ -126,7 +127,11 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     // it; a new run is locked with its directory, below (no one can name it before).
     let mut run_lock = None;
     if previous.is_some() {
-        match runbook::lock::acquire_run(&state, &run_id, &operator()) {
+        match runbook::lock::acquire_run(
+            &state,
+            &run_id,
+            &super::identity::operator(args.operator.as_deref()),
+        ) {
             Ok(lock) => run_lock = Some(lock),
             Err(e @ runbook::lock::LockError::Io(_)) => {
                 return not_recorded(&state, &e.to_string(), None);
@@ -160,7 +165,11 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         .expect("a tokio runtime starts");
     let endpoints = inventory.hosts.iter().map(Endpoint::from_host).collect();
     let transports = match Transports::new(endpoints) {
-        Ok(t) => Arc::new(t.with_host_lock(Claim::new(&run_id, &operator(), args.dry_run))),
+        Ok(t) => Arc::new(t.with_host_lock(Claim::new(
+            &run_id,
+            &super::identity::operator(args.operator.as_deref()),
+            args.dry_run,
+        ))),
         Err(e) => return invalid(&format!("cannot create the ssh control directory: {e}")),
     };
     let hosts = runbook::execute::hosts_acted_on(&plan, limit.as_ref());
@@ -180,7 +189,11 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     }
     let _run_lock = match run_lock.take() {
         Some(lock) => lock,
-        None => match runbook::lock::acquire_run(&state, &run_id, &operator()) {
+        None => match runbook::lock::acquire_run(
+            &state,
+            &run_id,
+            &super::identity::operator(args.operator.as_deref()),
+        ) {
             Ok(lock) => lock,
             Err(e @ runbook::lock::LockError::Io(_)) => {
                 return not_recorded(&state, &e.to_string(), None);
@@ -211,7 +224,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
                 }),
             None => journal.create_run(&RunRecord {
                 id: run_id.clone(),
-                operator: operator(),
+                operator: super::identity::operator(args.operator.as_deref()),
                 started_at: jiff::Timestamp::now().to_string(),
                 runbook_name: plan.runbook.name.clone(),
                 runbook_version: plan.runbook.version.clone(),
@@ -327,6 +340,9 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         report
     });
     drop(sink);
+    if !dry_run && report.status != RunStatus::Unrecorded {
+        super::run_report::write_into_run_dir(&state, &run_id);
+    }
     // The engine recorded how the run ended (`record_end`) before `run_finished`.
     if format != Some(ProgressFormat::Json) {
         print!("{}", summary(&report, &run_dir));
@@ -505,12 +521,6 @@ fn absolute(path: &Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()
-}
-
-fn operator() -> String {
-    std::env::var("RUNBOOK_OPERATOR")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 /// Records an approval with the run; the next `apply` (or `resume`) goes on past the step.

@@ -84,6 +84,20 @@ pub enum Command {
     },
     /// Decide the outcome of an action that was interrupted and cannot be checked.
     Resolve(ResolveArgs),
+    /// The run report for the change ticket (the newest run by default): what ran, where, when,
+    /// by whom, the windows, approvals and resolutions, artifacts, and a suggested close code.
+    /// `apply` also writes it into the run directory when a run ends.
+    Report {
+        /// The run id (default: the newest).
+        run: Option<String>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+        /// Write it to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
     /// Print a shell completion script: `runbook completions bash > /etc/bash_completion.d/runbook`.
     Completions {
         #[arg(value_enum)]
@@ -114,6 +128,9 @@ pub struct ResumeArgs {
     pub format: ProgressFormat,
     #[arg(long = "secret", value_name = "NAME=SOURCE")]
     pub secrets: Vec<String>,
+    /// Who resumes it, named in its locks (the run keeps the operator who started it).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
     #[arg(long = "diagnostics", value_enum, default_value_t = DiagnosticFormat::Human)]
     pub diagnostics: DiagnosticFormat,
     #[command(flatten)]
@@ -164,6 +181,10 @@ pub struct ApplyArgs {
     /// (default: the variable `RUNBOOK_SECRET_NAME`, else a prompt on a terminal).
     #[arg(long = "secret", value_name = "NAME=SOURCE")]
     pub secrets: Vec<String>,
+    /// Who runs it, recorded with the run and named in its locks and report (default:
+    /// `RUNBOOK_OPERATOR`, else `USER@HOSTNAME`).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
     #[command(flatten)]
     pub window: WindowArgs,
 }
@@ -314,4 +335,15 @@ fn name_value(s: &str) -> Result<String, String> {
         Some((name, _)) if !name.is_empty() => Ok(s.to_owned()),
         _ => Err(format!("expected NAME=VALUE, found `{s}`")),
     }
+}
+
+/// Formats of `runbook report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown, for pasting into a ticket.
+    Md,
+    /// One self-contained HTML page with an SVG timeline.
+    Html,
+    /// JSON, with a `format_version`.
+    Json,
 }

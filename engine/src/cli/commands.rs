@@ -85,6 +85,12 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Status { run, state } => super::runs::status(&state.dir, run.as_deref()),
         Command::Abandon { run, state } => super::runs::abandon(&state.dir, &run),
         Command::Resolve(args) => super::runs::resolve(&args),
+        Command::Report {
+            run,
+            format,
+            out,
+            state,
+        } => super::run_report::run(&state.dir, run.as_deref(), format, out.as_ref()),
         Command::Completions { shell } => print(&super::manual::completions(shell)),
         Command::Man => super::manual::man_page().map_or_else(
             |e| {

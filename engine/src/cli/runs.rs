@@ -33,18 +33,21 @@ pub fn list(state: &Path) -> u8 {
         }
     };
     let mut out = format!(
-        "{:<26} {:<11} {:<28} {:<10} {}\n",
-        "RUN", "STATE", "RUNBOOK", "OPERATOR", "STARTED"
+        "{:<26} {:<11} {:<28} {:<20} {:<24} {}\n",
+        "RUN", "STATE", "RUNBOOK", "OPERATOR", "STARTED", "ENDED"
     );
     for r in runs {
         let _ = writeln!(
             out,
-            "{:<26} {:<11} {:<28} {:<10} {}",
+            "{:<26} {:<11} {:<28} {:<20} {:<24} {}",
             r.id,
             r.state.as_str(),
             format!("{} {}", r.runbook_name, r.runbook_version),
             r.operator,
-            r.started_at
+            runbook::report::shown(&r.started_at),
+            r.finished_at
+                .as_deref()
+                .map_or_else(|| "–".to_owned(), runbook::report::shown)
         );
     }
     print!("{out}");
@@ -81,9 +84,13 @@ pub fn status(state: &Path, run: Option<&str>) -> u8 {
     );
     let _ = writeln!(
         out,
-        "started {} by {}; {} actions recorded",
-        record.started_at,
+        "started {} by {}, ended {}; {} actions recorded",
+        runbook::report::shown(&record.started_at),
         record.operator,
+        record
+            .finished_at
+            .as_deref()
+            .map_or_else(|| "–".to_owned(), runbook::report::shown),
         actions.len()
     );
     let _ = writeln!(

@@ -94,6 +94,9 @@ pub struct Finished {
     pub resolved_by: Option<String>,
     /// Host files the commands asked to keep (name, content), secrets masked in text files.
     pub artifacts: Vec<(String, Vec<u8>)>,
+    /// Attempts made (the last one's number; 0 when nothing was sent, as for a settled or
+    /// interrupted action). Kept in `result.json` for the run report.
+    pub attempts: u32,
 }
 
 /// What the wrapper left on the host for an action.
@@ -168,6 +171,7 @@ impl Job {
                 rerun,
                 resolved_by: Some(how),
                 artifacts: Vec::new(),
+                attempts: 0,
             };
         // First the fence: a command of an earlier process that is still on its way to the host
         // (that process was killed while sending it) will refuse to run once it arrives. So
@@ -300,6 +304,7 @@ impl Job {
             rerun: false,
             resolved_by: None,
             artifacts: Vec::new(),
+            attempts: 0,
         }
     }
 
@@ -549,6 +554,7 @@ impl Job {
             rerun: false,
             resolved_by: None,
             artifacts,
+            attempts: attempt,
         }
     }
 

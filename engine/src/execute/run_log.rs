@@ -40,6 +40,8 @@ pub struct ActionFiles<'a> {
     pub rc: Option<i32>,
     pub message: Option<&'a str>,
     pub duration_secs: f64,
+    /// Attempts made (see `Finished::attempts`).
+    pub attempts: u32,
 }
 
 /// Where a run's record goes. One run, one writer: the scheduler holds it for the whole run.
@@ -136,6 +138,7 @@ impl RunLog for Local {
             "rc": files.rc,
             "message": files.message,
             "duration_secs": files.duration_secs,
+            "attempts": files.attempts,
         });
         fs_err::write(dir.join("result.json"), result.to_string())?;
         Ok(())
@@ -172,6 +175,7 @@ mod tests {
             rc: Some(3),
             message: Some("exit 3"),
             duration_secs: 1.5,
+            attempts: 2,
         };
         log.keep_output("s@a", &files).expect("kept");
         let kept = log.keep_artifact("s@a", "dump.txt", b"x").expect("kept");
@@ -181,7 +185,7 @@ mod tests {
         assert_eq!(read("stderr"), "err\n");
         assert_eq!(
             read("result.json"),
-            r#"{"status":"failed","rc":3,"message":"exit 3","duration_secs":1.5}"#
+            r#"{"status":"failed","rc":3,"message":"exit 3","duration_secs":1.5,"attempts":2}"#
         );
         assert_eq!(read("artifacts/dump.txt"), "x");
         assert_eq!(
@@ -202,6 +206,7 @@ mod tests {
             rc: Some(0),
             message: None,
             duration_secs: 0.0,
+            attempts: 1,
         };
         let e = log
             .keep_output("s@a", &files)

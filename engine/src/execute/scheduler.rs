@@ -540,6 +540,7 @@ impl State<'_> {
             rc: f.rc,
             message: f.message.as_deref(),
             duration_secs: f.duration.as_secs_f64(),
+            attempts: f.attempts,
         };
         if let Err(message) = self.record.keep_output(&id, &files) {
             self.halt(&message, sink);

@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod history;
+pub use history::{ActionTimes, Approval, Decision, History, Transition};
+
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Something went wrong with the journal file itself.
