@@ -204,6 +204,47 @@ pub enum Event {
         /// an operator's decision.
         how: String,
     },
+    /// The run's outage began in this apply: the first action of its outage phases started
+    /// (see [`crate::execute::Outage`]).
+    OutageStarted {
+        /// The action that started it.
+        action: String,
+        /// Which piece this is: 1, or more in a resumed run that was stopped inside it.
+        piece: usize,
+        /// The pieces recorded by earlier applies of the run, in seconds.
+        earlier_secs: f64,
+        /// The plan's estimate of the whole outage.
+        planned_secs: f64,
+    },
+    /// The outage ended: every action of its outage phases is done and none failed; or the
+    /// apply stopped inside it (`complete: false`), and a resume adds the next piece.
+    OutageEnded {
+        /// The last action that ended in it.
+        action: Option<String>,
+        /// This piece.
+        duration_secs: f64,
+        /// Every piece so far.
+        total_secs: f64,
+        pieces: usize,
+        planned_secs: f64,
+        complete: bool,
+    },
+    /// Like `outage_started`, for the write freeze (`freeze: start`).
+    FreezeStarted {
+        action: String,
+        piece: usize,
+        earlier_secs: f64,
+        planned_secs: f64,
+    },
+    /// Like `outage_ended`, for the write freeze (`freeze: end`).
+    FreezeEnded {
+        action: Option<String>,
+        duration_secs: f64,
+        total_secs: f64,
+        pieces: usize,
+        planned_secs: f64,
+        complete: bool,
+    },
     RunFinished {
         run_id: String,
         status: RunStatus,

@@ -36,6 +36,9 @@ pub struct Report {
     /// The first write of the run's record that failed, when one did (the run is then
     /// [`RunStatus::Unrecorded`]).
     pub unrecorded: Option<String>,
+    /// The run's outage and write freeze, every piece so far (empty without outage phases,
+    /// or when no apply has reached them).
+    pub outage: Vec<super::outage::Outage>,
 }
 
 impl Report {
@@ -83,6 +86,8 @@ struct State<'a> {
     /// The first hold of this stretch: once a step is held at the window's end, no other outage
     /// step starts (the run pauses at one safe point, not step by step).
     hold: Option<(NodeIndex, Hold)>,
+    /// This apply's piece of the outage and the write freeze.
+    outage: super::outage::Tracker,
 }
 
 /// Runs the plan. Never panics on a host's behaviour: every outcome becomes a [`Status`].
@@ -119,6 +124,14 @@ pub async fn execute<R: Runner + 'static>(
         held: Vec::new(),
         hold: None,
         resume: opts.resume.clone().unwrap_or_default(),
+        outage: super::outage::Tracker::new(&plan, opts.generation, opts.dry_run, &{
+            opts.journal.as_ref().map_or_else(Vec::new, |j| {
+                j.lock()
+                    .expect("the journal lock is never poisoned")
+                    .pieces(&opts.run_id)
+                    .unwrap_or_default()
+            })
+        }),
     };
     st.restore_outputs();
     for (node, _) in plan.nodes() {
@@ -149,6 +162,7 @@ pub async fn execute<R: Runner + 'static>(
 
     let mut jobs: Vec<Job> = Vec::new();
     loop {
+        st.emit_outage(sink);
         while let Some(Reverse((_, index))) = st.ready.pop() {
             let node = NodeIndex::new(index);
             match plan.node(node) {
@@ -265,15 +279,24 @@ pub async fn execute<R: Runner + 'static>(
             }
         }
     }
-    st.flush(sink);
     // Drain progress events of the last actions.
     while let Ok(progress) = progress_rx.try_recv() {
         st.progress(progress, sink);
     }
+    st.outage.close();
+    st.emit_outage(sink);
+    st.flush(sink);
     st.report(sink, begun.elapsed())
 }
 
 impl State<'_> {
+    /// What the outage tracker has to say, before anything that follows it.
+    fn emit_outage(&mut self, sink: &mut dyn Sink) {
+        for event in self.outage.take_events() {
+            sink.emit(&event);
+        }
+    }
+
     /// With `--wait` and a window to wait for, sleeps until it opens and puts the held steps
     /// back in the queue (`true`). Otherwise leaves them held, and the run pauses (`false`).
     async fn wait_for_window(
@@ -425,6 +448,7 @@ impl State<'_> {
         let Some(journal) = &self.opts.journal else {
             return;
         };
+        self.journal_buffer.extend(self.outage.entries());
         if self.journal_buffer.is_empty() {
             return;
         }
@@ -436,7 +460,7 @@ impl State<'_> {
         if let Err(e) = result {
             self.journal_buffer = entries
                 .into_iter()
-                .filter(|e| matches!(e, Entry::Finished { .. }))
+                .filter(|e| matches!(e, Entry::Finished { .. } | Entry::Piece(_)))
                 .collect();
             self.halt(&format!("the journal could not record the run: {e}"), sink);
         }
@@ -528,6 +552,7 @@ impl State<'_> {
 
     fn finish(&mut self, node: NodeIndex, status: Status) {
         self.status[node.index()] = Some(status);
+        self.outage.settled(node, status);
         if let PlanNode::Action(a) = self.plan.node(node) {
             let step = &self.plan.steps[a.step];
             if status.is_failure() && step.kind == StepKind::Main {
@@ -891,8 +916,11 @@ impl State<'_> {
     }
 
     fn progress(&mut self, progress: Progress, sink: &mut dyn Sink) {
+        self.emit_outage(sink);
         match progress {
             Progress::Started { node, attempt } => {
+                self.outage.started(self.plan, node);
+                self.emit_outage(sink);
                 if let PlanNode::Action(a) = self.plan.node(node) {
                     sink.emit(&Event::ActionStarted {
                         action: self.plan.action_id(a),
@@ -934,6 +962,7 @@ impl State<'_> {
             return;
         };
         self.durations[f.node.index()] = f.duration;
+        let resolved = f.resolved_by.is_some();
         let step = &self.plan.steps[action.step];
         let id = self.plan.action_id(action);
         if let Some(how) = f.resolved_by.take() {
@@ -995,6 +1024,8 @@ impl State<'_> {
         if let Some(name) = &step.register {
             self.outputs.insert(name, action.host, &f.output);
         }
+        self.outage.ran(self.plan, f.node, f.duration, resolved);
+        self.emit_outage(sink);
         // Durable before any dependent starts.
         self.record_finished(
             f.node,
@@ -1088,6 +1119,7 @@ impl State<'_> {
             hosts,
             duration,
             unrecorded: self.halt.clone(),
+            outage: self.outage.measured(),
         }
     }
 }
