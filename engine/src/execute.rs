@@ -22,7 +22,7 @@ const NOT_RECORDED: &str = "the run's state could not be recorded";
 
 pub use mask::Masker;
 pub use options::{Approver, ManualPrompt, Options, Resume};
-pub use outage::{Kind as OutageKind, Outage};
+pub use outage::{Kind as OutageKind, Outage, PieceTime};
 pub use scheduler::{Report, execute};
 
 /// The hosts a run of `plan` acts on: those of its actions (within `limit`) and the sources of

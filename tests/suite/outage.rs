@@ -395,3 +395,92 @@ fn freeze_markers_are_checked_when_the_runbook_compiles() {
         "{text}"
     );
 }
+
+#[test]
+fn an_apply_killed_inside_the_outage_leaves_its_piece_and_the_resume_adds_the_next() {
+    let rig = Rig::new(1);
+    let file = rig.dir.path().join("killed.yaml");
+    let rb = header("killed")
+        + "\
+phases:
+  - name: switch
+    outage: true
+    steps:
+      - {id: stop, module: shell, on: a, with: {cmd: 'sleep 0.1'}}
+      - {id: long, module: shell, on: a, needs: [stop], with: {cmd: 'touch $RUNBOOK_HOST_ROOT/long-started; sleep 2'}}
+      - {id: start, module: shell, on: a, needs: [long], with: {cmd: 'true'}}
+  - name: after
+    steps:
+      - {id: verify, module: shell, on: a, with: {cmd: 'true'}}
+";
+    fs_err::write(&file, rb).expect("write the runbook");
+    let mut child = rig.spawn_apply(&file);
+    let marker = rig.root("a").join("long-started");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !marker.exists() {
+        assert!(std::time::Instant::now() < deadline, "long@a never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    let out = child.wait_with_output().expect("reaped");
+    let killed = Applied::from_output(&out, rig.dir.path().join("state"));
+    let run_id = killed.events[0]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_owned();
+    assert!(
+        killed.events.iter().all(|e| e["event"] != "outage_ended"),
+        "killed before it could say"
+    );
+
+    // The killed apply's piece is in the journal, open: it went on after the last commit.
+    let status = status_json(&killed.state, &run_id);
+    let pieces = status["outage"]["pieces"]
+        .as_array()
+        .expect("a piece")
+        .clone();
+    assert_eq!(pieces.len(), 1, "{status}");
+    assert_eq!(pieces[0]["ended"], false);
+    assert_eq!(status["outage"]["complete"], false);
+
+    // The resume settles long@a from its host, runs the rest, and adds its piece.
+    let resumed = rig.apply_file(&file, &rig.inventory(), &[]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    assert_eq!(resumed.events[0]["run_id"], run_id.as_str());
+    assert_eq!(resumed.status("long@a"), "changed");
+    let started = event(&resumed, "outage_started");
+    assert_eq!(started["piece"], 2);
+    assert_eq!(
+        started["action"], "long@a",
+        "settling the interrupted action is in the outage"
+    );
+    let ended = event(&resumed, "outage_ended");
+    assert_eq!(ended["complete"], true);
+    assert_eq!(ended["pieces"], 2);
+    let status = status_json(&resumed.state, &run_id);
+    let pieces = status["outage"]["pieces"].as_array().expect("pieces");
+    assert_eq!(pieces.len(), 2);
+    let at = |p: &serde_json::Value| {
+        p["started_at"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .unwrap_or_else(|| panic!("a time: {p}"))
+    };
+    assert!(at(&pieces[0]) < at(&pieces[1]));
+    assert_eq!(
+        (pieces[0]["ended"].clone(), pieces[1]["ended"].clone()),
+        (false.into(), true.into())
+    );
+    let total = secs(&status["outage"]["total_secs"]);
+    let sum: f64 = pieces.iter().map(|p| secs(&p["duration_secs"])).sum();
+    assert!((total - sum).abs() < 1e-6 && total >= secs(&pieces[1]["duration_secs"]));
+    // long@a ran once: the resume waited for it on its host rather than start it again.
+    assert_eq!(
+        resumed
+            .events
+            .iter()
+            .filter(|e| e["event"] == "action_started" && e["action"] == "long@a")
+            .count(),
+        0
+    );
+}

@@ -145,8 +145,11 @@ fn status_json(
                 "total_secs": o.total().as_secs_f64(),
                 "planned_secs": o.planned.as_secs_f64(),
                 "complete": o.complete(),
-                "pieces": o.pieces.iter().map(|(generation, d, ended)| serde_json::json!({
-                    "generation": generation, "duration_secs": d.as_secs_f64(), "ended": ended,
+                "pieces": o.pieces.iter().map(|p| serde_json::json!({
+                    "generation": p.generation,
+                    "started_at": p.started_at,
+                    "duration_secs": p.duration.as_secs_f64(),
+                    "ended": p.ended,
                 })).collect::<Vec<_>>(),
             })
         })

@@ -50,19 +50,41 @@ impl Kind {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outage {
     pub kind: Kind,
-    /// `(generation, length, reached its end in that apply)`, in apply order.
-    pub pieces: Vec<(u32, Duration, bool)>,
+    /// In apply order.
+    pub pieces: Vec<PieceTime>,
     pub planned: Duration,
+}
+
+/// One apply's piece.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PieceTime {
+    pub generation: u32,
+    /// RFC 3339: when its first action was sent.
+    pub started_at: String,
+    pub duration: Duration,
+    /// Whether it reached the end of the outage (or freeze) in that apply.
+    pub ended: bool,
+}
+
+impl PieceTime {
+    fn of(p: &Piece) -> Self {
+        Self {
+            generation: p.generation,
+            started_at: p.started_at.clone(),
+            duration: millis(p.duration_ms),
+            ended: p.ended,
+        }
+    }
 }
 
 impl Outage {
     pub fn total(&self) -> Duration {
-        self.pieces.iter().map(|p| p.1).sum()
+        self.pieces.iter().map(|p| p.duration).sum()
     }
 
     /// Whether the last piece reached the end (the outage is over).
     pub fn complete(&self) -> bool {
-        self.pieces.last().is_some_and(|p| p.2)
+        self.pieces.last().is_some_and(|p| p.ended)
     }
 
     /// From the journal's pieces of one run: one [`Outage`] per kind that has any, outage
@@ -77,10 +99,7 @@ impl Outage {
             let Some(last) = mine.last() else { continue };
             out.push(Self {
                 kind,
-                pieces: mine
-                    .iter()
-                    .map(|p| (p.generation, millis(p.duration_ms), p.ended))
-                    .collect(),
+                pieces: mine.iter().map(|p| PieceTime::of(p)).collect(),
                 planned: millis(last.planned_ms),
             });
         }
@@ -95,7 +114,7 @@ impl Outage {
                 " in {n} pieces ({})",
                 self.pieces
                     .iter()
-                    .map(|p| format!("{:.1}s", p.1.as_secs_f64()))
+                    .map(|p| format!("{:.1}s", p.duration.as_secs_f64()))
                     .collect::<Vec<_>>()
                     .join(" + ")
             ),
@@ -141,8 +160,8 @@ struct Span {
     ended: bool,
     /// Changed since it was last handed to the journal.
     dirty: bool,
-    /// Pieces recorded by earlier applies: `(generation, length, ended)`.
-    earlier: Vec<(u32, Duration, bool)>,
+    /// Pieces recorded by earlier applies.
+    earlier: Vec<PieceTime>,
 }
 
 impl Span {
@@ -154,7 +173,7 @@ impl Span {
     }
 
     fn earlier_total(&self) -> Duration {
-        self.earlier.iter().map(|p| p.1).sum()
+        self.earlier.iter().map(|p| p.duration).sum()
     }
 
     fn open_at(&mut self, at: Instant, action: &str, events: &mut Vec<Event>) {
@@ -257,11 +276,11 @@ impl Tracker {
                 .collect()
         };
         let mut spans = Vec::new();
-        let earlier_of = |kind: Kind| -> Vec<(u32, Duration, bool)> {
+        let earlier_of = |kind: Kind| -> Vec<PieceTime> {
             earlier
                 .iter()
                 .filter(|p| Kind::parse(&p.kind) == Some(kind) && p.generation != generation)
-                .map(|p| (p.generation, millis(p.duration_ms), p.ended))
+                .map(PieceTime::of)
                 .collect()
         };
         let mut add = |kind: Kind, planned: Duration, opens: Vec<bool>, closes: Vec<bool>| {
@@ -302,8 +321,11 @@ impl Tracker {
         }
     }
 
-    /// An action's first command is about to be sent.
-    pub fn started(&mut self, plan: &Plan, node: NodeIndex) {
+    /// A job for the action is handed out: its `started` (or, for an interrupted action, the
+    /// look at its host) goes into the commit just before its command is sent, and so does the
+    /// piece it opens, so even an apply killed during its first outage action leaves its
+    /// piece in the journal.
+    pub fn sent(&mut self, plan: &Plan, node: NodeIndex) {
         let i = node.index();
         self.seen[i] = true;
         for span in &mut self.spans {
@@ -400,8 +422,13 @@ impl Tracker {
             .iter()
             .filter_map(|s| {
                 let mut pieces = s.earlier.clone();
-                if s.start.is_some() {
-                    pieces.push((self.generation, s.length(), s.complete()));
+                if let Some((_, wall)) = s.start {
+                    pieces.push(PieceTime {
+                        generation: self.generation,
+                        started_at: wall.to_string(),
+                        duration: s.length(),
+                        ended: s.complete(),
+                    });
                 }
                 (!pieces.is_empty()).then_some(Outage {
                     kind: s.kind,
@@ -475,7 +502,12 @@ mod tests {
             last_action: None,
             ended: false,
             dirty: false,
-            earlier: vec![(1, Duration::from_secs(3), false)],
+            earlier: vec![PieceTime {
+                generation: 1,
+                started_at: String::new(),
+                duration: Duration::from_secs(3),
+                ended: false,
+            }],
         }
     }
 
@@ -602,7 +634,9 @@ mod tests {
         assert!(t.take_events().is_empty());
         assert!(t.entries().is_empty());
         let measured = t.measured();
-        assert_eq!(measured[0].pieces, vec![(1, Duration::from_secs(3), false)]);
+        assert_eq!(measured[0].pieces.len(), 1);
+        assert_eq!(measured[0].total(), Duration::from_secs(3));
+        assert!(!measured[0].complete());
     }
 
     #[test]

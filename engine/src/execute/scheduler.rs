@@ -190,6 +190,7 @@ pub async fn execute<R: Runner + 'static>(
                 }
                 PlanNode::Action(action) => {
                     if let Some(job) = st.decide(node, action, registry, sink, &progress_tx) {
+                        st.outage.sent(&plan, node);
                         jobs.push(job);
                     }
                 }
@@ -919,8 +920,6 @@ impl State<'_> {
         self.emit_outage(sink);
         match progress {
             Progress::Started { node, attempt } => {
-                self.outage.started(self.plan, node);
-                self.emit_outage(sink);
                 if let PlanNode::Action(a) = self.plan.node(node) {
                     sink.emit(&Event::ActionStarted {
                         action: self.plan.action_id(a),
