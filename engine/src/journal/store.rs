@@ -768,6 +768,51 @@ mod tests {
     }
 
     #[test]
+    fn outage_pieces_are_updated_in_place_per_apply_and_read_in_apply_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let j = Journal::open(dir.path()).expect("open");
+        j.create_run(&record("r1")).expect("create");
+        let piece = |kind: &str, generation, ms, ended| {
+            Entry::Piece(Piece {
+                kind: kind.into(),
+                generation,
+                started_at: format!("2026-12-03T10:00:0{generation}Z"),
+                duration_ms: ms,
+                ended,
+                planned_ms: 9000,
+            })
+        };
+        // The second apply first, then the first one's piece growing, then its end.
+        j.write("r1", &[piece("outage", 2, 100, true)])
+            .expect("write");
+        j.write(
+            "r1",
+            &[piece("outage", 1, 0, false), piece("freeze", 1, 0, false)],
+        )
+        .expect("write");
+        j.write("r1", &[piece("outage", 1, 3100, false)])
+            .expect("write");
+        let got = j.pieces("r1").expect("pieces");
+        let summary: Vec<(String, u32, i64, bool)> = got
+            .iter()
+            .map(|p| (p.kind.clone(), p.generation, p.duration_ms, p.ended))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("outage".into(), 1, 3100, false),
+                ("freeze".into(), 1, 0, false),
+                ("outage".into(), 2, 100, true),
+            ]
+        );
+        assert!(j.pieces("other").expect("pieces").is_empty());
+        // Reopening an existing journal keeps them (the table is created only if missing).
+        drop(j);
+        let j = Journal::open(dir.path()).expect("reopen");
+        assert_eq!(j.pieces("r1").expect("pieces").len(), 3);
+    }
+
+    #[test]
     fn a_full_database_says_no_space_left_and_names_the_journal() {
         let dir = tempfile::tempdir().expect("tempdir");
         let j = Journal::open(dir.path()).expect("open");
