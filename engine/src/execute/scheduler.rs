@@ -191,6 +191,7 @@ pub async fn execute<R: Runner + 'static>(
                 PlanNode::Action(action) => {
                     if let Some(job) = st.decide(node, action, registry, sink, &progress_tx) {
                         st.outage.sent(&plan, node);
+                        st.emit_outage(sink);
                         jobs.push(job);
                     }
                 }
