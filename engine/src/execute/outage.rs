@@ -329,7 +329,7 @@ impl Tracker {
         let i = node.index();
         self.seen[i] = true;
         for span in &mut self.spans {
-            if span.opens[i] {
+            if span.opens[i] && span.start.is_none() {
                 span.open_at(Instant::now(), &plan.node_id(node), &mut self.events);
             }
         }
@@ -347,7 +347,7 @@ impl Tracker {
         let start = end.checked_sub(duration).unwrap_or(end);
         self.last_end = Some(self.last_end.map_or(end, |e| e.max(end)));
         for span in &mut self.spans {
-            if span.opens[i] {
+            if span.opens[i] && span.start.is_none() {
                 // Not seen starting (settled from its host's record): it began `duration` ago.
                 span.open_at(start, &plan.node_id(node), &mut self.events);
             }
