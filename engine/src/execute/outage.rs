@@ -249,8 +249,9 @@ impl Span {
     }
 }
 
-/// Measures this apply's pieces. The scheduler calls it when an action starts, ends and is
-/// settled, takes its events and journal entries, and closes it at the end of the apply.
+/// Measures this apply's pieces. The scheduler calls it when a job is handed out, when an
+/// action's result comes back and when a node is settled, takes its events and journal
+/// entries, and closes it at the end of the apply.
 #[derive(Debug)]
 pub(super) struct Tracker {
     generation: u32,
@@ -258,7 +259,7 @@ pub(super) struct Tracker {
     events: Vec<Event>,
     /// The end of the last action this apply ran: where a span cut short ends.
     last_end: Option<Instant>,
-    /// Actions seen starting (their first command was sent).
+    /// Actions whose job was handed out ([`Tracker::sent`]).
     seen: Vec<bool>,
 }
 
@@ -335,9 +336,9 @@ impl Tracker {
         }
     }
 
-    /// An action ended now, `duration` after it began. It counts when it was seen starting,
-    /// or when it is an interrupted action settled from its host (`resolved`: its wait for the
-    /// command was part of the outage); a job stopped before its first command does not.
+    /// An action ended now, `duration` after it began. It counts when its job was handed out
+    /// in this apply, or when it is an interrupted action settled from its host (`resolved`:
+    /// its wait for the command was part of the outage).
     pub fn ran(&mut self, plan: &Plan, node: NodeIndex, duration: Duration, resolved: bool) {
         let i = node.index();
         if !(self.seen[i] || resolved) {
@@ -348,7 +349,8 @@ impl Tracker {
         self.last_end = Some(self.last_end.map_or(end, |e| e.max(end)));
         for span in &mut self.spans {
             if span.opens[i] && span.start.is_none() {
-                // Not seen starting (settled from its host's record): it began `duration` ago.
+                // Not seen handed out (a caller that only reports results): it began
+                // `duration` ago.
                 span.open_at(start, &plan.node_id(node), &mut self.events);
             }
             if (span.opens[i] || span.closes[i]) && span.start.is_some() && !span.ended {
