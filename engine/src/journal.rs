@@ -8,7 +8,7 @@
 
 mod store;
 
-pub use store::{ActionRecord, Entry, Journal, JournalError, RunRecord, RunState};
+pub use store::{ActionRecord, Entry, Journal, JournalError, Piece, RunRecord, RunState};
 
 use sha2::{Digest, Sha256};
 
