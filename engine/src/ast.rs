@@ -171,6 +171,16 @@ pub struct Phase {
     pub span: Span,
 }
 
+/// A step's place in the write freeze: the freeze starts when the first action of the
+/// `start` step starts, and ends when the last action of the `end` step ends (for a
+/// switchover: the step after which the new primary accepts writes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Freeze {
+    Start,
+    End,
+}
+
 #[derive(Clone, Debug)]
 pub struct Step {
     pub id: Spanned<String>,
@@ -199,6 +209,9 @@ pub struct Step {
     pub timeout: Option<Duration>,
     pub estimate: Option<Duration>,
     pub irreversible: bool,
+    /// `freeze: start` / `freeze: end`: where the write freeze inside the outage begins and
+    /// ends (see [`Freeze`]).
+    pub freeze: Option<Spanned<Freeze>>,
     /// Environment variables for the step's commands (templates; the only place secrets may
     /// be read). They reach the host on standard input, never in a command line.
     pub env: Vec<(Spanned<String>, Node)>,

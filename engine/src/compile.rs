@@ -362,6 +362,7 @@ fn step_info(
         idempotent: module.is_some_and(runbook_modules::Module::idempotent),
         manual: step.module.value == "manual",
         irreversible: step.irreversible,
+        freeze: step.freeze.as_ref().map(|f| f.value),
         needs: step.needs.iter().map(|n| n.value.clone()).collect(),
         when: step.when.as_ref().map(|w| w.value.clone()),
         until: step.until.as_ref().map(|u| u.value.clone()),

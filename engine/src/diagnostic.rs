@@ -118,6 +118,7 @@ codes! {
     UnknownNeed => "runbook::step::unknown_need",
     Cycle => "runbook::step::cycle",
     RegisterConflict => "runbook::step::register_conflict",
+    FreezeMarker => "runbook::step::freeze",
     NameTooLong => "runbook::name::too_long",
     TemplateSyntax => "runbook::template::syntax",
     TemplateUndefined => "runbook::template::undefined",

@@ -204,6 +204,47 @@ pub enum Event {
         /// an operator's decision.
         how: String,
     },
+    /// The run's outage began in this apply: the first action of its outage phases started
+    /// (see [`crate::execute::Outage`]).
+    OutageStarted {
+        /// The action that started it.
+        action: String,
+        /// Which piece this is: 1, or more in a resumed run that was stopped inside it.
+        piece: usize,
+        /// The pieces recorded by earlier applies of the run, in seconds.
+        earlier_secs: f64,
+        /// The plan's estimate of the whole outage.
+        planned_secs: f64,
+    },
+    /// The outage ended: every action of its outage phases is done and none failed; or the
+    /// apply stopped inside it (`complete: false`), and a resume adds the next piece.
+    OutageEnded {
+        /// The last action that ended in it.
+        action: Option<String>,
+        /// This piece.
+        duration_secs: f64,
+        /// Every piece so far.
+        total_secs: f64,
+        pieces: usize,
+        planned_secs: f64,
+        complete: bool,
+    },
+    /// Like `outage_started`, for the write freeze (`freeze: start`).
+    FreezeStarted {
+        action: String,
+        piece: usize,
+        earlier_secs: f64,
+        planned_secs: f64,
+    },
+    /// Like `outage_ended`, for the write freeze (`freeze: end`).
+    FreezeEnded {
+        action: Option<String>,
+        duration_secs: f64,
+        total_secs: f64,
+        pieces: usize,
+        planned_secs: f64,
+        complete: bool,
+    },
     RunFinished {
         run_id: String,
         status: RunStatus,
@@ -330,6 +371,34 @@ mod tests {
                 status: Status::Changed,
                 how: "recorded".into(),
             },
+            Event::OutageStarted {
+                action: "stop-source@a".into(),
+                piece: 2,
+                earlier_secs: 3.5,
+                planned_secs: 70.0,
+            },
+            Event::OutageEnded {
+                action: Some("rejoin@a".into()),
+                duration_secs: 4.25,
+                total_secs: 7.75,
+                pieces: 2,
+                planned_secs: 70.0,
+                complete: true,
+            },
+            Event::FreezeStarted {
+                action: "stop-source@a".into(),
+                piece: 1,
+                earlier_secs: 0.0,
+                planned_secs: 30.0,
+            },
+            Event::FreezeEnded {
+                action: None,
+                duration_secs: 1.5,
+                total_secs: 1.5,
+                pieces: 1,
+                planned_secs: 30.0,
+                complete: false,
+            },
             Event::RunFinished {
                 run_id: "R1".into(),
                 status: RunStatus::Succeeded,
@@ -358,6 +427,10 @@ mod tests {
             Event::RecordFailed { .. } => "record_failed",
             Event::ArtifactKept { .. } => "artifact_kept",
             Event::ActionResumed { .. } => "action_resumed",
+            Event::OutageStarted { .. } => "outage_started",
+            Event::OutageEnded { .. } => "outage_ended",
+            Event::FreezeStarted { .. } => "freeze_started",
+            Event::FreezeEnded { .. } => "freeze_ended",
             Event::RunFinished { .. } => "run_finished",
         }
     }

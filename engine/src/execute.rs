@@ -15,6 +15,7 @@ pub(crate) mod fake;
 mod hold;
 mod mask;
 mod options;
+mod outage;
 mod outputs;
 mod reason;
 mod record;
@@ -30,6 +31,7 @@ const NOT_RECORDED: &str = "the run's state could not be recorded";
 
 pub use mask::Masker;
 pub use options::{Approver, ManualPrompt, Options, Resume};
+pub use outage::{Kind as OutageKind, Outage, PieceTime};
 pub use report::Report;
 pub use run_log::{ActionFiles, Local, RecordError, RunLog};
 pub use scheduler::{execute, execute_with};

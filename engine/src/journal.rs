@@ -9,7 +9,7 @@
 mod store;
 
 pub use store::{
-    ActionRecord, ActionTimes, Approval, Decision, Entry, History, Journal, JournalError,
+    ActionRecord, ActionTimes, Approval, Decision, Entry, History, Journal, JournalError, Piece,
     RunRecord, RunState, Transition,
 };
 

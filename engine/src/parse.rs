@@ -58,6 +58,7 @@ const STEP_KEYS: &[&str] = &[
     "timeout",
     "estimate",
     "irreversible",
+    "freeze",
     "env",
 ];
 
@@ -702,10 +703,31 @@ fn step(r: &mut Reporter, node: &Node, kind: StepKind) -> Option<Step> {
             .get("irreversible")
             .and_then(|n| r.bool(n, "irreversible"))
             .unwrap_or(false),
+        freeze: s.get("freeze").and_then(|n| freeze(r, n)),
         env: s.get("env").map(|n| env_vars(r, n)).unwrap_or_default(),
         span: node.span,
         id,
     })
+}
+
+/// `freeze: start` or `freeze: end`.
+fn freeze(r: &mut Reporter, node: &Node) -> Option<Spanned<crate::ast::Freeze>> {
+    let value = match node.as_str() {
+        Some("start") => crate::ast::Freeze::Start,
+        Some("end") => crate::ast::Freeze::End,
+        _ => {
+            r.report(
+                Diagnostic::new(
+                    Code::FreezeMarker,
+                    format!("`freeze` is `start` or `end`, not `{node}`"),
+                )
+                .primary(node.span, "expected `start` or `end`")
+                .help("mark the step that begins the write freeze `freeze: start` and the one after which writes are accepted again `freeze: end`"),
+            );
+            return None;
+        }
+    };
+    Some(Spanned::new(value, node.span))
 }
 
 /// A duration literal: `30s`, `5m`, `1h30m`, `250ms`, or whole seconds.

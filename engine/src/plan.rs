@@ -9,6 +9,7 @@ mod dot;
 mod fingerprint;
 mod json;
 mod model;
+mod outage;
 mod schedule;
 mod text;
 
@@ -18,4 +19,5 @@ pub use model::{
     Action, ActionRef, EdgeKind, EstimateSource, Gate, HostInfo, InventoryInfo, PhaseInfo, Plan,
     PlanNode, RunbookInfo, StepInfo,
 };
+pub use outage::PlannedSpan;
 pub use text::render_text;

@@ -24,6 +24,7 @@ mod hostile;
 mod http;
 mod iris;
 mod lab;
+mod outage;
 mod plan_shape;
 mod properties;
 mod run_report;

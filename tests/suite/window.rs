@@ -58,6 +58,18 @@ fn a_run_pauses_at_the_window_end_and_resumes_in_the_next_window() {
         "{message}"
     );
     assert_eq!(fs_err::read_to_string(&log).expect("log"), "prep\nshort\n");
+    // The outage began with `short` and is not over: the run paused inside it.
+    let outage = |run: &crate::apply::Applied, name: &str| {
+        run.events
+            .iter()
+            .filter(|e| e["event"] == name)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let ended = outage(&first, "outage_ended");
+    assert_eq!(ended.len(), 1, "{:#?}", first.events);
+    assert_eq!(ended[0]["complete"], false);
+    assert_eq!(ended[0]["pieces"], 1);
 
     // `status` shows the window: time used and left.
     let status = Command::new(env!("CARGO_BIN_EXE_runbook"))
@@ -84,6 +96,10 @@ fn a_run_pauses_at_the_window_end_and_resumes_in_the_next_window() {
     );
     assert_eq!(again.code, 4, "{}", again.stderr);
     assert_eq!(fs_err::read_to_string(&log).expect("log"), "prep\nshort\n");
+    assert!(
+        outage(&again, "outage_started").is_empty(),
+        "nothing of the outage ran: no piece"
+    );
 
     // The next night: the window comes from the journal, the run resumes and finishes.
     let next = rig.apply_file_env(
@@ -101,6 +117,13 @@ fn a_run_pauses_at_the_window_end_and_resumes_in_the_next_window() {
         .collect();
     assert_eq!(resumed, ["prep@a", "short@a"]);
     assert_eq!(next.status("long@a"), "changed");
+    // The next night's piece adds to the first night's: two pieces, and now it is over.
+    let started = outage(&next, "outage_started");
+    assert_eq!((started.len(), started[0]["piece"].clone()), (1, 2.into()));
+    assert_eq!(started[0]["action"], "long@a");
+    let ended = outage(&next, "outage_ended");
+    assert_eq!(ended[0]["complete"], true);
+    assert_eq!(ended[0]["pieces"], 2);
     assert_eq!(
         fs_err::read_to_string(&log).expect("log"),
         "prep\nshort\nlong\nverify\n",

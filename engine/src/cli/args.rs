@@ -72,6 +72,9 @@ pub enum Command {
     Status {
         /// The run id (default: the newest).
         run: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
         #[command(flatten)]
         state: StateArgs,
     },

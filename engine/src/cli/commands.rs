@@ -82,7 +82,9 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Approve(args) => super::apply::approve(&args),
         Command::Resume(args) => super::apply::resume(&args),
         Command::Runs(state) => super::runs::list(&state.dir),
-        Command::Status { run, state } => super::runs::status(&state.dir, run.as_deref()),
+        Command::Status { run, format, state } => {
+            super::runs::status(&state.dir, run.as_deref(), format == OutputFormat::Json)
+        }
         Command::Abandon { run, state } => super::runs::abandon(&state.dir, &run),
         Command::Resolve(args) => super::runs::resolve(&args),
         Command::Report {

@@ -95,6 +95,10 @@ impl Sink for Plain {
             Event::ArtifactKept { .. } => artifact_line(event),
             Event::WindowWaiting { .. } | Event::RunPaused { .. } => window_line(event),
             Event::RecordFailed { .. } => record_failed_line(event),
+            Event::OutageStarted { .. }
+            | Event::OutageEnded { .. }
+            | Event::FreezeStarted { .. }
+            | Event::FreezeEnded { .. } => outage_line(event),
             Event::RunFinished { .. } => return,
         };
         let _ = writeln!(std::io::stderr(), "{line}");
@@ -276,6 +280,12 @@ impl Sink for Bars {
             Event::RecordFailed { .. } => {
                 let _ = self.multi.println(record_failed_line(event));
             }
+            Event::OutageStarted { .. }
+            | Event::OutageEnded { .. }
+            | Event::FreezeStarted { .. }
+            | Event::FreezeEnded { .. } => {
+                let _ = self.multi.println(outage_line(event));
+            }
             Event::RunFinished { .. } => {
                 self.overall.finish_and_clear();
             }
@@ -301,6 +311,68 @@ fn window_line(event: &Event) -> String {
             format!(
                 "paused before {action}: {message}\n  {held} action(s) not started; `runbook apply` again resumes the run ({next})"
             )
+        }
+        _ => String::new(),
+    }
+}
+
+/// `outage started by stop@a`, `outage ended after 5.2s (planned 9s)`; with the pieces of a
+/// resumed run.
+fn outage_line(event: &Event) -> String {
+    let (what, started) = match event {
+        Event::OutageStarted { .. } | Event::OutageEnded { .. } => ("outage", "started"),
+        Event::FreezeStarted { .. } | Event::FreezeEnded { .. } => ("freeze", "started"),
+        _ => return String::new(),
+    };
+    match event {
+        Event::OutageStarted {
+            action,
+            piece,
+            earlier_secs,
+            ..
+        }
+        | Event::FreezeStarted {
+            action,
+            piece,
+            earlier_secs,
+            ..
+        } => {
+            let resumed = if *piece > 1 {
+                format!(" (piece {piece}; {earlier_secs:.1}s in earlier applies)")
+            } else {
+                String::new()
+            };
+            format!("{what:<7} {started} by {action}{resumed}")
+        }
+        Event::OutageEnded {
+            duration_secs,
+            total_secs,
+            pieces,
+            planned_secs,
+            complete,
+            ..
+        }
+        | Event::FreezeEnded {
+            duration_secs,
+            total_secs,
+            pieces,
+            planned_secs,
+            complete,
+            ..
+        } => {
+            let planned = runbook_modules::format_duration(Duration::from_secs_f64(*planned_secs));
+            let total = if *pieces > 1 {
+                format!(", {total_secs:.1}s in {pieces} pieces")
+            } else {
+                String::new()
+            };
+            if *complete {
+                format!("{what:<7} ended after {duration_secs:.1}s{total} (planned {planned})")
+            } else {
+                format!(
+                    "{what:<7} NOT OVER: the run stopped inside it after {duration_secs:.1}s{total} (planned {planned}); a resume adds the next piece"
+                )
+            }
         }
         _ => String::new(),
     }
@@ -393,6 +465,10 @@ pub fn summary(report: &runbook::execute::Report, run_dir: &std::path::Path) -> 
             "STOPPED: its state could not be recorded (resume it with `runbook apply` or `runbook resume` once it can be)"
         }
     };
+    for outage in &report.outage {
+        out.push_str(&outage.describe());
+        out.push('\n');
+    }
     let _ = std::fmt::Write::write_fmt(
         &mut out,
         format_args!(

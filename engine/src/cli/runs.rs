@@ -54,7 +54,7 @@ pub fn list(state: &Path) -> u8 {
     exit::OK
 }
 
-pub fn status(state: &Path, run: Option<&str>) -> u8 {
+pub fn status(state: &Path, run: Option<&str>, json: bool) -> u8 {
     let journal = match open(state) {
         Ok(j) => j,
         Err(code) => return code,
@@ -73,6 +73,12 @@ pub fn status(state: &Path, run: Option<&str>) -> u8 {
         *counts.entry(a.status.as_str()).or_default() += 1;
     }
     let used: i64 = actions.iter().filter_map(|a| a.duration_ms).sum();
+    let outage =
+        runbook::execute::Outage::from_pieces(&journal.pieces(&record.id).unwrap_or_default());
+    if json {
+        println!("{}", status_json(&record, &actions, &counts, used, &outage));
+        return exit::OK;
+    }
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -105,6 +111,9 @@ pub fn status(state: &Path, run: Option<&str>) -> u8 {
     #[allow(clippy::cast_precision_loss)] // milliseconds of a run fit an f64 exactly
     let used = used as f64 / 1000.0;
     let _ = writeln!(out, "time in actions: {used:.1}s");
+    for o in &outage {
+        let _ = writeln!(out, "{}", o.describe());
+    }
     if let Some(text) = &record.window {
         match runbook::window::WindowSpec::parse(text) {
             Ok(spec) => {
@@ -125,6 +134,55 @@ pub fn status(state: &Path, run: Option<&str>) -> u8 {
     }
     print!("{out}");
     exit::OK
+}
+
+/// `status --format json`: one object, keys sorted.
+fn status_json(
+    record: &runbook::journal::RunRecord,
+    actions: &[runbook::journal::ActionRecord],
+    counts: &BTreeMap<&str, usize>,
+    used_ms: i64,
+    outage: &[runbook::execute::Outage],
+) -> serde_json::Value {
+    #[allow(clippy::cast_precision_loss)] // milliseconds of a run fit an f64 exactly
+    let secs = |ms: i64| ms as f64 / 1000.0;
+    let span = |kind: runbook::execute::OutageKind| {
+        outage.iter().find(|o| o.kind == kind).map(|o| {
+            serde_json::json!({
+                "total_secs": o.total().as_secs_f64(),
+                "planned_secs": o.planned.as_secs_f64(),
+                "complete": o.complete(),
+                "pieces": o.pieces.iter().map(|p| serde_json::json!({
+                    "generation": p.generation,
+                    "started_at": p.started_at,
+                    "duration_secs": p.duration.as_secs_f64(),
+                    "ended": p.ended,
+                })).collect::<Vec<_>>(),
+            })
+        })
+    };
+    serde_json::json!({
+        "run_id": record.id,
+        "runbook": record.runbook_name,
+        "version": record.runbook_version,
+        "state": record.state.as_str(),
+        "operator": record.operator,
+        "started_at": record.started_at,
+        "finished_at": record.finished_at,
+        "window": record.window,
+        "counts": counts,
+        "time_in_actions_secs": secs(used_ms),
+        "outage": span(runbook::execute::OutageKind::Outage),
+        "freeze": span(runbook::execute::OutageKind::Freeze),
+        "actions": actions.iter().map(|a| serde_json::json!({
+            "action": a.action,
+            "status": a.status,
+            "attempt": a.attempt,
+            "rc": a.rc,
+            "duration_secs": a.duration_ms.map(secs),
+            "message": a.message,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 pub fn abandon(state: &Path, run: &str) -> u8 {

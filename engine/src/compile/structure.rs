@@ -124,6 +124,94 @@ pub fn check(
         }
         check_module(runbook, step, registry, out);
     }
+    check_freeze(runbook, steps, out);
+}
+
+/// `freeze: start` and `freeze: end`: both or neither, once each, on main steps of outage
+/// phases, the end not before the start.
+fn check_freeze(runbook: &Runbook, steps: &[(usize, &Step)], out: &mut Vec<Diagnostic>) {
+    use crate::ast::{Freeze, StepKind};
+    let source = &runbook.source;
+    let mut marks: [Option<(usize, usize, &Step)>; 2] = [None, None];
+    for (position, (phase, step)) in steps.iter().enumerate() {
+        let Some(mark) = &step.freeze else { continue };
+        let (slot, word) = match mark.value {
+            Freeze::Start => (0, "start"),
+            Freeze::End => (1, "end"),
+        };
+        if !runbook.phases[*phase].outage || step.kind != StepKind::Main {
+            out.push(
+                Diagnostic::new(
+                    Code::FreezeMarker,
+                    format!(
+                        "step `{}` marks the write freeze but is not a main step of an outage phase",
+                        step.id.value
+                    ),
+                )
+                .in_file(source)
+                .primary(mark.span, "outside the outage")
+                .help("the write freeze is inside the outage: mark main steps of `outage: true` phases"),
+            );
+            continue;
+        }
+        if let Some((_, _, first)) = marks[slot] {
+            let first_span = first.freeze.as_ref().map_or(first.id.span, |f| f.span);
+            out.push(
+                Diagnostic::new(
+                    Code::FreezeMarker,
+                    format!("two steps are marked `freeze: {word}`"),
+                )
+                .in_file(source)
+                .primary(mark.span, "marked again here")
+                .secondary(first_span, "first marked here")
+                .help("a run has one write freeze: mark one step where it starts and one where it ends"),
+            );
+            continue;
+        }
+        marks[slot] = Some((position, *phase, step));
+    }
+    match marks {
+        [Some((sp, sphase, start)), Some((ep, ephase, end))] => {
+            if ephase < sphase || ep < sp {
+                let span = |s: &Step| s.freeze.as_ref().map_or(s.id.span, |f| f.span);
+                out.push(
+                    Diagnostic::new(
+                        Code::FreezeMarker,
+                        format!(
+                            "the write freeze ends at `{}`, before it starts at `{}`",
+                            end.id.value, start.id.value
+                        ),
+                    )
+                    .in_file(source)
+                    .primary(span(end), "the end")
+                    .secondary(span(start), "the start")
+                    .help("mark the step that stops the writes `freeze: start` and a later one `freeze: end`"),
+                );
+            }
+        }
+        [Some((_, _, only)), None] | [None, Some((_, _, only))] => {
+            let (has, lacks) = if marks[0].is_some() {
+                ("start", "end")
+            } else {
+                ("end", "start")
+            };
+            out.push(
+                Diagnostic::new(
+                    Code::FreezeMarker,
+                    format!("the write freeze has a `{has}` but no `{lacks}`"),
+                )
+                .in_file(source)
+                .primary(
+                    only.freeze.as_ref().map_or(only.id.span, |f| f.span),
+                    format!("`freeze: {has}`"),
+                )
+                .help(format!(
+                    "mark the step where the freeze {lacks}s `freeze: {lacks}`"
+                )),
+            );
+        }
+        [None, None] => {}
+    }
 }
 
 fn check_module(runbook: &Runbook, step: &Step, registry: &Registry, out: &mut Vec<Diagnostic>) {

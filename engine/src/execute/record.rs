@@ -12,7 +12,7 @@ use std::time::Duration;
 use petgraph::graph::NodeIndex;
 
 use crate::event::{RunStatus, Status};
-use crate::journal::{Entry, RunState};
+use crate::journal::{Entry, Piece, RunState};
 use crate::plan::{Action, Plan};
 
 use super::outputs::Output;
@@ -81,10 +81,27 @@ impl Record {
         });
     }
 
+    /// The pieces of the outage that earlier applies of this run recorded (none without a
+    /// journal, or when they cannot be read: the measure then starts from this apply).
+    pub fn pieces(&self) -> Vec<Piece> {
+        if !self.log.journaled() {
+            return Vec::new();
+        }
+        self.log.pieces().unwrap_or_default()
+    }
+
+    /// Buffers the outage pieces that changed ([`super::outage::Tracker::entries`]), for the
+    /// next commit.
+    pub fn pieces_changed(&mut self, entries: Vec<Entry>) {
+        if self.log.journaled() {
+            self.buffer.extend(entries);
+        }
+    }
+
     /// Writes the buffered transitions in one transaction; `Err` says why not (the run halts).
     ///
     /// The jobs a failed commit was for are not sent (their `started` is not on disk). Its
-    /// results stay buffered for one more try at the end; if that fails too they are lost, and
+    /// results and outage pieces stay buffered for one more try at the end; if that fails too they are lost, and
     /// the actions stay `started` in the journal: the next apply settles them from the hosts'
     /// records, which are kept because the run did not succeed.
     pub fn commit(&mut self) -> Result<(), String> {
@@ -95,7 +112,7 @@ impl Record {
         self.log.commit(&entries).map_err(|e| {
             self.buffer = entries
                 .into_iter()
-                .filter(|e| matches!(e, Entry::Finished { .. }))
+                .filter(|e| matches!(e, Entry::Finished { .. } | Entry::Piece(_)))
                 .collect();
             format!("the journal could not record the run: {e}")
         })
@@ -139,5 +156,86 @@ impl Record {
         self.log
             .keep_artifact(id, name, bytes)
             .map_err(|e| format!("the artifact `{name}` of {id} could not be kept: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::Record;
+    use crate::execute::run_log::{ActionFiles, RecordError, RunLog};
+    use crate::journal::{Entry, Piece, RunState};
+
+    /// Fails its first commit, then keeps what each commit wrote.
+    #[derive(Clone, Default)]
+    struct Flaky {
+        failed_once: Arc<Mutex<bool>>,
+        written: Arc<Mutex<Vec<Vec<Entry>>>>,
+    }
+
+    impl RunLog for Flaky {
+        fn journaled(&self) -> bool {
+            true
+        }
+        fn commit(&mut self, entries: &[Entry]) -> Result<(), RecordError> {
+            let mut failed = self.failed_once.lock().expect("lock");
+            if !*failed {
+                *failed = true;
+                return Err(RecordError::Io(std::io::Error::other("disk full")));
+            }
+            self.written.lock().expect("lock").push(entries.to_vec());
+            Ok(())
+        }
+        fn pieces(&self) -> Result<Vec<Piece>, RecordError> {
+            Ok(Vec::new())
+        }
+        fn end(&mut self, _: RunState) -> Result<(), RecordError> {
+            Ok(())
+        }
+        fn keep_output(&mut self, _: &str, _: &ActionFiles<'_>) -> Result<(), RecordError> {
+            Ok(())
+        }
+        fn keep_artifact(&mut self, _: &str, _: &str, _: &[u8]) -> Result<String, RecordError> {
+            Ok(String::new())
+        }
+    }
+
+    fn piece(ms: i64) -> Entry {
+        Entry::Piece(Piece {
+            kind: "outage".into(),
+            generation: 1,
+            started_at: "2026-12-03T10:00:00Z".into(),
+            duration_ms: ms,
+            ended: false,
+            planned_ms: 9000,
+        })
+    }
+
+    #[test]
+    fn outage_pieces_go_into_the_next_commit_and_survive_a_failed_one() {
+        let log = Flaky::default();
+        let mut record = Record::new(Box::new(log.clone()));
+        record.pieces_changed(vec![piece(100)]);
+        let e = record.commit().expect_err("the first commit fails");
+        assert!(e.contains("disk full"), "{e}");
+        record.pieces_changed(vec![piece(250)]);
+        record.commit().expect("the second commit goes through");
+        let written = log.written.lock().expect("lock");
+        let durations: Vec<Vec<i64>> = written
+            .iter()
+            .map(|commit| {
+                commit
+                    .iter()
+                    .map(|e| match e {
+                        Entry::Piece(p) => p.duration_ms,
+                        other => panic!("only pieces were buffered, got {other:?}"),
+                    })
+                    .collect()
+            })
+            .collect();
+        // The failed commit's piece is kept and written before the newer one (an upsert: the
+        // newer wins).
+        assert_eq!(durations, vec![vec![100, 250]]);
     }
 }

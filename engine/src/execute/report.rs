@@ -18,6 +18,9 @@ pub struct Report {
     /// The first write of the run's record that failed, when one did (the run is then
     /// [`RunStatus::Unrecorded`]).
     pub unrecorded: Option<String>,
+    /// The run's outage and write freeze, every piece so far (empty without outage phases,
+    /// or when no apply has reached them).
+    pub outage: Vec<super::outage::Outage>,
 }
 
 impl Report {

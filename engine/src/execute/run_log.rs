@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::event::Status;
-use crate::journal::{Entry, Journal, JournalError, RunState};
+use crate::journal::{Entry, Journal, JournalError, Piece, RunState};
 
 /// Why a write of the run's record failed. `Display` is the cause alone (the journal's path
 /// and message, or the file's path and the system's error); the scheduler says what was being
@@ -52,6 +52,10 @@ pub trait RunLog: Send {
 
     /// Writes `entries` (never empty) in one transaction.
     fn commit(&mut self, entries: &[Entry]) -> Result<(), RecordError>;
+
+    /// The pieces of the run's outage and write freeze recorded so far (by earlier applies of
+    /// it), read once as an apply begins.
+    fn pieces(&self) -> Result<Vec<Piece>, RecordError>;
 
     /// Records how the run ended.
     fn end(&mut self, state: RunState) -> Result<(), RecordError>;
@@ -115,6 +119,16 @@ impl RunLog for Local {
             .expect("the journal lock is never poisoned")
             .write(&self.run_id, entries)?;
         Ok(())
+    }
+
+    fn pieces(&self) -> Result<Vec<Piece>, RecordError> {
+        let Some(journal) = &self.journal else {
+            return Ok(Vec::new());
+        };
+        Ok(journal
+            .lock()
+            .expect("the journal lock is never poisoned")
+            .pieces(&self.run_id)?)
     }
 
     fn end(&mut self, state: RunState) -> Result<(), RecordError> {

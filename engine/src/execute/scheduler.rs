@@ -22,6 +22,7 @@ use super::action::{Finished, Job, Progress};
 use super::admission::{Admission, admit, pass};
 use super::hold::Held;
 use super::options::Options;
+use super::outage::Tracker;
 use super::outputs::Output;
 use super::reason::Reason;
 use super::record::{Record, Transition};
@@ -42,6 +43,8 @@ struct State<'a> {
     durations: Vec<Duration>,
     /// Outage actions the window did not let start, in the order they were held.
     held: Vec<NodeIndex>,
+    /// This apply's piece of the outage and the write freeze.
+    outage: Tracker,
 }
 
 /// Runs the plan, recording it in the state directory's journal (`opts.journal`) and its run
@@ -75,14 +78,17 @@ pub async fn execute_with<R: Runner + 'static>(
     let begun = Instant::now();
     let n = plan.node_count();
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel();
+    let record = Record::new(log);
+    let outage = Tracker::new(&plan, opts.generation, opts.dry_run, &record.pieces());
     let mut st = State {
         run: Run::new(&plan, opts, registry, progress_tx),
         remaining: vec![0; n],
         ready: BinaryHeap::new(),
         phase_started: vec![false; plan.phases.len()],
-        record: Record::new(log),
+        record,
         durations: vec![Duration::ZERO; n],
         held: Vec::new(),
+        outage,
     };
     for (node, _) in plan.nodes() {
         st.remaining[node.index()] = plan.dependencies(node).len();
@@ -111,6 +117,7 @@ pub async fn execute_with<R: Runner + 'static>(
 
     let mut jobs: Vec<Job> = Vec::new();
     loop {
+        st.emit_outage(sink);
         while let Some(Reverse((_, index))) = st.ready.pop() {
             let node = NodeIndex::new(index);
             match plan.node(node) {
@@ -121,6 +128,8 @@ pub async fn execute_with<R: Runner + 'static>(
                 }
                 PlanNode::Action(action) => {
                     if let Some(job) = st.admit(node, action, sink) {
+                        st.outage.sent(&plan, node);
+                        st.emit_outage(sink);
                         jobs.push(job);
                     }
                 }
@@ -213,15 +222,26 @@ pub async fn execute_with<R: Runner + 'static>(
             }
         }
     }
-    st.flush(sink);
     // Drain progress events of the last actions.
     while let Ok(progress) = progress_rx.try_recv() {
         st.progress(progress, sink);
     }
+    // What is still open of the outage ends with the apply, and its piece goes into the
+    // final commit.
+    st.outage.close();
+    st.emit_outage(sink);
+    st.flush(sink);
     st.report(sink, begun.elapsed())
 }
 
 impl State<'_> {
+    /// What the outage tracker has to say, before anything that follows it.
+    fn emit_outage(&mut self, sink: &mut dyn Sink) {
+        for event in self.outage.take_events() {
+            sink.emit(&event);
+        }
+    }
+
     /// Admits a ready action ([`admit`]) and carries the decision out: the job to send, or
     /// `None` when it was settled here or held.
     fn admit(&mut self, node: NodeIndex, action: &Action, sink: &mut dyn Sink) -> Option<Job> {
@@ -384,6 +404,7 @@ impl State<'_> {
     /// Commits the buffered transitions ([`Record::commit`]): called before anything new is
     /// sent to a host, and once more at the end of the run. A failure halts the run.
     fn flush(&mut self, sink: &mut dyn Sink) {
+        self.record.pieces_changed(self.outage.entries());
         if let Err(message) = self.record.commit() {
             self.halt(&message, sink);
         }
@@ -418,6 +439,7 @@ impl State<'_> {
 
     fn finish(&mut self, node: NodeIndex, status: Status) {
         self.run.status[node.index()] = Some(status);
+        self.outage.settled(node, status);
         if let PlanNode::Action(a) = self.run.plan.node(node) {
             let step = &self.run.plan.steps[a.step];
             if status.is_failure() && step.kind == StepKind::Main {
@@ -464,6 +486,7 @@ impl State<'_> {
     }
 
     fn progress(&mut self, progress: Progress, sink: &mut dyn Sink) {
+        self.emit_outage(sink);
         match progress {
             Progress::Started { node, attempt } => {
                 if let PlanNode::Action(a) = self.run.plan.node(node) {
@@ -507,6 +530,7 @@ impl State<'_> {
             return;
         };
         self.durations[f.node.index()] = f.duration;
+        let resolved = f.resolved_by.is_some();
         let step = &self.run.plan.steps[action.step];
         let id = self.run.plan.action_id(action);
         if let Some(how) = f.resolved_by.take() {
@@ -559,6 +583,8 @@ impl State<'_> {
         if let Some(name) = &step.register {
             self.run.outputs.insert(name, action.host, &f.output);
         }
+        self.outage.ran(self.run.plan, f.node, f.duration, resolved);
+        self.emit_outage(sink);
         // Durable before any dependent starts.
         self.record_finished(
             f.node,
@@ -616,6 +642,7 @@ impl State<'_> {
             hosts,
             duration,
             unrecorded: self.run.unrecorded.clone(),
+            outage: self.outage.measured(),
         }
     }
 }

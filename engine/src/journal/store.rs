@@ -161,6 +161,26 @@ pub enum Entry {
         /// `(register, JSON value)` when the step registers its output.
         output: Option<(String, String)>,
     },
+    /// One apply's piece of the run's outage (or write freeze), as far as it is known: written
+    /// when it starts and again with each commit while it lasts (see [`Piece`]).
+    Piece(Piece),
+}
+
+/// The part of a run's outage (`kind` `outage`) or write freeze (`freeze`) that one apply of
+/// it (one generation) went through. A resumed run has one per apply that reached it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub kind: String,
+    pub generation: u32,
+    /// RFC 3339, when its first action started.
+    pub started_at: String,
+    /// To the end of its last action so far.
+    pub duration_ms: i64,
+    /// Whether it reached its end in this apply (its last action succeeded); `false` while it
+    /// lasts, and when the apply stopped inside it.
+    pub ended: bool,
+    /// The plan's estimate of the whole span.
+    pub planned_ms: i64,
 }
 
 /// The journal of one state directory.
@@ -234,6 +254,16 @@ CREATE TABLE IF NOT EXISTS decisions (
     by TEXT NOT NULL,
     at TEXT NOT NULL,
     PRIMARY KEY (run_id, action)
+);
+CREATE TABLE IF NOT EXISTS outages (
+    run_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    ended INTEGER NOT NULL,
+    planned_ms INTEGER NOT NULL,
+    PRIMARY KEY (run_id, generation, kind)
 );
 CREATE INDEX IF NOT EXISTS actions_by_step ON actions (step, status);
 ";
@@ -448,6 +478,8 @@ impl Journal {
         let mut finished_transition = tx
             .prepare("INSERT INTO transitions (run_id, action, status, at) VALUES (?1, ?2, ?3, ?4)")
             .map_err(|e| self.err(&e))?;
+        let mut upsert_piece = tx.prepare("INSERT INTO outages (run_id, generation, kind, started_at, duration_ms, ended, planned_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         ON CONFLICT (run_id, generation, kind) DO UPDATE SET started_at = ?4, duration_ms = ?5, ended = ?6, planned_ms = ?7").map_err(|e| self.err(&e))?;
         let mut upsert_output = tx.prepare("INSERT INTO outputs (run_id, register, host, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id, register, host) DO UPDATE SET value = ?4").map_err(|e| self.err(&e))?;
         for entry in entries {
             match entry {
@@ -500,9 +532,23 @@ impl Journal {
                             .map_err(|e| self.err(&e))?;
                     }
                 }
+                Entry::Piece(p) => {
+                    upsert_piece
+                        .execute(params![
+                            run,
+                            p.generation,
+                            p.kind,
+                            p.started_at,
+                            p.duration_ms,
+                            p.ended,
+                            p.planned_ms
+                        ])
+                        .map_err(|e| self.err(&e))?;
+                }
             }
         }
         drop((
+            upsert_piece,
             started_action,
             started_transition,
             finished_action,
@@ -510,6 +556,27 @@ impl Journal {
             upsert_output,
         ));
         tx.commit().map_err(|e| self.err(&e))
+    }
+
+    /// The pieces of a run's outage and write freeze, by generation, outage before freeze.
+    pub fn pieces(&self, run: &str) -> Result<Vec<Piece>, JournalError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT kind, generation, started_at, duration_ms, ended, planned_ms FROM outages WHERE run_id = ?1 ORDER BY generation, kind DESC")
+            .map_err(|e| self.err(&e))?;
+        let rows = stmt
+            .query_map([run], |row| {
+                Ok(Piece {
+                    kind: row.get(0)?,
+                    generation: row.get(1)?,
+                    started_at: row.get(2)?,
+                    duration_ms: row.get(3)?,
+                    ended: row.get(4)?,
+                    planned_ms: row.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(&e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(&e))
     }
 
     /// `started`: durable before the command is sent.
@@ -701,6 +768,51 @@ mod tests {
         assert_eq!(j.next_generation("r1").expect("gen"), 1);
         assert_eq!(j.next_generation("r1").expect("gen"), 2);
         assert!(j.next_generation("nope").is_err());
+    }
+
+    #[test]
+    fn outage_pieces_are_updated_in_place_per_apply_and_read_in_apply_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let j = Journal::open(dir.path()).expect("open");
+        j.create_run(&record("r1")).expect("create");
+        let piece = |kind: &str, generation, ms, ended| {
+            Entry::Piece(Piece {
+                kind: kind.into(),
+                generation,
+                started_at: format!("2026-12-03T10:00:0{generation}Z"),
+                duration_ms: ms,
+                ended,
+                planned_ms: 9000,
+            })
+        };
+        // The second apply first, then the first one's piece growing, then its end.
+        j.write("r1", &[piece("outage", 2, 100, true)])
+            .expect("write");
+        j.write(
+            "r1",
+            &[piece("outage", 1, 0, false), piece("freeze", 1, 0, false)],
+        )
+        .expect("write");
+        j.write("r1", &[piece("outage", 1, 3100, false)])
+            .expect("write");
+        let got = j.pieces("r1").expect("pieces");
+        let summary: Vec<(String, u32, i64, bool)> = got
+            .iter()
+            .map(|p| (p.kind.clone(), p.generation, p.duration_ms, p.ended))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("outage".into(), 1, 3100, false),
+                ("freeze".into(), 1, 0, false),
+                ("outage".into(), 2, 100, true),
+            ]
+        );
+        assert!(j.pieces("other").expect("pieces").is_empty());
+        // Reopening an existing journal keeps them (the table is created only if missing).
+        drop(j);
+        let j = Journal::open(dir.path()).expect("reopen");
+        assert_eq!(j.pieces("r1").expect("pieces").len(), 3);
     }
 
     #[test]

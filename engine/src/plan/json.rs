@@ -80,6 +80,7 @@ struct Step<'p> {
     idempotent: bool,
     manual: bool,
     irreversible: bool,
+    freeze: Option<crate::ast::Freeze>,
     needs: &'p [String],
     when: Option<&'p str>,
     until: Option<&'p str>,
@@ -162,8 +163,24 @@ struct CriticalPath {
 
 #[derive(Serialize)]
 struct Outage<'p> {
+    /// The planned outage: the first outage action's estimated start to the last one's end.
     estimate_secs: f64,
+    /// Its estimated start and end, from the start of the run (`null` without outage phases).
+    start_secs: Option<f64>,
+    end_secs: Option<f64>,
+    /// The actions of its longest path.
+    critical_path: Vec<String>,
     phases: Vec<&'p str>,
+    /// The planned write freeze (`null` unless the runbook marks one).
+    freeze: Option<Span>,
+}
+
+#[derive(Serialize)]
+struct Span {
+    estimate_secs: f64,
+    start_secs: f64,
+    end_secs: f64,
+    critical_path: Vec<String>,
 }
 
 impl<'p> Document<'p> {
@@ -220,6 +237,7 @@ impl<'p> Document<'p> {
                 idempotent: s.idempotent,
                 manual: s.manual,
                 irreversible: s.irreversible,
+                freeze: s.freeze,
                 needs: &s.needs,
                 when: s.when.as_deref(),
                 until: s.until.as_deref(),
@@ -297,6 +315,18 @@ impl<'p> Document<'p> {
             },
             outage: Outage {
                 estimate_secs: secs(plan.outage_estimate()),
+                start_secs: plan.planned_outage().map(|s| secs(s.start)),
+                end_secs: plan.planned_outage().map(|s| secs(s.end)),
+                critical_path: plan
+                    .planned_outage()
+                    .map(|s| s.path.iter().map(|&n| plan.node_id(n)).collect())
+                    .unwrap_or_default(),
+                freeze: plan.planned_freeze().map(|s| Span {
+                    estimate_secs: secs(s.length()),
+                    start_secs: secs(s.start),
+                    end_secs: secs(s.end),
+                    critical_path: s.path.iter().map(|&n| plan.node_id(n)).collect(),
+                }),
                 phases: plan
                     .phases
                     .iter()

@@ -76,6 +76,8 @@ pub struct StepInfo {
     pub idempotent: bool,
     pub manual: bool,
     pub irreversible: bool,
+    /// Where the write freeze starts or ends (`freeze:`).
+    pub freeze: Option<crate::ast::Freeze>,
     pub needs: Vec<String>,
     pub when: Option<String>,
     pub until: Option<String>,
@@ -324,17 +326,24 @@ impl Plan {
         self.schedule.phase_spans[phase]
     }
 
-    /// The estimated time spent in phases that need the outage window.
+    /// The planned outage: on the critical-path schedule, from the start of the first action
+    /// of the first outage phase to the end of the last action of the last one (what a run
+    /// measures, [`crate::execute::Report::outage`]). Zero without outage phases.
     pub fn outage_estimate(&self) -> Duration {
-        self.phases
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.outage)
-            .map(|(i, _)| {
-                let (start, end) = self.phase_span(i);
-                end.saturating_sub(start)
-            })
-            .sum()
+        self.schedule
+            .outage
+            .as_ref()
+            .map_or(Duration::ZERO, super::outage::PlannedSpan::length)
+    }
+
+    /// The planned outage with the actions of its longest path; `None` without outage phases.
+    pub fn planned_outage(&self) -> Option<&super::outage::PlannedSpan> {
+        self.schedule.outage.as_ref()
+    }
+
+    /// The planned write freeze, when the runbook marks one (`freeze: start` / `freeze: end`).
+    pub fn planned_freeze(&self) -> Option<&super::outage::PlannedSpan> {
+        self.schedule.freeze.as_ref()
     }
 
     /// A renderer for this plan's actions, with real outputs (`plan_time: false`).

@@ -27,6 +27,10 @@ pub(crate) struct Schedule {
     /// For each node, the estimated outage-phase time on the longest path from its start to the
     /// end of the run (its own estimate included when it is in an outage phase).
     pub outage_tail: Vec<Duration>,
+    /// The planned outage: the first outage action's start to the last one's end.
+    pub outage: Option<super::outage::PlannedSpan>,
+    /// The planned write freeze: the `freeze: start` step's start to the `freeze: end` step's end.
+    pub freeze: Option<super::outage::PlannedSpan>,
 }
 
 impl Schedule {
@@ -115,6 +119,38 @@ impl Schedule {
             cursor = via[node.index()];
         }
         critical.reverse();
+        let action_of = |node: NodeIndex| match &graph[node] {
+            PlanNode::Action(a) if steps[a.step].kind != StepKind::OnFailure => {
+                Some(&steps[a.step])
+            }
+            _ => None,
+        };
+        let in_outage = |node: NodeIndex| action_of(node).is_some_and(|s| outage_phases[s.phase]);
+        let outage = super::outage::span(
+            order.iter().copied().filter(|&n| in_outage(n)),
+            order.iter().copied().filter(|&n| in_outage(n)),
+            &start,
+            &finish,
+            &via,
+            in_outage,
+        );
+        let marked = |mark: crate::ast::Freeze| {
+            move |node: &NodeIndex| action_of(*node).is_some_and(|s| s.freeze == Some(mark))
+        };
+        let freeze = super::outage::span(
+            order
+                .iter()
+                .copied()
+                .filter(marked(crate::ast::Freeze::Start)),
+            order
+                .iter()
+                .copied()
+                .filter(marked(crate::ast::Freeze::End)),
+            &start,
+            &finish,
+            &via,
+            |n| action_of(n).is_some(),
+        );
         let mut outage_tail = vec![Duration::ZERO; n];
         for &node in order.iter().rev() {
             let own = match &graph[node] {
@@ -144,6 +180,8 @@ impl Schedule {
             critical,
             phase_spans,
             outage_tail,
+            outage,
+            freeze,
         }
     }
 }

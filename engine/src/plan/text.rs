@@ -100,6 +100,11 @@ pub fn render_text(plan: &Plan) -> String {
             if step.manual {
                 flags.push("manual".to_owned());
             }
+            match step.freeze {
+                Some(crate::ast::Freeze::Start) => flags.push("FREEZE STARTS".to_owned()),
+                Some(crate::ast::Freeze::End) => flags.push("FREEZE ENDS".to_owned()),
+                None => {}
+            }
             if let Some(w) = &step.when {
                 flags.push(format!("when: {w}"));
             }
@@ -211,10 +216,37 @@ pub fn render_text(plan: &Plan) -> String {
     } else {
         let _ = writeln!(
             out,
-            "outage window: ~{} (phases: {})",
+            "outage window: ~{} planned outage of the ~{} run (phases: {})",
             format_duration(plan.outage_estimate()),
+            format_duration(plan.critical_path_estimate()),
             outage.join(", ")
         );
+        let ids = |span: &super::outage::PlannedSpan| {
+            span.path
+                .iter()
+                .map(|&n| plan.node_id(n))
+                .collect::<Vec<_>>()
+                .join(" → ")
+        };
+        if let Some(span) = plan.planned_outage().filter(|s| !s.path.is_empty()) {
+            let _ = writeln!(
+                out,
+                "  from +{} to +{}: {}",
+                format_duration(span.start),
+                format_duration(span.end),
+                ids(span)
+            );
+        }
+        if let Some(span) = plan.planned_freeze() {
+            let _ = writeln!(
+                out,
+                "write freeze: ~{} planned, from +{} to +{}: {}",
+                format_duration(span.length()),
+                format_duration(span.start),
+                format_duration(span.end),
+                ids(span)
+            );
+        }
     }
     let irreversible: Vec<String> = plan
         .steps

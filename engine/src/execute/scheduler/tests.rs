@@ -199,6 +199,9 @@ impl crate::execute::RunLog for Lost {
     fn commit(&mut self, _: &[crate::journal::Entry]) -> Result<(), RecordError> {
         Ok(())
     }
+    fn pieces(&self) -> Result<Vec<crate::journal::Piece>, RecordError> {
+        Ok(Vec::new())
+    }
     fn end(&mut self, _: RunState) -> Result<(), RecordError> {
         Ok(())
     }
