@@ -42,6 +42,12 @@ pub struct Report {
     /// refused on the command line).
     pub params: BTreeMap<String, String>,
     pub window: Window,
+    /// The outage (from the start of the first action of the first `outage: true` phase to the
+    /// end of the last one's), planned and actual, in the pieces of the applies that went
+    /// through it; `None` for a runbook without outage phases, or a run that never reached one.
+    pub outage: Option<Outage>,
+    /// The write freeze inside it, where the runbook marks one (`freeze: start`/`end`).
+    pub freeze: Option<Outage>,
     /// How many times the run was started: 1, plus one per resume.
     pub starts: u32,
     pub actions: Vec<ActionReport>,
@@ -120,6 +126,16 @@ pub struct Artifact {
     pub lines: usize,
 }
 
+#[derive(Clone, Debug, Serialize)]
+pub struct Outage {
+    pub planned_secs: f64,
+    /// The pieces added up.
+    pub actual_secs: f64,
+    /// Whether it reached its end (its last action succeeded).
+    pub complete: bool,
+    pub pieces: Vec<Span>,
+}
+
 /// The suggested close code of the change.
 #[derive(Clone, Debug, Serialize)]
 pub struct Close {
@@ -188,6 +204,8 @@ impl Report {
                 planned_span: planned_span(run),
                 used,
             },
+            outage: outage(history, "outage"),
+            freeze: outage(history, "freeze"),
             starts: history.generation.max(1),
             actions,
             approvals: history.approvals.clone(),
@@ -216,6 +234,20 @@ impl Report {
     }
 }
 
+/// `5.2 s in 2 pieces, planned 9.0 s` (and `NOT OVER` when it did not reach its end).
+pub fn outage_line(o: &Outage) -> String {
+    let pieces = if o.pieces.len() > 1 {
+        format!(" in {} pieces", o.pieces.len())
+    } else {
+        String::new()
+    };
+    let over = if o.complete { "" } else { " (NOT OVER)" };
+    format!(
+        "{:.1} s{pieces}, planned {:.1} s{over}",
+        o.actual_secs, o.planned_secs
+    )
+}
+
 /// An instant as the Markdown and HTML reports show it: RFC 3339 to the millisecond.
 pub fn shown(text: &str) -> String {
     parse_ts(text).map_or_else(|| text.to_owned(), |t| format!("{t:.3}"))
@@ -238,6 +270,32 @@ fn used_window(actions: &[ActionReport]) -> Option<Span> {
         start: start.to_string(),
         end: end.to_string(),
         secs: end.duration_since(start).as_secs_f64().max(0.0),
+    })
+}
+
+#[allow(clippy::cast_precision_loss)] // milliseconds of an outage
+fn outage(history: &History, kind: &str) -> Option<Outage> {
+    let pieces: Vec<_> = history.pieces.iter().filter(|p| p.kind == kind).collect();
+    let last = pieces.last()?;
+    let spans = pieces
+        .iter()
+        .filter_map(|p| {
+            let start = parse_ts(&p.started_at)?;
+            let end = start
+                .checked_add(jiff::SignedDuration::from_millis(p.duration_ms))
+                .ok()?;
+            Some(Span {
+                start: start.to_string(),
+                end: end.to_string(),
+                secs: p.duration_ms as f64 / 1000.0,
+            })
+        })
+        .collect();
+    Some(Outage {
+        planned_secs: last.planned_ms as f64 / 1000.0,
+        actual_secs: pieces.iter().map(|p| p.duration_ms).sum::<i64>() as f64 / 1000.0,
+        complete: last.ended,
+        pieces: spans,
     })
 }
 

@@ -71,6 +71,7 @@ fn redact(value: &mut serde_json::Value) {
                         | "sha256"
                         | "secs"
                         | "duration_secs"
+                        | "actual_secs"
                 );
                 if volatile && !v.is_null() {
                     *v = serde_json::Value::String(format!("[{key}]"));
@@ -174,6 +175,17 @@ fn a_lab_run_gets_a_report_with_every_action_the_approval_and_a_close_code() {
             .contains("retries"),
         "{}",
         json["close"]
+    );
+    // The outage phase `switch`: measured, planned from the estimates, over.
+    let outage = &json["outage"];
+    assert_eq!(outage["complete"], true, "{outage}");
+    assert!(
+        outage["actual_secs"].as_f64().expect("secs") > 0.0,
+        "{outage}"
+    );
+    assert!(
+        !outage["pieces"].as_array().expect("pieces").is_empty(),
+        "{outage}"
     );
     let used = &json["window"]["used"];
     assert!(used["secs"].as_f64().expect("secs") > 0.0, "{used}");

@@ -168,7 +168,7 @@ pub enum Entry {
 
 /// The part of a run's outage (`kind` `outage`) or write freeze (`freeze`) that one apply of
 /// it (one generation) went through. A resumed run has one per apply that reached it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Piece {
     pub kind: String,
     pub generation: u32,

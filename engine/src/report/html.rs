@@ -100,6 +100,20 @@ fn timeline(r: &Report) -> String {
             &format!("window used: {:.1} s", u.secs),
         );
     }
+    for (o, class, fill) in [
+        (&r.outage, "outage", "#ffcdd2"),
+        (&r.freeze, "freeze", "#ef9a9a"),
+    ] {
+        for piece in o.iter().flat_map(|o| &o.pieces) {
+            shade(
+                &mut s,
+                piece,
+                class,
+                fill,
+                &format!("{class}: {:.1} s", piece.secs),
+            );
+        }
+    }
     for (i, host) in hosts.iter().enumerate() {
         #[allow(clippy::cast_precision_loss)]
         let y = TOP + LANE * i as f64;
@@ -231,6 +245,12 @@ pre {{ background: #fafafa; padding: 6px; margin: 0; white-space: pre-wrap; }}
             ),
         ),
     ];
+    let mut facts = facts.to_vec();
+    for (name, o) in [("outage", &r.outage), ("write freeze", &r.freeze)] {
+        if let Some(o) = o {
+            facts.push((name, super::outage_line(o)));
+        }
+    }
     for (k, v) in facts {
         let _ = writeln!(o, "<tr><th>{k}</th><td>{}</td></tr>", esc(&v));
     }

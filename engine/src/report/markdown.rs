@@ -59,6 +59,12 @@ pub fn markdown(r: &Report) -> String {
             ),
         ),
     ];
+    let mut rows = rows.to_vec();
+    for (name, o) in [("outage", &r.outage), ("write freeze", &r.freeze)] {
+        if let Some(o) = o {
+            rows.push((name, super::outage_line(o)));
+        }
+    }
     for (k, v) in rows {
         let _ = writeln!(o, "| {k} | {} |", cell(&v));
     }

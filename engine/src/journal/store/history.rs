@@ -5,7 +5,7 @@
 use rusqlite::params;
 use serde::Serialize;
 
-use super::{Journal, JournalError};
+use super::{Journal, JournalError, Piece};
 
 /// An action as last recorded, with its times (RFC 3339).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -55,6 +55,8 @@ pub struct History {
     pub transitions: Vec<Transition>,
     pub approvals: Vec<Approval>,
     pub decisions: Vec<Decision>,
+    /// The pieces of the run's outage and write freeze, one per apply that reached them.
+    pub pieces: Vec<Piece>,
     /// How many times the run was started (the first `apply`, then each resume); 0 for a dry run.
     pub generation: u32,
 }
@@ -127,6 +129,7 @@ impl Journal {
             transitions,
             approvals,
             decisions,
+            pieces: self.pieces(run)?,
             generation,
         })
     }
