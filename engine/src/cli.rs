@@ -9,6 +9,7 @@ mod load;
 mod progress;
 mod report;
 mod runs;
+mod state;
 
 use std::process::ExitCode;
 

@@ -27,20 +27,17 @@ pub fn run(args: &ApplyArgs) -> u8 {
 
 /// `runbook resume RUN`: the runbook, inventory and parameters the run was started with.
 pub fn resume(args: &ResumeArgs) -> u8 {
-    let journal = match Journal::open(&args.state) {
+    let state = args.state.dir();
+    let journal = match super::runs::open(&state) {
         Ok(j) => j,
-        Err(e) => return not_recorded(&args.state, &e.to_string(), Some(&args.run)),
+        Err(code) => return code,
     };
     let record = match journal.run(&args.run) {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return invalid(&format!(
-                "no run `{}` in {}",
-                args.run,
-                args.state.display()
-            ));
+            return invalid(&format!("no run `{}` in {}", args.run, state.display()));
         }
-        Err(e) => return not_recorded(&args.state, &e.to_string(), Some(&args.run)),
+        Err(e) => return not_recorded(&state, &e.to_string(), Some(&args.run)),
     };
     if !record.state.resumable() {
         return invalid(&format!(
@@ -62,7 +59,9 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         fail_fast: args.fail_fast,
         dry_run: false,
         format: args.format,
-        state: Some(args.state.clone()),
+        state: super::args::StateArgs {
+            dir: Some(state.clone()),
+        },
         secrets: args.secrets.clone(),
         window: args.window.clone(),
     };
@@ -70,10 +69,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
 }
 
 fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
-    let state = args
-        .state
-        .clone()
-        .unwrap_or_else(|| default_state(&args.inputs.runbook));
+    let state = args.state.dir();
     let (plan, inventory) = match load::load_with_state(&args.inputs, &state) {
         Ok(loaded) => loaded,
         Err(ds) => {
@@ -92,10 +88,6 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             Err(message) => return invalid(&message),
         },
     };
-    let state = args
-        .state
-        .clone()
-        .unwrap_or_else(|| default_state(&args.inputs.runbook));
     let runbook_file = absolute(&args.inputs.runbook);
     let inventory_file = absolute(&args.inputs.inventory);
     let journal = match Journal::open(&state) {
@@ -137,7 +129,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     let fingerprints = Fingerprints::of(&args.inputs, &plan);
     let resume = match &previous {
         None => None,
-        Some(run) => match resume_state(&journal, run, &plan, &fingerprints) {
+        Some(run) => match resume_state(&journal, run, &plan, &fingerprints, &state) {
             Ok(resume) => Some(resume),
             Err(message) => return invalid(&message),
         },
@@ -257,6 +249,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     opts.wait = args.window.wait;
     opts.force = args.window.force;
     opts.clock = clock;
+    opts.state_arg = super::state::arg(&state);
     let journal = Arc::new(std::sync::Mutex::new(journal));
     if !args.dry_run {
         opts.journal = Some(journal.clone());
@@ -329,7 +322,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     drop(sink);
     // The engine recorded how the run ended (`record_end`) before `run_finished`.
     if format != Some(ProgressFormat::Json) {
-        print!("{}", summary(&report, &run_dir));
+        print!("{}", summary(&report, &run_dir, &super::state::arg(&state)));
     }
     match report.status {
         RunStatus::Succeeded => exit::OK,
@@ -348,8 +341,9 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
 fn not_recorded(state: &Path, cause: &str, run: Option<&str>) -> u8 {
     let resume = match run {
         Some(run) => format!(
-            "nothing more was started and the hosts' records are kept; once {} can be written again (free space there), `runbook apply` with the same runbook and inventory (or `runbook resume {run}`) resumes run {run} and settles every action from its host's record",
-            state.display()
+            "nothing more was started and the hosts' records are kept; once {} can be written again (free space there), `runbook apply` with the same runbook and inventory (or `runbook resume {run}{}`) resumes run {run} and settles every action from its host's record",
+            state.display(),
+            super::state::arg(state)
         ),
         None => format!(
             "nothing was started; `runbook apply` again once {} can be written (free space there)",
@@ -431,6 +425,7 @@ fn resume_state(
     run: &RunRecord,
     plan: &Plan,
     fps: &Fingerprints,
+    state: &Path,
 ) -> Result<Resume, String> {
     let records = journal.actions(&run.id).map_err(|e| e.to_string())?;
     let now: BTreeMap<String, &str> = plan
@@ -455,10 +450,11 @@ fn resume_state(
         .collect();
     if !changed.is_empty() {
         return Err(format!(
-            "run {} cannot resume: these actions ran (or were running) with another definition:\n{}\nrestore the runbook and inventory the run began with, or `runbook abandon {}` and start a new run",
+            "run {} cannot resume: these actions ran (or were running) with another definition:\n{}\nrestore the runbook and inventory the run began with, or `runbook abandon {}{}` and start a new run",
             run.id,
             changed.join("\n"),
-            run.id
+            run.id,
+            super::state::arg(state)
         ));
     }
     if fps.runbook != run.runbook_fp
@@ -515,24 +511,53 @@ fn operator() -> String {
 
 /// Records an approval with the run; the next `apply` (or `resume`) goes on past the step.
 pub fn approve(args: &ApproveArgs) -> u8 {
-    let journal = match Journal::open(&args.state) {
+    let state = args.state.dir();
+    // A journal that is not there is not created: the run is elsewhere.
+    let journal = match super::runs::open(&state) {
         Ok(j) => j,
-        Err(e) => return invalid(&e.to_string()),
+        Err(code) => return code,
     };
     match journal.run(&args.run) {
         Ok(Some(_)) => {}
         Ok(None) => {
             return invalid(&format!(
-                "no run `{}` in {}",
+                "no run `{}` in {}{}",
                 args.run,
-                args.state.display()
+                state.display(),
+                super::runs::elsewhere(&state)
             ));
         }
         Err(e) => return invalid(&e.to_string()),
     }
+    // Only a step the run stopped at: an approval of a misspelt step would be recorded, and the
+    // run would stop at the real one again.
+    let actions = journal.actions(&args.run).unwrap_or_default();
+    let waiting: Vec<&str> = actions
+        .iter()
+        .filter(|a| a.status == "awaiting_approval")
+        .filter_map(|a| a.action.split_once('@').map(|(step, _)| step))
+        .collect();
+    if !waiting.contains(&args.step.as_str()) {
+        let known = if waiting.is_empty() {
+            "no step of it awaits approval".to_owned()
+        } else {
+            format!("it awaits approval of: {}", waiting.join(", "))
+        };
+        return invalid(&format!(
+            "run `{}` has no manual step `{}` awaiting approval; {known}",
+            args.run, args.step
+        ));
+    }
     match journal.approve(&args.run, &args.step, &args.by, &args.reason) {
         Ok(()) => {
-            println!("approved {} of run {} by {}", args.step, args.run, args.by);
+            println!(
+                "approved {} of run {} by {}; `runbook resume {}{}` goes on (or `runbook apply` of the same runbook and inventory)",
+                args.step,
+                args.run,
+                args.by,
+                args.run,
+                super::state::arg(&state)
+            );
             exit::OK
         }
         Err(e) => invalid(&e.to_string()),
@@ -548,12 +573,6 @@ fn refused(message: &str) -> u8 {
 fn invalid(message: &str) -> u8 {
     let _ = writeln!(std::io::stderr(), "error: {message}");
     exit::INVALID_INPUT
-}
-
-fn default_state(runbook: &Path) -> PathBuf {
-    runbook
-        .parent()
-        .map_or_else(|| PathBuf::from(".runbook"), |p| p.join(".runbook"))
 }
 
 fn new_run_id() -> String {

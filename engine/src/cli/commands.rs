@@ -81,9 +81,9 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Apply(args) => super::apply::run(&args),
         Command::Approve(args) => super::apply::approve(&args),
         Command::Resume(args) => super::apply::resume(&args),
-        Command::Runs(state) => super::runs::list(&state.dir),
-        Command::Status { run, state } => super::runs::status(&state.dir, run.as_deref()),
-        Command::Abandon { run, state } => super::runs::abandon(&state.dir, &run),
+        Command::Runs(state) => super::runs::list(&state.dir()),
+        Command::Status { run, state } => super::runs::status(&state.dir(), run.as_deref()),
+        Command::Abandon { run, state } => super::runs::abandon(&state.dir(), &run),
         Command::Resolve(args) => super::runs::resolve(&args),
     }
 }

@@ -335,7 +335,14 @@ fn indent(text: &str) -> String {
 }
 
 /// The closing summary: per host, counts and time; then the run's outcome.
-pub fn summary(report: &runbook::execute::Report, run_dir: &std::path::Path) -> String {
+/// The closing summary. `state_arg` is ` --state DIR` when the run is not recorded in the
+/// default directory, so the commands it suggests work when pasted.
+pub fn summary(
+    report: &runbook::execute::Report,
+    run_dir: &std::path::Path,
+    state_arg: &str,
+) -> String {
+    let run = &report.run_id;
     let mut out = String::new();
     let _ = std::fmt::Write::write_fmt(
         &mut out,
@@ -362,20 +369,20 @@ pub fn summary(report: &runbook::execute::Report, run_dir: &std::path::Path) -> 
         );
     }
     let outcome = match report.status {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "FAILED",
-        RunStatus::AwaitingApproval => {
-            "stopped: a manual step awaits `runbook approve`, or an action's outcome is unknown (`runbook resume` settles it from its host's record when that tells, else `runbook resolve`)"
-        }
-        RunStatus::Interrupted => {
-            "INTERRUPTED (resume it with `runbook apply` or `runbook resume`)"
-        }
-        RunStatus::Paused => {
-            "PAUSED at the outage window (resume it with `runbook apply` or `runbook resume`)"
-        }
-        RunStatus::Unrecorded => {
-            "STOPPED: its state could not be recorded (resume it with `runbook apply` or `runbook resume` once it can be)"
-        }
+        RunStatus::Succeeded => "succeeded".to_owned(),
+        RunStatus::Failed => "FAILED".to_owned(),
+        RunStatus::AwaitingApproval => format!(
+            "stopped: a manual step awaits `runbook approve {run} STEP --by NAME --reason TEXT{state_arg}`, or an action's outcome is unknown (`runbook resume {run}{state_arg}` settles it from its host's record when that tells, else `runbook resolve {run} STEP@HOST --done|--redo{state_arg}`; `runbook status {run}{state_arg}` shows which)"
+        ),
+        RunStatus::Interrupted => format!(
+            "INTERRUPTED (resume it with `runbook apply` or `runbook resume {run}{state_arg}`)"
+        ),
+        RunStatus::Paused => format!(
+            "PAUSED at the outage window (resume it with `runbook apply` or `runbook resume {run}{state_arg}`)"
+        ),
+        RunStatus::Unrecorded => format!(
+            "STOPPED: its state could not be recorded (resume it with `runbook apply` or `runbook resume {run}{state_arg}` once it can be)"
+        ),
     };
     let _ = std::fmt::Write::write_fmt(
         &mut out,

@@ -776,8 +776,8 @@ impl State<'_> {
                                 sink,
                                 Status::AwaitingApproval,
                                 Some(format!(
-                                    "run `runbook approve {} {} --by NAME --reason TEXT`",
-                                    self.opts.run_id, step.id
+                                    "run `runbook approve {} {} --by NAME --reason TEXT{}`",
+                                    self.opts.run_id, step.id, self.opts.state_arg
                                 )),
                             );
                         }
@@ -861,6 +861,7 @@ impl State<'_> {
                     .unwrap_or_default(),
                 checks: checks.map(|ops| commands(&ops)),
                 commands: cmds.len(),
+                state_arg: self.opts.state_arg.clone(),
             })
         } else {
             self.record_started(node, action);
