@@ -33,6 +33,7 @@ mod runbooks_gtm_upgrade;
 mod runbooks_iris;
 mod snapshots;
 mod ssh_destination;
+mod ssh_user_config;
 mod state_dir;
 mod storage;
 mod support;

@@ -201,7 +201,7 @@ pub(super) fn apply_connection_vars(host: &mut Host, vars: &Vars, r: &mut Report
     }
     if let Some((port, span)) = text(r, &["ansible_port", "ansible_ssh_port"]) {
         match port.parse::<u16>() {
-            Ok(p) if p > 0 => host.port = p,
+            Ok(p) if p > 0 => host.port = Some(p),
             _ => r.report(
                 Diagnostic::new(
                     Code::InventoryInvalidHost,

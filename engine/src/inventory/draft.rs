@@ -167,7 +167,7 @@ impl Draft {
                 name: draft.name.clone(),
                 span: draft.span,
                 address: draft.address.clone().unwrap_or_else(|| draft.name.clone()),
-                port: draft.port.unwrap_or(22),
+                port: draft.port,
                 user: draft.user.clone(),
                 connection: draft.connection.unwrap_or(Connection::Ssh),
                 ssh_options: draft.ssh_options.clone(),

@@ -463,7 +463,7 @@ env=none
         let web = &inv.hosts[1];
         assert_eq!(
             (web.address.as_str(), web.port, web.user.as_deref()),
-            ("web01.example.com", 22, Some("deploy"))
+            ("web01.example.com", None, Some("deploy"))
         );
         assert_eq!(web.groups, names(&["prod", "web"]));
         assert_eq!(
@@ -484,7 +484,7 @@ env=none
         assert_eq!(inv.hosts[2].vars["http_port"], json!(8080));
 
         let db1 = &inv.hosts[3];
-        assert_eq!((db1.address.as_str(), db1.port), ("10.0.0.9", 2201));
+        assert_eq!((db1.address.as_str(), db1.port), ("10.0.0.9", Some(2201)));
         assert_eq!(db1.roles, names(&["backup", "primary"]));
         assert_eq!(db1.groups, names(&["db", "prod", "web"]));
         assert_eq!(db1.vars["http_port"], json!(80));
