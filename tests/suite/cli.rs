@@ -237,3 +237,39 @@ fn every_diagnostic_code_is_documented() {
         "codes without a section in docs/diagnostics.md: {missing:?}"
     );
 }
+
+/// An Ansible inventory whose variables live in `group_vars/` and `host_vars/`, as most do: the
+/// switchover validates with them, and fails on the missing `gtm_dir` without them.
+#[test]
+fn ansible_group_vars_and_host_vars_reach_the_runbook() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        fs_err::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        fs_err::write(path, text).expect("write");
+    };
+    write(
+        "hosts.ini",
+        "[gtm]\ngtm-a ansible_host=127.0.0.2 runbook_roles=originating\ngtm-b ansible_host=127.0.0.3 runbook_roles=replicating\n",
+    );
+    let inventory = dir.path().join("hosts.ini").display().to_string();
+    let args = [
+        "validate",
+        "runbooks/gtm/switchover.yaml",
+        "-i",
+        inventory.as_str(),
+    ];
+    let without = run(&args);
+    assert_eq!(without.code, 2, "{}", without.stderr);
+    assert!(without.stderr.contains("gtm_dir"), "{}", without.stderr);
+    write(
+        "group_vars/all.yml",
+        "gtm_dist: /usr/lib/x86_64-linux-gnu/fis-gtm/V7.0-005_x86_64\n",
+    );
+    write("group_vars/gtm/paths.yml", "gtm_dir: /srv/gtm\n");
+    write("group_vars/gtm/repl.yaml", "repl_port: 4000\n");
+    write("host_vars/gtm-a.yml", "gtm_instance: A\n");
+    write("host_vars/gtm-b", "gtm_instance: B\n");
+    let with = run(&args);
+    assert_eq!(with.code, 0, "{}", with.stderr);
+}

@@ -226,6 +226,7 @@ fn host_line(r: &mut Reporter, draft: &mut Draft, group: Option<&str>, line: &st
             Var {
                 value: ini_value(port),
                 span: digits,
+                file: None,
             },
         );
         pattern = name;
@@ -244,6 +245,7 @@ fn host_line(r: &mut Reporter, draft: &mut Draft, group: Option<&str>, line: &st
                     Var {
                         value,
                         span: word.span,
+                        file: None,
                     },
                 );
             }
@@ -400,12 +402,14 @@ fn var_line(r: &mut Reporter, line: &str, at: usize) -> Option<(String, Var)> {
         Var {
             value: rest[1..=close].into(),
             span: Span::new(value_start, value_start + close + 2),
+            file: None,
         }
     } else {
         let text = strip_comment(rest);
         Var {
             value: ini_value(text),
             span: Span::new(value_start, value_start + text.len()),
+            file: None,
         }
     };
     Some((key.to_owned(), value))

@@ -83,6 +83,7 @@ pub(super) fn read_vars(r: &mut Reporter, node: &Node, what: &str) -> Vars {
                 Var {
                     value: value.to_json(),
                     span: value.span,
+                    file: None,
                 },
             );
         }
