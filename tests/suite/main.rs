@@ -14,6 +14,7 @@ mod cli;
 mod compile_errors;
 mod corpus;
 mod crash;
+mod docs_examples;
 mod env_values;
 mod full_disk;
 mod gtm;

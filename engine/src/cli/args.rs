@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const EXAMPLES: &str = "\
 Examples:
   runbook validate runbooks/gtm/switchover.yaml -i inventory/lab.yaml
-  runbook plan runbooks/gtm/migrate-existing.yaml -i inventory/gtm-prod.yaml -e instance=A
+  runbook plan runbooks/gtm/migrate-existing.yaml -i inventory/gtm-prod.yaml -e sync_timeout=10m
   runbook plan runbooks/gtm/switchover.yaml -i inventory/lab.yaml --format json
   runbook graph runbooks/gtm/switchover.yaml -i inventory/lab.yaml --format mermaid
   runbook modules command
