@@ -23,7 +23,7 @@ use std::time::Duration;
 use runbook_modules::{ParamType, Registry};
 
 use crate::ast::{Runbook, Step};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::inventory::Inventory;
 use crate::plan::{
     EstimateSource, HostInfo, InventoryInfo, PhaseInfo, Plan, RunbookInfo, StepInfo,
@@ -255,7 +255,28 @@ fn compile_step(
             let ty = structure::arg_type(registry, step, &key.value)
                 .cloned()
                 .unwrap_or(ParamType::Any);
+            let before = b.out.len();
             let arg = b.build(node, &ty);
+            // A literal value's type is known now: reported with every other error, not
+            // only once they are fixed and the arguments are rendered for each host. (Not
+            // when building it failed: a template that does not compile stands as null.)
+            if b.out.len() == before
+                && let Some(value) = args::literal_value(&arg)
+                && let Err(message) = ty.coerce(value)
+            {
+                b.out.push(
+                    Diagnostic::new(
+                        Code::ModuleArgType,
+                        format!(
+                            "step `{}`: argument `{}`: {message}",
+                            step.id.value, key.value
+                        ),
+                    )
+                    .in_file(&runbook.source)
+                    .primary(node.span, "for every host")
+                    .help("check the argument's type in `runbook modules` or docs/modules/"),
+                );
+            }
             compiled.args.push(args::Arg {
                 name: key.value.clone(),
                 span: node.span,
