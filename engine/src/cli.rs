@@ -4,6 +4,7 @@
 mod apply;
 mod args;
 mod commands;
+mod eta;
 mod lab;
 mod load;
 mod progress;

@@ -25,6 +25,7 @@ mod http;
 mod iris;
 mod lab;
 mod plan_shape;
+mod progress;
 mod properties;
 mod runbooks_connections;
 mod runbooks_gtm;

@@ -269,7 +269,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     }
     let mut sink: Box<dyn Sink> = match format {
         None => {
-            let bars = Bars::new();
+            let bars = Bars::new(&plan);
             if interactive {
                 let multi = bars.multi();
                 let ask: Approver = Arc::new(move |p: &ManualPrompt| multi.suspend(|| prompt(p)));

@@ -23,15 +23,19 @@ impl Sink for Plain {
                 actions,
                 hosts,
                 dry_run,
-                ..
+                estimate_secs,
             } => {
                 let mode = if *dry_run {
                     " (dry run: read-only checks)"
                 } else {
                     ""
                 };
+                // Lines are for logs: no redrawn ETA, but the plan's estimate up front.
+                let estimate = runbook_modules::format_duration(Duration::from_secs_f64(
+                    estimate_secs.max(0.0),
+                ));
                 format!(
-                    "run {run_id}: {runbook} {version}, {actions} actions on {hosts} hosts{mode}"
+                    "run {run_id}: {runbook} {version}, {actions} actions on {hosts} hosts{mode}; estimated {estimate} (the plan's critical path)"
                 )
             }
             Event::PhaseStarted { phase, outage } => {
@@ -130,47 +134,144 @@ impl Drop for JsonLines {
     }
 }
 
-/// Progress bars on a terminal: an overall bar with ETA and a line per running action.
+/// Progress bars on a terminal: an overall bar with the ETA from the plan's estimates
+/// ([`super::eta`]), and a line per host with the step(s) it is running and how many of its
+/// actions are done.
 pub struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
-    running: BTreeMap<String, ProgressBar>,
+    eta: super::eta::Eta,
+    started: std::time::Instant,
+    hosts: BTreeMap<String, HostLine>,
+}
+
+/// One host's line: what runs there now, and its count of actions.
+struct HostLine {
+    bar: ProgressBar,
+    running: Vec<String>,
+    done: usize,
+    total: usize,
+}
+
+impl HostLine {
+    fn render(&self, host: &str) {
+        let now = if self.running.is_empty() {
+            if self.done == self.total {
+                "done".to_owned()
+            } else {
+                "waiting".to_owned()
+            }
+        } else {
+            self.running.join(", ")
+        };
+        self.bar.set_prefix(format!("{host:<14}"));
+        self.bar
+            .set_message(format!("{}/{}  {now}", self.done, self.total));
+    }
 }
 
 impl std::fmt::Debug for Bars {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bars")
-            .field("running", &self.running.len())
+            .field("hosts", &self.hosts.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Bars {
-    pub fn new() -> Self {
+    pub fn new(plan: &runbook::plan::Plan) -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(
             ProgressStyle::with_template(
-                "{bar:40.cyan/blue} {pos}/{len} actions  {elapsed_precise} (eta {eta})  {msg}",
+                "{bar:40.cyan/blue} {pos}/{len} actions  {elapsed_precise} (eta {prefix})  {msg}",
             )
             .expect("the template is valid")
             .progress_chars("=> "),
         );
         overall.enable_steady_tick(Duration::from_millis(200));
+        let eta = super::eta::Eta::of(plan);
+        overall.set_prefix(eta.text(Duration::ZERO));
+        let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, a) in plan.actions() {
+            *totals.entry(plan.host_name(a.host).to_owned()).or_default() += 1;
+        }
+        let hosts = totals
+            .into_iter()
+            .map(|(host, total)| {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {prefix} {msg}")
+                        .expect("the template is valid"),
+                );
+                bar.enable_steady_tick(Duration::from_millis(120));
+                let line = HostLine {
+                    bar,
+                    running: Vec::new(),
+                    done: 0,
+                    total,
+                };
+                line.render(&host);
+                (host, line)
+            })
+            .collect();
         Self {
             multi,
             overall,
-            running: BTreeMap::new(),
+            eta,
+            started: std::time::Instant::now(),
+            hosts,
         }
     }
 
     pub fn multi(&self) -> MultiProgress {
         self.multi.clone()
     }
+
+    /// An action ended or was settled: the host's count, the ETA.
+    fn ended(&mut self, action: &str) {
+        self.eta.finished(action, self.started.elapsed());
+        if let Some((step, host)) = action.rsplit_once('@')
+            && let Some(line) = self.hosts.get_mut(host)
+        {
+            if let Some(i) = line.running.iter().position(|s| s == step) {
+                line.running.remove(i);
+            }
+            line.done += 1;
+            line.render(host);
+        }
+    }
+
+    fn started(&mut self, action: &str, attempt: u32) {
+        if let Some((step, host)) = action.rsplit_once('@')
+            && let Some(line) = self.hosts.get_mut(host)
+        {
+            if !line.running.iter().any(|s| s == step) {
+                line.running.push(step.to_owned());
+            }
+            line.render(host);
+            if attempt > 1 {
+                line.bar.set_message(format!(
+                    "{}/{}  {} (attempt {attempt})",
+                    line.done,
+                    line.total,
+                    line.running.join(", ")
+                ));
+            }
+        }
+    }
 }
 
 impl Sink for Bars {
     fn emit(&mut self, event: &Event) {
+        self.bars_emit(event);
+        self.overall
+            .set_prefix(self.eta.text(self.started.elapsed()));
+    }
+}
+
+impl Bars {
+    fn bars_emit(&mut self, event: &Event) {
         match event {
             Event::RunStarted {
                 actions,
@@ -189,22 +290,7 @@ impl Sink for Bars {
             }
             Event::ActionStarted {
                 action, attempt, ..
-            } => {
-                let bar = self.running.entry(action.clone()).or_insert_with(|| {
-                    let bar = self.multi.add(ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
-                            .expect("the template is valid"),
-                    );
-                    bar.enable_steady_tick(Duration::from_millis(120));
-                    bar
-                });
-                bar.set_message(if *attempt > 1 {
-                    format!("{action} (attempt {attempt})")
-                } else {
-                    action.clone()
-                });
-            }
+            } => self.started(action, *attempt),
             Event::ActionRetrying { action, reason, .. } => {
                 let _ = self.multi.println(format!("  retry   {action}: {reason}"));
             }
@@ -215,10 +301,7 @@ impl Sink for Bars {
                 message,
                 ..
             } => {
-                if let Some(bar) = self.running.remove(action) {
-                    bar.finish_and_clear();
-                    self.multi.remove(&bar);
-                }
+                self.ended(action);
                 let why = message
                     .as_deref()
                     .map(|m| format!(": {m}"))
@@ -249,6 +332,7 @@ impl Sink for Bars {
                     .println(format!("  resumed {action}: {} ({how})", status.as_str()));
                 if status.is_success() {
                     self.overall.inc(1);
+                    self.ended(action);
                 }
             }
             Event::ArtifactKept { .. } => {
@@ -261,6 +345,9 @@ impl Sink for Bars {
                 let _ = self.multi.println(record_failed_line(event));
             }
             Event::RunFinished { .. } => {
+                for line in self.hosts.values() {
+                    line.bar.finish_and_clear();
+                }
                 self.overall.finish_and_clear();
             }
         }

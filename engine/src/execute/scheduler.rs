@@ -1058,11 +1058,19 @@ impl State<'_> {
                 PlanNode::Action(a) => self.plan.action_id(a),
                 PlanNode::Gate(_) => String::new(),
             };
+            // Every action not started: the held ones and those waiting behind them.
+            let not_started = self
+                .plan
+                .nodes()
+                .filter(|(node, n)| {
+                    matches!(n, PlanNode::Action(_)) && self.status[node.index()].is_none()
+                })
+                .count();
             sink.emit(&Event::RunPaused {
                 action,
                 message: hold.message.clone(),
                 next_window: hold.next_window.map(|t| t.to_string()),
-                held: self.held.len(),
+                held: not_started,
             });
             RunStatus::Paused
         } else if statuses.contains(&Status::AwaitingApproval)
@@ -1477,7 +1485,7 @@ mod tests {
             .expect("a run_paused event");
         assert_eq!(paused.0, "s1@a");
         assert_eq!(paused.1.as_deref(), Some("2026-11-23T22:00:00Z"));
-        assert_eq!(*paused.2, 1);
+        assert_eq!(*paused.2, 3, "s1, s2 and s3 are not started");
         assert!(
             paused.3.contains("opens at 2026-11-23 22:00"),
             "{}",
