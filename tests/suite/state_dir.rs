@@ -51,6 +51,12 @@ fn printed(text: &str, what: &str) -> Vec<String> {
     words
 }
 
+/// The run id of the first `runbook approve RUN` hint.
+fn approve_run_id(text: &str) -> String {
+    let words = printed(text, "approve");
+    words[1].clone()
+}
+
 fn run_pasted(cwd: &Path, words: &[String]) -> Out {
     let refs: Vec<&str> = words.iter().map(String::as_str).collect();
     runbook(cwd, &refs, None)
@@ -81,6 +87,15 @@ fn every_command_finds_the_run_in_the_working_directory_and_its_hints_paste() {
         !ops.join("runbooks/.runbook").exists(),
         "nothing beside the runbook"
     );
+    // A misspelt step is refused, naming the manual steps, and records nothing.
+    let run_id = approve_run_id(&first.stderr);
+    let typo = runbook(
+        &ops,
+        &["approve", &run_id, "confrim", "--by", "a", "--reason", "b"],
+        None,
+    );
+    assert_eq!(typo.code, 2, "{}", typo.stderr);
+    assert!(typo.stderr.contains("confirm"), "{}", typo.stderr);
     // The hint the run printed, pasted with its placeholders filled in.
     let approve = printed(&first.stderr, "approve");
     assert!(!approve.contains(&"--state".to_owned()), "{approve:?}");

@@ -517,8 +517,8 @@ pub fn approve(args: &ApproveArgs) -> u8 {
         Ok(j) => j,
         Err(code) => return code,
     };
-    match journal.run(&args.run) {
-        Ok(Some(_)) => {}
+    let record = match journal.run(&args.run) {
+        Ok(Some(record)) => record,
         Ok(None) => {
             return invalid(&format!(
                 "no run `{}` in {}{}",
@@ -528,24 +528,33 @@ pub fn approve(args: &ApproveArgs) -> u8 {
             ));
         }
         Err(e) => return invalid(&e.to_string()),
-    }
-    // Only a step the run stopped at: an approval of a misspelt step would be recorded, and the
-    // run would stop at the real one again.
+    };
+    // Only a manual step of the run: an approval of a misspelt step would be recorded, and the
+    // run would stop at the real one again. A step the run stopped at, or one of its runbook's
+    // manual steps not reached yet (approved ahead).
     let actions = journal.actions(&args.run).unwrap_or_default();
     let waiting: Vec<&str> = actions
         .iter()
         .filter(|a| a.status == "awaiting_approval")
         .filter_map(|a| a.action.split_once('@').map(|(step, _)| step))
         .collect();
-    if !waiting.contains(&args.step.as_str()) {
-        let known = if waiting.is_empty() {
-            "no step of it awaits approval".to_owned()
-        } else {
-            format!("it awaits approval of: {}", waiting.join(", "))
-        };
+    let manual = manual_steps(&record.runbook_file);
+    let known = waiting.contains(&args.step.as_str())
+        || manual
+            .as_ref()
+            .is_none_or(|steps| steps.contains(&args.step));
+    if !known {
+        let list = manual.unwrap_or_default().join(", ");
         return invalid(&format!(
-            "run `{}` has no manual step `{}` awaiting approval; {known}",
-            args.run, args.step
+            "run `{}` has no manual step `{}`; its manual steps: {}{}",
+            args.run,
+            args.step,
+            if list.is_empty() { "none" } else { &list },
+            if waiting.is_empty() {
+                String::new()
+            } else {
+                format!("; awaiting approval now: {}", waiting.join(", "))
+            }
         ));
     }
     match journal.approve(&args.run, &args.step, &args.by, &args.reason) {
@@ -562,6 +571,22 @@ pub fn approve(args: &ApproveArgs) -> u8 {
         }
         Err(e) => invalid(&e.to_string()),
     }
+}
+
+/// The manual steps of the runbook at `file`, or `None` when it cannot be read now (then any
+/// step may be approved: the run's record is what counts).
+fn manual_steps(file: &str) -> Option<Vec<String>> {
+    let text = fs_err::read_to_string(file).ok()?;
+    let runbook = runbook::parse::parse_runbook(file, text).runbook?;
+    Some(
+        runbook
+            .phases
+            .iter()
+            .flat_map(|p| &p.steps)
+            .filter(|s| s.module.value == "manual")
+            .map(|s| s.id.value.clone())
+            .collect(),
+    )
 }
 
 /// Another run holds a lock this one needs; nothing was changed.

@@ -140,7 +140,8 @@ impl Drop for JsonLines {
 pub struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
-    eta: super::eta::Eta,
+    /// Shared with the overall bar's `{plan_eta}`, redrawn at every tick.
+    eta: std::sync::Arc<std::sync::Mutex<super::eta::Eta>>,
     started: std::time::Instant,
     hosts: BTreeMap<String, HostLine>,
 }
@@ -182,16 +183,25 @@ impl Bars {
     pub fn new(plan: &runbook::plan::Plan) -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = multi.add(ProgressBar::new(0));
+        let started = std::time::Instant::now();
+        let eta = std::sync::Arc::new(std::sync::Mutex::new(super::eta::Eta::of(plan)));
+        let shown = eta.clone();
         overall.set_style(
             ProgressStyle::with_template(
-                "{bar:40.cyan/blue} {pos}/{len} actions  {elapsed_precise} (eta {prefix})  {msg}",
+                "{bar:40.cyan/blue} {pos}/{len} actions  {elapsed_precise} (eta {plan_eta})  {msg}",
             )
             .expect("the template is valid")
+            .with_key(
+                "plan_eta",
+                move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    if let Ok(eta) = shown.lock() {
+                        let _ = w.write_str(&eta.text(started.elapsed()));
+                    }
+                },
+            )
             .progress_chars("=> "),
         );
         overall.enable_steady_tick(Duration::from_millis(200));
-        let eta = super::eta::Eta::of(plan);
-        overall.set_prefix(eta.text(Duration::ZERO));
         let mut totals: BTreeMap<String, usize> = BTreeMap::new();
         for (_, a) in plan.actions() {
             *totals.entry(plan.host_name(a.host).to_owned()).or_default() += 1;
@@ -219,7 +229,7 @@ impl Bars {
             multi,
             overall,
             eta,
-            started: std::time::Instant::now(),
+            started,
             hosts,
         }
     }
@@ -230,7 +240,9 @@ impl Bars {
 
     /// An action ended or was settled: the host's count, the ETA.
     fn ended(&mut self, action: &str) {
-        self.eta.finished(action, self.started.elapsed());
+        if let Ok(mut eta) = self.eta.lock() {
+            eta.finished(action, self.started.elapsed());
+        }
         if let Some((step, host)) = action.rsplit_once('@')
             && let Some(line) = self.hosts.get_mut(host)
         {
@@ -264,14 +276,6 @@ impl Bars {
 
 impl Sink for Bars {
     fn emit(&mut self, event: &Event) {
-        self.bars_emit(event);
-        self.overall
-            .set_prefix(self.eta.text(self.started.elapsed()));
-    }
-}
-
-impl Bars {
-    fn bars_emit(&mut self, event: &Event) {
         match event {
             Event::RunStarted {
                 actions,
