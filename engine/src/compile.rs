@@ -47,6 +47,67 @@ pub struct Input<'a> {
     pub history: Option<&'a BTreeMap<String, Duration>>,
 }
 
+/// What can be checked of a runbook without its inventory, for when the inventory itself has
+/// errors: the parameters and `-e` values, the steps' structure (modules, arguments, `needs`,
+/// ids) and the types of literal arguments. So an operator fixing a broken inventory sees the
+/// runbook's own errors in the same report, not after.
+pub fn check_without_inventory(
+    runbook: &Runbook,
+    registry: &Registry,
+    overrides: &Overrides,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let _ = params::resolve(runbook, overrides, &mut out);
+    let steps = structure::flatten(runbook);
+    structure::check(runbook, &steps, registry, &mut out);
+    for (_, step) in &steps {
+        for (key, node) in &step.with {
+            let Some(ty) = structure::arg_type(registry, step, &key.value) else {
+                continue;
+            };
+            if matches!(ty, ParamType::Expression) || has_template(node) {
+                continue;
+            }
+            if let Err(message) = ty.coerce(args::literal(node)) {
+                out.push(literal_type_error(
+                    runbook, step, &key.value, node.span, &message,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Whether any scalar in `node` is a template.
+fn has_template(node: &crate::yaml::Node) -> bool {
+    use crate::yaml::NodeKind;
+    match &node.kind {
+        NodeKind::Scalar(text, _) => crate::template::is_template(text),
+        NodeKind::Seq(items) => items.iter().any(has_template),
+        NodeKind::Map(entries) => entries
+            .iter()
+            .any(|(k, v)| has_template(k) || has_template(v)),
+        NodeKind::Null => false,
+    }
+}
+
+/// A literal argument of the wrong type (`timeout: 5 minutes`), known before any host.
+fn literal_type_error(
+    runbook: &Runbook,
+    step: &Step,
+    arg: &str,
+    span: crate::yaml::Span,
+    message: &str,
+) -> Diagnostic {
+    Diagnostic::new(
+        Code::ModuleArgType,
+        format!("step `{}`: argument `{arg}`: {message}", step.id.value),
+    )
+    .in_file(&runbook.source)
+    .primary(span, "for every host")
+    .help("check the argument's type in `runbook modules` or docs/modules/")
+}
+
 /// Compiles a runbook against an inventory. All errors are returned together, sorted by
 /// position.
 pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
@@ -264,18 +325,9 @@ fn compile_step(
                 && let Some(value) = args::literal_value(&arg)
                 && let Err(message) = ty.coerce(value)
             {
-                b.out.push(
-                    Diagnostic::new(
-                        Code::ModuleArgType,
-                        format!(
-                            "step `{}`: argument `{}`: {message}",
-                            step.id.value, key.value
-                        ),
-                    )
-                    .in_file(&runbook.source)
-                    .primary(node.span, "for every host")
-                    .help("check the argument's type in `runbook modules` or docs/modules/"),
-                );
+                b.out.push(literal_type_error(
+                    runbook, step, &key.value, node.span, &message,
+                ));
             }
             compiled.args.push(args::Arg {
                 name: key.value.clone(),

@@ -273,3 +273,38 @@ fn ansible_group_vars_and_host_vars_reach_the_runbook() {
     let with = run(&args);
     assert_eq!(with.code, 0, "{}", with.stderr);
 }
+
+/// An inventory with errors does not hide the runbook's own: its structure, `-e` values and
+/// literal argument types are reported in the same run.
+#[test]
+fn a_broken_inventory_does_not_hide_the_runbooks_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runbook = dir.path().join("rb.yaml");
+    fs_err::write(
+        &runbook,
+        "apiVersion: runbook/v1\nkind: Runbook\nmetadata: {name: t, version: 1.0.0}\nsteps:\n  - {id: a, module: wait_for, on: a, with: {path: /tmp/x, timeout: 5 minutes}}\n  - {id: d, module: shell, on: a, needs: [zz], with: {cmd: x}}\n  - {id: e, module: shel, on: a, with: {cmd: x}}\n",
+    )
+    .expect("write");
+    let inventory = dir.path().join("inv.yaml");
+    fs_err::write(&inventory, "kind: Inventory\nhosts:\n  a: {port: abc}\n").expect("write");
+    let out = run(&[
+        "validate",
+        runbook.to_str().expect("utf-8"),
+        "-i",
+        inventory.to_str().expect("utf-8"),
+        "-e",
+        "nosuch=1",
+        "--diagnostics",
+        "json",
+    ]);
+    assert_eq!(out.code, 2);
+    for code in [
+        "runbook::schema::wrong_type",
+        "runbook::module::arg_type",
+        "runbook::step::unknown_need",
+        "runbook::module::unknown",
+        "runbook::param::unknown",
+    ] {
+        assert!(out.stderr.contains(code), "{code} in:\n{}", out.stderr);
+    }
+}

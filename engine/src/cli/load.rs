@@ -87,8 +87,18 @@ pub fn load_with_state(
             errors.push(d);
         }
     }
-    let (Some(runbook), Some(inventory)) = (runbook, inventory) else {
-        return Err(errors);
+    let (runbook, inventory) = match (runbook, inventory) {
+        (Some(runbook), Some(inventory)) => (runbook, inventory),
+        (Some(runbook), None) => {
+            // Without an inventory, still everything the runbook alone tells.
+            errors.extend(compile::check_without_inventory(
+                &runbook,
+                &Registry::builtin(),
+                &overrides,
+            ));
+            return Err(sorted(errors));
+        }
+        _ => return Err(errors),
     };
     // The parser keeps going after shape errors, so the compiler still runs and everything is
     // reported in one go.
