@@ -51,7 +51,7 @@ fn read_entity(base: &Path, name: &str, what: &str, r: &mut Reporter) -> Vars {
             base.join(format!("{name}.{ext}"))
         };
         if path.is_dir() {
-            dir_files(&path, &mut files);
+            dir_files(&path, &mut files, 0);
         } else if path.is_file() {
             files.push(path);
         }
@@ -66,15 +66,22 @@ fn read_entity(base: &Path, name: &str, what: &str, r: &mut Reporter) -> Vars {
     vars
 }
 
-/// The vars files in `dir` and below, in name order: hidden files and editor or backup files
-/// (`~`, `.bak`, `.orig`, ...) skipped, as Ansible skips them.
-fn dir_files(dir: &Path, out: &mut Vec<PathBuf>) {
+/// How deep subdirectories of a vars directory are read.
+const MAX_DEPTH: usize = 8;
+
+/// The vars files in `dir` and below, in name order: hidden files and names ending in `~`
+/// skipped, as Ansible skips them. Subdirectories are followed only when they are real
+/// directories (not symbolic links, so a link to a parent cannot loop), to [`MAX_DEPTH`].
+fn dir_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     let Ok(entries) = fs_err::read_dir(dir) else {
         return;
     };
-    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut paths: Vec<(PathBuf, bool)> = entries
+        .filter_map(Result::ok)
+        .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+        .collect();
     paths.sort();
-    for path in paths {
+    for (path, real_dir) in paths {
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -82,9 +89,14 @@ fn dir_files(dir: &Path, out: &mut Vec<PathBuf>) {
         if file_name.starts_with('.') || file_name.ends_with('~') {
             continue;
         }
-        if path.is_dir() {
-            dir_files(&path, out);
+        if real_dir {
+            if depth < MAX_DEPTH {
+                dir_files(&path, out, depth + 1);
+            }
             continue;
+        }
+        if path.is_dir() {
+            continue; // a symbolic link to a directory
         }
         let ext = path
             .extension()
@@ -195,6 +207,19 @@ mod tests {
         assert_eq!(db2.vars["all_file"], json!(1));
         assert_eq!(db2.vars["v_all_inv"], json!("inv"));
         assert!(!db2.vars.contains_key("not") && !db2.vars.contains_key("ignored"));
+    }
+
+    #[test]
+    fn a_link_to_a_parent_directory_does_not_loop() {
+        let dir = estate();
+        std::os::unix::fs::symlink(
+            dir.path().join("group_vars"),
+            dir.path().join("group_vars/db/loop"),
+        )
+        .expect("symlink");
+        let inv = Inventory::load(&dir.path().join("hosts.yml")).expect("loads");
+        let db2 = &inv.hosts[inv.host_id("db2").expect("db2")];
+        assert_eq!(db2.vars["over"], json!("db-dir-2"));
     }
 
     #[test]
