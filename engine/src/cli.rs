@@ -4,6 +4,7 @@
 mod apply;
 mod args;
 mod commands;
+mod eta;
 mod identity;
 mod lab;
 mod load;
@@ -12,6 +13,7 @@ mod progress;
 mod report;
 mod run_report;
 mod runs;
+mod state;
 
 use std::process::ExitCode;
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 use runbook_modules::{ParamType, Registry};
 
 use crate::ast::{Runbook, Step};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic};
 use crate::inventory::Inventory;
 use crate::plan::{
     EstimateSource, HostInfo, InventoryInfo, PhaseInfo, Plan, RunbookInfo, StepInfo,
@@ -45,6 +45,67 @@ pub struct Input<'a> {
     /// Median durations of steps (by id) in earlier runs of this runbook, from the journal:
     /// the estimate of a step that declares none.
     pub history: Option<&'a BTreeMap<String, Duration>>,
+}
+
+/// What can be checked of a runbook without its inventory, for when the inventory itself has
+/// errors: the parameters and `-e` values, the steps' structure (modules, arguments, `needs`,
+/// ids) and the types of literal arguments. So an operator fixing a broken inventory sees the
+/// runbook's own errors in the same report, not after.
+pub fn check_without_inventory(
+    runbook: &Runbook,
+    registry: &Registry,
+    overrides: &Overrides,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let _ = params::resolve(runbook, overrides, &mut out);
+    let steps = structure::flatten(runbook);
+    structure::check(runbook, &steps, registry, &mut out);
+    for (_, step) in &steps {
+        for (key, node) in &step.with {
+            let Some(ty) = structure::arg_type(registry, step, &key.value) else {
+                continue;
+            };
+            if matches!(ty, ParamType::Expression) || has_template(node) {
+                continue;
+            }
+            if let Err(message) = ty.coerce(args::literal(node)) {
+                out.push(literal_type_error(
+                    runbook, step, &key.value, node.span, &message,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Whether any scalar in `node` is a template.
+fn has_template(node: &crate::yaml::Node) -> bool {
+    use crate::yaml::NodeKind;
+    match &node.kind {
+        NodeKind::Scalar(text, _) => crate::template::is_template(text),
+        NodeKind::Seq(items) => items.iter().any(has_template),
+        NodeKind::Map(entries) => entries
+            .iter()
+            .any(|(k, v)| has_template(k) || has_template(v)),
+        NodeKind::Null => false,
+    }
+}
+
+/// A literal argument of the wrong type (`timeout: 5 minutes`), known before any host.
+fn literal_type_error(
+    runbook: &Runbook,
+    step: &Step,
+    arg: &str,
+    span: crate::yaml::Span,
+    message: &str,
+) -> Diagnostic {
+    Diagnostic::new(
+        Code::ModuleArgType,
+        format!("step `{}`: argument `{arg}`: {message}", step.id.value),
+    )
+    .in_file(&runbook.source)
+    .primary(span, "for every host")
+    .help("check the argument's type in `runbook modules` or docs/modules/")
 }
 
 /// Compiles a runbook against an inventory. All errors are returned together, sorted by
@@ -255,7 +316,19 @@ fn compile_step(
             let ty = structure::arg_type(registry, step, &key.value)
                 .cloned()
                 .unwrap_or(ParamType::Any);
+            let before = b.out.len();
             let arg = b.build(node, &ty);
+            // A literal value's type is known now: reported with every other error, not
+            // only once they are fixed and the arguments are rendered for each host. (Not
+            // when building it failed: a template that does not compile stands as null.)
+            if b.out.len() == before
+                && let Some(value) = args::literal_value(&arg)
+                && let Err(message) = ty.coerce(value)
+            {
+                b.out.push(literal_type_error(
+                    runbook, step, &key.value, node.span, &message,
+                ));
+            }
             compiled.args.push(args::Arg {
                 name: key.value.clone(),
                 span: node.span,

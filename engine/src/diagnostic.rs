@@ -142,6 +142,7 @@ codes! {
     InventoryIniSyntax => "runbook::inventory::ini_syntax",
     InventoryEmpty => "runbook::inventory::empty",
     InventoryUnsafeSshValue => "runbook::inventory::unsafe_ssh_value",
+    InventoryUnsupportedVariable => "runbook::inventory::unsupported_variable",
 }
 
 impl fmt::Display for Code {

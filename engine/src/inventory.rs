@@ -15,5 +15,6 @@ mod load;
 mod model;
 mod native;
 mod ssh_values;
+mod vars_files;
 
 pub use model::{Connection, Group, Host, HostId, Inventory, InventoryFormat, MAX_HOST_NAME};

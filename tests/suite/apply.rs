@@ -685,23 +685,31 @@ fn estimates_come_from_earlier_runs() {
     let rig = Rig::new(1);
     let file = rig.dir.path().join("history.yaml");
     fs_err::write(&file, header("history") + "steps:\n  - {id: nap, module: shell, on: a, with: {cmd: \"sleep 1\"}}\n  - {id: quick, module: shell, on: a, estimate: 2s, with: {cmd: \"true\"}}\n").expect("write");
+    // `plan` and `apply` from the same working directory: the default state directory is
+    // `./.runbook` for both (docs/cli.md, "The state directory").
+    let cwd = rig.dir.path();
     let plan = |file: &Path| {
-        crate::support::run(&[
-            "plan",
-            file.to_str().expect("utf-8"),
-            "-i",
-            rig.inventory().to_str().expect("utf-8"),
-        ])
-        .stdout
+        let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .arg("plan")
+            .arg(file)
+            .arg("-i")
+            .arg(rig.inventory())
+            .current_dir(cwd)
+            .env_remove("RUNBOOK_STATE")
+            .output()
+            .expect("plan");
+        String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(plan(&file).contains("~10s default"), "{}", plan(&file));
-    // A rehearsal with the default state directory (beside the runbook).
+    // A rehearsal with the default state directory.
     let out = Command::new(env!("CARGO_BIN_EXE_runbook"))
         .arg("apply")
         .arg(&file)
         .arg("-i")
         .arg(rig.inventory())
         .args(["--format", "json"])
+        .current_dir(cwd)
+        .env_remove("RUNBOOK_STATE")
         .output()
         .expect("apply");
     assert_eq!(
@@ -716,6 +724,7 @@ fn estimates_come_from_earlier_runs() {
         .find(|l| l.contains(" nap "))
         .expect("the step's line");
     assert!(line.contains("from earlier runs"), "{line}");
+    assert!(cwd.join(".runbook/journal.db").exists());
     assert!(
         text.lines()
             .any(|l| l.contains(" quick ") && l.contains("~2s") && !l.contains("earlier")),

@@ -237,3 +237,74 @@ fn every_diagnostic_code_is_documented() {
         "codes without a section in docs/diagnostics.md: {missing:?}"
     );
 }
+
+/// An Ansible inventory whose variables live in `group_vars/` and `host_vars/`, as most do: the
+/// switchover validates with them, and fails on the missing `gtm_dir` without them.
+#[test]
+fn ansible_group_vars_and_host_vars_reach_the_runbook() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        fs_err::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        fs_err::write(path, text).expect("write");
+    };
+    write(
+        "hosts.ini",
+        "[gtm]\ngtm-a ansible_host=127.0.0.2 runbook_roles=originating\ngtm-b ansible_host=127.0.0.3 runbook_roles=replicating\n",
+    );
+    let inventory = dir.path().join("hosts.ini").display().to_string();
+    let args = [
+        "validate",
+        "runbooks/gtm/switchover.yaml",
+        "-i",
+        inventory.as_str(),
+    ];
+    let without = run(&args);
+    assert_eq!(without.code, 2, "{}", without.stderr);
+    assert!(without.stderr.contains("gtm_dir"), "{}", without.stderr);
+    write(
+        "group_vars/all.yml",
+        "gtm_dist: /usr/lib/x86_64-linux-gnu/fis-gtm/V7.0-005_x86_64\n",
+    );
+    write("group_vars/gtm/paths.yml", "gtm_dir: /srv/gtm\n");
+    write("group_vars/gtm/repl.yaml", "repl_port: 4000\n");
+    write("host_vars/gtm-a.yml", "gtm_instance: A\n");
+    write("host_vars/gtm-b", "gtm_instance: B\n");
+    let with = run(&args);
+    assert_eq!(with.code, 0, "{}", with.stderr);
+}
+
+/// An inventory with errors does not hide the runbook's own: its structure, `-e` values and
+/// literal argument types are reported in the same run.
+#[test]
+fn a_broken_inventory_does_not_hide_the_runbooks_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runbook = dir.path().join("rb.yaml");
+    fs_err::write(
+        &runbook,
+        "apiVersion: runbook/v1\nkind: Runbook\nmetadata: {name: t, version: 1.0.0}\nsteps:\n  - {id: a, module: wait_for, on: a, with: {path: /tmp/x, timeout: 5 minutes}}\n  - {id: d, module: shell, on: a, needs: [zz], with: {cmd: x}}\n  - {id: e, module: shel, on: a, with: {cmd: x}}\n",
+    )
+    .expect("write");
+    let inventory = dir.path().join("inv.yaml");
+    fs_err::write(&inventory, "kind: Inventory\nhosts:\n  a: {port: abc}\n").expect("write");
+    let out = run(&[
+        "validate",
+        runbook.to_str().expect("utf-8"),
+        "-i",
+        inventory.to_str().expect("utf-8"),
+        "-e",
+        "nosuch=1",
+        "--diagnostics",
+        "json",
+    ]);
+    assert_eq!(out.code, 2);
+    for code in [
+        "runbook::schema::wrong_type",
+        "runbook::module::arg_type",
+        "runbook::step::unknown_need",
+        "runbook::module::unknown",
+        "runbook::param::unknown",
+    ] {
+        assert!(out.stderr.contains(code), "{code} in:\n{}", out.stderr);
+    }
+}

@@ -96,6 +96,30 @@ fn argument_types_are_checked() {
     assert_eq!(errors(&rb), vec![(Code::ModuleArgType, 15, 39)]);
 }
 
+/// A literal argument of the wrong type (`timeout: 5 minutes`) is reported with the other
+/// errors (a bad target, an undefined variable, an unknown step), not after they are fixed.
+#[test]
+fn argument_type_errors_come_with_every_other_error() {
+    let rb = runbook_with_steps(concat!(
+        "      - id: a\n        module: wait_for\n        on: alpha\n        with: {path: /tmp/x, timeout: 5 minutes}\n",
+        "      - {id: b, module: shell, on: nosuch, with: {cmd: x}}\n",
+        "      - {id: c, module: shell, on: alpha, with: {cmd: \"{{ vars.nope }}\"}}\n",
+        "      - {id: d, module: shell, on: alpha, needs: [zz], with: {cmd: x}}\n",
+        "      - {id: e, module: wait_for, on: alpha, with: {port: [1, 2]}}\n",
+    ));
+    let e = errors(&rb);
+    let codes: Vec<Code> = e.iter().map(|(c, _, _)| *c).collect();
+    assert!(e.contains(&(Code::ModuleArgType, 15, 39)), "{e:?}");
+    assert!(e.contains(&(Code::ModuleArgType, 19, 59)), "{e:?}");
+    for code in [
+        Code::TargetUnknown,
+        Code::TemplateUndefined,
+        Code::UnknownNeed,
+    ] {
+        assert!(codes.contains(&code), "{code:?} in {e:?}");
+    }
+}
+
 #[test]
 fn duplicate_ids_point_at_both() {
     let rb = runbook_with_steps(

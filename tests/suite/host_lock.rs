@@ -157,7 +157,7 @@ fn endpoint(rig: &Rig, host: &str) -> (String, u16) {
         .iter()
         .find(|h| h.name == host)
         .expect("a lab host");
-    (h.address.clone(), h.port)
+    (h.address.clone(), h.port.expect("lab hosts have a port"))
 }
 
 /// A copy of the lab's inventory at another path.

@@ -305,7 +305,7 @@ fn the_inventory_loads_and_matches_the_lab() {
     let client = t.lab.dir().join("client");
     for (h, l) in inv.hosts.iter().zip(t.lab.hosts()) {
         assert_eq!(h.address, l.address.to_string());
-        assert_eq!(h.port, l.port);
+        assert_eq!(h.port, Some(l.port));
         assert_eq!(h.user.as_deref(), Some(t.lab.user()));
         let opt = |k: &str| h.ssh_options.get(k).map(String::as_str);
         let path = |p: PathBuf| p.display().to_string();
@@ -327,7 +327,12 @@ fn the_inventory_loads_and_matches_the_lab() {
     // The inventory's options alone reach the host, with strict checking.
     let h = &inv.hosts[1];
     let mut cmd = Command::new("ssh");
-    cmd.args(["-p", &h.port.to_string(), "-o", "BatchMode=yes"]);
+    cmd.args([
+        "-p",
+        &h.port.expect("lab hosts have a port").to_string(),
+        "-o",
+        "BatchMode=yes",
+    ]);
     for (k, v) in &h.ssh_options {
         cmd.arg("-o").arg(format!("{k}={v}"));
     }

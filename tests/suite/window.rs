@@ -52,6 +52,10 @@ fn a_run_pauses_at_the_window_end_and_resumes_in_the_next_window() {
         .expect("a run_paused event");
     assert_eq!(paused["action"], "long@a");
     assert_eq!(paused["next_window"], "2026-11-24T21:00:00Z");
+    assert_eq!(
+        paused["held"], 2,
+        "every action not started: `long` and `verify` behind it"
+    );
     let message = paused["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("~45m") && message.contains("02:00 CET"),

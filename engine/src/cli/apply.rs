@@ -27,20 +27,17 @@ pub fn run(args: &ApplyArgs) -> u8 {
 
 /// `runbook resume RUN`: the runbook, inventory and parameters the run was started with.
 pub fn resume(args: &ResumeArgs) -> u8 {
-    let journal = match Journal::open(&args.state) {
+    let state = args.state.dir();
+    let journal = match super::runs::open(&state) {
         Ok(j) => j,
-        Err(e) => return not_recorded(&args.state, &e.to_string(), Some(&args.run)),
+        Err(code) => return code,
     };
     let record = match journal.run(&args.run) {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return invalid(&format!(
-                "no run `{}` in {}",
-                args.run,
-                args.state.display()
-            ));
+            return invalid(&format!("no run `{}` in {}", args.run, state.display()));
         }
-        Err(e) => return not_recorded(&args.state, &e.to_string(), Some(&args.run)),
+        Err(e) => return not_recorded(&state, &e.to_string(), Some(&args.run)),
     };
     if !record.state.resumable() {
         return invalid(&format!(
@@ -62,7 +59,9 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         fail_fast: args.fail_fast,
         dry_run: false,
         format: args.format,
-        state: Some(args.state.clone()),
+        state: super::args::StateArgs {
+            dir: Some(state.clone()),
+        },
         secrets: args.secrets.clone(),
         operator: args.operator.clone(),
         window: args.window.clone(),
@@ -71,10 +70,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
 }
 
 fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
-    let state = args
-        .state
-        .clone()
-        .unwrap_or_else(|| default_state(&args.inputs.runbook));
+    let state = args.state.dir();
     let (plan, inventory) = match load::load_with_state(&args.inputs, &state) {
         Ok(loaded) => loaded,
         Err(ds) => {
@@ -93,10 +89,6 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             Err(message) => return invalid(&message),
         },
     };
-    let state = args
-        .state
-        .clone()
-        .unwrap_or_else(|| default_state(&args.inputs.runbook));
     let runbook_file = absolute(&args.inputs.runbook);
     let inventory_file = absolute(&args.inputs.inventory);
     let journal = match Journal::open(&state) {
@@ -142,7 +134,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     let fingerprints = Fingerprints::of(&args.inputs, &plan);
     let resume = match &previous {
         None => None,
-        Some(run) => match resume_state(&journal, run, &plan, &fingerprints) {
+        Some(run) => match resume_state(&journal, run, &plan, &fingerprints, &state) {
             Ok(resume) => Some(resume),
             Err(message) => return invalid(&message),
         },
@@ -270,6 +262,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     opts.wait = args.window.wait;
     opts.force = args.window.force;
     opts.clock = clock;
+    opts.state_arg = super::state::arg(&state);
     let journal = Arc::new(std::sync::Mutex::new(journal));
     if !args.dry_run {
         opts.journal = Some(journal.clone());
@@ -289,7 +282,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     }
     let mut sink: Box<dyn Sink> = match format {
         None => {
-            let bars = Bars::new();
+            let bars = Bars::new(&plan);
             if interactive {
                 let multi = bars.multi();
                 let ask: Approver = Arc::new(move |p: &ManualPrompt| multi.suspend(|| prompt(p)));
@@ -345,7 +338,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     }
     // The engine recorded how the run ended (`record_end`) before `run_finished`.
     if format != Some(ProgressFormat::Json) {
-        print!("{}", summary(&report, &run_dir));
+        print!("{}", summary(&report, &run_dir, &super::state::arg(&state)));
     }
     match report.status {
         RunStatus::Succeeded => exit::OK,
@@ -364,8 +357,9 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
 fn not_recorded(state: &Path, cause: &str, run: Option<&str>) -> u8 {
     let resume = match run {
         Some(run) => format!(
-            "nothing more was started and the hosts' records are kept; once {} can be written again (free space there), `runbook apply` with the same runbook and inventory (or `runbook resume {run}`) resumes run {run} and settles every action from its host's record",
-            state.display()
+            "nothing more was started and the hosts' records are kept; once {} can be written again (free space there), `runbook apply` with the same runbook and inventory (or `runbook resume {run}{}`) resumes run {run} and settles every action from its host's record",
+            state.display(),
+            super::state::arg(state)
         ),
         None => format!(
             "nothing was started; `runbook apply` again once {} can be written (free space there)",
@@ -447,6 +441,7 @@ fn resume_state(
     run: &RunRecord,
     plan: &Plan,
     fps: &Fingerprints,
+    state: &Path,
 ) -> Result<Resume, String> {
     let records = journal.actions(&run.id).map_err(|e| e.to_string())?;
     let now: BTreeMap<String, &str> = plan
@@ -471,10 +466,11 @@ fn resume_state(
         .collect();
     if !changed.is_empty() {
         return Err(format!(
-            "run {} cannot resume: these actions ran (or were running) with another definition:\n{}\nrestore the runbook and inventory the run began with, or `runbook abandon {}` and start a new run",
+            "run {} cannot resume: these actions ran (or were running) with another definition:\n{}\nrestore the runbook and inventory the run began with, or `runbook abandon {}{}` and start a new run",
             run.id,
             changed.join("\n"),
-            run.id
+            run.id,
+            super::state::arg(state)
         ));
     }
     if fps.runbook != run.runbook_fp
@@ -525,28 +521,82 @@ fn absolute(path: &Path) -> String {
 
 /// Records an approval with the run; the next `apply` (or `resume`) goes on past the step.
 pub fn approve(args: &ApproveArgs) -> u8 {
-    let journal = match Journal::open(&args.state) {
+    let state = args.state.dir();
+    // A journal that is not there is not created: the run is elsewhere.
+    let journal = match super::runs::open(&state) {
         Ok(j) => j,
-        Err(e) => return invalid(&e.to_string()),
+        Err(code) => return code,
     };
-    match journal.run(&args.run) {
-        Ok(Some(_)) => {}
+    let record = match journal.run(&args.run) {
+        Ok(Some(record)) => record,
         Ok(None) => {
             return invalid(&format!(
-                "no run `{}` in {}",
+                "no run `{}` in {}{}",
                 args.run,
-                args.state.display()
+                state.display(),
+                super::runs::elsewhere(&state)
             ));
         }
         Err(e) => return invalid(&e.to_string()),
+    };
+    // Only a manual step of the run: an approval of a misspelt step would be recorded, and the
+    // run would stop at the real one again. A step the run stopped at, or one of its runbook's
+    // manual steps not reached yet (approved ahead).
+    let actions = journal.actions(&args.run).unwrap_or_default();
+    let waiting: Vec<&str> = actions
+        .iter()
+        .filter(|a| a.status == "awaiting_approval")
+        .filter_map(|a| a.action.split_once('@').map(|(step, _)| step))
+        .collect();
+    let manual = manual_steps(&record.runbook_file);
+    let known = waiting.contains(&args.step.as_str())
+        || manual
+            .as_ref()
+            .is_none_or(|steps| steps.contains(&args.step));
+    if !known {
+        let list = manual.unwrap_or_default().join(", ");
+        return invalid(&format!(
+            "run `{}` has no manual step `{}`; its manual steps: {}{}",
+            args.run,
+            args.step,
+            if list.is_empty() { "none" } else { &list },
+            if waiting.is_empty() {
+                String::new()
+            } else {
+                format!("; awaiting approval now: {}", waiting.join(", "))
+            }
+        ));
     }
     match journal.approve(&args.run, &args.step, &args.by, &args.reason) {
         Ok(()) => {
-            println!("approved {} of run {} by {}", args.step, args.run, args.by);
+            println!(
+                "approved {} of run {} by {}; `runbook resume {}{}` goes on (or `runbook apply` of the same runbook and inventory)",
+                args.step,
+                args.run,
+                args.by,
+                args.run,
+                super::state::arg(&state)
+            );
             exit::OK
         }
         Err(e) => invalid(&e.to_string()),
     }
+}
+
+/// The manual steps of the runbook at `file`, or `None` when it cannot be read now (then any
+/// step may be approved: the run's record is what counts).
+fn manual_steps(file: &str) -> Option<Vec<String>> {
+    let text = fs_err::read_to_string(file).ok()?;
+    let runbook = runbook::parse::parse_runbook(file, text).runbook?;
+    Some(
+        runbook
+            .phases
+            .iter()
+            .flat_map(|p| &p.steps)
+            .filter(|s| s.module.value == "manual")
+            .map(|s| s.id.value.clone())
+            .collect(),
+    )
 }
 
 /// Another run holds a lock this one needs; nothing was changed.
@@ -558,12 +608,6 @@ fn refused(message: &str) -> u8 {
 fn invalid(message: &str) -> u8 {
     let _ = writeln!(std::io::stderr(), "error: {message}");
     exit::INVALID_INPUT
-}
-
-fn default_state(runbook: &Path) -> PathBuf {
-    runbook
-        .parent()
-        .map_or_else(|| PathBuf::from(".runbook"), |p| p.join(".runbook"))
 }
 
 fn new_run_id() -> String {

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const EXAMPLES: &str = "\
 Examples:
   runbook validate runbooks/gtm/switchover.yaml -i inventory/lab.yaml
-  runbook plan runbooks/gtm/migrate-existing.yaml -i inventory/gtm-prod.yaml -e instance=A
+  runbook plan runbooks/gtm/migrate-existing.yaml -i inventory/gtm-prod.yaml -e sync_timeout=10m
   runbook plan runbooks/gtm/switchover.yaml -i inventory/lab.yaml --format json
   runbook graph runbooks/gtm/switchover.yaml -i inventory/lab.yaml --format mermaid
   runbook modules command
@@ -112,17 +112,25 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct StateArgs {
-    /// The state directory (default: `.runbook/`).
-    #[arg(long = "state", value_name = "DIR", default_value = ".runbook")]
-    pub dir: PathBuf,
+    /// Where runs are recorded (default: `RUNBOOK_STATE`, else `.runbook/` in the working
+    /// directory; the same for every command).
+    #[arg(long = "state", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl StateArgs {
+    /// The state directory: `--state`, else `RUNBOOK_STATE`, else `./.runbook`.
+    pub fn dir(&self) -> PathBuf {
+        super::state::dir(self.dir.as_deref())
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct ResumeArgs {
     /// The run id.
     pub run: String,
-    #[arg(long, value_name = "DIR", default_value = ".runbook")]
-    pub state: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
     #[arg(long, default_value_t = 10)]
     pub forks: usize,
     #[arg(long)]
@@ -154,8 +162,8 @@ pub struct ResolveArgs {
     /// Who decides (recorded).
     #[arg(long, default_value = "")]
     pub by: String,
-    #[arg(long, value_name = "DIR", default_value = ".runbook")]
-    pub state: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Args)]
@@ -177,9 +185,8 @@ pub struct ApplyArgs {
     /// How to show progress: bars on a terminal, plain lines otherwise, or JSON lines.
     #[arg(long, value_enum, default_value_t = ProgressFormat::Auto)]
     pub format: ProgressFormat,
-    /// Where runs are recorded (default: `.runbook/` beside the runbook).
-    #[arg(long, value_name = "DIR")]
-    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Where a secret parameter comes from: `NAME=env:VARIABLE` or `NAME=file:PATH`
     /// (default: the variable `RUNBOOK_SECRET_NAME`, else a prompt on a terminal).
     #[arg(long = "secret", value_name = "NAME=SOURCE")]
@@ -219,9 +226,8 @@ pub struct ApproveArgs {
     /// Why (recorded with the run).
     #[arg(long)]
     pub reason: String,
-    /// The state directory of the run (default: `.runbook/`).
-    #[arg(long, value_name = "DIR", default_value = ".runbook")]
-    pub state: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

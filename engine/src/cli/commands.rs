@@ -81,18 +81,18 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Apply(args) => super::apply::run(&args),
         Command::Approve(args) => super::apply::approve(&args),
         Command::Resume(args) => super::apply::resume(&args),
-        Command::Runs(state) => super::runs::list(&state.dir),
+        Command::Runs(state) => super::runs::list(&state.dir()),
         Command::Status { run, format, state } => {
-            super::runs::status(&state.dir, run.as_deref(), format == OutputFormat::Json)
+            super::runs::status(&state.dir(), run.as_deref(), format == OutputFormat::Json)
         }
-        Command::Abandon { run, state } => super::runs::abandon(&state.dir, &run),
+        Command::Abandon { run, state } => super::runs::abandon(&state.dir(), &run),
         Command::Resolve(args) => super::runs::resolve(&args),
         Command::Report {
             run,
             format,
             out,
             state,
-        } => super::run_report::run(&state.dir, run.as_deref(), format, out.as_ref()),
+        } => super::run_report::run(&state.dir(), run.as_deref(), format, out.as_ref()),
         Command::Completions { shell } => print(&super::manual::completions(shell)),
         Command::Man => super::manual::man_page().map_or_else(
             |e| {

@@ -18,14 +18,11 @@ pub fn plan(inputs: &Inputs) -> Result<Plan, Vec<Diagnostic>> {
     load(inputs).map(|(plan, _)| plan)
 }
 
-/// Loads and compiles, keeping the inventory (how to reach each host) for `apply`. Step
-/// estimates come from earlier runs recorded in the default state directory.
+/// Loads and compiles, keeping the inventory (how to reach each host). Step estimates come
+/// from earlier runs recorded in the state directory (`RUNBOOK_STATE`, else `./.runbook`: the
+/// one `apply` records in by default).
 pub fn load(inputs: &Inputs) -> Result<(Plan, Inventory), Vec<Diagnostic>> {
-    let state = inputs.runbook.parent().map_or_else(
-        || std::path::PathBuf::from(".runbook"),
-        |p| p.join(".runbook"),
-    );
-    load_with_state(inputs, &state)
+    load_with_state(inputs, &super::state::dir(None))
 }
 
 /// Median recorded duration of each step of `runbook`, from the journal in `state` (if any).
@@ -90,8 +87,18 @@ pub fn load_with_state(
             errors.push(d);
         }
     }
-    let (Some(runbook), Some(inventory)) = (runbook, inventory) else {
-        return Err(errors);
+    let (runbook, inventory) = match (runbook, inventory) {
+        (Some(runbook), Some(inventory)) => (runbook, inventory),
+        (Some(runbook), None) => {
+            // Without an inventory, still everything the runbook alone tells.
+            errors.extend(compile::check_without_inventory(
+                &runbook,
+                &Registry::builtin(),
+                &overrides,
+            ));
+            return Err(sorted(errors));
+        }
+        _ => return Err(errors),
     };
     // The parser keeps going after shape errors, so the compiler still runs and everything is
     // reported in one go.

@@ -25,15 +25,19 @@ impl Sink for Plain {
                 actions,
                 hosts,
                 dry_run,
-                ..
+                estimate_secs,
             } => {
                 let mode = if *dry_run {
                     " (dry run: read-only checks)"
                 } else {
                     ""
                 };
+                // Lines are for logs: no redrawn ETA, but the plan's estimate up front.
+                let estimate = runbook_modules::format_duration(Duration::from_secs_f64(
+                    estimate_secs.max(0.0),
+                ));
                 format!(
-                    "run {run_id}: {runbook} {version}, {actions} actions on {hosts} hosts{mode}"
+                    "run {run_id}: {runbook} {version}, {actions} actions on {hosts} hosts{mode}; estimated {estimate} (the plan's critical path)"
                 )
             }
             Event::PhaseStarted { phase, outage } => {
@@ -150,42 +154,143 @@ impl Drop for JsonLines {
     }
 }
 
-/// Progress bars on a terminal: an overall bar with ETA and a line per running action.
+/// Progress bars on a terminal: an overall bar with the ETA from the plan's estimates
+/// ([`super::eta`]), and a line per host with the step(s) it is running and how many of its
+/// actions are done.
 pub struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
-    running: BTreeMap<String, ProgressBar>,
+    /// Shared with the overall bar's `{plan_eta}`, redrawn at every tick.
+    eta: std::sync::Arc<std::sync::Mutex<super::eta::Eta>>,
+    started: std::time::Instant,
+    hosts: BTreeMap<String, HostLine>,
+}
+
+/// One host's line: what runs there now, and its count of actions.
+struct HostLine {
+    bar: ProgressBar,
+    running: Vec<String>,
+    done: usize,
+    total: usize,
+}
+
+impl HostLine {
+    fn render(&self, host: &str) {
+        let now = if self.running.is_empty() {
+            if self.done == self.total {
+                "done".to_owned()
+            } else {
+                "waiting".to_owned()
+            }
+        } else {
+            self.running.join(", ")
+        };
+        self.bar.set_prefix(format!("{host:<14}"));
+        self.bar
+            .set_message(format!("{}/{}  {now}", self.done, self.total));
+    }
 }
 
 impl std::fmt::Debug for Bars {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bars")
-            .field("running", &self.running.len())
+            .field("hosts", &self.hosts.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Bars {
-    pub fn new() -> Self {
+    pub fn new(plan: &runbook::plan::Plan) -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
         let overall = multi.add(ProgressBar::new(0));
+        let started = std::time::Instant::now();
+        let eta = std::sync::Arc::new(std::sync::Mutex::new(super::eta::Eta::of(plan)));
+        let shown = eta.clone();
         overall.set_style(
             ProgressStyle::with_template(
-                "{bar:40.cyan/blue} {pos}/{len} actions  {elapsed_precise} (eta {eta})  {msg}",
+                "{bar:40.cyan/blue} {pos}/{len} actions  {elapsed_precise} (eta {plan_eta})  {msg}",
             )
             .expect("the template is valid")
+            .with_key(
+                "plan_eta",
+                move |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    if let Ok(eta) = shown.lock() {
+                        let _ = w.write_str(&eta.text(started.elapsed()));
+                    }
+                },
+            )
             .progress_chars("=> "),
         );
         overall.enable_steady_tick(Duration::from_millis(200));
+        let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+        for (_, a) in plan.actions() {
+            *totals.entry(plan.host_name(a.host).to_owned()).or_default() += 1;
+        }
+        let hosts = totals
+            .into_iter()
+            .map(|(host, total)| {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {prefix} {msg}")
+                        .expect("the template is valid"),
+                );
+                bar.enable_steady_tick(Duration::from_millis(120));
+                let line = HostLine {
+                    bar,
+                    running: Vec::new(),
+                    done: 0,
+                    total,
+                };
+                line.render(&host);
+                (host, line)
+            })
+            .collect();
         Self {
             multi,
             overall,
-            running: BTreeMap::new(),
+            eta,
+            started,
+            hosts,
         }
     }
 
     pub fn multi(&self) -> MultiProgress {
         self.multi.clone()
+    }
+
+    /// An action ended or was settled: the host's count, the ETA.
+    fn ended(&mut self, action: &str) {
+        if let Ok(mut eta) = self.eta.lock() {
+            eta.finished(action, self.started.elapsed());
+        }
+        if let Some((step, host)) = action.rsplit_once('@')
+            && let Some(line) = self.hosts.get_mut(host)
+        {
+            if let Some(i) = line.running.iter().position(|s| s == step) {
+                line.running.remove(i);
+            }
+            line.done += 1;
+            line.render(host);
+        }
+    }
+
+    fn started(&mut self, action: &str, attempt: u32) {
+        if let Some((step, host)) = action.rsplit_once('@')
+            && let Some(line) = self.hosts.get_mut(host)
+        {
+            if !line.running.iter().any(|s| s == step) {
+                line.running.push(step.to_owned());
+            }
+            line.render(host);
+            if attempt > 1 {
+                line.bar.set_message(format!(
+                    "{}/{}  {} (attempt {attempt})",
+                    line.done,
+                    line.total,
+                    line.running.join(", ")
+                ));
+            }
+        }
     }
 }
 
@@ -209,22 +314,7 @@ impl Sink for Bars {
             }
             Event::ActionStarted {
                 action, attempt, ..
-            } => {
-                let bar = self.running.entry(action.clone()).or_insert_with(|| {
-                    let bar = self.multi.add(ProgressBar::new_spinner());
-                    bar.set_style(
-                        ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
-                            .expect("the template is valid"),
-                    );
-                    bar.enable_steady_tick(Duration::from_millis(120));
-                    bar
-                });
-                bar.set_message(if *attempt > 1 {
-                    format!("{action} (attempt {attempt})")
-                } else {
-                    action.clone()
-                });
-            }
+            } => self.started(action, *attempt),
             Event::ActionRetrying { action, reason, .. } => {
                 let _ = self.multi.println(format!("  retry   {action}: {reason}"));
             }
@@ -235,10 +325,7 @@ impl Sink for Bars {
                 message,
                 ..
             } => {
-                if let Some(bar) = self.running.remove(action) {
-                    bar.finish_and_clear();
-                    self.multi.remove(&bar);
-                }
+                self.ended(action);
                 let why = message
                     .as_deref()
                     .map(|m| format!(": {m}"))
@@ -269,6 +356,7 @@ impl Sink for Bars {
                     .println(format!("  resumed {action}: {} ({how})", status.as_str()));
                 if status.is_success() {
                     self.overall.inc(1);
+                    self.ended(action);
                 }
             }
             Event::ArtifactKept { .. } => {
@@ -287,6 +375,9 @@ impl Sink for Bars {
                 let _ = self.multi.println(outage_line(event));
             }
             Event::RunFinished { .. } => {
+                for line in self.hosts.values() {
+                    line.bar.finish_and_clear();
+                }
                 self.overall.finish_and_clear();
             }
         }
@@ -423,7 +514,14 @@ fn indent(text: &str) -> String {
 }
 
 /// The closing summary: per host, counts and time; then the run's outcome.
-pub fn summary(report: &runbook::execute::Report, run_dir: &std::path::Path) -> String {
+/// The closing summary. `state_arg` is ` --state DIR` when the run is not recorded in the
+/// default directory, so the commands it suggests work when pasted.
+pub fn summary(
+    report: &runbook::execute::Report,
+    run_dir: &std::path::Path,
+    state_arg: &str,
+) -> String {
+    let run = &report.run_id;
     let mut out = String::new();
     let _ = std::fmt::Write::write_fmt(
         &mut out,
@@ -450,20 +548,20 @@ pub fn summary(report: &runbook::execute::Report, run_dir: &std::path::Path) -> 
         );
     }
     let outcome = match report.status {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "FAILED",
-        RunStatus::AwaitingApproval => {
-            "stopped: a manual step awaits `runbook approve`, or an action's outcome is unknown (`runbook resume` settles it from its host's record when that tells, else `runbook resolve`)"
-        }
-        RunStatus::Interrupted => {
-            "INTERRUPTED (resume it with `runbook apply` or `runbook resume`)"
-        }
-        RunStatus::Paused => {
-            "PAUSED at the outage window (resume it with `runbook apply` or `runbook resume`)"
-        }
-        RunStatus::Unrecorded => {
-            "STOPPED: its state could not be recorded (resume it with `runbook apply` or `runbook resume` once it can be)"
-        }
+        RunStatus::Succeeded => "succeeded".to_owned(),
+        RunStatus::Failed => "FAILED".to_owned(),
+        RunStatus::AwaitingApproval => format!(
+            "stopped: a manual step awaits `runbook approve {run} STEP --by NAME --reason TEXT{state_arg}`, or an action's outcome is unknown (`runbook resume {run}{state_arg}` settles it from its host's record when that tells, else `runbook resolve {run} STEP@HOST --done|--redo{state_arg}`; `runbook status {run}{state_arg}` shows which)"
+        ),
+        RunStatus::Interrupted => format!(
+            "INTERRUPTED (resume it with `runbook apply` or `runbook resume {run}{state_arg}`)"
+        ),
+        RunStatus::Paused => format!(
+            "PAUSED at the outage window (resume it with `runbook apply` or `runbook resume {run}{state_arg}`)"
+        ),
+        RunStatus::Unrecorded => format!(
+            "STOPPED: its state could not be recorded (resume it with `runbook apply` or `runbook resume {run}{state_arg}` once it can be)"
+        ),
     };
     for outage in &report.outage {
         out.push_str(&outage.describe());

@@ -9,15 +9,33 @@ use runbook::journal::{Journal, RunState};
 use super::args::ResolveArgs;
 use super::exit;
 
-fn open(state: &Path) -> Result<Journal, u8> {
+/// The journal of `state`, which must exist: a command that finds none creates none (it
+/// would leave a stray `.runbook` behind and hide where the runs are).
+pub fn open(state: &Path) -> Result<Journal, u8> {
     if !state.join("journal.db").exists() {
-        eprintln!("error: no runs recorded in {}", state.display());
+        eprintln!(
+            "error: no runs recorded in {}{}",
+            state.display(),
+            elsewhere(state)
+        );
         return Err(exit::INVALID_INPUT);
     }
     Journal::open(state).map_err(|e| {
         eprintln!("error: {e}");
         exit::INVALID_INPUT
     })
+}
+
+/// Where else to look, for a message about a run not found in `state`.
+pub fn elsewhere(state: &Path) -> String {
+    format!(
+        " (runs are recorded in `--state DIR`, else `${}`, else `{}` in the working directory; this command looked in {})",
+        super::state::VARIABLE,
+        super::state::DEFAULT,
+        fs_err::canonicalize(state)
+            .unwrap_or_else(|_| std::env::current_dir().unwrap_or_default().join(state))
+            .display()
+    )
 }
 
 pub fn list(state: &Path) -> u8 {
@@ -64,7 +82,11 @@ pub fn status(state: &Path, run: Option<&str>, json: bool) -> u8 {
         None => journal.runs().ok().and_then(|r| r.into_iter().next()),
     };
     let Some(record) = record else {
-        eprintln!("error: no such run in {}", state.display());
+        eprintln!(
+            "error: no such run in {}{}",
+            state.display(),
+            elsewhere(state)
+        );
         return exit::INVALID_INPUT;
     };
     let actions = journal.actions(&record.id).unwrap_or_default();
@@ -230,14 +252,19 @@ pub fn abandon(state: &Path, run: &str) -> u8 {
             exit::INVALID_INPUT
         }
         _ => {
-            eprintln!("error: no run `{run}` in {}", state.display());
+            eprintln!(
+                "error: no run `{run}` in {}{}",
+                state.display(),
+                elsewhere(state)
+            );
             exit::INVALID_INPUT
         }
     }
 }
 
 pub fn resolve(args: &ResolveArgs) -> u8 {
-    let journal = match open(&args.state) {
+    let state = args.state.dir();
+    let journal = match open(&state) {
         Ok(j) => j,
         Err(code) => return code,
     };
@@ -262,8 +289,11 @@ pub fn resolve(args: &ResolveArgs) -> u8 {
     match journal.decide(&args.run, &args.action, decision, &by) {
         Ok(()) => {
             println!(
-                "{} of run {}: {decision} (by {by}); `runbook resume {}` goes on",
-                args.action, args.run, args.run
+                "{} of run {}: {decision} (by {by}); `runbook resume {}{}` goes on",
+                args.action,
+                args.run,
+                args.run,
+                super::state::arg(&state)
             );
             exit::OK
         }

@@ -40,6 +40,24 @@ pub enum ArgTemplate {
     Map(Vec<(String, ArgTemplate)>),
 }
 
+/// The value of an argument written without any template, or `None`.
+pub fn literal_value(template: &ArgTemplate) -> Option<Value> {
+    match template {
+        ArgTemplate::Literal(v) => Some(v.clone()),
+        ArgTemplate::List(items) => items
+            .iter()
+            .map(literal_value)
+            .collect::<Option<Vec<_>>>()
+            .map(Value::List),
+        ArgTemplate::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| literal_value(v).map(|v| (k.clone(), v)))
+            .collect::<Option<BTreeMap<_, _>>>()
+            .map(Value::Map),
+        _ => None,
+    }
+}
+
 /// One `with:` argument.
 #[derive(Clone, Debug)]
 pub struct Arg {

@@ -122,7 +122,8 @@ impl Contexts {
             let mut m: BTreeMap<&str, Value> = BTreeMap::new();
             m.insert("name", Value::from(h.name.as_str()));
             m.insert("address", Value::from(h.address.as_str()));
-            m.insert("port", Value::from(h.port));
+            // None when the inventory gives no port (ssh's configuration decides).
+            m.insert("port", h.port.map_or(Value::from(()), Value::from));
             m.insert(
                 "user",
                 h.user.as_deref().map_or(Value::from(()), Value::from),

@@ -60,6 +60,8 @@ pub struct Resolve {
     pub check_transfers: Vec<Planned>,
     /// The number of commands the action runs (all must have finished for it to be done).
     pub commands: usize,
+    /// ` --state DIR` for the `runbook resolve` it may suggest ([`super::Options::state_arg`]).
+    pub state_arg: String,
 }
 
 /// Progress of a running action, for events.
@@ -255,9 +257,10 @@ impl Job {
                     false,
                     "undecidable".into(),
                     Some(format!(
-                        "it was interrupted and its module cannot tell whether it took effect: inspect the host, then `runbook resolve {} {} --done` or `--redo`",
+                        "it was interrupted and its module cannot tell whether it took effect: inspect the host, then `runbook resolve {} {} --done{}` or `--redo`",
                         self.key.split('/').next().unwrap_or_default(),
-                        self.key.split('/').nth(1).unwrap_or_default()
+                        self.key.split('/').nth(1).unwrap_or_default(),
+                        resolve.state_arg
                     )),
                 ),
             },

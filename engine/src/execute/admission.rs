@@ -227,6 +227,7 @@ pub(super) fn admit(run: &Run<'_>, node: NodeIndex, action: &Action) -> Admissio
                 .unwrap_or_default(),
             checks: checks.map(|ops| commands(&ops)),
             commands: cmds.len(),
+            state_arg: opts.state_arg.clone(),
         }
     });
     let shared = &run.shared;
@@ -741,6 +742,7 @@ mod tests {
                 Reason::AwaitingApproval {
                     run_id,
                     step: "m".into(),
+                    state_arg: String::new(),
                 },
                 "run `runbook approve r1 m --by NAME --reason TEXT`",
             ),

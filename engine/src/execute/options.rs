@@ -75,6 +75,10 @@ pub struct Options {
     pub force: bool,
     /// What "now" is for window decisions.
     pub clock: Arc<dyn Clock>,
+    /// Appended to the commands the run's messages suggest (`runbook approve RUN STEP`):
+    /// ` --state DIR` when the run is not recorded in the default directory, so they work
+    /// when pasted.
+    pub state_arg: String,
 }
 
 impl std::fmt::Debug for Options {
@@ -115,6 +119,7 @@ impl Options {
             wait: false,
             force: false,
             clock: Arc::new(SystemClock),
+            state_arg: String::new(),
         }
     }
 }

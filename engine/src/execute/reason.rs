@@ -45,7 +45,13 @@ pub enum Reason {
     /// The operator declined a manual step.
     Declined,
     /// A manual step waits for `runbook approve`.
-    AwaitingApproval { run_id: String, step: String },
+    /// `state_arg`: ` --state DIR` when the run is not in the default directory
+    /// ([`super::Options::state_arg`]), so the command works when pasted.
+    AwaitingApproval {
+        run_id: String,
+        step: String,
+        state_arg: String,
+    },
     /// An assertion is false: its own message, or the condition.
     AssertFalse {
         condition: String,
@@ -89,9 +95,13 @@ impl fmt::Display for Reason {
             }
             Self::ManualInDryRun => f.write_str("a manual step: apply would ask the operator"),
             Self::Declined => f.write_str("declined by the operator"),
-            Self::AwaitingApproval { run_id, step } => write!(
+            Self::AwaitingApproval {
+                run_id,
+                step,
+                state_arg,
+            } => write!(
                 f,
-                "run `runbook approve {run_id} {step} --by NAME --reason TEXT`"
+                "run `runbook approve {run_id} {step} --by NAME --reason TEXT{state_arg}`"
             ),
             Self::AssertFalse {
                 message: Some(message),

@@ -308,6 +308,7 @@ impl State<'_> {
                             let reason = Reason::AwaitingApproval {
                                 run_id: self.run.opts.run_id.clone(),
                                 step: step.id.clone(),
+                                state_arg: self.run.opts.state_arg.clone(),
                             };
                             self.settle(node, action, Status::AwaitingApproval, &reason, sink);
                         }
@@ -619,11 +620,19 @@ impl State<'_> {
                 PlanNode::Action(a) => run.plan.action_id(a),
                 PlanNode::Gate(_) => String::new(),
             };
+            // Every action not started: the held ones and those waiting behind them.
+            let not_started = run
+                .plan
+                .nodes()
+                .filter(|(node, n)| {
+                    matches!(n, PlanNode::Action(_)) && run.status[node.index()].is_none()
+                })
+                .count();
             sink.emit(&Event::RunPaused {
                 action,
                 message: hold.message.clone(),
                 next_window: hold.next_window.map(|t| t.to_string()),
-                held: self.held.len(),
+                held: not_started,
             });
         }
         let status = self.record_end(status, sink);

@@ -172,9 +172,13 @@ fn not_a_string(r: &mut Reporter, key: &str, var: &Var) {
 
 /// Sets the host's connection fields from its (merged) Ansible variables.
 pub(super) fn apply_connection_vars(host: &mut Host, vars: &Vars, r: &mut Reporter) {
+    // A variable may come from a `group_vars/` or `host_vars/` file: what is reported about it
+    // (right after it is read, below) is located in that file. Restored at the end.
+    let inventory_file = r.source.clone();
     let name = host.name.clone();
     let text = |r: &mut Reporter, keys: &[&'static str]| -> Option<(String, Span)> {
         let (key, var) = first(vars, keys)?;
+        r.source = var.file.clone().unwrap_or_else(|| inventory_file.clone());
         let text = scalar_text(&var.value);
         if text.is_none() {
             not_a_string(r, key, var);
@@ -201,7 +205,7 @@ pub(super) fn apply_connection_vars(host: &mut Host, vars: &Vars, r: &mut Report
     }
     if let Some((port, span)) = text(r, &["ansible_port", "ansible_ssh_port"]) {
         match port.parse::<u16>() {
-            Ok(p) if p > 0 => host.port = p,
+            Ok(p) if p > 0 => host.port = Some(p),
             _ => r.report(
                 Diagnostic::new(
                     Code::InventoryInvalidHost,
@@ -240,7 +244,72 @@ pub(super) fn apply_connection_vars(host: &mut Host, vars: &Vars, r: &mut Report
         }
     }
     if let Some(var) = vars.get("runbook_roles") {
+        r.source = var.file.clone().unwrap_or_else(|| inventory_file.clone());
         roles(host, var, r);
+    }
+    r.source = inventory_file;
+}
+
+/// The `ansible_*` variables runbook reads ([`apply_connection_vars`]).
+const HONOURED: [&str; 11] = [
+    "ansible_host",
+    "ansible_ssh_host",
+    "ansible_port",
+    "ansible_ssh_port",
+    "ansible_user",
+    "ansible_ssh_user",
+    "ansible_ssh_private_key_file",
+    "ansible_private_key_file",
+    "ansible_connection",
+    "ansible_ssh_common_args",
+    "ansible_ssh_extra_args",
+];
+
+/// `ansible_*` variables that change nothing runbook does, kept as plain variables without a
+/// word (docs/inventory.md): interpreters (runbook runs no Python on the hosts), pipelining,
+/// retries and timeouts of Ansible's own connection, and host-key checking (always strict).
+fn ignored(key: &str) -> bool {
+    key.ends_with("_interpreter")
+        || matches!(
+            key,
+            "ansible_pipelining"
+                | "ansible_ssh_pipelining"
+                | "ansible_ssh_retries"
+                | "ansible_timeout"
+                | "ansible_ssh_timeout"
+                | "ansible_host_key_checking"
+                | "ansible_ssh_host_key_checking"
+        )
+}
+
+/// Every other `ansible_*` variable would change how Ansible runs or reaches the host in a way
+/// runbook does not follow (`ansible_become`, a password, a shell): refused where it is written,
+/// never dropped without a word.
+pub(super) fn check_unsupported(vars: &Vars, r: &mut Reporter) {
+    for (key, var) in vars {
+        if !key.starts_with("ansible_") || HONOURED.contains(&key.as_str()) || ignored(key) {
+            continue;
+        }
+        let help = if key.starts_with("ansible_become")
+            || key.starts_with("ansible_sudo")
+            || key.starts_with("ansible_su")
+        {
+            "runbook runs each command as the ssh user and does not escalate: log in as the user the commands need (`ansible_user`), or write `sudo -n` in the step's command; then remove this variable"
+        } else if key.contains("pass") {
+            "runbook logs in with keys or an agent only (no password prompts): remove this variable and give `ansible_ssh_private_key_file` or load the key into ssh-agent"
+        } else {
+            "runbook reads only the connection variables listed in docs/inventory.md; remove this one, or rename it if a runbook reads it as a plain variable"
+        };
+        let d = Diagnostic::new(
+            Code::InventoryUnsupportedVariable,
+            format!("`{key}` is not supported by runbook"),
+        )
+        .primary(var.span, "Ansible would act on this; runbook would not")
+        .help(help);
+        match &var.file {
+            Some(file) => r.diagnostics.push(d.in_file(file)),
+            None => r.report(d),
+        }
     }
 }
 

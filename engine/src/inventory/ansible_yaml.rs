@@ -160,13 +160,13 @@ mod tests {
         let solo = &inv.hosts[0];
         assert_eq!(
             (solo.address.as_str(), solo.port, solo.user.as_deref()),
-            ("solo", 22, Some("root"))
+            ("solo", None, Some("root"))
         );
         assert!(solo.groups.is_empty());
         assert_eq!(solo.vars["x"], json!("all"));
 
         let web1 = &inv.hosts[1];
-        assert_eq!(web1.port, 2222);
+        assert_eq!(web1.port, Some(2222));
         assert_eq!(web1.groups, names(&["canary", "web"]));
         assert_eq!(
             web1.vars["x"],
@@ -179,7 +179,10 @@ mod tests {
             "mapped keys stay in vars"
         );
         let web2 = &inv.hosts[2];
-        assert_eq!((web2.port, web2.vars["x"].clone()), (2222, json!("web")));
+        assert_eq!(
+            (web2.port, web2.vars["x"].clone()),
+            (Some(2222), json!("web"))
+        );
         assert_eq!(web2.groups, names(&["web"]));
 
         let db1 = &inv.hosts[3];

@@ -13,16 +13,24 @@ use serde_json::Value as Json;
 use super::ansible;
 use super::model::{Connection, Group, Host, HostId, Inventory, InventoryFormat};
 use super::ssh_values::{self, Field};
-use crate::diagnostic::{Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic, SourceFile};
 use crate::schema::{Reporter, Spanned};
 use crate::yaml::Span;
 
 /// A variable's value and where it was written, so a bad `ansible_port` inherited from a group
 /// is reported at the group.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub(super) struct Var {
     pub value: Json,
     pub span: Span,
+    /// The file it was written in when not the inventory itself (`group_vars/NAME.yml`).
+    pub file: Option<SourceFile>,
+}
+
+impl PartialEq for Var {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value && self.span == other.span
+    }
 }
 
 pub(super) type Vars = BTreeMap<String, Var>;
@@ -60,6 +68,10 @@ pub(super) struct Draft {
     pub hosts: Vec<DraftHost>,
     index: HashMap<String, HostId>,
     pub groups: BTreeMap<String, DraftGroup>,
+    /// `group_vars/NAME*` beside an Ansible inventory, by group (`all` included).
+    pub group_files: BTreeMap<String, Vars>,
+    /// `host_vars/NAME*` beside an Ansible inventory, by host.
+    pub host_files: BTreeMap<String, Vars>,
 }
 
 /// Names of hosts, groups and roles: what a target selector can spell.
@@ -115,6 +127,20 @@ impl Draft {
             }
         }
         self.check_names(&mut r);
+        if format != InventoryFormat::Native {
+            // Each place a variable is written, once (not once per host that inherits it).
+            ansible::check_unsupported(&self.vars, &mut r);
+            for vars in self
+                .groups
+                .values()
+                .map(|g| &g.vars)
+                .chain(self.hosts.iter().map(|h| &h.vars))
+                .chain(self.group_files.values())
+                .chain(self.host_files.values())
+            {
+                ansible::check_unsupported(vars, &mut r);
+            }
+        }
         let members = self.direct_members(&mut r);
         self.check_children(&mut r);
         self.check_cycles(&mut r);
@@ -161,13 +187,24 @@ impl Draft {
                         .map(|(k, v)| (k.clone(), v.clone())),
                 );
             }
+            // Ansible's precedence: every inventory-file group variable (above), then
+            // `group_vars/all`, then `group_vars/GROUP` in the same group order, then the
+            // host's inventory-file variables, then `host_vars/HOST`.
+            let files = |name: &str| self.group_files.get(name).into_iter().flatten();
+            vars.extend(files("all").map(|(k, v)| (k.clone(), v.clone())));
+            for &g in &in_groups {
+                vars.extend(files(names[g]).map(|(k, v)| (k.clone(), v.clone())));
+            }
             vars.extend(draft.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if let Some(own) = self.host_files.get(&draft.name) {
+                vars.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
 
             let mut host = Host {
                 name: draft.name.clone(),
                 span: draft.span,
                 address: draft.address.clone().unwrap_or_else(|| draft.name.clone()),
-                port: draft.port.unwrap_or(22),
+                port: draft.port,
                 user: draft.user.clone(),
                 connection: draft.connection.unwrap_or(Connection::Ssh),
                 ssh_options: draft.ssh_options.clone(),

@@ -226,6 +226,7 @@ fn host_line(r: &mut Reporter, draft: &mut Draft, group: Option<&str>, line: &st
             Var {
                 value: ini_value(port),
                 span: digits,
+                file: None,
             },
         );
         pattern = name;
@@ -244,6 +245,7 @@ fn host_line(r: &mut Reporter, draft: &mut Draft, group: Option<&str>, line: &st
                     Var {
                         value,
                         span: word.span,
+                        file: None,
                     },
                 );
             }
@@ -400,12 +402,14 @@ fn var_line(r: &mut Reporter, line: &str, at: usize) -> Option<(String, Var)> {
         Var {
             value: rest[1..=close].into(),
             span: Span::new(value_start, value_start + close + 2),
+            file: None,
         }
     } else {
         let text = strip_comment(rest);
         Var {
             value: ini_value(text),
             span: Span::new(value_start, value_start + text.len()),
+            file: None,
         }
     };
     Some((key.to_owned(), value))
@@ -463,7 +467,7 @@ env=none
         let web = &inv.hosts[1];
         assert_eq!(
             (web.address.as_str(), web.port, web.user.as_deref()),
-            ("web01.example.com", 22, Some("deploy"))
+            ("web01.example.com", None, Some("deploy"))
         );
         assert_eq!(web.groups, names(&["prod", "web"]));
         assert_eq!(
@@ -484,7 +488,7 @@ env=none
         assert_eq!(inv.hosts[2].vars["http_port"], json!(8080));
 
         let db1 = &inv.hosts[3];
-        assert_eq!((db1.address.as_str(), db1.port), ("10.0.0.9", 2201));
+        assert_eq!((db1.address.as_str(), db1.port), ("10.0.0.9", Some(2201)));
         assert_eq!(db1.roles, names(&["backup", "primary"]));
         assert_eq!(db1.groups, names(&["db", "prod", "web"]));
         assert_eq!(db1.vars["http_port"], json!(80));

@@ -17,7 +17,14 @@ impl Inventory {
     /// Reads and parses the inventory at `path`; see [`Inventory::parse`].
     pub fn load(path: &Path) -> Result<Inventory, Vec<Diagnostic>> {
         match crate::input::read_text(path, "the inventory") {
-            Ok(text) => Self::parse(&path.display().to_string(), text),
+            Ok(text) => {
+                // An Ansible inventory's `group_vars/` and `host_vars/` are beside it.
+                let dir = match path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    _ => Path::new("."),
+                };
+                Self::parse_in(&path.display().to_string(), text, Some(dir))
+            }
             Err(d) => Err(vec![d]),
         }
     }
@@ -26,11 +33,24 @@ impl Inventory {
     /// diagnostics call the file, and its `.ini` extension selects the INI format. Every problem
     /// found is returned at once.
     pub fn parse(name: &str, text: String) -> Result<Inventory, Vec<Diagnostic>> {
+        Self::parse_in(name, text, None)
+    }
+
+    /// [`Inventory::parse`], reading an Ansible inventory's `group_vars/` and `host_vars/` in
+    /// `vars_dir` (docs/inventory.md, "group_vars and host_vars").
+    pub fn parse_in(
+        name: &str,
+        text: String,
+        vars_dir: Option<&Path>,
+    ) -> Result<Inventory, Vec<Diagnostic>> {
         let source = SourceFile::new(name, text);
         let mut r = Reporter::new(source.clone());
         let text = source.text();
         if looks_like_ini(name, text) {
-            let draft = ini::read(text, &mut r);
+            let mut draft = ini::read(text, &mut r);
+            if let Some(dir) = vars_dir {
+                super::vars_files::read(dir, &mut draft, &mut r);
+            }
             return draft.finish(InventoryFormat::AnsibleIni, r, Span::new(0, 0));
         }
         let root = match yaml::parse(text) {
@@ -59,7 +79,7 @@ impl Inventory {
             );
             return Err(r.diagnostics.sorted());
         }
-        let (format, (draft, empty_span)) = if is_ansible_yaml(&root) {
+        let (format, (mut draft, empty_span)) = if is_ansible_yaml(&root) {
             (
                 InventoryFormat::AnsibleYaml,
                 ansible_yaml::read(&root, &mut r),
@@ -67,6 +87,9 @@ impl Inventory {
         } else {
             (InventoryFormat::Native, native::read(&root, &mut r))
         };
+        if let (Some(dir), InventoryFormat::AnsibleYaml) = (vars_dir, format) {
+            super::vars_files::read(dir, &mut draft, &mut r);
+        }
         draft.finish(format, r, empty_span)
     }
 }

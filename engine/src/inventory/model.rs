@@ -38,7 +38,10 @@ pub struct Host {
     pub span: Span,
     /// Address to connect to; the host name when none is given.
     pub address: String,
-    pub port: u16,
+    /// The inventory's port; `None` when it gives none, and then ssh's own configuration
+    /// (`Port` in `~/.ssh/config`, else 22) decides: nothing is forced.
+    pub port: Option<u16>,
+    /// The inventory's user; `None`: ssh's configuration decides (`User`, else the local user).
     pub user: Option<String>,
     pub connection: Connection,
     /// Extra `ssh -o` options, by name.

@@ -83,6 +83,7 @@ pub(super) fn read_vars(r: &mut Reporter, node: &Node, what: &str) -> Vars {
                 Var {
                     value: value.to_json(),
                     span: value.span,
+                    file: None,
                 },
             );
         }
@@ -298,7 +299,7 @@ groups:
         let a = &inv.hosts[0];
         assert_eq!(
             (a.address.as_str(), a.port, a.user.as_deref()),
-            ("127.0.0.2", 2201, Some("gtm"))
+            ("127.0.0.2", Some(2201), Some("gtm"))
         );
         assert_eq!(a.connection, Connection::Ssh);
         assert_eq!(
@@ -323,7 +324,7 @@ groups:
         let b = &inv.hosts[1];
         assert_eq!(
             (b.address.as_str(), b.port, b.user.as_deref()),
-            ("b", 22, None)
+            ("b", None, None)
         );
         assert_eq!(b.roles, names(&["replicating"]));
         // Through `inner`, a child of `site_a`; `extra` is created by the mention; never `all`.

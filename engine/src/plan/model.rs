@@ -34,7 +34,8 @@ pub struct InventoryInfo {
 pub struct HostInfo {
     pub name: String,
     pub address: String,
-    pub port: u16,
+    /// `null` when the inventory gives none: ssh's configuration decides.
+    pub port: Option<u16>,
     pub user: Option<String>,
     pub connection: Connection,
 }

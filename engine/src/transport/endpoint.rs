@@ -9,7 +9,8 @@ use crate::inventory::{Connection, Host};
 pub struct Endpoint {
     pub name: String,
     pub address: String,
-    pub port: u16,
+    /// `None`: the inventory gives no port, and ssh's configuration decides.
+    pub port: Option<u16>,
     pub user: Option<String>,
     pub connection: Connection,
     pub ssh_options: BTreeMap<String, String>,

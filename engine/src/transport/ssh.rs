@@ -74,7 +74,7 @@ pub async fn connect(endpoint: &Endpoint, control_dir: &Path) -> Result<Session,
     } else {
         format!("failed to connect to the remote host: {log}")
     };
-    Err(classify(endpoint, message).await)
+    Err(classify(endpoint, &config, message).await)
 }
 
 /// The per-host ssh config: the inventory's `ssh_options` first, then the user's and the
@@ -89,8 +89,26 @@ fn config_text(endpoint: &Endpoint) -> String {
         );
         let _ = writeln!(text, "  {key} {value}");
     }
-    text.push_str("Include ~/.ssh/config\nInclude /etc/ssh/ssh_config\n");
+    let _ = writeln!(
+        text,
+        "Include {}\nInclude /etc/ssh/ssh_config",
+        user_config()
+    );
     text
+}
+
+/// The user's ssh configuration, `$HOME/.ssh/config`: ssh itself would take the home directory
+/// from the password database, but `HOME` is what the operator (and `identity_file`'s `~/`)
+/// means. `~/.ssh/config` when `HOME` is unset or cannot be written in a quoted path.
+fn user_config() -> String {
+    match std::env::var("HOME") {
+        Ok(home)
+            if home.starts_with('/') && !home.contains(|c: char| c == '"' || c.is_control()) =>
+        {
+            format!("\"{}/.ssh/config\"", home.trim_end_matches('/'))
+        }
+        _ => "~/.ssh/config".to_owned(),
+    }
 }
 
 /// The master's command line (after `ssh`): background (`-f`), no command (`-N`), master of
@@ -119,7 +137,10 @@ pub fn master_args(
     ] {
         args.extend(["-o".into(), option.into()]);
     }
-    args.extend(["-p".into(), endpoint.port.to_string().into()]);
+    // Only what the inventory gives: otherwise `~/.ssh/config` (`Port`, `User`) decides.
+    if let Some(port) = endpoint.port {
+        args.extend(["-p".into(), port.to_string().into()]);
+    }
     if let Some(user) = &endpoint.user {
         args.extend(["-l".into(), user.into()]);
     }
@@ -133,7 +154,7 @@ pub fn master_args(
     args
 }
 
-async fn classify(endpoint: &Endpoint, message: String) -> TransportError {
+async fn classify(endpoint: &Endpoint, config: &Path, message: String) -> TransportError {
     let host_key = [
         "Host key verification failed",
         "REMOTE HOST IDENTIFICATION HAS CHANGED",
@@ -143,7 +164,7 @@ async fn classify(endpoint: &Endpoint, message: String) -> TransportError {
     .iter()
     .any(|needle| message.contains(needle));
     if host_key {
-        let fingerprint = fingerprint(endpoint).await;
+        let fingerprint = fingerprint(endpoint, config).await;
         return TransportError::HostKey {
             host: endpoint.name.clone(),
             message: message.trim().to_owned(),
@@ -157,11 +178,11 @@ async fn classify(endpoint: &Endpoint, message: String) -> TransportError {
 }
 
 /// The fingerprints of the keys the host presents, as `ssh-keygen -l` prints them.
-async fn fingerprint(endpoint: &Endpoint) -> Option<String> {
+async fn fingerprint(endpoint: &Endpoint, config: &Path) -> Option<String> {
+    let (hostname, port) = resolved(endpoint, config).await;
     let script = format!(
-        "ssh-keyscan -T 5 -p {} -- {} 2>/dev/null | ssh-keygen -lf - 2>/dev/null",
-        endpoint.port,
-        runbook_modules::quote(&endpoint.address)
+        "ssh-keyscan -T 5 -p {port} -- {} 2>/dev/null | ssh-keygen -lf - 2>/dev/null",
+        runbook_modules::quote(&hostname)
     );
     let out = tokio::process::Command::new("sh")
         .args(["-c", &script])
@@ -170,6 +191,33 @@ async fn fingerprint(endpoint: &Endpoint) -> Option<String> {
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     (!text.is_empty()).then_some(text)
+}
+
+/// The real host name and port ssh connects to for `endpoint`: an alias of `~/.ssh/config`
+/// (`HostName`, `Port`) resolved by `ssh -G`, so the fingerprint is the key of the host ssh
+/// refused, not of a name that does not resolve. Falls back to the address and 22.
+async fn resolved(endpoint: &Endpoint, config: &Path) -> (String, u16) {
+    let mut cmd = tokio::process::Command::new("ssh");
+    cmd.arg("-G").arg("-F").arg(config);
+    if let Some(port) = endpoint.port {
+        cmd.arg("-p").arg(port.to_string());
+    }
+    cmd.arg("--").arg(&endpoint.address).stdin(Stdio::null());
+    let text = match cmd.output().await {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        _ => String::new(),
+    };
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ').map(str::to_owned))
+    };
+    (
+        value("hostname").unwrap_or_else(|| endpoint.address.clone()),
+        value("port")
+            .and_then(|p| p.parse().ok())
+            .or(endpoint.port)
+            .unwrap_or(22),
+    )
 }
 
 fn sanitize(name: &str) -> String {
@@ -196,7 +244,7 @@ mod tests {
         Endpoint {
             name: "a".into(),
             address: address.into(),
-            port: 2222,
+            port: Some(2222),
             user: Some("ops".into()),
             connection: Connection::Ssh,
             ssh_options: BTreeMap::from([("ServerAliveCountMax".into(), "3".into())]),
@@ -270,7 +318,27 @@ mod tests {
         let text = config_text(&endpoint("h"));
         assert_eq!(
             text,
-            "# written by runbook for host a\nHost *\n  ServerAliveCountMax 3\nInclude ~/.ssh/config\nInclude /etc/ssh/ssh_config\n"
+            format!(
+                "# written by runbook for host a\nHost *\n  ServerAliveCountMax 3\nInclude {}\nInclude /etc/ssh/ssh_config\n",
+                user_config()
+            )
+        );
+    }
+
+    #[test]
+    fn without_a_port_or_user_in_the_inventory_none_is_forced() {
+        let mut e = endpoint("gtm-a");
+        e.port = None;
+        e.user = None;
+        let args = master_args(
+            &e,
+            Path::new("/c/a.config"),
+            Path::new("/d"),
+            CONTROL_PERSIST,
+        );
+        assert!(
+            !args.iter().any(|a| a == "-p" || a == "-l"),
+            "ssh's configuration decides: {args:?}"
         );
     }
 }

@@ -333,7 +333,7 @@ fn the_window_holds_outage_steps_pauses_at_its_end_and_resumes_in_the_next() {
         .expect("a run_paused event");
     assert_eq!(paused.0, "s1@a");
     assert_eq!(paused.1.as_deref(), Some("2026-11-23T22:00:00Z"));
-    assert_eq!(*paused.2, 1);
+    assert_eq!(*paused.2, 3, "s1, s2 and s3 are not started");
     assert!(
         paused.3.contains("opens at 2026-11-23 22:00"),
         "{}",
