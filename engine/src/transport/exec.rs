@@ -382,8 +382,9 @@ impl Transports {
             host: name.clone(),
             message,
         };
+        let record = super::wrapper::record(&exec.key);
         let args: Vec<&str> = if wrapped {
-            vec!["-c", WRAPPER, "runbook-wrapper", &exec.key, &exec.script]
+            vec!["-c", WRAPPER, "runbook-wrapper", &record, &exec.script]
         } else {
             vec!["-c", &exec.script]
         };
@@ -403,6 +404,9 @@ impl Transports {
             Conn::Local => {
                 let mut child = tokio::process::Command::new("sh")
                     .args(&args)
+                    // The wrapper leads its own process group, as sshd's `setsid` makes it
+                    // over ssh.
+                    .process_group(0)
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
@@ -424,8 +428,11 @@ impl Transports {
                 })
             }
             Conn::Ssh(session) => {
-                let mut cmd = session.command("sh");
-                cmd.args(&args)
+                // `exec`: the wrapper is then the process sshd started in a session of its
+                // own, so it leads the process group of its script (`wrapper.rs`).
+                let mut cmd = session.command("exec");
+                cmd.arg("sh")
+                    .args(&args)
                     .stdin(openssh::Stdio::piped())
                     .stdout(openssh::Stdio::piped())
                     .stderr(openssh::Stdio::piped());
