@@ -23,6 +23,7 @@ mod hostile;
 mod http;
 mod iris;
 mod lab;
+mod persist;
 mod plan_shape;
 mod properties;
 mod runbooks_connections;

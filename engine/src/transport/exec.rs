@@ -173,6 +173,9 @@ pub struct Transports {
     claim: Claim,
     /// The lock command of each connected host ([`super::host_lock`]).
     locks: Vec<std::sync::Mutex<Option<HostLock>>>,
+    /// The shared control directory and `ControlPersist` of masters that outlive the run
+    /// ([`super::persist`]); `None`: this run's own masters, closed with it.
+    shared: Option<(std::path::PathBuf, Duration)>,
 }
 
 impl std::fmt::Debug for Transports {
@@ -203,7 +206,28 @@ impl Transports {
             control_dir,
             claim: Claim::hold(),
             locks,
+            shared: None,
         })
+    }
+
+    /// Masters that outlive the run for `persist` ([`super::persist`]), in the shared control
+    /// directory. When that directory is not safe to use, the run keeps its own masters and
+    /// the reason is returned (to be shown as a warning).
+    #[must_use]
+    pub fn with_persist(mut self, persist: super::persist::Persist) -> (Self, Option<String>) {
+        let super::persist::Persist::For(time) = persist else {
+            return (self, None);
+        };
+        match super::persist::shared_dir() {
+            Ok(dir) => {
+                self.shared = Some((dir, time));
+                (self, None)
+            }
+            Err(why) => (
+                self,
+                Some(format!("{why}; this run's connections close when it ends")),
+            ),
+        }
     }
 
     /// Locks each host this run connects to for `claim` (`host_lock.rs`). Without it,
@@ -265,9 +289,13 @@ impl Transports {
                 let endpoint = &self.endpoints[host];
                 let conn = match endpoint.connection {
                     Connection::Local => Ok(Arc::new(Conn::Local)),
-                    Connection::Ssh => super::ssh::connect(endpoint, self.control_dir.path())
-                        .await
-                        .map(|s| Arc::new(Conn::Ssh(Arc::new(s)))),
+                    Connection::Ssh => match &self.shared {
+                        Some((dir, persist)) => {
+                            super::ssh::connect_shared(endpoint, dir, *persist).await
+                        }
+                        None => super::ssh::connect(endpoint, self.control_dir.path()).await,
+                    }
+                    .map(|s| Arc::new(Conn::Ssh(Arc::new(s)))),
                 }?;
                 // Before anything else runs there: the host is this run's, or nothing runs.
                 let target = match &*conn {
@@ -321,7 +349,8 @@ impl Transports {
         }
     }
 
-    /// Releases the host locks, then closes every master connection.
+    /// Releases the host locks, then closes every master connection of this run's own; a
+    /// shared master is left to its `ControlPersist` (its last channel, the lock, just ended).
     pub async fn close(self) {
         for slot in &self.locks {
             let lock = slot
@@ -331,6 +360,9 @@ impl Transports {
             if let Some(lock) = lock {
                 lock.release().await;
             }
+        }
+        if self.shared.is_some() {
+            return;
         }
         for cell in self.conns {
             if let Some(Ok(conn)) = cell.into_inner()
