@@ -27,8 +27,9 @@
 //! - **1-step runs** of both on the same hosts give runbook's fixed cost per run:
 //!   `fixed = runbook(1 step) - floor(1 step)`, and `adjusted = runbook - fixed`.
 //! - **cold**, before any master exists: **raw ssh cold** is the operator's shell loop, one
-//!   `ssh HOST CMD` per host and step (`ControlMaster=no`, `ControlPath=none`: each connects
-//!   in the run), all hosts of a step at once; **runbook cold** is `apply --no-persist` (its
+//!   `ssh HOST CMD` per host and step, all hosts of a step at once, with `ControlMaster=auto`
+//!   and `ControlPersist` in a new control directory per run (the first `ssh` to each host
+//!   connects in the run, the later ones use its master); **runbook cold** is `apply --no-persist` (its
 //!   masters opened and closed in the run; this is the **runbook** column above); **pyinfra
 //!   cold**, when `pyinfra` is on `PATH` (never installed by the bench), runs the same steps as
 //!   `server.shell` operations on the same hosts (`-y --parallel HOSTS`), else it is skipped
@@ -253,22 +254,31 @@ impl Masters {
 }
 
 /// The operator's shell loop: for each step, one `ssh HOST CMD` per host, all hosts at once,
-/// each connecting anew (no master, no control socket), waiting for all before the next step.
-/// Timed as a whole.
-fn cold_ssh(lab: &Lab, steps: usize) -> Duration {
+/// waiting for all before the next step, with OpenSSH's own multiplexing as an operator would
+/// configure it (`ControlMaster=auto`, `ControlPersist`): the first `ssh` to each host connects
+/// in the run (a new control directory for each run) and leaves a master behind for the next
+/// steps. Timed as a whole; the masters are closed afterwards, untimed.
+fn cold_ssh(lab: &Lab, steps: usize, control: &Path) -> Duration {
     let hosts: Vec<String> = lab.hosts().iter().map(|h| h.name.clone()).collect();
+    let _ = std::fs::remove_dir_all(control);
+    fs_err::create_dir_all(control).expect("the control directory");
+    let ssh = || {
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F")
+            .arg(lab.ssh_config_path())
+            .args(["-o", "ControlMaster=auto", "-o", "ControlPersist=60", "-o"])
+            .arg(format!("ControlPath={}/%C", control.display()))
+            .stdin(Stdio::null());
+        cmd
+    };
     let started = Instant::now();
     for k in 0..steps {
         let children: Vec<(&String, ChildGuard)> = hosts
             .iter()
             .map(|host| {
-                let child = Command::new("ssh")
-                    .arg("-F")
-                    .arg(lab.ssh_config_path())
-                    .args(["-o", "ControlMaster=no", "-o", "ControlPath=none"])
+                let child = ssh()
                     .arg(host)
                     .arg(command(k))
-                    .stdin(Stdio::null())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
                     .spawn()
@@ -287,7 +297,16 @@ fn cold_ssh(lab: &Lab, steps: usize) -> Duration {
             );
         }
     }
-    started.elapsed()
+    let took = started.elapsed();
+    for host in &hosts {
+        let _ = ssh()
+            .args(["-O", "exit"])
+            .arg(host)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    took
 }
 
 /// pyinfra, when it is installed (`pyinfra` on `PATH`): the same steps as `server.shell`
@@ -610,7 +629,8 @@ fn measure(w: Workload) -> Measured {
     let pyinfra = Pyinfra::new(&lab, dir.path(), w.steps);
 
     // Cold first, before any master of this bench exists: every tool connects in its run.
-    cold_ssh(&lab, w.steps);
+    let loop_control = dir.path().join("loop");
+    cold_ssh(&lab, w.steps, &loop_control);
     apply(&runbook, &inventory, &state, Conns::Cold);
     let mut cold_ssh_times = Vec::new();
     let mut pyinfra_times = pyinfra.as_ref().map(|_| Vec::new());
@@ -618,7 +638,7 @@ fn measure(w: Workload) -> Measured {
         p.run(w.hosts);
     }
     for _ in 0..RUNS {
-        cold_ssh_times.push(cold_ssh(&lab, w.steps));
+        cold_ssh_times.push(cold_ssh(&lab, w.steps, &loop_control));
         if let (Some(p), Some(times)) = (&pyinfra, pyinfra_times.as_mut()) {
             times.push(p.run(w.hosts));
         }
