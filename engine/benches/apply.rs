@@ -26,6 +26,18 @@
 //!   (`runbook::transport::wrapper::WRAPPER`), to separate the wrapper's cost from the rest.
 //! - **1-step runs** of both on the same hosts give runbook's fixed cost per run:
 //!   `fixed = runbook(1 step) - floor(1 step)`, and `adjusted = runbook - fixed`.
+//! - **cold**, before any master exists: **raw ssh cold** is the operator's shell loop, one
+//!   `ssh HOST CMD` per host and step, all hosts of a step at once, with `ControlMaster=auto`
+//!   and `ControlPersist` in a new control directory per run (the first `ssh` to each host
+//!   connects in the run, the later ones use its master); **runbook cold** is `apply --no-persist` (its
+//!   masters opened and closed in the run; this is the **runbook** column above); **pyinfra
+//!   cold**, when `pyinfra` is on `PATH` (never installed by the bench), runs the same steps as
+//!   `server.shell` operations on the same hosts (`-y --parallel HOSTS`), else it is skipped
+//!   with a note.
+//! - **warm**: `apply --persist 120s` with its own `RUNBOOK_CONTROL_DIR`, after one run that
+//!   opened the masters: the second run and later of `plan`/`apply` in a row. **One more
+//!   step** = (warm run − warm 1-step run) / (steps − 1), against the floor's step over warm
+//!   masters.
 //!
 //! `RUNBOOK_BENCH_STATE=/dev/shm` keeps the run state (the SQLite journal) on tmpfs, to see what
 //! its fsyncs cost. One unmeasured warm-up run of each, then `RUNS` measured runs (median and
@@ -41,7 +53,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use runbook::lab::{Lab, LabConfig};
-use runbook::transport::wrapper::WRAPPER;
+use runbook::transport::wrapper::{WRAPPER, record};
 use runbook_modules::quote;
 
 /// The `runbook` binary of this package, built by `cargo bench` in the bench (release) profile.
@@ -207,9 +219,9 @@ impl Masters {
                     let remote = match wrapped {
                         None => command(k).to_owned(),
                         Some(run) => format!(
-                            "sh -c {} runbook-wrapper {} {}",
+                            "exec sh -c {} runbook-wrapper {} {}",
                             quote(WRAPPER),
-                            quote(&format!("{run}/s{k}@{host}")),
+                            quote(&record(&format!("{run}/s{k}@{host}/1001.0"))),
                             quote(command(k))
                         ),
                     };
@@ -238,6 +250,132 @@ impl Masters {
             times.push(started.elapsed());
         }
         times
+    }
+}
+
+/// The operator's shell loop: for each step, one `ssh HOST CMD` per host, all hosts at once,
+/// waiting for all before the next step, with OpenSSH's own multiplexing as an operator would
+/// configure it (`ControlMaster=auto`, `ControlPersist`): the first `ssh` to each host connects
+/// in the run (a new control directory for each run) and leaves a master behind for the next
+/// steps. Timed as a whole; the masters are closed afterwards, untimed.
+fn cold_ssh(lab: &Lab, steps: usize, control: &Path) -> Duration {
+    let hosts: Vec<String> = lab.hosts().iter().map(|h| h.name.clone()).collect();
+    let _ = std::fs::remove_dir_all(control);
+    fs_err::create_dir_all(control).expect("the control directory");
+    let ssh = || {
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F")
+            .arg(lab.ssh_config_path())
+            .args(["-o", "ControlMaster=auto", "-o", "ControlPersist=60", "-o"])
+            .arg(format!("ControlPath={}/%C", control.display()))
+            .stdin(Stdio::null());
+        cmd
+    };
+    let started = Instant::now();
+    for k in 0..steps {
+        let children: Vec<(&String, ChildGuard)> = hosts
+            .iter()
+            .map(|host| {
+                let child = ssh()
+                    .arg(host)
+                    .arg(command(k))
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("ssh starts");
+                (host, ChildGuard(Some(child)))
+            })
+            .collect();
+        for (host, mut guard) in children {
+            let child = guard.0.take().expect("the child is held until waited for");
+            let out = child.wait_with_output().expect("waiting for ssh works");
+            assert!(
+                out.status.success(),
+                "cold ssh: step {k} on `{host}` failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let took = started.elapsed();
+    for host in &hosts {
+        let _ = ssh()
+            .args(["-O", "exit"])
+            .arg(host)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    took
+}
+
+/// pyinfra, when it is installed (`pyinfra` on `PATH`): the same steps as `server.shell`
+/// operations on the same hosts (each operation on every host before the next), connecting
+/// in the run. `None` when it is not installed.
+struct Pyinfra {
+    inventory: PathBuf,
+    deploy: PathBuf,
+}
+
+impl Pyinfra {
+    fn new(lab: &Lab, dir: &Path, steps: usize) -> Option<Self> {
+        let found = Command::new("pyinfra")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return None;
+        }
+        let mut inventory = String::from("hosts = [\n");
+        for h in lab.hosts() {
+            let _ = writeln!(
+                inventory,
+                "    ({:?}, {{'ssh_hostname': {:?}, 'ssh_port': {}, 'ssh_user': {:?}, 'ssh_key': {:?}, 'ssh_known_hosts_file': {:?}, 'ssh_strict_host_key_checking': 'yes'}}),",
+                h.name,
+                h.address.to_string(),
+                h.port,
+                lab.user(),
+                lab.identity_path().display().to_string(),
+                lab.known_hosts_path().display().to_string(),
+            );
+        }
+        inventory.push_str("]\n");
+        let mut deploy = String::from("from pyinfra.operations import server\n");
+        for k in 0..steps {
+            let _ = writeln!(
+                deploy,
+                "server.shell(name='s{k}', commands=[{:?}])",
+                command(k)
+            );
+        }
+        let p = Pyinfra {
+            inventory: dir.join("pyinfra_inventory.py"),
+            deploy: dir.join("pyinfra_deploy.py"),
+        };
+        fs_err::write(&p.inventory, inventory).expect("write the pyinfra inventory");
+        fs_err::write(&p.deploy, deploy).expect("write the pyinfra deploy");
+        Some(p)
+    }
+
+    fn run(&self, hosts: usize) -> Duration {
+        let started = Instant::now();
+        let out = Command::new("pyinfra")
+            .arg(&self.inventory)
+            .arg(&self.deploy)
+            .args(["-y", "--parallel", &hosts.max(1).to_string()])
+            .stdin(Stdio::null())
+            .output()
+            .expect("pyinfra runs");
+        assert!(
+            out.status.success(),
+            "pyinfra failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        started.elapsed()
     }
 }
 
@@ -290,15 +428,35 @@ struct Applied {
     events: Vec<(Duration, serde_json::Value)>,
 }
 
-fn apply(runbook: &Path, inventory: &Path, state: &Path) -> Applied {
+/// How a `runbook apply` of the bench connects.
+#[derive(Clone, Copy)]
+enum Conns<'a> {
+    /// `--no-persist`: every run opens its own masters and closes them (cold).
+    Cold,
+    /// Masters kept in this control directory between runs (`--persist 120s`): after a first
+    /// run, warm.
+    Kept(&'a Path),
+}
+
+fn apply(runbook: &Path, inventory: &Path, state: &Path, conns: Conns<'_>) -> Applied {
     let started = Instant::now();
-    let child = Command::new(RUNBOOK)
-        .arg("apply")
+    let mut cmd = Command::new(RUNBOOK);
+    cmd.arg("apply")
         .arg(runbook)
         .arg("-i")
         .arg(inventory)
         .args(["--format", "json", "--forks", &FORKS.to_string(), "--state"])
-        .arg(state)
+        .arg(state);
+    match conns {
+        Conns::Cold => {
+            cmd.arg("--no-persist");
+        }
+        Conns::Kept(control) => {
+            cmd.args(["--persist", "120s"])
+                .env("RUNBOOK_CONTROL_DIR", control);
+        }
+    }
+    let child = cmd
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -430,6 +588,10 @@ fn ratio(a: Duration, b: Duration) -> String {
 struct Measured {
     workload: Workload,
     masters_open: Duration,
+    cold_ssh: Vec<Duration>,
+    warm: Vec<Duration>,
+    warm_one: Vec<Duration>,
+    pyinfra: Option<Vec<Duration>>,
     floor: Vec<Duration>,
     floor_step: Duration,
     wrapped: Vec<Duration>,
@@ -462,13 +624,34 @@ fn measure(w: Workload) -> Measured {
     let _state_guard = RemoveOnDrop(state.clone());
     let inventory = lab.inventory_path();
 
+    // Short: control sockets must fit a Unix socket address.
+    let control = dir.path().join("ctl");
+    let pyinfra = Pyinfra::new(&lab, dir.path(), w.steps);
+
+    // Cold first, before any master of this bench exists: every tool connects in its run.
+    let loop_control = dir.path().join("loop");
+    cold_ssh(&lab, w.steps, &loop_control);
+    apply(&runbook, &inventory, &state, Conns::Cold);
+    let mut cold_ssh_times = Vec::new();
+    let mut pyinfra_times = pyinfra.as_ref().map(|_| Vec::new());
+    if let Some(p) = &pyinfra {
+        p.run(w.hosts);
+    }
+    for _ in 0..RUNS {
+        cold_ssh_times.push(cold_ssh(&lab, w.steps, &loop_control));
+        if let (Some(p), Some(times)) = (&pyinfra, pyinfra_times.as_mut()) {
+            times.push(p.run(w.hosts));
+        }
+    }
+
     // Declared after the lab: dropped (closed) before it.
     let (masters, masters_open) = Masters::open(&lab, &dir.path().join("masters.log"));
 
-    // Warm-up: caches, the hosts' shells, the sshd processes' first connections.
+    // Warm-up: caches, the hosts' shells, the sshd processes' first connections; the first
+    // run with kept masters opens them.
     masters.run(w.steps, None);
     masters.run(w.steps, Some("bench-warm-up"));
-    apply(&runbook, &inventory, &state);
+    apply(&runbook, &inventory, &state, Conns::Kept(&control));
 
     let (mut floor, mut runbook_times, mut floor_steps, mut runs) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -480,16 +663,20 @@ fn measure(w: Workload) -> Measured {
         let steps = masters.run(w.steps, Some(&format!("bench-{}-{i}", std::process::id())));
         wrapped.push(steps.iter().sum());
         wrapped_steps.extend(steps);
-        let run = apply(&runbook, &inventory, &state);
+        let run = apply(&runbook, &inventory, &state, Conns::Cold);
         runbook_times.push(run.wall);
         runs.push(run);
     }
     let (mut floor_one, mut runbook_one) = (Vec::new(), Vec::new());
+    let (mut warm, mut warm_one) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
         floor_one.push(masters.run(1, None)[0]);
-        runbook_one.push(apply(&one, &inventory, &state).wall);
+        runbook_one.push(apply(&one, &inventory, &state, Conns::Cold).wall);
+        warm.push(apply(&runbook, &inventory, &state, Conns::Kept(&control)).wall);
+        warm_one.push(apply(&one, &inventory, &state, Conns::Kept(&control)).wall);
     }
     drop(masters);
+    // The kept masters go with the lab's sshd sessions.
     lab.shutdown().expect("the lab stops");
 
     let median_run = |runs: &[Applied]| {
@@ -503,6 +690,10 @@ fn measure(w: Workload) -> Measured {
     Measured {
         workload: w,
         masters_open,
+        cold_ssh: cold_ssh_times,
+        warm,
+        warm_one,
+        pyinfra: pyinfra_times,
         floor_step: median(&floor_steps),
         wrapped_step: median(&wrapped_steps),
         wrapped,
@@ -595,7 +786,53 @@ fn main() {
             ms(m.masters_open),
         );
     }
+
     println!(
-        "\nTarget: runbook within 1.2× of the floor. (Ansible is quoted at ~35× the floor on W1; not measured here.)"
+        "\nCold (every tool opens its connections in the run) and warm (runbook's masters kept from the run before, `--persist`):\n"
+    );
+    println!(
+        "| workload | raw ssh per step, cold | runbook cold (--no-persist) | ratio | runbook warm 2nd run | pyinfra cold | runbook one more step (warm) | ssh step over a warm master | ratio |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut pyinfra_missing = false;
+    for m in &results {
+        let (cold, rb) = (median(&m.cold_ssh), median(&m.runbook));
+        let (warm, warm_one) = (median(&m.warm), median(&m.warm_one));
+        let steps = u32::try_from(m.workload.steps).expect("few steps");
+        let marginal = warm.saturating_sub(warm_one) / (steps - 1).max(1);
+        let pyinfra = if let Some(times) = &m.pyinfra {
+            format!("{} ({})", ms(median(times)), ms(min(times)))
+        } else {
+            pyinfra_missing = true;
+            "not installed".to_owned()
+        };
+        println!(
+            "| {} {} × {} | {} ({}) | {} ({}) | {} | {} ({}) | {} | {:.1} ms | {:.1} ms | {} |",
+            m.workload.name,
+            m.workload.hosts,
+            m.workload.steps,
+            ms(cold),
+            ms(min(&m.cold_ssh)),
+            ms(rb),
+            ms(min(&m.runbook)),
+            ratio(rb, cold),
+            ms(warm),
+            ms(min(&m.warm)),
+            pyinfra,
+            marginal.as_secs_f64() * 1e3,
+            m.floor_step.as_secs_f64() * 1e3,
+            ratio(marginal, m.floor_step),
+        );
+    }
+    if pyinfra_missing {
+        println!(
+            "\npyinfra is not installed (`pyinfra` not on PATH): its column is skipped. (`pip install pyinfra` to include it; CI does not.)"
+        );
+    }
+    println!(
+        "\nOne more step = (warm run of all steps − warm 1-step run) / (steps − 1), for all hosts of the workload; the ssh step is one step over warm masters, all hosts at once (the floor's median step)."
+    );
+    println!(
+        "Targets: cold within 1.2× of raw ssh cold; one more step within 1.2× of ssh over a warm master; W3's warm 2nd run ahead of pyinfra cold. (Ansible is quoted at ~35× the floor on W1; not measured here.)"
     );
 }

@@ -10,6 +10,7 @@ mod endpoint;
 mod exec;
 mod fault;
 mod host_lock;
+pub mod persist;
 mod ssh;
 mod upload;
 pub mod wrapper;

@@ -98,7 +98,7 @@ impl Rig {
 /// Waits until a wrapper has recorded a running command under `actions` on a host.
 fn wait_for_a_running_command(actions: &Path, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while all_files(actions).iter().all(|p| !p.ends_with("pgid")) {
+    while all_files(actions).iter().all(|p| !is_pgid_record(p, None)) {
         assert!(std::time::Instant::now() < deadline, "{what}");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -435,6 +435,17 @@ fn a_host_that_drops_mid_step_is_unreachable_and_the_rest_goes_on() {
         run.start_order().iter().filter(|a| *a == "long@b").count(),
         1
     );
+}
+
+/// Whether `path` is a wrapper's record of a process group (`RUN/STEP@HOST,ATTEMPT.OP.pgid`,
+/// see `transport/wrapper.rs`), of `action` when given.
+pub fn is_pgid_record(path: &Path, action: Option<&str>) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.extension().is_some_and(|e| e == "pgid")
+        && action.is_none_or(|a| name.starts_with(&format!("{a},")))
 }
 
 pub fn all_files(root: &Path) -> Vec<PathBuf> {

@@ -32,7 +32,7 @@ fn crash_host_side(rig: &Rig, action: &str) -> bool {
     let pgid_file = loop {
         let found = crate::apply::all_files(&actions)
             .into_iter()
-            .find(|p| p.ends_with("pgid") && p.to_string_lossy().contains(&format!("/{action}/")));
+            .find(|p| crate::apply::is_pgid_record(p, Some(action)));
         if let Some(f) = found {
             break f;
         }
@@ -45,10 +45,9 @@ fn crash_host_side(rig: &Rig, action: &str) -> bool {
         .unwrap_or_default()
         .trim()
         .to_owned();
-    // The wrapper first (so it cannot record an exit code), then the script's process group.
-    let _ = Command::new("pkill")
-        .args(["-9", "-f", &format!("runbook-wrapper [^ ]*/{action}/")])
-        .status();
+    // The wrapper first (so it cannot record an exit code; it leads the group, so its pid is
+    // the pgid), then the rest of the script's process group.
+    let _ = Command::new("kill").args(["-9", &pgid]).status();
     let _ = Command::new("kill")
         .args(["-9", "--", &format!("-{pgid}")])
         .status();

@@ -1,7 +1,7 @@
 //! Faults on the host side, classified from what the host and the connection say, on the real
 //! lab:
 //!
-//! - only the wrapper shell (`sh -c WRAPPER runbook-wrapper KEY ...`) is killed while its script
+//! - only the wrapper shell (`sh -c WRAPPER runbook-wrapper RECORD ...`) is killed while its script
 //!   runs on: the host is reachable, so the action is not `unreachable`; its record decides
 //!   (`unknown` when the script exited 0, `failed` with its code otherwise), and a resume settles
 //!   it from that record without an operator;
@@ -43,7 +43,7 @@ fn wait_for_pgid(rig: &Rig, action: &str) {
     wait_until(&format!("{action} starts on its host"), || {
         crate::apply::all_files(&actions)
             .iter()
-            .any(|p| p.ends_with("pgid") && p.to_string_lossy().contains(&format!("/{action}/")))
+            .any(|p| crate::apply::is_pgid_record(p, Some(action)))
     });
 }
 
@@ -51,13 +51,30 @@ fn counter(rig: &Rig) -> String {
     fs_err::read_to_string(rig.root("a").join("counter")).unwrap_or_default()
 }
 
-/// Kills (SIGKILL) the wrapper shell of `action` only, not its script's process group. (Step
-/// ids differ between the tests of this file, which run in parallel.)
-fn kill_the_wrapper(action: &str) {
-    let status = Command::new("pkill")
-        .args(["-9", "-f", &format!("runbook-wrapper [^ ]*/{action}/")])
+/// Kills (SIGKILL) the wrapper shell of `action` only, not its script's process group: the
+/// wrapper leads that group, so its pid is the recorded pgid. (Step ids differ between the
+/// tests of this file, which run in parallel.)
+fn kill_the_wrapper(rig: &Rig, action: &str) {
+    let host = action.split_once('@').map_or("", |(_, h)| h);
+    let actions = rig.root(host).join(".runbook/actions");
+    let record = crate::apply::all_files(&actions)
+        .into_iter()
+        .find(|p| crate::apply::is_pgid_record(p, Some(action)))
+        .expect("the wrapper recorded its pid");
+    let pid = fs_err::read_to_string(&record).expect("pgid record");
+    // Once its script runs (a second process in the group), so that the script is what is
+    // left running, not a wrapper killed before it started anything.
+    wait_until(&format!("the script of {action} runs"), || {
+        let out = Command::new("pgrep")
+            .args(["-g", pid.trim()])
+            .output()
+            .expect("pgrep runs");
+        String::from_utf8_lossy(&out.stdout).lines().count() >= 2
+    });
+    let status = Command::new("kill")
+        .args(["-9", pid.trim()])
         .status()
-        .expect("pkill runs");
+        .expect("kill runs");
     assert!(status.success(), "no wrapper of {action} to kill");
 }
 
@@ -81,7 +98,7 @@ fn a_killed_wrapper_is_not_an_unreachable_host_and_resume_settles_it_from_the_re
     fs_err::write(&file, &rb).expect("write");
     let child = rig.spawn_apply(&file);
     wait_for_pgid(&rig, "work@a");
-    kill_the_wrapper("work@a");
+    kill_the_wrapper(&rig, "work@a");
     let run = Applied::from_output(
         &child.wait_with_output().expect("apply ends"),
         Path::new("").into(),
@@ -121,7 +138,7 @@ fn a_killed_wrapper_whose_script_failed_is_failed_with_its_code() {
     fs_err::write(&file, &rb).expect("write");
     let child = rig.spawn_apply(&file);
     wait_for_pgid(&rig, "failing@a");
-    kill_the_wrapper("failing@a");
+    kill_the_wrapper(&rig, "failing@a");
     let run = Applied::from_output(
         &child.wait_with_output().expect("apply ends"),
         Path::new("").into(),

@@ -34,7 +34,7 @@ fn spawn(file: &Path, inventory: &Path, state: &Path, operator: &str) -> Child {
         .arg(file)
         .arg("-i")
         .arg(inventory)
-        .args(["--format", "json", "--state"])
+        .args(["--format", "json", "--persist", "5s", "--state"])
         .arg(state)
         .env("RUNBOOK_OPERATOR", operator)
         .env("NO_COLOR", "1")
@@ -67,6 +67,9 @@ fn apply(file: &Path, inventory: &Path, state: &Path, extra: &[&str]) -> (i32, S
         inventory.as_os_str(),
         "--format".as_ref(),
         "json".as_ref(),
+        // Masters outlive a run (shared with the next) for 5 s, as in the killed run.
+        "--persist".as_ref(),
+        "5s".as_ref(),
         "--state".as_ref(),
         state.as_os_str(),
     ];
@@ -311,9 +314,13 @@ fn a_killed_run_frees_its_hosts_and_its_idle_masters_go_within_seconds() {
     );
     assert_eq!(lines(&rig.root("a").join("next")), ["next"]);
     assert_eq!(lines(&rig.root("b").join("next")), ["next"]);
+    // It did so over the killed run's own masters (the same endpoints: shared, `persist.rs`):
+    // a master kept for the next run holds no lock of the dead one.
+    assert_eq!(masters(&a.0, a.1), master_a, "a's master was reused");
+    assert_eq!(masters(&b.0, b.1), master_b, "b's master was reused");
 
-    // Nothing of the killed run was running on `a`: its master goes ControlPersist (5 s) after
-    // the lock command's channel closed.
+    // Nothing of either run is running on `a` now: its master goes ControlPersist (5 s) after
+    // the last lock command's channel closed.
     wait_for(
         "the master of an idle host outlived its killed run",
         Duration::from_secs(60),

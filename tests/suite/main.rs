@@ -26,6 +26,7 @@ mod http;
 mod iris;
 mod lab;
 mod outage;
+mod persist;
 mod plan_shape;
 mod progress;
 mod properties;

@@ -374,9 +374,10 @@ fn apply_and_kill(lab: &GtmLab, extra: &[&str], kind: &str, action: &str) -> Vec
             let (_, host) = action.split_once('@').expect("STEP@HOST");
             let records = lab.rig.root(host).join(".runbook/actions");
             let deadline = Instant::now() + Duration::from_secs(20);
-            while !all_files(&records).iter().any(|p| {
-                p.ends_with("pgid") && p.to_string_lossy().contains(&format!("/{action}/"))
-            }) {
+            while !all_files(&records)
+                .iter()
+                .any(|p| crate::apply::is_pgid_record(p, Some(action)))
+            {
                 assert!(Instant::now() < deadline, "{action} never ran on {host}");
                 std::thread::sleep(Duration::from_millis(20));
             }

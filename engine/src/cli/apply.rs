@@ -65,6 +65,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         secrets: args.secrets.clone(),
         operator: args.operator.clone(),
         window: args.window.clone(),
+        persist: args.persist.clone(),
     };
     apply(&apply_args, Some(record.id))
 }
@@ -157,11 +158,17 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         .expect("a tokio runtime starts");
     let endpoints = inventory.hosts.iter().map(Endpoint::from_host).collect();
     let transports = match Transports::new(endpoints) {
-        Ok(t) => Arc::new(t.with_host_lock(Claim::new(
-            &run_id,
-            &super::identity::operator(args.operator.as_deref()),
-            args.dry_run,
-        ))),
+        Ok(t) => {
+            let (t, refused) = t.with_persist(args.persist.get());
+            if let Some(why) = refused {
+                eprintln!("warning: {why}");
+            }
+            Arc::new(t.with_host_lock(Claim::new(
+                &run_id,
+                &super::identity::operator(args.operator.as_deref()),
+                args.dry_run,
+            )))
+        }
         Err(e) => return invalid(&format!("cannot create the ssh control directory: {e}")),
     };
     let hosts = runbook::execute::hosts_acted_on(&plan, limit.as_ref());

@@ -146,6 +146,8 @@ pub struct ResumeArgs {
     pub diagnostics: DiagnosticFormat,
     #[command(flatten)]
     pub window: WindowArgs,
+    #[command(flatten)]
+    pub persist: PersistArgs,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +199,43 @@ pub struct ApplyArgs {
     pub operator: Option<String>,
     #[command(flatten)]
     pub window: WindowArgs,
+    #[command(flatten)]
+    pub persist: PersistArgs,
+}
+
+/// How long connections outlive a run (docs/execution.md, "Connections").
+#[derive(Clone, Debug, Default, Args)]
+pub struct PersistArgs {
+    /// Keep each host's connection up this long after the run's last command there, for the
+    /// next run to use (default 60s, at most 1h).
+    #[arg(long, value_name = "DURATION", value_parser = persist_time)]
+    pub persist: Option<std::time::Duration>,
+    /// Open this run's own connections and close them when it ends.
+    #[arg(long, conflicts_with = "persist")]
+    pub no_persist: bool,
+}
+
+impl PersistArgs {
+    pub fn get(&self) -> runbook::transport::persist::Persist {
+        use runbook::transport::persist::Persist;
+        if self.no_persist {
+            Persist::Off
+        } else {
+            self.persist.map_or_else(Persist::default, Persist::For)
+        }
+    }
+}
+
+fn persist_time(text: &str) -> Result<std::time::Duration, String> {
+    let longest = runbook::transport::persist::LONGEST_PERSIST;
+    match runbook_modules::parse_duration(text) {
+        Some(d) if d >= std::time::Duration::from_secs(1) && d <= longest => Ok(d),
+        Some(_) => Err(format!(
+            "between 1s and {}s (or --no-persist)",
+            longest.as_secs()
+        )),
+        None => Err("a duration such as 30s or 2m".into()),
+    }
 }
 
 /// The outage window of a run (docs/execution.md, "Outage windows").

@@ -173,6 +173,9 @@ pub struct Transports {
     claim: Claim,
     /// The lock command of each connected host ([`super::host_lock`]).
     locks: Vec<std::sync::Mutex<Option<HostLock>>>,
+    /// The shared control directory and `ControlPersist` of masters that outlive the run
+    /// ([`super::persist`]); `None`: this run's own masters, closed with it.
+    shared: Option<(std::path::PathBuf, Duration)>,
 }
 
 impl std::fmt::Debug for Transports {
@@ -203,7 +206,28 @@ impl Transports {
             control_dir,
             claim: Claim::hold(),
             locks,
+            shared: None,
         })
+    }
+
+    /// Masters that outlive the run for `persist` ([`super::persist`]), in the shared control
+    /// directory. When that directory is not safe to use, the run keeps its own masters and
+    /// the reason is returned (to be shown as a warning).
+    #[must_use]
+    pub fn with_persist(mut self, persist: super::persist::Persist) -> (Self, Option<String>) {
+        let super::persist::Persist::For(time) = persist else {
+            return (self, None);
+        };
+        match super::persist::shared_dir() {
+            Ok(dir) => {
+                self.shared = Some((dir, time));
+                (self, None)
+            }
+            Err(why) => (
+                self,
+                Some(format!("{why}; this run's connections close when it ends")),
+            ),
+        }
     }
 
     /// Locks each host this run connects to for `claim` (`host_lock.rs`). Without it,
@@ -265,9 +289,13 @@ impl Transports {
                 let endpoint = &self.endpoints[host];
                 let conn = match endpoint.connection {
                     Connection::Local => Ok(Arc::new(Conn::Local)),
-                    Connection::Ssh => super::ssh::connect(endpoint, self.control_dir.path())
-                        .await
-                        .map(|s| Arc::new(Conn::Ssh(Arc::new(s)))),
+                    Connection::Ssh => match &self.shared {
+                        Some((dir, persist)) => {
+                            super::ssh::connect_shared(endpoint, dir, *persist).await
+                        }
+                        None => super::ssh::connect(endpoint, self.control_dir.path()).await,
+                    }
+                    .map(|s| Arc::new(Conn::Ssh(Arc::new(s)))),
                 }?;
                 // Before anything else runs there: the host is this run's, or nothing runs.
                 let target = match &*conn {
@@ -321,7 +349,8 @@ impl Transports {
         }
     }
 
-    /// Releases the host locks, then closes every master connection.
+    /// Releases the host locks, then closes every master connection of this run's own; a
+    /// shared master is left to its `ControlPersist` (its last channel, the lock, just ended).
     pub async fn close(self) {
         for slot in &self.locks {
             let lock = slot
@@ -331,6 +360,9 @@ impl Transports {
             if let Some(lock) = lock {
                 lock.release().await;
             }
+        }
+        if self.shared.is_some() {
+            return;
         }
         for cell in self.conns {
             if let Some(Ok(conn)) = cell.into_inner()
@@ -382,8 +414,9 @@ impl Transports {
             host: name.clone(),
             message,
         };
+        let record = super::wrapper::record(&exec.key);
         let args: Vec<&str> = if wrapped {
-            vec!["-c", WRAPPER, "runbook-wrapper", &exec.key, &exec.script]
+            vec!["-c", WRAPPER, "runbook-wrapper", &record, &exec.script]
         } else {
             vec!["-c", &exec.script]
         };
@@ -403,6 +436,9 @@ impl Transports {
             Conn::Local => {
                 let mut child = tokio::process::Command::new("sh")
                     .args(&args)
+                    // The wrapper leads its own process group, as sshd's `setsid` makes it
+                    // over ssh.
+                    .process_group(0)
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::piped())
@@ -424,8 +460,11 @@ impl Transports {
                 })
             }
             Conn::Ssh(session) => {
-                let mut cmd = session.command("sh");
-                cmd.args(&args)
+                // `exec`: the wrapper is then the process sshd started in a session of its
+                // own, so it leads the process group of its script (`wrapper.rs`).
+                let mut cmd = session.command("exec");
+                cmd.arg("sh")
+                    .args(&args)
                     .stdin(openssh::Stdio::piped())
                     .stdout(openssh::Stdio::piped())
                     .stderr(openssh::Stdio::piped());

@@ -80,16 +80,15 @@ impl std::fmt::Display for ScriptFate {
 /// `rc N`, `running PGID`, `ended PGID` (gone without an exit code), or `none`.
 pub fn record_script(key: &str) -> String {
     format!(
-        r#"d="${{RUNBOOK_HOST_ROOT:-$HOME}}/.runbook/actions/"{key}
-if [ -r "$d/rc" ]; then echo "rc $(cat "$d/rc")"
-elif [ -r "$d/pgid" ]; then
-  g=$(cat "$d/pgid")
+        r#"r="${{RUNBOOK_HOST_ROOT:-$HOME}}/.runbook/actions/"{record}
+if read -r c 2>/dev/null < "$r.rc"; then echo "rc $c"
+elif read -r g 2>/dev/null < "$r.pgid"; then
   if kill -s 0 -- "-$g" 2>/dev/null; then echo "running $g"
-  elif [ -r "$d/rc" ]; then echo "rc $(cat "$d/rc")"
+  elif read -r c 2>/dev/null < "$r.rc"; then echo "rc $c"
   else echo "ended $g"; fi
 else echo none; fi
 "#,
-        key = runbook_modules::quote(key)
+        record = runbook_modules::quote(&super::wrapper::record(key))
     )
 }
 
@@ -132,7 +131,9 @@ mod tests {
     use std::process::Command;
 
     use super::*;
-    use crate::transport::wrapper::WRAPPER;
+    use std::os::unix::process::CommandExt as _;
+
+    use crate::transport::wrapper::{self, WRAPPER};
 
     #[test]
     fn records_are_read_strictly() {
@@ -198,7 +199,14 @@ mod tests {
         };
         assert_eq!(record("r/a@h/1001.0"), Some(ScriptFate::NotStarted));
         let ran = Command::new("sh")
-            .args(["-c", WRAPPER, "runbook-wrapper", "r/a@h/1001.0", "exit 4"])
+            .args([
+                "-c",
+                WRAPPER,
+                "runbook-wrapper",
+                &wrapper::record("r/a@h/1001.0"),
+                "exit 4",
+            ])
+            .process_group(0)
             .env("RUNBOOK_HOST_ROOT", root.path())
             .stdin(std::process::Stdio::null())
             .output()
@@ -206,9 +214,9 @@ mod tests {
         assert_eq!(ran.status.code(), Some(4));
         assert_eq!(record("r/a@h/1001.0"), Some(ScriptFate::Exited(4)));
         // A group that is gone without an exit code: a pgid no process has.
-        let dir = root.path().join(".runbook/actions/r/b@h/1001.0");
+        let dir = root.path().join(".runbook/actions/r");
         fs_err::create_dir_all(&dir).expect("mkdir");
-        fs_err::write(dir.join("pgid"), "2147483646\n").expect("pgid");
+        fs_err::write(dir.join("b@h,1001.0.pgid"), "2147483646\n").expect("pgid");
         assert_eq!(
             record("r/b@h/1001.0"),
             Some(ScriptFate::Vanished {

@@ -23,9 +23,10 @@ use openssh::Session;
 use super::endpoint::Endpoint;
 use super::exec::TransportError;
 
-/// How long a master connection stays up once its last command has ended (`ControlPersist`).
-/// The one place this is set. Short: the run's host-lock command keeps the master busy while
-/// the run lives (`host_lock.rs`), so this only counts once the run is gone, killed or not.
+/// How long a master of one run only (`--no-persist`) stays up once its last command has ended
+/// (`ControlPersist`). Short: the run's host-lock command keeps the master busy while the run
+/// lives (`host_lock.rs`), so this only counts once the run is gone, killed or not. Shared
+/// masters use the run's `--persist` instead (`persist.rs`).
 pub const CONTROL_PERSIST: Duration = Duration::from_secs(5);
 
 /// `ConnectTimeout` of the master.
@@ -35,6 +36,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// that stops answering is given up after about 15 s.
 const SERVER_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Opens a master of this run only, in a new directory under `control_dir`, closed with the run
+/// (`--no-persist`).
 pub async fn connect(endpoint: &Endpoint, control_dir: &Path) -> Result<Session, TransportError> {
     let unreachable = |message: String| TransportError::Unreachable {
         host: endpoint.name.clone(),
@@ -48,12 +51,76 @@ pub async fn connect(endpoint: &Endpoint, control_dir: &Path) -> Result<Session,
         .prefix("m-")
         .tempdir_in(control_dir)
         .map_err(|e| unreachable(format!("cannot create the control directory: {e}")))?;
+    launch(endpoint, &config, dir.path(), CONTROL_PERSIST).await?;
+    Ok(Session::new_native_mux(dir))
+}
+
+/// Uses the live master of `endpoint` in the shared control directory `shared`, or starts one
+/// there that stays up `persist` after its last command (`persist.rs`). The session does not
+/// own the master: dropping it leaves the master to its `ControlPersist`.
+pub async fn connect_shared(
+    endpoint: &Endpoint,
+    shared: &Path,
+    persist: Duration,
+) -> Result<Session, TransportError> {
+    let unreachable = |message: String| TransportError::Unreachable {
+        host: endpoint.name.clone(),
+        message,
+    };
+    let dir = shared.join(super::persist::endpoint_key(endpoint));
+    super::persist::private_dir(&dir).map_err(|e| unreachable(e.0))?;
+    let socket = dir.join("master");
+    let resume = || Session::resume_mux(socket.clone().into(), Some(dir.join("log").into()));
+    // One run at a time starts this endpoint's master: a second `ssh -M` on a socket that
+    // exists would carry on as a plain connection of its own, with no `ControlPersist`.
+    let lock = fs_err::File::create(dir.join("lock"))
+        .map_err(|e| unreachable(format!("cannot open the control lock: {e}")))?;
+    let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT * 3;
+    while lock.file().try_lock().is_err() {
+        if tokio::time::Instant::now() > deadline {
+            return Err(unreachable(
+                "another runbook process kept the connection's control lock too long".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if super::persist::trusted_socket(&socket).map_err(|e| unreachable(e.0))? {
+        let session = resume();
+        if session.check().await.is_ok() {
+            return Ok(session);
+        }
+        // A master that is gone (or going): its socket is stale.
+        let _ = fs_err::remove_file(&socket);
+    }
+    let config = dir.join("config");
+    let tmp = dir.join("config.tmp");
+    fs_err::write(&tmp, config_text(endpoint))
+        .and_then(|()| fs_err::rename(&tmp, &config))
+        .map_err(|e| unreachable(format!("cannot write the ssh configuration: {e}")))?;
+    // A new master's log only: `-E` appends.
+    let _ = fs_err::remove_file(dir.join("log"));
+    launch(endpoint, &config, &dir, persist).await?;
+    Ok(resume())
+}
+
+/// Starts a master for `endpoint` with its control socket, log and standard error in `dir`;
+/// returns once it is connected and in the background.
+async fn launch(
+    endpoint: &Endpoint,
+    config: &Path,
+    dir: &Path,
+    persist: Duration,
+) -> Result<(), TransportError> {
+    let unreachable = |message: String| TransportError::Unreachable {
+        host: endpoint.name.clone(),
+        message,
+    };
     // What ssh says before its log (`-E`) is open (a bad command line, say) goes to standard
     // error: a file, not a pipe, which the backgrounded master would hold open.
-    let stderr = fs_err::File::create(dir.path().join("stderr"))
+    let stderr = fs_err::File::create(dir.join("stderr"))
         .map_err(|e| unreachable(format!("cannot create the ssh log: {e}")))?;
     let status = tokio::process::Command::new("ssh")
-        .args(master_args(endpoint, &config, dir.path(), CONTROL_PERSIST))
+        .args(master_args(endpoint, config, dir, persist))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr.into_parts().0)
@@ -64,9 +131,9 @@ pub async fn connect(endpoint: &Endpoint, control_dir: &Path) -> Result<Session,
         .await
         .map_err(|e| unreachable(format!("cannot run ssh: {e}")))?;
     if status.success() {
-        return Ok(Session::new_native_mux(dir));
+        return Ok(());
     }
-    let read = |name: &str| fs_err::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let read = |name: &str| fs_err::read_to_string(dir.join(name)).unwrap_or_default();
     let log = format!("{}\n{}", read("stderr").trim(), read("log").trim());
     let log = log.trim();
     let message = if log.is_empty() {
