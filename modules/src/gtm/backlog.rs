@@ -42,7 +42,7 @@ const PARSE_SOURCE: &str = r#"rb_parse_source() {
   rb_unsent=$(printf '%s\n' "$rb_json" | sed 's/.*"unsent": \([0-9-]*\).*/\1/')
 }"#;
 
-const PARSE_RECEIVER: &str = r#"rb_parse_receiver() {
+pub(crate) const PARSE_RECEIVER: &str = r#"rb_parse_receiver() {
   rb_json=$(printf '%s\n' "$rb_bl" | awk '
     /number of backlog transactions received/ {b=$1; n++} /last transaction received/ {r=$1} /last transaction processed/ {u=$1}
     END { if (n == 0) exit 1; printf "{\"backlog\": %d, \"received\": %d, \"processed\": %d}\n", b, r, u }') ||
