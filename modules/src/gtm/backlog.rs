@@ -153,6 +153,12 @@ static WAIT_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
             "Wait until the replicating instance acknowledged everything, or until everything was sent",
         )
         .with_default(Value::Str("acknowledged".into())),
+        ParamSpec::optional(
+            "max_backlog",
+            ParamType::Int,
+            "Pass when the backlog is at most this many transactions (default 0). Under a live application the acknowledged backlog is rarely 0: acknowledgements come with the heartbeat; a gate before a freeze can accept a few, the -zerobacklog stop inside the freeze confirms zero",
+        )
+        .with_default(Value::Int(0)),
         ParamSpec::optional("timeout", ParamType::Duration, "How long to wait before failing")
             .with_default(Value::Duration(Duration::from_secs(300))),
         ParamSpec::optional("interval", ParamType::Duration, "How long to sleep between checks")
@@ -163,7 +169,7 @@ static WAIT_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
 struct Wait {
     env: Env,
     showbacklog: String,
-    zero: &'static str,
+    zero: String,
 }
 
 impl Wait {
@@ -175,10 +181,14 @@ impl Wait {
             "-showbacklog".to_owned(),
         ];
         words.extend(secondary(args)?);
+        let max = args.int("max_backlog").unwrap_or(0);
+        if max < 0 {
+            return Err(RenderError::new("max_backlog", "must be 0 or more"));
+        }
         let zero = if args.str("measure").as_deref() == Some("sent") {
-            "[ \"$rb_unsent\" -eq 0 ]"
+            format!("[ \"$rb_unsent\" -le {max} ]")
         } else {
-            "[ \"$rb_backlog\" -eq 0 ]"
+            format!("[ \"$rb_backlog\" -le {max} ]")
         };
         Ok(Self {
             env,

@@ -52,12 +52,13 @@ pub(crate) const ZERO_BACKLOG: &str = r"rb_zero_backlog() {
   return 1
 }";
 
-/// Sets `rb_posted` to the last sequence number this instance posted (the largest Region Seqno
-/// of its file headers, minus one: the Region Seqno is the next one to assign), or `null` when
-/// the headers cannot be read. Read after the Source Server is down: with no Journal Pool the
-/// instance accepts no update (`%GTM-E-NOJNLPOOL`), so the number is final.
-const LAST_POSTED: &str = r#"rb_last_posted() {
-  rb_posted=null
+/// Sets `rb_seqno` to the last sequence number this instance committed (the largest Region
+/// Seqno of its file headers, minus one: the Region Seqno is the next one to assign), or `null`
+/// when the headers cannot be read. On an originating instance whose Source Server is down it is
+/// final: with no Journal Pool the instance accepts no update (`%GTM-E-NOJNLPOOL`). On a
+/// replicating instance it is the last transaction its Update Process applied.
+const LAST_SEQNO: &str = r#"rb_last_seqno() {
+  rb_seqno=null
   rb_list=$("$gtm_dist/mumps" -run %XCMD 'set r=$view("GVFIRST") for  quit:r=""  write r,! set r=$view("GVNEXT",r)' 2>/dev/null) || return 0
   rb_m=-1
   for rb_r in $rb_list; do
@@ -66,7 +67,7 @@ const LAST_POSTED: &str = r#"rb_last_posted() {
     rb_n=$(printf '%d' "$rb_hex")
     if [ "$rb_n" -gt "$rb_m" ]; then rb_m=$rb_n; fi
   done
-  if [ "$rb_m" -gt 0 ]; then rb_posted=$((rb_m - 1)); fi
+  if [ "$rb_m" -gt 0 ]; then rb_seqno=$((rb_m - 1)); fi
 }"#;
 
 /// The default `timeout` of both stops. GT.M's own defaults disagree (30 s in the switchover
@@ -183,15 +184,15 @@ impl Module for SourceStopModule {
         let s = SourceStop::new(args)?;
         let body = [
             ZERO_BACKLOG.to_owned(),
-            LAST_POSTED.to_owned(),
+            LAST_SEQNO.to_owned(),
             "rb_posted=null; rb_zero=null".to_owned(),
             s.health.clone(),
             format!(
-                "if [ $((rb_active + rb_passive)) -eq 0 ]; then rb_unchanged; rb_last_posted; {SOURCE_RESULT}; exit 0; fi"
+                "if [ $((rb_active + rb_passive)) -eq 0 ]; then rb_unchanged; rb_last_seqno; rb_posted=$rb_seqno; {SOURCE_RESULT}; exit 0; fi"
             ),
             "if [ \"$rb_active\" -gt 0 ]; then".to_owned(),
             s.active.clone(),
-            "rb_last_posted".to_owned(),
+            "rb_last_seqno; rb_posted=$rb_seqno".to_owned(),
             "else".to_owned(),
             s.passive.clone(),
             "fi".to_owned(),
@@ -238,6 +239,10 @@ pub(crate) const RECEIVER_DOWN: &str = "[ \"$rb_receiver\" = false ] && [ \"$rb_
 /// One declaration of a Receiver Server stop, for both the check and the apply.
 struct ReceiverStop {
     env: Env,
+    /// What the step does when the Receiver Server is down already: with `posted`, the same
+    /// confirmation from the file headers (a receiver that died after the drain gate may have
+    /// left transactions unprocessed).
+    down: String,
     /// The confirmation (when `posted` is given) and the shutdown.
     stop: Vec<String>,
 }
@@ -255,6 +260,7 @@ impl ReceiverStop {
             }
             return Ok(Self {
                 env,
+                down: "rb_unchanged; printf '{\"posted\": null, \"processed\": null, \"confirmed\": null}\\n'; exit 0".to_owned(),
                 stop: vec![
                     "rb_confirmed=null; rb_processed=null; rb_posted=null".to_owned(),
                     run("mupip", ["replicate", "-receiver", "-shutdown", &t]),
@@ -279,7 +285,20 @@ impl ReceiverStop {
             }
         };
         let wait = secs(args, "timeout", STOP_TIMEOUT);
-        let late = if args.bool("allow_backlog") == Some(true) {
+        let allow = args.bool("allow_backlog") == Some(true);
+        let down = format!(
+            "{LAST_SEQNO}\nrb_posted={posted}; rb_last_seqno; rb_processed=$rb_seqno; rb_confirmed=true\n\
+             if [ \"$rb_processed\" = null ] || [ \"$rb_processed\" -lt {posted} ]; then {}; fi\n\
+             rb_unchanged; {RECEIVER_RESULT}; exit 0",
+            if allow {
+                "rb_confirmed=false".to_owned()
+            } else {
+                format!(
+                    "rb_fail \"the Receiver Server is down and this instance has processed up to $rb_processed, not the originating instance's last posted {posted}\""
+                )
+            }
+        );
+        let late = if allow {
             "rb_confirmed=false; break".to_owned()
         } else {
             format!(
@@ -289,6 +308,7 @@ impl ReceiverStop {
         };
         Ok(Self {
             env,
+            down,
             stop: vec![
                 PARSE_RECEIVER.to_owned(),
                 format!("rb_posted={posted}; rb_confirmed=true"),
@@ -333,9 +353,7 @@ impl Module for ReceiverStopModule {
         let r = ReceiverStop::new(args)?;
         let mut body = vec![
             "rb_receiver_health".to_owned(),
-            format!(
-                "if {RECEIVER_DOWN}; then rb_unchanged; printf '{{\"posted\": null, \"processed\": null, \"confirmed\": null}}\\n'; exit 0; fi"
-            ),
+            format!("if {RECEIVER_DOWN}; then\n{}\nfi", r.down),
         ];
         body.extend(r.stop.iter().cloned());
         body.push(RECEIVER_RESULT.to_owned());
@@ -533,6 +551,38 @@ mod tests {
         let run = run_with(cmd, dist.path());
         assert_eq!(run.status.code(), Some(0), "{run:?}");
         assert!(String::from_utf8_lossy(&run.stdout).contains("\"confirmed\": false"));
+
+        // The Receiver Server died after the drain gate: B's file headers say what it applied.
+        std::fs::write(dist.join("mupip.out"), "%GTM-E-NORECVPOOL, No receiver pool info found in the replication instance of /g/B/gtm.repl\n").expect("sample");
+        std::fs::write(dist.join("mumps.stdout"), "DEFAULT\n").expect("regions");
+        std::fs::write(
+            dist.join("dse.out"),
+            "  Replication State                              ON  Region Seqno            0x0000000000000065\n",
+        )
+        .expect("header");
+        let _ = std::fs::remove_file(dist.join("mupip.calls"));
+        let run = run_with(
+            &remotes(&ReceiverStopModule, &raw(100, false))[0],
+            dist.path(),
+        );
+        assert_eq!(run.status.code(), Some(0), "{run:?}");
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert!(out.contains("runbook: unchanged"), "{out}");
+        assert!(
+            out.ends_with("{\"posted\": 100, \"processed\": 100, \"confirmed\": true}\n"),
+            "{out}"
+        );
+        let run = run_with(
+            &remotes(&ReceiverStopModule, &raw(101, false))[0],
+            dist.path(),
+        );
+        assert_eq!(run.status.code(), Some(1), "{run:?}");
+        assert!(
+            String::from_utf8_lossy(&run.stderr).contains("down and this instance has processed up to 100, not the originating instance's last posted 101"),
+            "{run:?}"
+        );
+        let calls = std::fs::read_to_string(dist.join("mupip.calls")).expect("calls");
+        assert!(!calls.contains("-shutdown"), "{calls}");
     }
 
     /// Verbatim GT.M V7.0-005 output of `mupip replicate -source -shutdown -zerobacklog`.
