@@ -37,7 +37,7 @@ cleanup() {
     done
     "$runbook" lab down --dir "$d/lab" --purge >/dev/null 2>&1 || true
   done
-  rm -rf "$work"
+  if [ "${RUNBOOK_BENCH_KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -70,9 +70,16 @@ writer() {
     if m_in "$d" a "set ^w($i)=$i" >/dev/null 2>&1; then echo "A $(now) $i" >>"$log"; fi
   done
   touch "$d/held"
+  # Held until released (the runbook's app_resume, the floor's last command): a process that
+  # probed B meanwhile would hold B's Journal Pool open, and the passive Source Server's
+  # shutdown would leave it (then B cannot start as a root primary: %GTM-E-PRIMARYNOTROOT).
+  while [ ! -f "$d/resume" ]; do sleep 0.01; done
+  local tries=0
   while :; do
     i=$((i + 1))
     if m_in "$d" b "set ^w($i)=$i" >/dev/null 2>&1; then echo "B $(now) $i" >>"$log"; break; fi
+    tries=$((tries + 1))
+    if [ "$tries" -ge 300 ]; then echo "writer: B accepts no update" >&2; break; fi
     sleep 0.02
   done
 }
@@ -95,7 +102,8 @@ run_runbook() {
   t0=$(now)
   "$runbook" apply runbooks/gtm/switchover.yaml -i "$d/lab/inventory.yaml" --state "$d/state" --format json \
     -e drain_max_backlog=1000000 \
-    -e "app_hold=touch '$d/hold'; while [ ! -f '$d/held' ]; do sleep 0.02; done" |
+    -e "app_hold=touch '$d/hold'; while [ ! -f '$d/held' ]; do sleep 0.02; done" \
+    -e "app_resume=touch '$d/resume'" |
     while IFS= read -r line; do printf '%s %s\n' "$(now)" "$line"; done >"$d/events.log"
   t1=$(now)
   wait "$wp"
@@ -111,9 +119,9 @@ run_runbook() {
 # One round of the floor: the seed's commands on the instances, as an operator would type
 # them, after the same confirmations. Prints "FREEZE".
 run_floor() {
-  local d=$1 log=$1/writes.log port_a
-  port_a=$(awk '/^ *a:/ { h = 1 } h && /repl_port/ { gsub(/[^0-9]/, "", $2); print $2; exit }' "$d/lab/inventory.yaml")
-  addr_a=$(awk '/^ *a:/ { h = 1 } h && /address/ { gsub(/["'\'' ]/, "", $2); print $2; exit }' "$d/lab/inventory.yaml")
+  local d=$1 log=$1/writes.log port_a addr_a
+  port_a=$(awk '/^  "?a"?:/ { h = 1 } h && /repl_port/ { gsub(/[^0-9]/, "", $2); print $2; exit }' "$d/lab/inventory.yaml")
+  addr_a=$(awk '/^  "?a"?:/ { h = 1 } h && /address:/ { print $2; exit }' "$d/lab/inventory.yaml")
   : >"$log"
   writer "$d" "$log" &
   local wp=$!
@@ -128,8 +136,11 @@ run_floor() {
   # Source Server, 3. B starts as originating (seed: originating_start B A).
   mupip_in "$d" b replicate -receiver -shutdown -timeout=0 >/dev/null 2>&1
   mupip_in "$d" b replicate -source -shutdown -timeout=0 >/dev/null 2>&1
-  mupip_in "$d" b replicate -source -start -instsecondary=A "-secondary=$addr_a:$port_a" -buffsize=1048576 \
-    "-log=$d/lab/hosts/b/root/gtm/log/source_B_A.log" -connectparams=5,500,5,30,1,60 >/dev/null 2>&1
+  if ! out=$(mupip_in "$d" b replicate -source -start -instsecondary=A "-secondary=$addr_a:$port_a" -buffsize=1048576 \
+    "-log=$d/lab/hosts/b/root/gtm/log/source_B_A.log" -connectparams=5,500,5,30,1,60 2>&1); then
+    echo "floor: B did not start as originating: $out" >&2
+  fi
+  touch "$d/resume"
   wait "$wp"
   freeze "$log"
   echo
