@@ -137,7 +137,7 @@ run_floor() {
   mupip_in "$d" b replicate -receiver -shutdown -timeout=0 >/dev/null 2>&1
   mupip_in "$d" b replicate -source -shutdown -timeout=0 >/dev/null 2>&1
   if ! out=$(mupip_in "$d" b replicate -source -start -instsecondary=A "-secondary=$addr_a:$port_a" -buffsize=1048576 \
-    "-log=$d/lab/hosts/b/root/gtm/log/source_B_A.log" -connectparams=5,500,5,30,1,60 2>&1); then
+    "-log=$d/lab/hosts/b/root/gtm/log/source_B_A.log" -connectparams=5,500,1,30,1,60 2>&1); then
     echo "floor: B did not start as originating: $out" >&2
   fi
   touch "$d/resume"

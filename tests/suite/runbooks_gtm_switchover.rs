@@ -165,7 +165,11 @@ fn with_data_loss_allowed_a_is_rolled_back_and_its_lost_updates_reach_b() {
     assert_eq!(run.status("health-b@b"), "skipped");
     assert_eq!(run.status("drain@a"), "skipped");
     assert_eq!(run.status("stop-source-a@a"), "changed");
-    assert_eq!(run.status("stop-receiver-b@b"), "ok", "was down already");
+    assert_eq!(
+        run.status("stop-receiver-b@b"),
+        "changed",
+        "the Receiver Server was down already, its passive Source Server is stopped"
+    );
     assert_eq!(run.status("start-b-originating@b"), "changed");
     assert_eq!(run.status("rollback-a@a"), "changed");
     assert_eq!(run.status("restore-source-a-to-b@a"), "skipped");
@@ -217,7 +221,7 @@ fn the_preflight_refuses_an_unhealthy_candidate_and_changes_nothing_then_a_drain
     for action in [
         "drain@a",
         "stop-source-a@a",
-        "stop-passive-b@b",
+        "stop-receiver-b@b",
         "start-b-originating@b",
         "rollback-a@a",
     ] {
@@ -486,15 +490,15 @@ fn killed_at_the_point_of_no_return_it_resumes_and_runs_nothing_twice() {
 fn a_failure_before_the_point_of_no_return_leaves_a_originating() {
     let lab = GtmLab::new(&[("a", "originating"), ("b", "replicating")]);
     set_up(&lab);
-    // The real runbook with one failure injected in phase `stop`, after A's Source Server and
-    // B's Receiver Server were stopped.
+    // The real runbook with one failure injected at the end of phase `stop`, after A's Source
+    // Server and B's Receiver Server (and passive Source Server) were stopped.
     let text = std::fs::read_to_string(switchover_file()).expect("the runbook");
-    let anchor = "      - id: stop-passive-b\n";
+    let anchor = "    on_failure:\n      # Before the point of no return";
     assert!(text.contains(anchor));
     let sabotaged = text.replacen(
         anchor,
         &format!(
-            "      - {{id: injected-failure, module: shell, on: replicating, with: {{cmd: \"echo injected >&2; exit 1\"}}}}\n{anchor}"
+            "      - {{id: injected-failure, module: shell, on: replicating, needs: [stop-receiver-b], with: {{cmd: \"echo injected >&2; exit 1\"}}}}\n{anchor}"
         ),
         1,
     );
@@ -554,12 +558,7 @@ fn a_receiver_lost_after_the_drain_gate_aborts_before_promote_and_a_stays_origin
         message.contains("without a confirmed zero backlog") && message.contains("REPLBACKLOG"),
         "{message}"
     );
-    for action in [
-        "stop-receiver-b@b",
-        "stop-passive-b@b",
-        "start-b-originating@b",
-        "rollback-a@a",
-    ] {
+    for action in ["stop-receiver-b@b", "start-b-originating@b", "rollback-a@a"] {
         assert_eq!(run.status(action), "blocked", "{action}");
     }
     // Restored: A originates again, B receives again, and the late updates reach B.

@@ -231,6 +231,12 @@ static RECEIVER_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
             "With `posted`: true stops after `timeout` even when the Update Process is behind (what it lacks is rolled off the originating instance later)",
         )
         .with_default(Value::Bool(false)),
+        ParamSpec::optional(
+            "passive",
+            ParamType::Bool,
+            "Then shut down the passive Source Server too, bringing down the Journal Pool, as the seed's `replicating_stop` does (with `posted`: -timeout=0, nothing is left to send); fails, stopping it not, if an active Source Server is alive",
+        )
+        .with_default(Value::Bool(false)),
     ])
 });
 
@@ -245,6 +251,18 @@ struct ReceiverStop {
     down: String,
     /// The confirmation (when `posted` is given) and the shutdown.
     stop: Vec<String>,
+    /// With `passive: true`, the passive Source Server's shutdown afterwards.
+    passive: Option<String>,
+}
+
+/// The passive Source Server's shutdown of `gtm.receiver_stop` with `passive: true`.
+fn passive_stop(t: &str) -> String {
+    format!(
+        "rb_source_health
+         if [ \"$rb_active\" -gt 0 ]; then rb_fail \"an active Source Server is alive: not a replicating instance, not stopping it\"; fi
+         if [ \"$rb_passive\" -gt 0 ]; then {}; rb_stopped=true; fi",
+        run("mupip", ["replicate", "-source", "-shutdown", t])
+    )
 }
 
 impl ReceiverStop {
@@ -260,11 +278,9 @@ impl ReceiverStop {
             }
             return Ok(Self {
                 env,
-                down: "rb_unchanged; printf '{\"posted\": null, \"processed\": null, \"confirmed\": null}\\n'; exit 0".to_owned(),
-                stop: vec![
-                    "rb_confirmed=null; rb_processed=null; rb_posted=null".to_owned(),
-                    run("mupip", ["replicate", "-receiver", "-shutdown", &t]),
-                ],
+                down: ":".to_owned(),
+                stop: vec![run("mupip", ["replicate", "-receiver", "-shutdown", &t])],
+                passive: (args.bool("passive") == Some(true)).then(|| passive_stop(&t)),
             });
         };
         let posted = match posted {
@@ -287,9 +303,8 @@ impl ReceiverStop {
         let wait = secs(args, "timeout", STOP_TIMEOUT);
         let allow = args.bool("allow_backlog") == Some(true);
         let down = format!(
-            "{LAST_SEQNO}\nrb_posted={posted}; rb_last_seqno; rb_processed=$rb_seqno; rb_confirmed=true\n\
-             if [ \"$rb_processed\" = null ] || [ \"$rb_processed\" -lt {posted} ]; then {}; fi\n\
-             rb_unchanged; {RECEIVER_RESULT}; exit 0",
+            "rb_posted={posted}; rb_last_seqno; rb_processed=$rb_seqno; rb_confirmed=true\n\
+             if [ \"$rb_processed\" = null ] || [ \"$rb_processed\" -lt {posted} ]; then {}; fi",
             if allow {
                 "rb_confirmed=false".to_owned()
             } else {
@@ -309,8 +324,8 @@ impl ReceiverStop {
         Ok(Self {
             env,
             down,
+            passive: (args.bool("passive") == Some(true)).then(|| passive_stop("-timeout=0")),
             stop: vec![
-                PARSE_RECEIVER.to_owned(),
                 format!("rb_posted={posted}; rb_confirmed=true"),
                 format!("rb_deadline=$(( $(date +%s) + {wait} ))"),
                 "while :; do".to_owned(),
@@ -352,17 +367,30 @@ impl Module for ReceiverStopModule {
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
         let r = ReceiverStop::new(args)?;
         let mut body = vec![
+            LAST_SEQNO.to_owned(),
+            PARSE_RECEIVER.to_owned(),
+            "rb_confirmed=null; rb_processed=null; rb_posted=null; rb_stopped=false".to_owned(),
             "rb_receiver_health".to_owned(),
-            format!("if {RECEIVER_DOWN}; then\n{}\nfi", r.down),
+            format!("if {RECEIVER_DOWN}; then\n{}\nelse", r.down),
         ];
         body.extend(r.stop.iter().cloned());
+        body.push("rb_stopped=true\nfi".to_owned());
+        body.extend(r.passive.iter().cloned());
+        body.push("[ \"$rb_stopped\" = true ] || rb_unchanged".to_owned());
         body.push(RECEIVER_RESULT.to_owned());
         Ok(one(r.env.command(self.name(), &lines(&body))))
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
         let r = ReceiverStop::new(args)?;
-        let body = format!("rb_receiver_health\nif {RECEIVER_DOWN}; then exit 0; else exit 1; fi");
+        let passive_down = if r.passive.is_some() {
+            "rb_source_health\n[ $((rb_active + rb_passive)) -eq 0 ] || exit 1\n"
+        } else {
+            ""
+        };
+        let body = format!(
+            "rb_receiver_health\nif {RECEIVER_DOWN}; then :; else exit 1; fi\n{passive_down}exit 0"
+        );
         Ok(Some(one(r.env.probe(self.name(), 0, &body))))
     }
 }
@@ -566,11 +594,11 @@ mod tests {
             dist.path(),
         );
         assert_eq!(run.status.code(), Some(0), "{run:?}");
-        let out = String::from_utf8_lossy(&run.stdout);
-        assert!(out.contains("runbook: unchanged"), "{out}");
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(stdout.contains("runbook: unchanged"), "{stdout}");
         assert!(
-            out.ends_with("{\"posted\": 100, \"processed\": 100, \"confirmed\": true}\n"),
-            "{out}"
+            stdout.ends_with("{\"posted\": 100, \"processed\": 100, \"confirmed\": true}\n"),
+            "{stdout}"
         );
         let run = run_with(
             &remotes(&ReceiverStopModule, &raw(101, false))[0],
@@ -583,6 +611,37 @@ mod tests {
         );
         let calls = std::fs::read_to_string(dist.join("mupip.calls")).expect("calls");
         assert!(!calls.contains("-shutdown"), "{calls}");
+
+        // `passive: true`: then the passive Source Server, without waiting (the seed's
+        // replicating_stop in one step).
+        std::fs::write(
+            dist.join("mupip.checkhealth.out"),
+            "PID 5911 Receiver server is alive\nPID 5912 Update process is alive\nPID 5900 Source server is alive in PASSIVE mode\n",
+        )
+        .expect("sample");
+        std::fs::write(dist.join("mupip.showbacklog.out"), out(300)).expect("sample");
+        let _ = std::fs::remove_file(dist.join("mupip.calls"));
+        let mut with_passive = raw(300, false);
+        with_passive.push(("passive", Value::Bool(true)));
+        let run = run_with(&remotes(&ReceiverStopModule, &with_passive)[0], dist.path());
+        assert_eq!(run.status.code(), Some(0), "{run:?}");
+        let calls = std::fs::read_to_string(dist.join("mupip.calls")).expect("calls");
+        assert!(
+            calls.ends_with("replicate -receiver -shutdown -timeout=0\nreplicate -source -checkhealth\nreplicate -source -shutdown -timeout=0\n"),
+            "{calls}"
+        );
+        assert!(!String::from_utf8_lossy(&run.stdout).contains("unchanged"));
+        // An active Source Server is never stopped by it.
+        std::fs::write(
+            dist.join("mupip.checkhealth.out"),
+            "PID 5911 Receiver server is alive\nPID 5912 Update process is alive\nPID 5900 Source server is alive in ACTIVE mode\n",
+        )
+        .expect("sample");
+        let _ = std::fs::remove_file(dist.join("mupip.calls"));
+        let run = run_with(&remotes(&ReceiverStopModule, &with_passive)[0], dist.path());
+        assert_eq!(run.status.code(), Some(1), "{run:?}");
+        let calls = std::fs::read_to_string(dist.join("mupip.calls")).expect("calls");
+        assert!(!calls.contains("-source -shutdown"), "{calls}");
     }
 
     /// Verbatim GT.M V7.0-005 output of `mupip replicate -source -shutdown -zerobacklog`.
