@@ -13,7 +13,8 @@
 # B; it does not depend on anything the engine reports. For the runbook, the writer is held by
 # its `app_hold` step (the first action of the outage), and the outage is from the start of
 # that action to the end of the last action of the last `outage: true` phase (JSON events,
-# timestamped as they arrive); "total" is the whole apply, preflight to verification. For the
+# timestamped as they arrive); "run" is the run's own duration, preflight to verification
+# (`duration_secs` of `run_finished`), "process" the whole `runbook apply` process. For the
 # floor, the outage is the freeze. Prints one line per round and the medians.
 #
 # RUNBOOK=path/to/runbook picks the binary (default: target/release/runbook if built, else
@@ -107,13 +108,15 @@ run_runbook() {
     while IFS= read -r line; do printf '%s %s\n' "$(now)" "$line"; done >"$d/events.log"
   t1=$(now)
   wait "$wp"
-  grep -q '"event":"run_finished".*"succeeded"\|"event": *"run_finished"' "$d/events.log" || true
+  local status run
+  status=$(sed -n 's/.*"event":"run_finished".*"status":"\([a-z_]*\)".*/\1/p' "$d/events.log" | tail -n 1)
+  run=$(sed -n 's/.*"event":"run_finished".*"duration_secs":\([0-9.]*\).*/\1/p' "$d/events.log" | tail -n 1)
   local outage
   outage=$(awk '
     /"event": *"action_started"/ && /"action": *"app-hold@a"/ && !s { s = $1 }
     /"event": *"action_finished"/ && /"action": *"(start-b-originating|app-resume-b)@b"/ { e = $1 }
     END { printf "%.2f", e - s }' "$d/events.log")
-  printf '%s %s %.2f\n' "$(freeze "$log")" "$outage" "$(echo "$t1 - $t0" | bc)"
+  printf '%s %s %.2f %.2f %s\n' "$(freeze "$log")" "$outage" "${run:-0}" "$(echo "$t1 - $t0" | bc)" "${status:-none}"
 }
 
 # One round of the floor: the seed's commands on the instances, as an operator would type
@@ -157,11 +160,12 @@ for r in $(seq 1 "$rounds"); do
   new_lab "floor$r"
   fl=$(run_floor "$work/floor$r")
   echo "$fl" >>"$work/floor.txt"
-  printf 'round %d: runbook freeze %ss, outage %ss, total %ss; floor freeze %ss\n' "$r" $res "$fl"
+  printf 'round %d: runbook freeze %ss, outage %ss, run %ss (process %ss, %s); floor freeze %ss\n' "$r" $res "$fl"
 done
 f_rb=$(awk '{ print $1 }' "$work/runbook.txt" | median)
 o_rb=$(awk '{ print $2 }' "$work/runbook.txt" | median)
-t_rb=$(awk '{ print $3 }' "$work/runbook.txt" | median)
+t_rb=$(awk '$5 == "succeeded" { print $3 }' "$work/runbook.txt" | median)
+failed=$(awk '$5 != "succeeded"' "$work/runbook.txt" | wc -l)
 f_fl=$(median <"$work/floor.txt")
-printf 'median of %d: runbook write freeze %ss (outage %ss, preflight to verification %ss); floor %ss; ratio %s\n' \
-  "$rounds" "$f_rb" "$o_rb" "$t_rb" "$f_fl" "$(echo "scale=2; $f_rb / $f_fl" | bc)"
+printf 'median of %d: runbook write freeze %ss (outage %ss, preflight to verification %ss over the runs that succeeded; %d did not); floor %ss; ratio %s\n' \
+  "$rounds" "$f_rb" "$o_rb" "$t_rb" "$failed" "$f_fl" "$(echo "scale=2; $f_rb / $f_fl" | bc)"
