@@ -369,6 +369,18 @@ mod tests {
             Some(0)
         );
 
+        // `max_backlog`: a gate before a freeze accepts a small backlog (21 here).
+        std::fs::write(dist.join("mupip.out"), BEHIND).expect("sample");
+        let mut some = raw.to_vec();
+        some.push(("max_backlog", Value::Int(21)));
+        let out = run_with(&remotes(&WaitBacklogModule, &some)[0], dist.path());
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(json(&out)["backlog"], 21);
+        some.pop();
+        some.push(("max_backlog", Value::Int(20)));
+        let out = run_with(&remotes(&WaitBacklogModule, &some)[0], dist.path());
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+
         // Without a Source Server the backlog never drains: fail at once.
         std::fs::write(
             dist.join("mupip.out"),
