@@ -110,7 +110,7 @@ run_runbook() {
   wait "$wp"
   local status run
   status=$(sed -n 's/.*"event":"run_finished".*"status":"\([a-z_]*\)".*/\1/p' "$d/events.log" | tail -n 1)
-  run=$(sed -n 's/.*"event":"run_finished".*"duration_secs":\([0-9.]*\).*/\1/p' "$d/events.log" | tail -n 1)
+  run=$(grep -o '"event":"run_finished","run_id":"[^"]*","status":"[a-z_]*","duration_secs":[0-9.]*' "$d/events.log" | sed 's/.*://' | tail -n 1)
   local outage
   outage=$(awk '
     /"event": *"action_started"/ && /"action": *"app-hold@a"/ && !s { s = $1 }
