@@ -165,7 +165,11 @@ fn with_data_loss_allowed_a_is_rolled_back_and_its_lost_updates_reach_b() {
     assert_eq!(run.status("health-b@b"), "skipped");
     assert_eq!(run.status("drain@a"), "skipped");
     assert_eq!(run.status("stop-source-a@a"), "changed");
-    assert_eq!(run.status("stop-receiver-b@b"), "ok", "was down already");
+    assert_eq!(
+        run.status("stop-receiver-b@b"),
+        "changed",
+        "the Receiver Server was down already, its passive Source Server is stopped"
+    );
     assert_eq!(run.status("start-b-originating@b"), "changed");
     assert_eq!(run.status("rollback-a@a"), "changed");
     assert_eq!(run.status("restore-source-a-to-b@a"), "skipped");
@@ -217,7 +221,7 @@ fn the_preflight_refuses_an_unhealthy_candidate_and_changes_nothing_then_a_drain
     for action in [
         "drain@a",
         "stop-source-a@a",
-        "stop-passive-b@b",
+        "stop-receiver-b@b",
         "start-b-originating@b",
         "rollback-a@a",
     ] {
@@ -487,15 +491,15 @@ fn killed_at_the_point_of_no_return_it_resumes_and_runs_nothing_twice() {
 fn a_failure_before_the_point_of_no_return_leaves_a_originating() {
     let lab = GtmLab::new(&[("a", "originating"), ("b", "replicating")]);
     set_up(&lab);
-    // The real runbook with one failure injected in phase `stop`, after A's Source Server and
-    // B's Receiver Server were stopped.
+    // The real runbook with one failure injected at the end of phase `stop`, after A's Source
+    // Server and B's Receiver Server (and passive Source Server) were stopped.
     let text = std::fs::read_to_string(switchover_file()).expect("the runbook");
-    let anchor = "      - id: stop-passive-b\n";
+    let anchor = "    on_failure:\n      # Before the point of no return";
     assert!(text.contains(anchor));
     let sabotaged = text.replacen(
         anchor,
         &format!(
-            "      - {{id: injected-failure, module: shell, on: replicating, with: {{cmd: \"echo injected >&2; exit 1\"}}}}\n{anchor}"
+            "      - {{id: injected-failure, module: shell, on: replicating, needs: [stop-receiver-b], with: {{cmd: \"echo injected >&2; exit 1\"}}}}\n{anchor}"
         ),
         1,
     );
@@ -516,4 +520,123 @@ fn a_failure_before_the_point_of_no_return_leaves_a_originating() {
     // And replication A→B works as before.
     lab.m("a", "set ^after(1)=1");
     wait_count(&lab, "b", "after", 1);
+}
+
+/// The real runbook with `steps` (YAML list items) added at the end of phase `drain`, right
+/// after the drain gate passed and before the freeze.
+fn after_the_drain_gate(lab: &GtmLab, steps: &str) -> PathBuf {
+    let text = std::fs::read_to_string(switchover_file()).expect("the runbook");
+    let anchor = "  - name: stop\n";
+    assert!(text.contains(anchor));
+    let file = lab.rig.dir.path().join("switchover-after-drain.yaml");
+    std::fs::write(&file, text.replacen(anchor, &format!("{steps}{anchor}"), 1)).expect("write");
+    file
+}
+
+#[test]
+fn a_receiver_lost_after_the_drain_gate_aborts_before_promote_and_a_stays_originating() {
+    let lab = GtmLab::new(&[("a", "originating"), ("b", "replicating")]);
+    set_up(&lab);
+    // The drain gate passed; then B's Receiver Server goes down while the application still
+    // writes on A until the freeze: the drain cannot be confirmed inside the freeze.
+    let gtm = "dir: \"{{ vars.gtm_dir }}\", instance: \"{{ vars.gtm_instance }}\"";
+    let file = after_the_drain_gate(
+        &lab,
+        &format!(
+            "      - {{id: injected-receiver-down, module: gtm.receiver_stop, on: replicating, with: {{{gtm}, timeout: 2s}}}}\n\
+             \x20     - {{id: injected-late-writes, module: gtm.mumps, on: originating, with: {{{gtm}, code: \"for i=1:1:10 set ^late(i)=i\"}}}}\n"
+        ),
+    );
+    let run = lab.rig.apply_file(&file, &lab.rig.inventory(), &args(&[]));
+    assert_eq!(run.code, 1, "{}\n{:#?}", run.stderr, run.events);
+    assert_eq!(run.status("drain@a"), "ok");
+    assert_eq!(run.status("injected-receiver-down@b"), "changed");
+    assert_eq!(run.status("injected-late-writes@a"), "changed");
+    // A's Source Server stopped without a confirmed zero backlog (GT.M exits 0): the step fails.
+    assert_eq!(run.status("stop-source-a@a"), "failed");
+    let message = run.message("stop-source-a@a");
+    assert!(
+        message.contains("without a confirmed zero backlog") && message.contains("REPLBACKLOG"),
+        "{message}"
+    );
+    for action in ["stop-receiver-b@b", "start-b-originating@b", "rollback-a@a"] {
+        assert_eq!(run.status(action), "blocked", "{action}");
+    }
+    // Restored: A originates again, B receives again, and the late updates reach B.
+    assert_eq!(run.status("restore-receiver-b@b"), "changed");
+    assert_eq!(run.status("restore-source-a-to-b@a"), "changed");
+    assert_eq!(source_mode(&lab, "a"), "ACTIVE");
+    assert_eq!(source_mode(&lab, "b"), "PASSIVE");
+    assert!(receiver_alive(&lab, "b"));
+    assert!(
+        !lab.dir("a").join("gtm.lost").exists(),
+        "nothing rolled back"
+    );
+    wait_count(&lab, "b", "late", 10);
+    assert_eq!(count(&lab, "b", "A"), 100);
+}
+
+#[test]
+fn every_update_made_before_the_freeze_is_on_b_afterwards() {
+    let lab = GtmLab::new(&[("a", "originating"), ("b", "replicating")]);
+    set_up(&lab);
+    // The application: one update per mumps process on A until `app_hold` asks it to stop; it
+    // says it stopped (`held`) only after its last update returned.
+    let hold = lab.dir("a").join("app.hold");
+    let held = lab.dir("a").join("app.held");
+    let writer = {
+        let (dir, hold, held) = (lab.dir("a"), hold.clone(), held.clone());
+        std::thread::spawn(move || {
+            let mut written = 0usize;
+            while !hold.exists() {
+                assert!(
+                    crate::gtm::m_in(
+                        &dir,
+                        "A",
+                        &format!("set ^w({})={}", written + 1, written + 1)
+                    ),
+                    "an update on A before the freeze failed"
+                );
+                written += 1;
+            }
+            std::fs::write(&held, b"").expect("held");
+            written
+        })
+    };
+    while count(&lab, "a", "w") < 20 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let app_hold = format!(
+        "app_hold=touch '{}'; while [ ! -f '{}' ]; do sleep 0.05; done",
+        hold.display(),
+        held.display()
+    );
+    let run = lab.rig.apply_file(
+        &switchover_file(),
+        &lab.rig.inventory(),
+        &[
+            "-e",
+            "drain_timeout=90s",
+            "-e",
+            "drain_max_backlog=1000000",
+            "-e",
+            &app_hold,
+        ],
+    );
+    let written = writer.join().expect("the writer");
+    assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    assert_eq!(run.status("app-hold@a"), "changed");
+    assert_eq!(run.status("stop-source-a@a"), "changed");
+    assert_eq!(run.status("apply-lost-b@b"), "skipped", "nothing in flight");
+    assert!(written >= 20, "{written}");
+    assert_swapped(&lab);
+    // Every update A accepted before the freeze is on B, and back on A from B.
+    assert_eq!(count(&lab, "b", "w"), written);
+    assert_eq!(
+        lab.m("b", &format!("write ^w({written})")),
+        written.to_string()
+    );
+    lab.m("b", "set ^after(1)=1");
+    wait_count(&lab, "a", "after", 1);
+    assert_eq!(count(&lab, "a", "w"), written);
 }

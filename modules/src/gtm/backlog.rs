@@ -42,7 +42,7 @@ const PARSE_SOURCE: &str = r#"rb_parse_source() {
   rb_unsent=$(printf '%s\n' "$rb_json" | sed 's/.*"unsent": \([0-9-]*\).*/\1/')
 }"#;
 
-const PARSE_RECEIVER: &str = r#"rb_parse_receiver() {
+pub(crate) const PARSE_RECEIVER: &str = r#"rb_parse_receiver() {
   rb_json=$(printf '%s\n' "$rb_bl" | awk '
     /number of backlog transactions received/ {b=$1; n++} /last transaction received/ {r=$1} /last transaction processed/ {u=$1}
     END { if (n == 0) exit 1; printf "{\"backlog\": %d, \"received\": %d, \"processed\": %d}\n", b, r, u }') ||
@@ -153,6 +153,12 @@ static WAIT_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
             "Wait until the replicating instance acknowledged everything, or until everything was sent",
         )
         .with_default(Value::Str("acknowledged".into())),
+        ParamSpec::optional(
+            "max_backlog",
+            ParamType::Int,
+            "Pass when the backlog is at most this many transactions (default 0). Under a live application the acknowledged backlog is rarely 0: acknowledgements come with the heartbeat; a gate before a freeze can accept a few, the -zerobacklog stop inside the freeze confirms zero",
+        )
+        .with_default(Value::Int(0)),
         ParamSpec::optional("timeout", ParamType::Duration, "How long to wait before failing")
             .with_default(Value::Duration(Duration::from_secs(300))),
         ParamSpec::optional("interval", ParamType::Duration, "How long to sleep between checks")
@@ -163,7 +169,7 @@ static WAIT_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
 struct Wait {
     env: Env,
     showbacklog: String,
-    zero: &'static str,
+    zero: String,
 }
 
 impl Wait {
@@ -175,10 +181,14 @@ impl Wait {
             "-showbacklog".to_owned(),
         ];
         words.extend(secondary(args)?);
+        let max = args.int("max_backlog").unwrap_or(0);
+        if max < 0 {
+            return Err(RenderError::new("max_backlog", "must be 0 or more"));
+        }
         let zero = if args.str("measure").as_deref() == Some("sent") {
-            "[ \"$rb_unsent\" -eq 0 ]"
+            format!("[ \"$rb_unsent\" -le {max} ]")
         } else {
-            "[ \"$rb_backlog\" -eq 0 ]"
+            format!("[ \"$rb_backlog\" -le {max} ]")
         };
         Ok(Self {
             env,
@@ -358,6 +368,18 @@ mod tests {
                 .code(),
             Some(0)
         );
+
+        // `max_backlog`: a gate before a freeze accepts a small backlog (21 here).
+        std::fs::write(dist.join("mupip.out"), BEHIND).expect("sample");
+        let mut some = raw.to_vec();
+        some.push(("max_backlog", Value::Int(21)));
+        let out = run_with(&remotes(&WaitBacklogModule, &some)[0], dist.path());
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(json(&out)["backlog"], 21);
+        some.pop();
+        some.push(("max_backlog", Value::Int(20)));
+        let out = run_with(&remotes(&WaitBacklogModule, &some)[0], dist.path());
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
 
         // Without a Source Server the backlog never drains: fail at once.
         std::fs::write(

@@ -24,6 +24,14 @@ use crate::value::Value;
 
 const BUFFSIZE: i64 = 1_048_576;
 
+/// The default heartbeat of an active Source Server, in seconds. Measured on V7.0-005 (lab,
+/// docs/modules/gtm.md): a `-zerobacklog` shutdown right after updates takes 15-16 s at GT.M's
+/// default 15 s heartbeat and 3.0 s at 1 s; the traffic of one heartbeat a second is nothing.
+/// The soft connection retry is 1 s too (GT.M: 5 s): a Source Server started before its
+/// Receiver Server listens (B's, before A's FETCHRESYNC rollback in a switchover) connects
+/// within a second of it instead of up to five.
+const HEARTBEAT: u64 = 1;
+
 fn common(own: Vec<ParamSpec>) -> Vec<ParamSpec> {
     let mut params = own;
     params.extend([
@@ -87,6 +95,8 @@ static SOURCE_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
             .with_default(Value::Bool(false)),
         ParamSpec::optional("updok", ParamType::Bool, "-updok (true) or -updnotok (false): whether a supplementary instance accepts local updates"),
         ParamSpec::optional("reneg", ParamType::Int, "-renegotiate_interval in minutes (TLS)"),
+        ParamSpec::optional("heartbeat", ParamType::Duration, "The replication heartbeat of an active Source Server (-connectparams=5,500,1,30,H,60: GT.M's defaults but a soft connection retry every 1s instead of 5s): the replicating instance's acknowledgement arrives with it, so the drain gate and a -zerobacklog shutdown wait up to one period (GT.M's default 15s; see docs/modules/gtm.md for the measurements). Ignored when `extra` has -connectparams")
+            .with_default(Value::Duration(Duration::from_secs(HEARTBEAT))),
     ])
 });
 
@@ -138,6 +148,19 @@ impl Source {
                 }
                 words.push(format!("-instsecondary={secondary_instance}"));
                 words.push(format!("-secondary={secondary}"));
+                let own = qualifiers(args, "extra")?
+                    .iter()
+                    .any(|q| q.starts_with("-connectparams"));
+                if !own {
+                    let beat = secs(args, "heartbeat", HEARTBEAT);
+                    if !(1..=60).contains(&beat) {
+                        return Err(RenderError::new(
+                            "heartbeat",
+                            "from 1s to 60s (GT.M's longest wait for a heartbeat)",
+                        ));
+                    }
+                    words.push(format!("-connectparams=5,500,1,30,{beat},60"));
+                }
             }
             (true, None) => {
                 return Err(RenderError::new(
@@ -452,7 +475,7 @@ mod tests {
         assert!(
             cmd.script.contains(
                 "rb_run \"$gtm_dist/mupip\" replicate -source -start -instsecondary=B \
-             -secondary=localhost:4001 -buffsize=1048576 -log=/g/A/log/source_A_B.log \
+             -secondary=localhost:4001 -connectparams=5,500,1,30,1,60 -buffsize=1048576 -log=/g/A/log/source_A_B.log \
              -tlsid=Alice -renegotiate_interval=2\n"
             ),
             "{}",

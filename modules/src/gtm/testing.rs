@@ -96,8 +96,8 @@ pub fn minimal_args(name: &str) -> Option<Vec<(&'static str, Value)>> {
     Some(raw)
 }
 
-/// A fake `$gtm_dist` in `dir`: each tool prints the file `TOOL.out` on stderr (and the file
-/// `TOOL.stdout` on stdout) and exits with the content of `TOOL.rc` (default 0).
+/// A fake `$gtm_dist` in `dir`: each tool prints the file `TOOL.out` on stderr (or, for a call
+/// with the qualifier `-Q`, `TOOL.Q.out` when there is one; and the file `TOOL.stdout` on stdout) and exits with the content of `TOOL.rc` (default 0).
 pub fn fake_dist(dir: &Path) {
     for tool in ["mupip", "dse", "mumps"] {
         let path = dir.join(tool);
@@ -106,7 +106,8 @@ pub fn fake_dist(dir: &Path) {
             format!(
                 "#!/bin/sh\nd=$(dirname \"$0\")\necho \"$*\" >> \"$d/{tool}.calls\"\n\
                  [ -f \"$d/{tool}.stdout\" ] && cat \"$d/{tool}.stdout\"\n\
-                 [ -f \"$d/{tool}.out\" ] && cat \"$d/{tool}.out\" >&2\n\
+                 o=\"$d/{tool}.out\"; for a in \"$@\"; do [ -f \"$d/{tool}.${{a#-}}.out\" ] && o=\"$d/{tool}.${{a#-}}.out\"; done\n\
+                 [ -f \"$o\" ] && cat \"$o\" >&2\n\
                  exit $(cat \"$d/{tool}.rc\" 2>/dev/null || echo 0)\n"
             ),
         )
