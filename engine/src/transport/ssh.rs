@@ -141,7 +141,7 @@ async fn launch(
     } else {
         format!("failed to connect to the remote host: {log}")
     };
-    Err(classify(endpoint, &config, message).await)
+    Err(classify(endpoint, config, message).await)
 }
 
 /// The per-host ssh config: the inventory's `ssh_options` first, then the user's and the
