@@ -54,6 +54,22 @@ pub const ALL: &[Builtin] = &[
     builtin!("iris", "new-mirror"),
 ];
 
+/// A built-in's `metadata`: name, version and the seed sections it traces to (read from its
+/// text; a built-in always parses, which a test checks).
+pub fn metadata(b: &Builtin) -> (String, String, Vec<String>) {
+    let parsed = crate::parse::parse_runbook(&b.source(), b.text.to_owned());
+    parsed.runbook.map_or_else(
+        || (b.name.to_owned(), String::new(), Vec::new()),
+        |r| {
+            (
+                r.metadata.name.value.clone(),
+                r.metadata.version.value.clone(),
+                r.metadata.source.clone(),
+            )
+        },
+    )
+}
+
 /// The platforms the built-ins are for.
 pub fn platforms() -> Vec<&'static str> {
     let mut all: Vec<&str> = ALL.iter().map(|b| b.platform).collect();
@@ -77,12 +93,19 @@ pub fn lookup(name: &str, platform: Option<&str>) -> Result<&'static Builtin, No
         .or_else(|| bare.strip_suffix(".yml"))
         .unwrap_or(bare);
     let matches: Vec<&Builtin> = match bare.split_once('/') {
-        Some((p, n)) => ALL.iter().filter(|b| b.platform == p && b.name == n).collect(),
+        Some((p, n)) => ALL
+            .iter()
+            .filter(|b| b.platform == p && b.name == n)
+            .collect(),
         None => ALL.iter().filter(|b| b.name == bare).collect(),
     };
     // A platform the path names wins; else the inventory's, when it has one.
     let chosen: Vec<&Builtin> = match platform {
-        Some(p) if !bare.contains('/') => matches.iter().copied().filter(|b| b.platform == p).collect(),
+        Some(p) if !bare.contains('/') => matches
+            .iter()
+            .copied()
+            .filter(|b| b.platform == p)
+            .collect(),
         _ => matches.clone(),
     };
     match chosen.as_slice() {
@@ -141,22 +164,50 @@ mod tests {
 
     #[test]
     fn names_paths_and_records_find_the_same_builtin() {
-        for name in ["gtm/switchover", "gtm/switchover.yaml", "builtin:gtm/switchover", "switchover"] {
+        for name in [
+            "gtm/switchover",
+            "gtm/switchover.yaml",
+            "builtin:gtm/switchover",
+            "switchover",
+        ] {
             let b = lookup(name, None).unwrap_or_else(|e| panic!("{name}: {e:?}"));
             assert_eq!(b.source(), "builtin:gtm/switchover");
         }
-        assert!(lookup("switchover", None).expect("one").text.contains("name: gtm-switchover"));
+        assert!(
+            lookup("switchover", None)
+                .expect("one")
+                .text
+                .contains("name: gtm-switchover")
+        );
     }
 
     #[test]
     fn a_name_of_several_platforms_needs_the_inventorys_platform() {
         let e = lookup("migrate-existing", None).expect_err("ambiguous");
-        assert_eq!(e.candidates, ["gtm/migrate-existing", "iris/migrate-existing"]);
-        assert_eq!(lookup("migrate-existing", Some("iris")).expect("iris").id(), "iris/migrate-existing");
+        assert_eq!(
+            e.candidates,
+            ["gtm/migrate-existing", "iris/migrate-existing"]
+        );
+        assert_eq!(
+            lookup("migrate-existing", Some("iris")).expect("iris").id(),
+            "iris/migrate-existing"
+        );
         let e = lookup("switchover", Some("iris")).expect_err("not for iris");
         assert_eq!(e.candidates, ["gtm/switchover"]);
         let e = lookup("nope", Some("gtm")).expect_err("unknown");
         assert_eq!(e.candidates.len(), ALL.len());
+    }
+
+    #[test]
+    fn every_builtin_parses_and_has_a_version_and_a_source() {
+        for b in ALL {
+            let (name, version, source) = metadata(b);
+            assert!(
+                !version.is_empty() && !source.is_empty(),
+                "{}: {name}",
+                b.id()
+            );
+        }
     }
 
     #[test]
@@ -168,9 +219,18 @@ mod tests {
         let files = fs_err::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../runbooks"))
             .expect("runbooks/")
             .filter_map(Result::ok)
-            .flat_map(|d| fs_err::read_dir(d.path()).into_iter().flatten().filter_map(Result::ok))
+            .flat_map(|d| {
+                fs_err::read_dir(d.path())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+            })
             .filter(|f| f.path().extension().is_some_and(|e| e == "yaml"))
             .count();
-        assert_eq!(files, ALL.len(), "every runbook of runbooks/ ships in the binary");
+        assert_eq!(
+            files,
+            ALL.len(),
+            "every runbook of runbooks/ ships in the binary"
+        );
     }
 }
