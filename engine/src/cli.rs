@@ -3,6 +3,7 @@
 
 mod apply;
 mod args;
+mod builtins;
 mod commands;
 mod eta;
 mod identity;

@@ -6,6 +6,7 @@
 //! Execution (the next stage) consumes a `Plan` and emits events; it never sees the AST.
 
 pub mod ast;
+pub mod builtin;
 pub mod clock;
 pub mod compile;
 pub mod diagnostic;

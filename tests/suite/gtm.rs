@@ -107,7 +107,8 @@ impl GtmLab {
             for (host, role) in roles {
                 c = c.role(host, role);
             }
-            c.var("gtm_dir", "{root}/gtm")
+            c.var("platform", "gtm")
+                .var("gtm_dir", "{root}/gtm")
                 .var("gtm_instance", "{NAME}")
                 .var("repl_port", "{free_port}")
         });

@@ -423,6 +423,11 @@ struct Fingerprints {
 impl Fingerprints {
     fn of(inputs: &Inputs, plan: &Plan) -> Self {
         let file = |p: &Path| runbook::journal::fingerprint(&fs_err::read(p).unwrap_or_default());
+        let runbook_text = |p: &Path| {
+            runbook::journal::fingerprint(
+                super::load::runbook_text(p).unwrap_or_default().as_bytes(),
+            )
+        };
         let params: Vec<(&str, Option<&serde_json::Value>)> = plan
             .params
             .iter()
@@ -430,7 +435,7 @@ impl Fingerprints {
             .map(|p| (p.name.as_str(), p.value.as_ref()))
             .collect();
         Self {
-            runbook: file(&inputs.runbook),
+            runbook: runbook_text(&inputs.runbook),
             inventory: file(&inputs.inventory),
             params: runbook::journal::fingerprint(
                 serde_json::to_string(&params)

@@ -106,6 +106,14 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// List the built-in runbooks: name, platform, version and the seed section it traces to.
+    /// `runbook apply NAME -i INVENTORY` runs one by name.
+    List,
+    /// Print a built-in runbook (`gtm/switchover`, or `switchover`), to copy and adapt.
+    Show {
+        /// `PLATFORM/NAME`, or `NAME` when only one platform has it.
+        name: String,
+    },
     /// Print the manual page (roff): `runbook man | man -l -`.
     Man,
 }

@@ -10,7 +10,15 @@ use super::args::{Cli, Command, GraphFormatArg, OutputFormat};
 use super::exit;
 use super::{load, report};
 
-pub fn dispatch(cli: Cli) -> u8 {
+pub fn dispatch(mut cli: Cli) -> u8 {
+    // A runbook named rather than given as a file is a built-in (`runbook list`).
+    match &mut cli.command {
+        Command::Validate(inputs)
+        | Command::Plan { inputs, .. }
+        | Command::Graph { inputs, .. } => load::resolve(inputs),
+        Command::Apply(args) => load::resolve(&mut args.inputs),
+        _ => {}
+    }
     match cli.command {
         Command::Validate(inputs) => match load::plan(&inputs) {
             Ok(plan) => {
@@ -94,6 +102,8 @@ pub fn dispatch(cli: Cli) -> u8 {
             state,
         } => super::run_report::run(&state.dir(), run.as_deref(), format, out.as_ref()),
         Command::Completions { shell } => print(&super::manual::completions(shell)),
+        Command::List => print(&super::builtins::list()),
+        Command::Show { name } => super::builtins::show(&name),
         Command::Man => super::manual::man_page().map_or_else(
             |e| {
                 let _ = writeln!(std::io::stderr(), "cannot render the manual page: {e}");

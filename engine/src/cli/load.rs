@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use runbook::builtin;
 use runbook::compile::{self, Overrides};
 use runbook::diagnostic::Diagnostic;
 use runbook::inventory::Inventory;
@@ -53,7 +54,7 @@ pub fn load_with_state(
     state: &Path,
 ) -> Result<(Plan, Inventory), Vec<Diagnostic>> {
     let mut errors = Vec::new();
-    let runbook = match read(&inputs.runbook, "the runbook") {
+    let runbook = match runbook_text(&inputs.runbook) {
         Ok(text) => {
             let parsed = parse_runbook(&display(&inputs.runbook), text);
             errors.extend(parsed.diagnostics.sorted());
@@ -130,6 +131,66 @@ fn sorted(errors: Vec<Diagnostic>) -> Vec<Diagnostic> {
 /// Reads an input file: a regular file of bounded size, UTF-8 (see `runbook::input`).
 fn read(path: &Path, what: &str) -> Result<String, Diagnostic> {
     runbook::input::read_text(path, what)
+}
+
+/// The runbook's text: a built-in (`builtin:PLATFORM/NAME`, as [`resolve`] names it), else the
+/// file. A file that does not exist gets the built-ins offered.
+pub fn runbook_text(path: &Path) -> Result<String, Diagnostic> {
+    let name = path.to_string_lossy();
+    if name.starts_with(builtin::PREFIX) {
+        return builtin::lookup(&name, None)
+            .map(|b| b.text.to_owned())
+            .map_err(|e| not_found(&e));
+    }
+    read(path, "the runbook").map_err(|d| {
+        if path.exists() {
+            d
+        } else {
+            not_found(
+                &builtin::lookup(&name, None)
+                    .err()
+                    .unwrap_or_else(|| builtin::NotFound {
+                        message: format!("no file `{name}`"),
+                        candidates: Vec::new(),
+                    }),
+            )
+        }
+    })
+}
+
+fn not_found(e: &builtin::NotFound) -> Diagnostic {
+    Diagnostic::new(
+        runbook::diagnostic::Code::Io,
+        format!("cannot read the runbook: {}", e.message),
+    )
+    .help(if e.candidates.is_empty() {
+        "check the path".to_owned()
+    } else {
+        format!(
+            "give a runbook file, or one of the built-in runbooks (`runbook list`): {}",
+            e.candidates.join(", ")
+        )
+    })
+}
+
+/// A runbook named rather than given as a file: `switchover`, `gtm/switchover.yaml`. When no
+/// file of that name exists and it names one built-in (for the inventory's platform), the
+/// inputs name it as `builtin:PLATFORM/NAME` from here on (the journal records that, so a
+/// resume uses the same one), and it says so on standard error. Otherwise the inputs stay as
+/// they are, and reading them says what is wrong.
+pub fn resolve(inputs: &mut Inputs) {
+    let name = inputs.runbook.to_string_lossy().into_owned();
+    if inputs.runbook.exists() || name.starts_with(builtin::PREFIX) {
+        return;
+    }
+    let platform = Inventory::load(&inputs.inventory)
+        .ok()
+        .and_then(|inv| builtin::platform_of(&inv));
+    if let Ok(b) = builtin::lookup(&name, platform.as_deref()) {
+        let (name, version, _) = builtin::metadata(b);
+        eprintln!("using the built-in runbook {} ({name} {version})", b.id());
+        inputs.runbook = std::path::PathBuf::from(b.source());
+    }
 }
 
 fn display(path: &Path) -> String {
