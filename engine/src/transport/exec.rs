@@ -220,6 +220,7 @@ impl Transports {
         };
         match super::persist::shared_dir() {
             Ok(dir) => {
+                super::persist::prune(&dir);
                 self.shared = Some((dir, time));
                 (self, None)
             }

@@ -162,6 +162,45 @@ pub fn endpoint_key(endpoint: &Endpoint) -> String {
         .collect()
 }
 
+/// An endpoint directory with no master for this long is removed when a run next uses the
+/// shared control directory: longer than any `--persist` (at most an hour), so a directory whose
+/// master may still come back is never touched.
+pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
+/// Removes the endpoint directories of `shared` whose master is gone: no control socket, not
+/// changed for [`STALE_AFTER`], and whose control lock nobody holds. Only names of the
+/// [`endpoint_key`] shape are looked at; errors are ignored (the next run tries again).
+pub fn prune(shared: &Path) {
+    let Ok(entries) = fs_err::read_dir(shared) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.len() != 24 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let dir = entry.path();
+        let Ok(meta) = fs_err::symlink_metadata(&dir) else {
+            continue;
+        };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if !meta.is_dir() || !old || fs_err::symlink_metadata(dir.join("master")).is_ok() {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::open(dir.join("lock")) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
 /// How long masters outlive their run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Persist {
@@ -240,6 +279,38 @@ mod tests {
         ];
         for v in &variants {
             assert_ne!(endpoint_key(v), base, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn endpoint_directories_whose_master_is_long_gone_are_pruned_and_no_other() {
+        let shared = tempfile::tempdir().expect("tempdir");
+        let old = std::time::SystemTime::now() - STALE_AFTER - std::time::Duration::from_secs(60);
+        let make = |name: &str, socket: bool, aged: bool| {
+            let dir = shared.path().join(name);
+            fs_err::create_dir(&dir).expect("mkdir");
+            fs_err::write(dir.join("lock"), "").expect("lock");
+            if socket {
+                fs_err::write(dir.join("master"), "").expect("socket stand-in");
+            }
+            if aged {
+                std::fs::File::open(&dir)
+                    .and_then(|d| d.set_modified(old))
+                    .expect("age the directory");
+            }
+            dir
+        };
+        let stale = make("0123456789abcdef01234567", false, true);
+        let live = make("1123456789abcdef01234567", true, true);
+        let recent = make("2123456789abcdef01234567", false, false);
+        let other = make("not-an-endpoint", false, true);
+        let held = make("3123456789abcdef01234567", false, true);
+        let guard = std::fs::File::open(held.join("lock")).expect("open");
+        guard.lock().expect("held by another run");
+        prune(shared.path());
+        assert!(!stale.exists(), "no master for hours: removed");
+        for kept in [&live, &recent, &other, &held] {
+            assert!(kept.exists(), "{} kept", kept.display());
         }
     }
 
