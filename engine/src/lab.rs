@@ -18,6 +18,7 @@
 mod config;
 mod error;
 mod files;
+mod platform;
 mod process;
 mod state;
 
@@ -27,6 +28,7 @@ use std::process::{Command, Stdio};
 
 pub use config::{LabConfig, MAX_HOSTS, default_names};
 pub use error::{LabError, StartFailure};
+pub use platform::PLATFORMS;
 pub use state::LabHost;
 
 use state::State;

@@ -107,10 +107,8 @@ impl GtmLab {
             for (host, role) in roles {
                 c = c.role(host, role);
             }
-            c.var("platform", "gtm")
-                .var("gtm_dir", "{root}/gtm")
-                .var("gtm_instance", "{NAME}")
-                .var("repl_port", "{free_port}")
+            // What `lab up --platform gtm` gives: the one list of what the GT.M runbooks need.
+            c.platform("gtm").expect("a GT.M lab")
         });
         let hosts = runbook::lab::default_names(count);
         Self { rig, hosts }

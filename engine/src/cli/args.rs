@@ -357,6 +357,11 @@ pub enum LabCommand {
         /// Placeholders: {name} {NAME} {index} {address} {root} {free_port}.
         #[arg(long = "var", value_name = "NAME=TEMPLATE", value_parser = name_value)]
         vars: Vec<String>,
+        /// Give the inventory what the platform's built-in runbooks need: for `gtm`, the
+        /// variables `platform`, `gtm_dir`, `gtm_instance`, `repl_port`, and the roles
+        /// originating, replicating (and supplementary) unless `--role` gives them.
+        #[arg(long, value_name = "PLATFORM", value_parser = ["gtm"])]
+        platform: Option<String>,
     },
     /// Stop every sshd of the lab, and their sessions.
     Down {

@@ -21,6 +21,7 @@ pub fn run(args: LabArgs) -> u8 {
             first_address,
             roles,
             vars,
+            platform,
         } => up(
             dir.dir,
             hosts,
@@ -28,6 +29,7 @@ pub fn run(args: LabArgs) -> u8 {
             first_address,
             pairs(roles),
             pairs(vars),
+            platform.as_deref(),
         ),
         LabCommand::Down { dir, purge } => down(&dir.dir, purge),
         LabCommand::Status { dir } => status(&dir.dir),
@@ -60,19 +62,29 @@ fn up(
     first_address: Option<std::net::Ipv4Addr>,
     roles: Vec<(String, String)>,
     vars: Vec<(String, String)>,
+    platform: Option<&str>,
 ) -> Result<String, LabError> {
     let hosts = if hosts.is_empty() {
         default_names(count.unwrap_or(DEFAULT_COUNT))
     } else {
         hosts
     };
-    let mut lab = Lab::up(LabConfig {
+    let mut config = LabConfig {
         dir,
         hosts,
         first_address,
         roles,
         vars,
-    })?;
+    };
+    if let Some(platform) = platform {
+        config = config
+            .platform(platform)
+            .map_err(|problem| LabError::InvalidConfig {
+                problem,
+                help: "give the variables with `--var` instead".into(),
+            })?;
+    }
+    let mut lab = Lab::up(config)?;
     // sshd may start and still refuse logins (a locked account, for one): a lab nobody can
     // log in to is stopped again (by dropping `lab`) rather than left running.
     for h in lab.hosts() {
