@@ -32,8 +32,7 @@ trap teardown EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "a lab of two hosts, a (originating) and b (replicating), with GT.M instance variables"
-"$runbook" lab up --dir "$dir/lab" -n 2 --role a=originating --role b=replicating \
-  --var 'gtm_dir={root}/gtm' --var 'gtm_instance={NAME}' --var 'repl_port={free_port}'
+"$runbook" lab up --dir "$dir/lab" -n 2 --platform gtm
 
 step "instance A exists and runs alone with 10,000 nodes"
 "$runbook" apply tests/fixtures/gtm-existing-instance.yaml -i "$inventory" --state "$state"
