@@ -6,6 +6,7 @@
 //! result before any dependent starts (see [`crate::execute`]). Secrets never reach it: outputs
 //! are masked before they are recorded, and secret parameters are asked for again on resume.
 
+pub mod postgres;
 mod store;
 
 pub use store::{
