@@ -199,3 +199,164 @@ fn a_controller_whose_lease_was_taken_starts_nothing_and_writes_nothing() {
         "nothing of hers after the takeover"
     );
 }
+
+/// Compiles `runbook` against the rig's lab and runs it through a [`Shared`] record in the
+/// journal at `url`; `during` runs on this thread while the run goes on.
+fn run_shared(
+    rig: &crate::apply::Rig,
+    db: &Arc<Database>,
+    run_id: &str,
+    runbook: &str,
+    during: impl FnOnce(),
+) -> runbook::execute::Report {
+    use runbook::compile::{self, Overrides};
+    use runbook::transport::{Endpoint, Transports};
+    let parsed = runbook::parse::parse_runbook("runbook.yaml", runbook.to_owned());
+    let rb = parsed.runbook.expect("the runbook parses");
+    let inventory = runbook::inventory::Inventory::load(&rig.inventory()).expect("lab inventory");
+    let registry = runbook_modules::Registry::builtin();
+    let plan = compile::compile(compile::Input {
+        runbook: &rb,
+        inventory: &inventory,
+        registry: &registry,
+        overrides: &Overrides::default(),
+        history: None,
+    })
+    .expect("compiles");
+    let mut run = record(run_id);
+    run.runbook_name.clone_from(&plan.runbook.name);
+    db.create_run(&run).expect("create");
+    let run_dir = rig.dir.path().join("runs").join(run_id);
+    let log = Shared::take(
+        Arc::clone(db),
+        run_id,
+        &run_dir,
+        &holder("alice", 1),
+        Duration::from_secs(30),
+    )
+    .expect("take")
+    .expect("free");
+    let transports = Arc::new(
+        Transports::new(inventory.hosts.iter().map(Endpoint::from_host).collect())
+            .expect("transports"),
+    );
+    let runner = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async move {
+            let mut opts = runbook::execute::Options::new(run.id.clone(), run_dir);
+            opts.generation = 1;
+            let mut sink = runbook::event::Recorder::default();
+            let report = runbook::execute::execute_with(
+                Arc::new(plan),
+                &registry,
+                transports.clone(),
+                &opts,
+                Box::new(log),
+                &mut sink,
+            )
+            .await;
+            if let Ok(t) = Arc::try_unwrap(transports) {
+                t.close().await;
+            }
+            report
+        })
+    });
+    during();
+    runner.join().expect("the run does not panic")
+}
+
+fn header(name: &str) -> String {
+    format!("apiVersion: runbook/v1\nkind: Runbook\nmetadata: {{name: {name}, version: 1.0.0}}\n")
+}
+
+#[test]
+fn a_run_over_the_lab_is_recorded_in_postgres_directly_and_through_pgbouncer() {
+    let server = Server::start();
+    let rig = crate::apply::Rig::new(2);
+    let rb = header("shared")
+        + "steps:\n  - {id: mark, module: shell, on: all, with: {cmd: \"echo once >> $RUNBOOK_HOST_ROOT/marks\"}}\n"
+        + "  - {id: after, module: shell, on: all, needs: [mark], with: {cmd: \"echo after >> $RUNBOOK_HOST_ROOT/marks\"}}\n";
+    for (run_id, url) in [("direct", server.url()), ("bounced", server.bouncer_url())] {
+        let db = Arc::new(Database::open(&url).expect("open"));
+        let report = run_shared(&rig, &db, run_id, &rb, || {});
+        assert_eq!(
+            report.status,
+            runbook::event::RunStatus::Succeeded,
+            "{run_id}: {:?}",
+            report.unrecorded
+        );
+        let reader = Database::open(&server.url()).expect("open");
+        assert_eq!(
+            reader.action_statuses(run_id).expect("actions"),
+            ["after@a", "after@b", "mark@a", "mark@b"]
+                .map(|a| (a.to_owned(), "changed".to_owned()))
+                .to_vec(),
+            "{run_id}"
+        );
+        assert!(
+            reader
+                .starts(run_id)
+                .expect("starts")
+                .iter()
+                .all(|(_, n)| *n == 1),
+            "{run_id}: every action started once"
+        );
+        assert_eq!(
+            reader.run_record(run_id).expect("run").map(|r| r.state),
+            Some(RunState::Succeeded),
+            "{run_id}"
+        );
+    }
+    for host in ["a", "b"] {
+        assert_eq!(
+            fs_err::read_to_string(rig.root(host).join("marks")).expect("marks"),
+            "once\nafter\nonce\nafter\n",
+            "each of the two runs did each step once on {host}"
+        );
+    }
+}
+
+#[test]
+fn a_run_whose_lease_is_taken_mid_step_records_nothing_more_and_starts_nothing_more() {
+    let server = Server::start();
+    let rig = crate::apply::Rig::new(1);
+    let go = rig.root("a").join("go");
+    let rb = header("fenced")
+        + "steps:\n  - {id: first, module: shell, on: a, with: {cmd: \"while [ ! -e $RUNBOOK_HOST_ROOT/go ]; do sleep 0.1; done; echo first >> $RUNBOOK_HOST_ROOT/marks\"}}\n"
+        + "  - {id: second, module: shell, on: a, needs: [first], with: {cmd: \"echo second >> $RUNBOOK_HOST_ROOT/marks\"}}\n";
+    let db = Arc::new(Database::open(&server.bouncer_url()).expect("open"));
+    let other = Database::open(&server.url()).expect("open");
+    let report = run_shared(&rig, &db, "r1", &rb, || {
+        // Once `first` is recorded as started, the lease is taken from under the run.
+        for _ in 0..600 {
+            if other
+                .starts("r1")
+                .expect("starts")
+                .iter()
+                .any(|(a, _)| a == "first@a")
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        other.expire("r1").expect("expire");
+        assert_eq!(
+            take_after_expiry(&other, "r1", &holder("bob", 2), Duration::from_secs(30)),
+            2
+        );
+        fs_err::write(&go, "").expect("let the step end");
+    });
+    assert_eq!(report.status, runbook::event::RunStatus::Unrecorded);
+    let why = report.unrecorded.clone().unwrap_or_default();
+    assert!(why.contains("taken by another controller"), "{why}");
+    assert_eq!(
+        fs_err::read_to_string(rig.root("a").join("marks")).expect("marks"),
+        "first\n",
+        "the step after the lost lease never started"
+    );
+    assert_eq!(
+        other.action_statuses("r1").expect("actions"),
+        vec![("first@a".to_owned(), "started".to_owned())],
+        "nothing written after the takeover"
+    );
+}
