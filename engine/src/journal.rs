@@ -7,7 +7,10 @@
 //! are masked before they are recorded, and secret parameters are asked for again on resume.
 
 pub mod postgres;
+mod reader;
 mod store;
+
+pub use reader::Reader;
 
 pub use store::{
     ActionRecord, ActionTimes, Approval, Decision, Entry, History, Journal, JournalError, Piece,

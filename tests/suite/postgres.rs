@@ -314,6 +314,37 @@ fn a_run_over_the_lab_is_recorded_in_postgres_directly_and_through_pgbouncer() {
             "each of the two runs did each step once on {host}"
         );
     }
+    // `status` and `runs` read the shared journal (here through PgBouncer), from anywhere.
+    let url = server.bouncer_url();
+    let status = crate::support::run(&["status", "direct", "--format", "json", "--state", &url]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).expect("json");
+    assert_eq!(json["state"], "succeeded");
+    assert_eq!(json["counts"]["changed"], 4);
+    assert_eq!(
+        json["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .map(|a| a["action"].as_str().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["mark@a", "mark@b", "after@a", "after@b"],
+        "in the order they were first recorded"
+    );
+    let runs = crate::support::run(&["runs", "--state", &url]);
+    assert_eq!(runs.code, 0, "{}", runs.stderr);
+    let ids: Vec<&str> = runs
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        ids,
+        ["direct", "bounced"],
+        "newest first, then by id:\n{}",
+        runs.stdout
+    );
 }
 
 #[test]

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio_postgres::types::Type;
 
-use super::{Entry, JournalError, Piece, RunRecord, RunState};
+use super::{ActionRecord, Entry, JournalError, Piece, RunRecord, RunState};
 
 /// Whether a state location names a PostgreSQL database (`postgres://` or `postgresql://`).
 pub fn is_url(location: &str) -> bool {
@@ -332,14 +332,14 @@ impl Database {
         })
     }
 
-    /// The runs, oldest first.
+    /// Every run, newest first (as [`super::Journal::runs`]).
     pub fn runs(&self) -> Result<Vec<RunRecord>, JournalError> {
         self.run(|c| async move {
             let c = c.lock().await;
             let rows = c
                 .query_typed(
                     "SELECT id, operator, started_at, runbook_name, runbook_version, runbook_file, inventory_file, runbook_fp, inventory_fp, params_fp, params, state, finished_at, run_window
-                     FROM runbook.runs ORDER BY started_at, id",
+                     FROM runbook.runs ORDER BY started_at DESC, id DESC",
                     &[],
                 )
                 .await?;
@@ -368,6 +368,38 @@ impl Database {
     /// One run.
     pub fn run_record(&self, id: &str) -> Result<Option<RunRecord>, JournalError> {
         Ok(self.runs()?.into_iter().find(|r| r.id == id))
+    }
+
+    /// The actions of a run in the order they were first recorded (as
+    /// [`super::Journal::actions`]).
+    pub fn actions(&self, run: &str) -> Result<Vec<ActionRecord>, JournalError> {
+        let run = run.to_owned();
+        self.run(move |c| async move {
+            let c = c.lock().await;
+            let rows = c
+                .query_typed(
+                    "SELECT a.action, a.step, a.host, a.definition_fp, a.status, a.attempt, a.duration_ms, a.rc, a.message
+                     FROM runbook.actions a
+                     WHERE a.run_id = $1
+                     ORDER BY (SELECT min(t.seq) FROM runbook.transitions t WHERE t.run_id = a.run_id AND t.action = a.action), a.action",
+                    &[(&run, Type::TEXT)],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|row| ActionRecord {
+                    action: row.get(0),
+                    step: row.get(1),
+                    host: row.get(2),
+                    definition_fp: row.get(3),
+                    status: row.get(4),
+                    attempt: u32::try_from(row.get::<_, i64>(5)).unwrap_or(u32::MAX),
+                    duration_ms: row.get(6),
+                    rc: row.get(7),
+                    message: row.get(8),
+                })
+                .collect())
+        })
     }
 
     /// `(action, status)` of every action of a run, sorted by action.
