@@ -391,3 +391,41 @@ fn a_run_whose_lease_is_taken_mid_step_records_nothing_more_and_starts_nothing_m
         "nothing written after the takeover"
     );
 }
+
+#[test]
+fn a_controller_that_cannot_renew_its_lease_starts_nothing_before_it_could_expire() {
+    let server = Server::start();
+    let db = Arc::new(Database::open(&server.url()).expect("open"));
+    db.create_run(&record("r1")).expect("create");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Shared::take(
+        Arc::clone(&db),
+        "r1",
+        dir.path().join("runs/r1"),
+        &holder("alice", 1),
+        Duration::from_secs(2),
+    )
+    .expect("take")
+    .expect("free");
+    log.still_held().expect("held");
+    // The server goes away: no renewal can succeed, and the controller fences itself once its
+    // last renewal is the TTL less the margin old (bounded wait, not a timed assertion).
+    server.stop_postgres();
+    let mut fenced = None;
+    for _ in 0..600 {
+        if let Err(e) = log.still_held() {
+            fenced = Some(e.to_string());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let why = fenced.expect("it fences itself");
+    assert!(
+        why.contains("could not be renewed before its TTL less the margin; nothing more starts"),
+        "{why}"
+    );
+    assert!(
+        why.contains("postgres://runbook@127.0.0.1"),
+        "names the journal: {why}"
+    );
+}

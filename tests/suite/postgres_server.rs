@@ -174,6 +174,22 @@ impl Server {
         );
     }
 
+    /// Stops PostgreSQL at once (PgBouncer stays up), as a crash or a restart of the server
+    /// would.
+    pub fn stop_postgres(&self) {
+        as_user(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                &self.dir.path().join("data").display().to_string(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+
     fn log(&self, name: &str) -> String {
         fs_err::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
