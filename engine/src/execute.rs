@@ -23,6 +23,7 @@ mod report;
 mod run;
 mod run_log;
 mod scheduler;
+mod shared_log;
 mod transfer;
 
 /// Why nothing more starts once a write of the run's record failed (the journal, a file of the
@@ -35,6 +36,7 @@ pub use outage::{Kind as OutageKind, Outage, PieceTime};
 pub use report::Report;
 pub use run_log::{ActionFiles, Local, RecordError, RunLog};
 pub use scheduler::{execute, execute_with};
+pub use shared_log::{Shared, TTL_VARIABLE, ttl as lease_ttl};
 
 /// The hosts a run of `plan` acts on: those of its actions (within `limit`) and the sources of
 /// their transfers. The run locks them all before its first action.

@@ -29,6 +29,8 @@ mod lab;
 mod outage;
 mod persist;
 mod plan_shape;
+mod postgres;
+mod postgres_server;
 mod progress;
 mod properties;
 mod run_report;

@@ -26,6 +26,18 @@ pub fn open(state: &Path) -> Result<Journal, u8> {
     })
 }
 
+/// The journal `list` and `status` read: the shared one when `state` is a `postgres://` URL
+/// (created there if need be: its schema migrates itself), else [`open`]'s.
+fn open_reader(state: &Path) -> Result<runbook::journal::Reader, u8> {
+    if let Some(shared) = state.to_str().and_then(runbook::journal::Reader::shared) {
+        return shared.map_err(|e| {
+            eprintln!("error: {e}");
+            exit::INVALID_INPUT
+        });
+    }
+    open(state).map(runbook::journal::Reader::Local)
+}
+
 /// Where else to look, for a message about a run not found in `state`.
 pub fn elsewhere(state: &Path) -> String {
     format!(
@@ -39,7 +51,7 @@ pub fn elsewhere(state: &Path) -> String {
 }
 
 pub fn list(state: &Path) -> u8 {
-    let journal = match open(state) {
+    let journal = match open_reader(state) {
         Ok(j) => j,
         Err(code) => return code,
     };
@@ -73,7 +85,7 @@ pub fn list(state: &Path) -> u8 {
 }
 
 pub fn status(state: &Path, run: Option<&str>, json: bool) -> u8 {
-    let journal = match open(state) {
+    let journal = match open_reader(state) {
         Ok(j) => j,
         Err(code) => return code,
     };
@@ -82,11 +94,16 @@ pub fn status(state: &Path, run: Option<&str>, json: bool) -> u8 {
         None => journal.runs().ok().and_then(|r| r.into_iter().next()),
     };
     let Some(record) = record else {
-        eprintln!(
-            "error: no such run in {}{}",
-            state.display(),
-            elsewhere(state)
-        );
+        match &journal {
+            runbook::journal::Reader::Shared(db) => {
+                eprintln!("error: no such run in {}", db.shown());
+            }
+            runbook::journal::Reader::Local(_) => eprintln!(
+                "error: no such run in {}{}",
+                state.display(),
+                elsewhere(state)
+            ),
+        }
         return exit::INVALID_INPUT;
     };
     let actions = journal.actions(&record.id).unwrap_or_default();

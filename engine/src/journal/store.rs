@@ -83,7 +83,7 @@ impl RunState {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "succeeded" => Self::Succeeded,
             "failed" => Self::Failed,
