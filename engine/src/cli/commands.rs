@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use runbook::plan::{GraphFormat, render_graph, render_json, render_text};
+use runbook::plan::{Detail, GraphFormat, render_graph, render_json, render_text_with};
 use runbook_modules::Registry;
 
 use super::args::{Cli, Command, GraphFormatArg, OutputFormat};
@@ -40,6 +40,7 @@ pub fn dispatch(mut cli: Cli) -> u8 {
         Command::Plan {
             inputs,
             format,
+            scripts,
             window,
         } => match load::plan(&inputs) {
             Ok(plan) => {
@@ -53,7 +54,12 @@ pub fn dispatch(mut cli: Cli) -> u8 {
                 };
                 let text = match format {
                     OutputFormat::Text => {
-                        let mut text = render_text(&plan);
+                        let detail = if scripts {
+                            Detail::Scripts
+                        } else {
+                            Detail::Summary
+                        };
+                        let mut text = render_text_with(&plan, detail);
                         if let Some(fit) = &fit {
                             text.push_str(&runbook::window::render_fit(fit));
                         }
