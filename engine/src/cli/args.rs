@@ -40,6 +40,10 @@ pub enum Command {
         /// (the JSON plan always has both).
         #[arg(long)]
         scripts: bool,
+        /// Also write the sealed plan, with the fingerprints of its runbook, inventory,
+        /// parameters and modules, to this file: `runbook apply PLAN` runs exactly it.
+        #[arg(long, value_name = "PLAN")]
+        out: Option<PathBuf>,
         /// Compare the estimates with this outage window (`START/END` or `22:00/02:00 ZONE`).
         #[arg(long, value_name = "START/END")]
         window: Option<String>,
@@ -184,6 +188,9 @@ pub struct ResolveArgs {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub inputs: Inputs,
+    /// Set by `runbook apply PLAN` (a file `plan --out` wrote): the plan must be exactly it.
+    #[arg(long, hide = true, value_name = "PLAN")]
+    pub saved_plan: Option<PathBuf>,
     /// Actions at once over all hosts.
     #[arg(long, default_value_t = 10)]
     pub forks: usize,

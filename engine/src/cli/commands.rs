@@ -41,9 +41,24 @@ pub fn dispatch(mut cli: Cli) -> u8 {
             inputs,
             format,
             scripts,
+            out,
             window,
         } => match load::plan(&inputs) {
             Ok(plan) => {
+                if let Some(out) = &out {
+                    let saved = super::saved_plan::SavedPlan::of(&inputs, &plan);
+                    let text = serde_json::to_string_pretty(&saved)
+                        .expect("a saved plan is plain data, always serializable");
+                    if let Err(e) = fs_err::write(out, text + "\n") {
+                        eprintln!("error: {e}");
+                        return exit::INVALID_INPUT;
+                    }
+                    eprintln!(
+                        "saved the plan to {}: `runbook apply {}` runs exactly it",
+                        out.display(),
+                        out.display()
+                    );
+                }
                 let fit = match window.as_deref().map(runbook::window::WindowSpec::parse) {
                     None => None,
                     Some(Ok(spec)) => Some(runbook::window::fit(&plan, &spec, now())),
