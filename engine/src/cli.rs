@@ -14,6 +14,7 @@ mod progress;
 mod report;
 mod run_report;
 mod runs;
+mod saved_plan;
 mod state;
 
 use std::process::ExitCode;
@@ -44,6 +45,43 @@ pub mod exit {
 }
 
 pub fn run() -> ExitCode {
-    let cli = args::Cli::parse();
+    let argv = match saved_plan_argv(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(exit::INVALID_INPUT);
+        }
+    };
+    let cli = args::Cli::parse_from(argv);
     ExitCode::from(commands::dispatch(cli))
+}
+
+/// `runbook apply PLAN [OPTIONS]` with a saved plan (told by its content): the arguments of the
+/// `plan` that wrote it, and `--saved-plan PLAN`, so that `apply` checks the plan is exactly it.
+fn saved_plan_argv(mut argv: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>, String> {
+    if argv.get(1).is_none_or(|a| a != "apply") || argv.len() < 3 {
+        return Ok(argv);
+    }
+    let path = std::path::PathBuf::from(&argv[2]);
+    let Some(saved) = saved_plan::SavedPlan::read(&path) else {
+        return Ok(argv);
+    };
+    let saved = saved?;
+    let mut words: Vec<std::ffi::OsString> = vec![
+        saved.runbook.path.clone().into(),
+        "-i".into(),
+        saved.inventory.path.clone().into(),
+    ];
+    for e in &saved.extra {
+        words.push("-e".into());
+        words.push(e.into());
+    }
+    for f in &saved.params_files {
+        words.push("--params".into());
+        words.push(f.path.clone().into());
+    }
+    words.push("--saved-plan".into());
+    words.push(path.into_os_string());
+    argv.splice(2..3, words);
+    Ok(argv)
 }

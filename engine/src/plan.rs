@@ -20,4 +20,4 @@ pub use model::{
     PlanNode, RunbookInfo, StepInfo,
 };
 pub use outage::PlannedSpan;
-pub use text::render_text;
+pub use text::{Detail, render_text, render_text_with};

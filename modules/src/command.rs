@@ -22,6 +22,10 @@ pub struct Command {
     /// Files on the host that the engine copies into the run's artifacts after the command
     /// exits 0 (a lost-transaction file, a sync report), in order.
     pub artifacts: Vec<Artifact>,
+    /// What it does in the vendor's words, for the plan a reviewer reads: the essential command
+    /// lines (`mupip replicate -source -shutdown -zerobacklog -timeout=30`), read by the module
+    /// from the script it renders. `None` when the script itself is the summary (`shell`).
+    pub summary: Option<Vec<String>>,
 }
 
 /// A file on the target host kept with the run: the engine fetches `path` after the command
@@ -43,6 +47,7 @@ impl Command {
             stdin: None,
             mutating: true,
             artifacts: Vec::new(),
+            summary: None,
         }
     }
 
@@ -78,6 +83,13 @@ impl Command {
     #[must_use]
     pub fn stdin(mut self, content: Value) -> Self {
         self.stdin = Some(content);
+        self
+    }
+
+    /// Sets the essential command lines shown in place of the script (see [`Command::summary`]).
+    #[must_use]
+    pub fn summarised(mut self, lines: Vec<String>) -> Self {
+        self.summary = Some(lines);
         self
     }
 

@@ -52,6 +52,7 @@ mod seqno;
 mod servers;
 mod shutdown;
 mod stop;
+mod vendor_lines;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -229,7 +230,7 @@ impl Env {
              cd \"$RB_DIR\" || rb_fail \"cannot enter $RB_DIR\"\n{body}",
             prelude(module, 1)
         );
-        let mut cmd = Command::new(script);
+        let mut cmd = Command::new(script).summarised(vendor_lines::vendor_lines(body));
         cmd.env = self.vars();
         cmd
     }
@@ -242,7 +243,7 @@ impl Env {
              cd \"$RB_DIR\" 2>/dev/null || exit {missing_dir}\n{body}",
             prelude(module, 2)
         );
-        let mut cmd = Command::probe(script);
+        let mut cmd = Command::probe(script).summarised(vendor_lines::vendor_lines(body));
         cmd.env = self.vars();
         cmd
     }
@@ -270,7 +271,7 @@ impl Env {
              cd \"$RB_DIR\" || rb_fail \"no instance directory $RB_DIR\"\n{body}",
             prelude(module, 1)
         );
-        let mut cmd = Command::probe(script);
+        let mut cmd = Command::probe(script).summarised(vendor_lines::vendor_lines(body));
         cmd.env = self.vars();
         cmd
     }

@@ -40,6 +40,7 @@ mod runbooks_gtm_dr;
 mod runbooks_gtm_switchover;
 mod runbooks_gtm_upgrade;
 mod runbooks_iris;
+mod saved_plan;
 mod snapshots;
 mod ssh_destination;
 mod ssh_user_config;

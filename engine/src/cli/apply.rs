@@ -47,6 +47,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         ));
     }
     let apply_args = ApplyArgs {
+        saved_plan: None,
         inputs: Inputs {
             runbook: PathBuf::from(&record.runbook_file),
             inventory: PathBuf::from(&record.inventory_file),
@@ -79,6 +80,16 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             return exit::INVALID_INPUT;
         }
     };
+    if let Some(path) = &args.saved_plan {
+        let checked = match super::saved_plan::SavedPlan::read(path) {
+            Some(Ok(saved)) => saved.check(path, &args.inputs, &plan),
+            Some(Err(message)) => Err(message),
+            None => Err(format!("{}: not a saved plan", path.display())),
+        };
+        if let Err(message) = checked {
+            return invalid(&message);
+        }
+    }
     let secrets = match secrets(&plan, &args.secrets) {
         Ok(s) => s,
         Err(message) => return invalid(&message),

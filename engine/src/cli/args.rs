@@ -28,14 +28,22 @@ pub enum Command {
     /// Check a runbook against an inventory and report every error at once.
     #[command(after_help = "Exit codes: 0 valid, 2 invalid (every error is printed).")]
     Validate(Inputs),
-    /// Show what a runbook will do: phases, waves, actions per host with the exact commands,
-    /// the critical-path estimate and the outage window.
+    /// Show what a runbook will do: phases, waves, actions per host with the vendor commands
+    /// (the exact scripts with `--scripts`), the critical-path estimate and the outage window.
     Plan {
         #[command(flatten)]
         inputs: Inputs,
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+        /// Show the exact scripts sent to the hosts instead of each module's command lines
+        /// (the JSON plan always has both).
+        #[arg(long)]
+        scripts: bool,
+        /// Also write the sealed plan, with the fingerprints of its runbook, inventory,
+        /// parameters and modules, to this file: `runbook apply PLAN` runs exactly it.
+        #[arg(long, value_name = "PLAN")]
+        out: Option<PathBuf>,
         /// Compare the estimates with this outage window (`START/END` or `22:00/02:00 ZONE`).
         #[arg(long, value_name = "START/END")]
         window: Option<String>,
@@ -180,6 +188,9 @@ pub struct ResolveArgs {
 pub struct ApplyArgs {
     #[command(flatten)]
     pub inputs: Inputs,
+    /// Set by `runbook apply PLAN` (a file `plan --out` wrote): the plan must be exactly it.
+    #[arg(long, hide = true, value_name = "PLAN")]
+    pub saved_plan: Option<PathBuf>,
     /// Actions at once over all hosts.
     #[arg(long, default_value_t = 10)]
     pub forks: usize,

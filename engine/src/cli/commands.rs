@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use runbook::plan::{GraphFormat, render_graph, render_json, render_text};
+use runbook::plan::{Detail, GraphFormat, render_graph, render_json, render_text_with};
 use runbook_modules::Registry;
 
 use super::args::{Cli, Command, GraphFormatArg, OutputFormat};
@@ -40,9 +40,25 @@ pub fn dispatch(mut cli: Cli) -> u8 {
         Command::Plan {
             inputs,
             format,
+            scripts,
+            out,
             window,
         } => match load::plan(&inputs) {
             Ok(plan) => {
+                if let Some(out) = &out {
+                    let saved = super::saved_plan::SavedPlan::of(&inputs, &plan);
+                    let text = serde_json::to_string_pretty(&saved)
+                        .expect("a saved plan is plain data, always serializable");
+                    if let Err(e) = fs_err::write(out, text + "\n") {
+                        eprintln!("error: {e}");
+                        return exit::INVALID_INPUT;
+                    }
+                    eprintln!(
+                        "saved the plan to {}: `runbook apply {}` runs exactly it",
+                        out.display(),
+                        out.display()
+                    );
+                }
                 let fit = match window.as_deref().map(runbook::window::WindowSpec::parse) {
                     None => None,
                     Some(Ok(spec)) => Some(runbook::window::fit(&plan, &spec, now())),
@@ -53,7 +69,12 @@ pub fn dispatch(mut cli: Cli) -> u8 {
                 };
                 let text = match format {
                     OutputFormat::Text => {
-                        let mut text = render_text(&plan);
+                        let detail = if scripts {
+                            Detail::Scripts
+                        } else {
+                            Detail::Summary
+                        };
+                        let mut text = render_text_with(&plan, detail);
                         if let Some(fit) = &fit {
                             text.push_str(&runbook::window::render_fit(fit));
                         }

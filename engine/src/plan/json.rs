@@ -129,7 +129,10 @@ enum Node<'p> {
 enum Op<'p> {
     Remote {
         mutating: bool,
+        /// The exact script, environment included (secrets masked).
         display: String,
+        /// The module's essential command lines (`null` when the script is its own summary).
+        summary: Option<&'p [String]>,
     },
     /// Data copied from another host through the controller (`storage.copy`).
     Transfer {
@@ -349,6 +352,7 @@ fn op(op: &Operation) -> Op<'_> {
         Operation::Remote(cmd) => Op::Remote {
             mutating: cmd.mutating,
             display: cmd.to_string(),
+            summary: cmd.summary.as_deref(),
         },
         Operation::Transfer(t) => Op::Transfer {
             from: &t.from,

@@ -1,4 +1,10 @@
-//! The human form of `plan`: phases → waves → actions per host, with the exact commands.
+//! The human form of `plan`: phases → waves → actions per host, each with what it does in the
+//! vendor's words (the module's essential command lines, [`runbook_modules::Command::summary`]),
+//! or with the exact scripts ([`Detail::Scripts`], `plan --scripts`).
+//!
+//! Why a summary by default: a GT.M script is ~50 lines of shared shell helpers around one or two
+//! `mupip` lines; a reviewer approving a change reads the `mupip` lines. The scripts that run stay
+//! one flag away and in the JSON plan.
 
 use std::fmt::Write as _;
 
@@ -8,8 +14,24 @@ use crate::ast::StepKind;
 
 use super::model::{EstimateSource, Plan, PlanNode};
 
-/// Renders the plan for a person. Deterministic: the same inputs give the same text.
+/// How much of each command the text plan shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// The module's essential command lines (the vendor's words), where it declares them.
+    #[default]
+    Summary,
+    /// The exact scripts sent to the hosts, environment included.
+    Scripts,
+}
+
+/// Renders the plan for a person, each command summarised. Deterministic: the same inputs give
+/// the same text.
 pub fn render_text(plan: &Plan) -> String {
+    render_text_with(plan, Detail::Summary)
+}
+
+/// Renders the plan for a person with the commands in the given [`Detail`].
+pub fn render_text_with(plan: &Plan, detail: Detail) -> String {
     let mut out = String::new();
     let r = &plan.runbook;
     let _ = writeln!(out, "runbook {} {}", r.name, r.version);
@@ -154,6 +176,17 @@ pub fn render_text(plan: &Plan) -> String {
                 let _ = writeln!(out, "        loop: {}", items.join(", "));
             }
             for op in &action.operations {
+                if let (Detail::Summary, runbook_modules::Operation::Remote(cmd)) = (detail, op)
+                    && let Some(lines) = &cmd.summary
+                {
+                    for line in lines {
+                        let _ = writeln!(out, "        $ {line}");
+                    }
+                    if lines.is_empty() {
+                        let _ = writeln!(out, "        $ (shell only: see plan --scripts)");
+                    }
+                    continue;
+                }
                 let text = op.to_string();
                 let mut lines = text.lines();
                 if let Some(first) = lines.next() {
