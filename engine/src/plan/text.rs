@@ -108,6 +108,9 @@ pub fn render_text(plan: &Plan) -> String {
             if let Some(w) = &step.when {
                 flags.push(format!("when: {w}"));
             }
+            if let Some(o) = &step.origin {
+                flags.push(format!("from: {}", o.describe()));
+            }
             if step.retries > 0 {
                 flags.push(format!("retries: {}", step.retries));
             }
