@@ -162,7 +162,6 @@ codes! {
     BlockCycle => "runbook::block::cycle",
     BlockTooDeep => "runbook::block::too_deep",
     BlockTooLarge => "runbook::block::too_large",
-    BlockArgument => "runbook::block::argument",
     InventoryUnknownHost => "runbook::inventory::unknown_host",
     InventoryUnknownGroup => "runbook::inventory::unknown_group",
     InventoryInvalidHost => "runbook::inventory::invalid_host",

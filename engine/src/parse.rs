@@ -115,6 +115,12 @@ pub fn parse_runbook_with(name: &str, text: String, loader: &dyn blocks::BlockLo
     if source.text().contains("uses") {
         let expansion = blocks::expand(&mut root, &mut r, loader);
         source.set_segments(expansion.segments);
+        if expansion.over_budget {
+            return Parsed {
+                runbook: None,
+                diagnostics: r.diagnostics,
+            };
+        }
         origins = expansion.origins;
     }
     let top = r.reader(&root, "the runbook", TOP_KEYS);

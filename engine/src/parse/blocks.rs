@@ -140,6 +140,8 @@ struct Frame {
 }
 
 pub(crate) struct Expansion {
+    /// Whether the expansion stopped at a limit (then nothing else is worth checking).
+    pub over_budget: bool,
     pub segments: Vec<Segment>,
     pub origins: BTreeMap<String, Origin>,
 }
@@ -181,6 +183,7 @@ pub(crate) fn expand(root: &mut Node, r: &mut Reporter, loader: &dyn BlockLoader
         x.steps_list(list, &mut frame);
     }
     Expansion {
+        over_budget: x.over_budget,
         segments: x.segments,
         origins: x.origins,
     }
@@ -389,7 +392,7 @@ impl Expander<'_> {
                 self.r.report(
                     Diagnostic::new(
                         Code::BlockNotFound,
-                        format!("cannot read the block `{}`: {message}", uses.value),
+                        format!("block `{}`: {message}", uses.value),
                     )
                     .primary(uses.span, "this block")
                     .help("`uses:` takes a path relative to the file that holds it"),
@@ -644,6 +647,10 @@ impl Expander<'_> {
                 },
             };
             // A placeholder keeps the block's own checks quiet after a reported argument.
+            if expr.is_none() {
+                raw.entry(p.name.value.clone())
+                    .or_insert_with(|| "all".to_owned());
+            }
             out.insert(
                 p.name.value.clone(),
                 expr.unwrap_or_else(|| "none".to_owned()),
@@ -663,11 +670,15 @@ impl Expander<'_> {
             NodeKind::Scalar(s, _) if is_template(s) => {
                 match substitute_targets(s, frame) {
                     Ok(new) => *s = new,
-                    Err(message) => self.r.report(
-                        Diagnostic::new(Code::TemplateUndefined, message)
-                            .primary(node.span, "in this target")
-                            .help("targets are fixed before the run: pass a role, group or host selector, written out, as the argument"),
-                    ),
+                    Err(message) => {
+                        self.r.report(
+                            Diagnostic::new(Code::TemplateUndefined, message)
+                                .primary(node.span, "in this target")
+                                .help("targets are fixed before the run: pass a role, group or host selector, written out, as the argument"),
+                        );
+                        // Reported: the compiler need not say it again in other words.
+                        "all".clone_into(s);
+                    }
                 }
             }
             _ => {}
@@ -717,13 +728,34 @@ impl Expander<'_> {
         };
         match result {
             Ok(new) => *s = new,
-            Err(message) => self.r.report(
-                Diagnostic::new(Code::TemplateUndefined, message)
-                    .primary(span, "in this template")
-                    .help("a block reads its own parameters as `params.NAME`; pass the runbook's values through `with:`"),
-            ),
+            Err(message) => {
+                self.r.report(
+                    Diagnostic::new(Code::TemplateUndefined, message)
+                        .primary(span, "in this template")
+                        .help("a block reads its own parameters as `params.NAME`; pass the runbook's values through `with:`"),
+                );
+                // Reported once, here: the template text alone goes on to the compiler.
+                *s = strip_templates(s);
+            }
         }
     }
+}
+
+/// The text of a template without its `{{ }}`, `{% %}` and `{# #}` parts.
+fn strip_templates(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(open) = ["{{", "{%", "{#"].iter().filter_map(|t| rest.find(t)).min() {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find(['}', '%', '#']).map_or(rest.len(), |c| {
+            rest[open + c..]
+                .find('}')
+                .map_or(rest.len(), |e| open + c + e + 1)
+        });
+        rest = &rest[close.max(open + 2).min(rest.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Reads a block file's header, params and body.
