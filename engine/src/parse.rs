@@ -73,8 +73,12 @@ pub struct Parsed {
 }
 
 /// Parses a runbook's text. `name` is what diagnostics call the file; blocks it uses are read
-/// from disk relative to it.
+/// from disk relative to it (for a built-in, `builtin:...`, from the binary).
 pub fn parse_runbook(name: &str, text: String) -> Parsed {
+    if name.starts_with(crate::builtin::PREFIX) {
+        // A built-in's blocks are built in with it, never read from the disk.
+        return parse_runbook_with(name, text, &crate::builtin::blocks::BuiltinLoader);
+    }
     parse_runbook_with(name, text, &blocks::FileLoader)
 }
 

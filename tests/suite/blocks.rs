@@ -404,3 +404,84 @@ steps:
         "{status}"
     );
 }
+
+#[test]
+fn a_block_of_phases_keeps_its_outage_irreversible_and_freeze_markers() {
+    let block = "\
+apiVersion: runbook/v1
+kind: Block
+params:
+  old: {type: string, required: true}
+  new: {type: string, required: true}
+phases:
+  - name: prepare
+    steps:
+      - {id: check, module: shell, on: \"{{ params.new }}\", with: {cmd: \"true\"}}
+  - name: switch
+    outage: true
+    steps:
+      - {id: stop, module: shell, on: \"{{ params.old }}\", freeze: start, with: {cmd: \"true\"}}
+      - {id: promote, module: shell, on: \"{{ params.new }}\", irreversible: true, freeze: end, with: {cmd: \"true\"}}
+";
+    let rb = "\
+apiVersion: runbook/v1
+kind: Runbook
+metadata: {name: t, version: 1.0.0}
+roles:
+  originating: 1
+  replicating: 1
+phases:
+  - uses: blocks/switch.yaml
+    id: over
+    with: {old: originating, new: replicating}
+  - name: after
+    steps:
+      - {id: report, module: shell, on: originating, with: {cmd: \"true\"}}
+";
+    let dir = scratch(&[("rb.yaml", rb), ("blocks/switch.yaml", block)]);
+    let plan = compile_path(&dir.path().join("rb.yaml")).unwrap_or_else(|ds| panic!("{ds:#?}"));
+    let phases: Vec<(&str, bool)> = plan
+        .phases
+        .iter()
+        .map(|p| (p.name.as_str(), p.outage))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("over.prepare", false),
+            ("over.switch", true),
+            ("after", false)
+        ]
+    );
+    let step = |id: &str| plan.steps.iter().find(|s| s.id == id).expect("the step");
+    assert!(step("over.promote").irreversible);
+    assert_eq!(step("over.stop").freeze, Some(runbook::ast::Freeze::Start));
+    assert_eq!(step("over.promote").freeze, Some(runbook::ast::Freeze::End));
+    assert_eq!(plan.phases[step("over.stop").phase].name, "over.switch");
+    // The targets came from the arguments: the old primary stops, the new one is promoted.
+    let hosts = |id: &str| -> Vec<String> {
+        step(id)
+            .hosts
+            .iter()
+            .map(|h| h.map_or("controller".to_owned(), |h| plan.hosts[h].name.clone()))
+            .collect()
+    };
+    assert_eq!(hosts("over.stop"), ["alpha"]);
+    assert_eq!(hosts("over.promote"), ["beta"]);
+    // A block of phases goes in `phases:`, not in `steps:`.
+    let misplaced = rb.replace(
+        "  - uses: blocks/switch.yaml\n    id: over\n    with: {old: originating, new: replicating}\n",
+        "",
+    )
+    .replace(
+        "      - {id: report",
+        "      - {uses: blocks/switch.yaml, id: over, with: {old: originating, new: replicating}}\n      - {id: report",
+    );
+    fs_err::write(dir.path().join("rb.yaml"), misplaced).expect("write");
+    let ds = compile_path(&dir.path().join("rb.yaml")).expect_err("wrong kind");
+    assert_eq!(
+        located(&ds, dir.path()),
+        [(Code::BlockKind, "rb.yaml".to_owned(), 10, 16)],
+        "{ds:#?}"
+    );
+}

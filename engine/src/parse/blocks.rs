@@ -62,11 +62,6 @@ pub struct FileLoader;
 
 impl BlockLoader for FileLoader {
     fn load(&self, from: &str, uses: &str) -> Result<(String, String), String> {
-        if from.starts_with("builtin:") {
-            return Err(format!(
-                "a built-in runbook uses blocks built in with it; `{uses}` is not one"
-            ));
-        }
         let base = Path::new(from).parent().unwrap_or(Path::new(""));
         let path = normalize(&base.join(uses));
         let name = path.display().to_string();
