@@ -485,3 +485,101 @@ phases:
         "{ds:#?}"
     );
 }
+
+/// The controller is killed while a step of the second use of a block runs on the host, and the
+/// host side of that action too (so no record says how it ended): the next apply reports the
+/// namespaced action `b.slow@a` in doubt, `runbook resolve RUN b.slow@a --redo` decides it, and
+/// the run finishes with every word written once.
+#[test]
+fn a_kill_inside_a_block_resumes_or_is_resolved_by_its_namespaced_id() {
+    use std::io::{BufRead, BufReader};
+
+    let rig = Rig::new(1);
+    let out = rig.root("a").join("words");
+    let block = "\
+apiVersion: runbook/v1
+kind: Block
+params:
+  word: {type: string, required: true}
+  file: {type: path, required: true}
+steps:
+  - id: slow
+    module: shell
+    on: a
+    with: {cmd: \"sleep 2; echo {{ params.word }} >> {{ params.file }}\"}
+";
+    let rb = format!(
+        "apiVersion: runbook/v1\nkind: Runbook\nmetadata: {{name: blocks-kill, version: 1.0.0}}\nsteps:\n  - {{uses: blocks/slow.yaml, id: a, with: {{word: one, file: {f}}}}}\n  - {{uses: blocks/slow.yaml, id: b, with: {{word: two, file: {f}}}}}\n",
+        f = out.display()
+    );
+    let file = rig.dir.path().join("kill.yaml");
+    fs_err::create_dir_all(rig.dir.path().join("blocks")).expect("mkdir");
+    fs_err::write(rig.dir.path().join("blocks/slow.yaml"), block).expect("write");
+    fs_err::write(&file, rb).expect("write");
+    let state = rig.dir.path().join("state");
+
+    let mut child = rig.spawn_apply(&file);
+    let stdout = child.stdout.take().expect("piped");
+    let mut killed = false;
+    for line in BufReader::new(stdout).lines() {
+        let event: serde_json::Value = serde_json::from_str(&line.expect("a line")).expect("JSON");
+        if event["event"] == "action_started" && event["action"] == "b.slow@a" {
+            child.kill().expect("kill -9");
+            killed = true;
+            break;
+        }
+    }
+    child.wait().expect("wait");
+    assert!(killed, "the second use's step started");
+    let crashed = crate::crash::crash_host_side(&rig, "b.slow@a");
+    assert!(crashed, "the host side of b.slow@a was found and killed");
+
+    let mut resolved = false;
+    let mut last = None;
+    for _ in 0..3 {
+        let run = rig.apply_file(&file, &rig.inventory(), &[]);
+        let unknown: Vec<String> = run
+            .events
+            .iter()
+            .filter(|e| e["event"] == "action_finished" && e["status"] == "unknown")
+            .filter_map(|e| e["action"].as_str().map(str::to_owned))
+            .collect();
+        assert!(
+            !run.start_order().iter().any(|a| a.starts_with("a.")),
+            "the first use does not run again"
+        );
+        if run.code == 0 {
+            last = Some(run);
+            break;
+        }
+        assert_eq!(run.code, 3, "{}", run.stderr);
+        assert_eq!(unknown, ["b.slow@a"], "only the killed action is in doubt");
+        let written = fs_err::read_to_string(&out).unwrap_or_default();
+        let done = written.lines().any(|l| l == "two");
+        let run_id = run.events[0]["run_id"].as_str().expect("run id");
+        let res = Command::new(env!("CARGO_BIN_EXE_runbook"))
+            .args(["resolve", run_id, "b.slow@a"])
+            .arg(if done { "--done" } else { "--redo" })
+            .args(["--by", "test", "--state"])
+            .arg(&state)
+            .output()
+            .expect("resolve");
+        assert!(
+            res.status.success(),
+            "{}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        resolved = true;
+    }
+    let last = last.expect("the run finished");
+    assert_eq!(
+        resolved, crashed,
+        "an action whose host side died is decided by `resolve`, on its namespaced id"
+    );
+    assert_eq!(
+        fs_err::read_to_string(&out).expect("the words"),
+        "one\ntwo\n",
+        "each word once (resolved by hand: {resolved}); statuses {:?}",
+        last.statuses()
+    );
+}
