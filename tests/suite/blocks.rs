@@ -524,6 +524,16 @@ steps:
     for line in BufReader::new(stdout).lines() {
         let event: serde_json::Value = serde_json::from_str(&line.expect("a line")).expect("JSON");
         if event["event"] == "action_started" && event["action"] == "b.slow@a" {
+            // Once the command runs on the host (its wrapper's record is there), not before.
+            let actions = rig.root("a").join(".runbook/actions");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while !crate::apply::all_files(&actions)
+                .iter()
+                .any(|p| crate::apply::is_pgid_record(p, Some("b.slow@a")))
+            {
+                assert!(std::time::Instant::now() < deadline, "b.slow@a never ran");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             child.kill().expect("kill -9");
             killed = true;
             break;
