@@ -26,6 +26,23 @@ pub struct Runbook {
     /// Runbook-level variables (templates allowed), visible as `vars.NAME`.
     pub vars: Vec<(Spanned<String>, Node)>,
     pub phases: Vec<Phase>,
+    /// Where each step that came from a block came from, by step id (see [`Origin`]).
+    pub origins: std::collections::BTreeMap<String, Origin>,
+}
+
+/// Where a step of a block came from: the block's file and the ids of the `uses:` entries
+/// that led there, outermost first (`["upgrade-b1", "switch"]` for `upgrade-b1.switch.stop`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Origin {
+    pub file: String,
+    pub uses: Vec<String>,
+}
+
+impl Origin {
+    /// `blocks/mark.yaml (uses: pair > first)`.
+    pub fn describe(&self) -> String {
+        format!("{} (uses: {})", self.file, self.uses.join(" > "))
+    }
 }
 
 #[derive(Clone, Debug, Default)]

@@ -8,6 +8,8 @@
 
 use crate::inventory::Inventory;
 
+pub mod blocks;
+
 /// One built-in runbook: `PLATFORM/NAME` and its text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Builtin {

@@ -187,7 +187,9 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
         .enumerate()
         .zip(compiled)
         .map(|((i, (p, step)), (args, spec))| {
-            step_info(registry, history, *p, step, hosts[i].clone(), args, spec)
+            let mut info = step_info(registry, history, *p, step, hosts[i].clone(), args, spec);
+            info.origin = runbook.origins.get(&step.id.value).cloned();
+            info
         })
         .collect();
     let mut step_hosts: Vec<Vec<&[Option<usize>]>> = vec![Vec::new(); runbook.phases.len()];
@@ -452,6 +454,7 @@ fn step_info(
         hosts,
         args,
         loop_spec,
+        origin: None,
     }
 }
 

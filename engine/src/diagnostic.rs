@@ -12,13 +12,26 @@ use miette::{LabeledSpan, NamedSource, SourceCode};
 
 use crate::yaml::Span;
 
+mod chain;
+
+pub use chain::{Segment, UsesSite};
+
+/// A file's line starts and its expanded blocks, both computed after the file is made.
+type Index = (
+    std::sync::OnceLock<Vec<usize>>,
+    std::sync::OnceLock<Vec<Segment>>,
+);
+
 /// A source file a diagnostic can point into.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
     inner: Arc<NamedSource<String>>,
     /// Byte offset of the start of every line, built on first use: locating a diagnostic is a
     /// binary search rather than a scan from the top (20,000 diagnostics in a 2 MB file).
-    lines: Arc<std::sync::OnceLock<Vec<usize>>>,
+    /// And the blocks expanded into this runbook, each at its own range of offsets past the
+    /// end of the text (see [`chain`]): set once, by the parser, when the runbook uses blocks.
+    /// (One `Arc` for both keeps a `Diagnostic` small.)
+    lines: Arc<Index>,
 }
 
 impl SourceFile {
@@ -27,6 +40,16 @@ impl SourceFile {
             inner: Arc::new(NamedSource::new(name, text).with_language("yaml")),
             lines: Arc::default(),
         }
+    }
+
+    /// Records the blocks expanded into this file (once; later calls are ignored).
+    pub fn set_segments(&self, segments: Vec<Segment>) {
+        let _ = self.lines.1.set(segments);
+    }
+
+    /// The blocks expanded into this file, in offset order.
+    pub fn segments(&self) -> &[Segment] {
+        self.lines.1.get().map_or(&[], Vec::as_slice)
     }
 
     pub fn name(&self) -> &str {
@@ -39,7 +62,7 @@ impl SourceFile {
 
     /// Byte offsets of the starts of the lines.
     pub fn line_starts(&self) -> &[usize] {
-        self.lines.get_or_init(|| {
+        self.lines.0.get_or_init(|| {
             std::iter::once(0)
                 .chain(self.text().match_indices('\n').map(|(i, _)| i + 1))
                 .collect()
@@ -134,6 +157,11 @@ codes! {
     TargetEmpty => "runbook::target::empty",
     RoleUndeclared => "runbook::role::undeclared",
     RoleCount => "runbook::role::count",
+    BlockNotFound => "runbook::block::not_found",
+    BlockKind => "runbook::block::kind",
+    BlockCycle => "runbook::block::cycle",
+    BlockTooDeep => "runbook::block::too_deep",
+    BlockTooLarge => "runbook::block::too_large",
     InventoryUnknownHost => "runbook::inventory::unknown_host",
     InventoryUnknownGroup => "runbook::inventory::unknown_group",
     InventoryInvalidHost => "runbook::inventory::invalid_host",
@@ -314,8 +342,10 @@ impl Diagnostics {
         self.0.extend(other);
     }
 
-    /// Sorts by file, then position, then code, so output is stable.
+    /// Sorts by file, then position, then code, so output is stable. A diagnostic inside a
+    /// block is moved into the block's file first, with the chain of `uses:` as related labels.
     pub fn sorted(mut self) -> Vec<Diagnostic> {
+        self.0 = self.0.into_iter().map(Diagnostic::localized).collect();
         self.0.sort_by(|a, b| {
             let key = |d: &Diagnostic| {
                 (

@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+pub mod blocks;
+
 use crate::ast::{
     API_VERSION, BatchSize, FailBudget, Metadata, Order, ParamDecl, ParamKind, Phase, RoleCount,
     RoleDecl, Runbook, Step, StepKind,
@@ -70,8 +72,18 @@ pub struct Parsed {
     pub diagnostics: Diagnostics,
 }
 
-/// Parses a runbook's text. `name` is what diagnostics call the file.
+/// Parses a runbook's text. `name` is what diagnostics call the file; blocks it uses are read
+/// from disk relative to it (for a built-in, `builtin:...`, from the binary).
 pub fn parse_runbook(name: &str, text: String) -> Parsed {
+    if name.starts_with(crate::builtin::PREFIX) {
+        // A built-in's blocks are built in with it, never read from the disk.
+        return parse_runbook_with(name, text, &crate::builtin::blocks::BuiltinLoader);
+    }
+    parse_runbook_with(name, text, &blocks::FileLoader)
+}
+
+/// [`parse_runbook`], with the blocks found by `loader`.
+pub fn parse_runbook_with(name: &str, text: String, loader: &dyn blocks::BlockLoader) -> Parsed {
     let source = SourceFile::new(name, text);
     let mut r = Reporter::new(source.clone());
     let root = match yaml::parse(source.text()) {
@@ -100,6 +112,20 @@ pub fn parse_runbook(name: &str, text: String) -> Parsed {
             runbook: None,
             diagnostics: r.diagnostics,
         };
+    }
+    // `uses:` first: everything below reads the expanded tree.
+    let mut root = root;
+    let mut origins = std::collections::BTreeMap::new();
+    if source.text().contains("uses") {
+        let expansion = blocks::expand(&mut root, &mut r, loader);
+        source.set_segments(expansion.segments);
+        if expansion.over_budget {
+            return Parsed {
+                runbook: None,
+                diagnostics: r.diagnostics,
+            };
+        }
+        origins = expansion.origins;
     }
     let top = r.reader(&root, "the runbook", TOP_KEYS);
 
@@ -208,6 +234,7 @@ pub fn parse_runbook(name: &str, text: String) -> Parsed {
         roles,
         vars,
         phases: phases_out,
+        origins,
     };
     Parsed {
         runbook: Some(runbook),
@@ -539,7 +566,7 @@ fn phase(r: &mut Reporter, node: &Node) -> Option<Phase> {
     let name = p
         .require(r, "name")
         .and_then(|n| r.string(n, "phase name"))?;
-    check_identifier(r, &name, "phase name");
+    check_namespaced(r, &name, "phase name");
     let description = p
         .get("description")
         .and_then(|n| r.string(n, "description"))
@@ -621,7 +648,7 @@ fn step(r: &mut Reporter, node: &Node, kind: StepKind) -> Option<Step> {
         return None;
     }
     let id = s.require(r, "id").and_then(|n| r.string(n, "step id"))?;
-    check_identifier(r, &id, "step id");
+    check_namespaced(r, &id, "step id");
     if id.value.len() > crate::ast::MAX_STEP_ID {
         r.report(
             Diagnostic::new(
@@ -759,6 +786,14 @@ fn check_identifier(r: &mut Reporter, name: &Spanned<String>, what: &str) {
                 "a {what} starts with a letter or `_` and uses letters, digits, `_` and `-`"
             )),
         );
+    }
+}
+
+/// A step id or phase name: an identifier, or identifiers joined by `.` (the steps of a block
+/// are `USES-ID.STEP-ID`).
+fn check_namespaced(r: &mut Reporter, name: &Spanned<String>, what: &str) {
+    if !name.value.split('.').all(is_identifier) {
+        check_identifier(r, name, what);
     }
 }
 

@@ -7,6 +7,7 @@
 //! ```text
 //! # expect: runbook::module::unknown at 9:17     the first line; more `# expect:` lines may follow
 //! # inventory: tests/corpus/inventory-ok/x.yaml  runbooks only, optional
+//! # expect: runbook::block::cycle at 8:11 in blocks/cycle-b.yaml   inside a block the file uses
 //! ```
 //!
 //! LINE:COL are 1-based (the header lines count) and locate the primary label of a diagnostic
@@ -48,6 +49,8 @@ struct Expectation {
     code: String,
     line: usize,
     col: usize,
+    /// The block file the diagnostic is in (relative to the corpus file), if not the file itself.
+    file: Option<String>,
 }
 
 /// What a corpus file's header says.
@@ -102,6 +105,10 @@ fn expectation(line: &str) -> Result<Expectation, String> {
     let bad = || format!("malformed expectation {line:?}; write `# expect: CODE at LINE:COL`");
     let rest = line.strip_prefix("# expect:").ok_or_else(bad)?.trim();
     let (code, position) = rest.split_once(" at ").ok_or_else(bad)?;
+    let (position, file) = match position.split_once(" in ") {
+        Some((p, f)) => (p, Some(f.trim().to_owned())),
+        None => (position, None),
+    };
     let (line_no, col) = position.trim().split_once(':').ok_or_else(bad)?;
     let code = code.trim();
     if !Code::ALL.iter().any(|c| c.as_str() == code) {
@@ -112,6 +119,7 @@ fn expectation(line: &str) -> Result<Expectation, String> {
         code: code.to_owned(),
         line: number(line_no)?,
         col: number(col)?,
+        file,
     })
 }
 
@@ -160,7 +168,16 @@ fn check(file: &str, runbook: &str, inventory: &str, header: &Header) -> Option<
     }
     let found = located(&out.stderr);
     for e in &header.expectations {
-        let place = format!("{file}:{}:{}", e.line, e.col);
+        let at_file = match &e.file {
+            Some(block) => Path::new(file)
+                .parent()
+                .unwrap_or(Path::new(""))
+                .join(block)
+                .display()
+                .to_string(),
+            None => file.to_owned(),
+        };
+        let place = format!("{at_file}:{}:{}", e.line, e.col);
         if found
             .iter()
             .any(|(code, at)| *code == e.code && *at == place)
@@ -301,12 +318,14 @@ fn headers_are_read_strictly() {
             Expectation {
                 code: "runbook::step::cycle".into(),
                 line: 3,
-                col: 14
+                col: 14,
+                file: None,
             },
             Expectation {
                 code: "runbook::role::count".into(),
                 line: 1,
-                col: 2
+                col: 2,
+                file: None,
             },
         ],
         "only the leading comment lines are the header"

@@ -25,7 +25,7 @@ fn runbook() -> String {
 
 /// The host "crashes" under a running action: its wrapper and its script are killed, so no
 /// exit code is recorded. Waits (briefly) for the action to be running on the host first.
-fn crash_host_side(rig: &Rig, action: &str) -> bool {
+pub(crate) fn crash_host_side(rig: &Rig, action: &str) -> bool {
     let host = action.split_once('@').map_or("", |(_, h)| h);
     let actions = rig.root(host).join(".runbook/actions");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);

@@ -10,6 +10,7 @@
 //! - `cli`: the binary's commands, exit codes and help.
 
 mod apply;
+mod blocks;
 mod builtins;
 mod cli;
 mod compile_errors;

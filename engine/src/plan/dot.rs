@@ -30,9 +30,15 @@ pub fn render_graph(plan: &Plan, format: GraphFormat) -> String {
                             } else {
                                 ""
                             };
+                            let from = plan.steps[a.step]
+                                .origin
+                                .as_ref()
+                                .map_or(String::new(), |o| {
+                                    format!(", tooltip=\"from {}\"", escape(&o.describe()))
+                                });
                             let _ = writeln!(
                                 out,
-                                "    {} [label=\"{}\"{shape}];",
+                                "    {} [label=\"{}\"{shape}{from}];",
                                 short(*n),
                                 escape(&plan.action_id(a))
                             );
@@ -80,9 +86,15 @@ pub fn render_graph(plan: &Plan, format: GraphFormat) -> String {
                             } else {
                                 ("[", "]")
                             };
+                            let from = plan.steps[a.step]
+                                .origin
+                                .as_ref()
+                                .map_or(String::new(), |o| {
+                                    format!("<br/><i>from {}</i>", mermaid(&o.describe()))
+                                });
                             let _ = writeln!(
                                 out,
-                                "    {}{open}\"{}\"{close}",
+                                "    {}{open}\"{}{from}\"{close}",
                                 short(*n),
                                 mermaid(&plan.action_id(a))
                             );

@@ -91,6 +91,10 @@ struct Step<'p> {
     #[serde(rename = "loop")]
     loop_source: Option<&'p str>,
     source: Option<&'p str>,
+    /// The block the step came from (`file`, and `uses`: the chain of `uses:` ids); absent for
+    /// the runbook's own steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    block: Option<&'p crate::ast::Origin>,
     estimate: Estimate,
     hosts: Vec<&'p str>,
 }
@@ -250,6 +254,7 @@ impl<'p> Document<'p> {
                 register: s.register.as_deref(),
                 loop_source: s.loop_source.as_deref(),
                 source: s.source.as_deref(),
+                block: s.origin.as_ref(),
                 estimate: Estimate {
                     secs: secs(s.estimate),
                     source: s.estimate_source,

@@ -68,6 +68,8 @@ pub enum EstimateSource {
 #[derive(Clone, Debug)]
 pub struct StepInfo {
     pub id: String,
+    /// The block the step came from, and the chain of `uses:` (`None`: the runbook's own).
+    pub origin: Option<crate::ast::Origin>,
     pub name: Option<String>,
     pub description: Option<String>,
     pub source: Option<String>,

@@ -130,6 +130,9 @@ pub fn render_text_with(plan: &Plan, detail: Detail) -> String {
             if let Some(w) = &step.when {
                 flags.push(format!("when: {w}"));
             }
+            if let Some(o) = &step.origin {
+                flags.push(format!("from: {}", o.describe()));
+            }
             if step.retries > 0 {
                 flags.push(format!("retries: {}", step.retries));
             }
