@@ -120,7 +120,7 @@ run_runbook() {
   # `app-resume-b`) and where it goes: each freeze action's `duration_secs`, and the gaps between
   # them (the engine's scheduling and journal commits) as the rest.
   local engine steps
-  engine=$(grep -o '"event":"freeze_ended".*' "$d/events.log" | grep -o '"duration_secs":[0-9.]*' | head -n 1 | sed 's/.*://')
+  engine=$(grep -o '"event":"freeze_ended".*' "$d/events.log" | grep -o '"duration_secs":[0-9.]*' | head -n 1 | sed 's/.*://' | awk '{ printf "%.2f", $1 }')
   steps=$(awk -v f="${engine:-0}" '
     /"event":"action_finished"/ && /"action":"(app-hold@a|stop-source-a@a|stop-receiver-b@b|start-b-originating@b|app-resume-b@b)"/ {
       match($0, /"step":"[^"]*"/); st = substr($0, RSTART + 8, RLENGTH - 9)
