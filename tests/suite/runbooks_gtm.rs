@@ -36,6 +36,64 @@ pub fn eventually(lab: &GtmLab, host: &str, read: &str, want: &str) {
     }
 }
 
+/// The run's write freeze as its journal records it (`runbook status RUN --format json`):
+/// measured to its end (`complete`), longer than nothing, inside the run's outage, and the
+/// outage inside the run (`started_at` to `finished_at`). No timed assertion: only the order
+/// of the three. Returns the freeze's total in seconds.
+pub fn assert_freeze_measured(run: &Applied) -> f64 {
+    let status = status_json(run);
+    let secs = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
+    let (freeze, outage) = (&status["freeze"], &status["outage"]);
+    assert_eq!(
+        freeze["complete"], true,
+        "the freeze is measured to its end: {status:#}"
+    );
+    assert_eq!(
+        outage["complete"], true,
+        "the outage is measured to its end: {status:#}"
+    );
+    let at = |key: &str| -> jiff::Timestamp {
+        status[key]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("`{key}` is a timestamp: {status:#}"))
+    };
+    let whole = (at("finished_at") - at("started_at"))
+        .total(jiff::Unit::Second)
+        .expect("a run's length in seconds");
+    let (frozen, down) = (secs(&freeze["total_secs"]), secs(&outage["total_secs"]));
+    assert!(
+        0.0 < frozen && frozen <= down && down <= whole,
+        "freeze {frozen} s ≤ outage {down} s ≤ run {whole} s"
+    );
+    frozen
+}
+
+/// A freeze that began and was cut short (the run failed inside it) is recorded as not over.
+pub fn assert_freeze_not_over(run: &Applied) {
+    let status = status_json(run);
+    assert_eq!(status["freeze"]["complete"], false, "{status:#}");
+    assert!(
+        status["freeze"]["total_secs"].as_f64().is_some(),
+        "{status:#}"
+    );
+}
+
+fn status_json(run: &Applied) -> serde_json::Value {
+    let run_id = run.events[0]["run_id"].as_str().expect("run id");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .args(["status", run_id, "--format", "json", "--state"])
+        .arg(&run.state)
+        .output()
+        .expect("runbook status runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
 fn pair() -> GtmLab {
     GtmLab::new(&[("a", "originating"), ("b", "replicating")])
 }

@@ -155,6 +155,8 @@ fn promote_then_fallback_switches_roles_and_back_with_data_both_ways() {
         &["-e", "mode=promote", "-e", "source_shutdown_timeout=10s"],
     );
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    // The promote's write freeze (A's Source Server stopped to B originating).
+    crate::runbooks_gtm::assert_freeze_measured(&run);
     // B is production now; its updates are copied to A (the reversed journal copy).
     assert_eq!(
         lab.m("b", "set ^DR(1)=\"written on the promoted shadow\""),

@@ -162,6 +162,7 @@ fn with_data_loss_allowed_a_is_rolled_back_and_its_lost_updates_reach_b() {
 
     let run = switchover(&lab, &["-e", "allow_data_loss=true"]);
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    crate::runbooks_gtm::assert_freeze_measured(&run);
     assert_eq!(run.status("health-b@b"), "skipped");
     assert_eq!(run.status("drain@a"), "skipped");
     assert_eq!(run.status("stop-source-a@a"), "changed");
@@ -265,6 +266,7 @@ fn the_preflight_refuses_an_unhealthy_candidate_and_changes_nothing_then_a_drain
     }
     let run = switchover(&lab, &[]);
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    crate::runbooks_gtm::assert_freeze_measured(&run);
     assert!(
         run.events.iter().any(|e| e["event"] == "action_resumed"),
         "the refused run was resumed"
@@ -304,6 +306,7 @@ fn b_a_p_becomes_a_b_p_with_a_and_p_rolled_back() {
 
     let run = switchover(&lab, &["-e", "allow_data_loss=true"]);
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    crate::runbooks_gtm::assert_freeze_measured(&run);
     for action in [
         "role-p-ok@c",
         "stop-p@c",
@@ -425,6 +428,7 @@ fn killed_at_the_point_of_no_return_it_resumes_and_runs_nothing_twice() {
     // `runbook apply` again: it resumes the killed run by itself.
     let run = switchover(&lab, &extra);
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    crate::runbooks_gtm::assert_freeze_measured(&run);
     let resumed: Vec<String> = run
         .events
         .iter()
@@ -507,6 +511,7 @@ fn a_failure_before_the_point_of_no_return_leaves_a_originating() {
     std::fs::write(&file, sabotaged).expect("write");
     let run = lab.rig.apply_file(&file, &lab.rig.inventory(), &args(&[]));
     assert_eq!(run.code, 1, "{}\n{:#?}", run.stderr, run.events);
+    crate::runbooks_gtm::assert_freeze_not_over(&run);
     assert_eq!(run.status("stop-source-a@a"), "changed");
     assert_eq!(run.status("stop-receiver-b@b"), "changed");
     assert_eq!(run.status("injected-failure@b"), "failed");
@@ -549,6 +554,7 @@ fn a_receiver_lost_after_the_drain_gate_aborts_before_promote_and_a_stays_origin
     );
     let run = lab.rig.apply_file(&file, &lab.rig.inventory(), &args(&[]));
     assert_eq!(run.code, 1, "{}\n{:#?}", run.stderr, run.events);
+    crate::runbooks_gtm::assert_freeze_not_over(&run);
     assert_eq!(run.status("drain@a"), "ok");
     assert_eq!(run.status("injected-receiver-down@b"), "changed");
     assert_eq!(run.status("injected-late-writes@a"), "changed");
@@ -625,6 +631,7 @@ fn every_update_made_before_the_freeze_is_on_b_afterwards() {
     );
     let written = writer.join().expect("the writer");
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
+    crate::runbooks_gtm::assert_freeze_measured(&run);
     assert_eq!(run.status("app-hold@a"), "changed");
     assert_eq!(run.status("stop-source-a@a"), "changed");
     assert_eq!(run.status("apply-lost-b@b"), "skipped", "nothing in flight");

@@ -192,6 +192,8 @@ fn replica_first_upgrades_b_then_a_resets_a_moved_seqno_and_ends_b_to_a() {
     };
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
     assert_eq!(pauses, 1, "one switchover");
+    // The first switchover's write freeze (A's Source Server stopped to B originating).
+    crate::runbooks_gtm::assert_freeze_measured(&run);
     for step in [
         "b1-upgrade@b",
         "switchover-activate@b",
@@ -228,6 +230,8 @@ fn originating_first_upgrades_a_then_b_and_ends_a_to_b() {
     };
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
     assert_eq!(pauses, 2, "a switchover and a switch back");
+    // The first switchover's write freeze (A's Source Server stopped to B originating).
+    crate::runbooks_gtm::assert_freeze_measured(&run);
     for step in [
         "switchover-activate@b",
         "a-upgrade@a",

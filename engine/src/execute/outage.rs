@@ -305,12 +305,31 @@ impl Tracker {
             });
         };
         let outage = member(&|s| plan.phases[s.phase].outage);
-        add(Kind::Outage, plan.outage_estimate(), outage.clone(), outage);
+        add(
+            Kind::Outage,
+            plan.outage_estimate(),
+            outage.clone(),
+            outage.clone(),
+        );
+        // A freeze an earlier apply left open (killed or stopped between its start and its
+        // end) goes on in this one: its start step is recorded done and does not run again, so
+        // this apply's piece opens with its first outage action instead.
+        let freeze_open = earlier
+            .iter()
+            .filter(|p| Kind::parse(&p.kind) == Some(Kind::Freeze) && p.generation != generation)
+            .max_by_key(|p| p.generation)
+            .is_some_and(|p| !p.ended);
+        let mut freeze_opens = member(&|s| s.freeze == Some(Freeze::Start));
+        if freeze_open {
+            for (opens, in_outage) in freeze_opens.iter_mut().zip(&outage) {
+                *opens |= *in_outage;
+            }
+        }
         add(
             Kind::Freeze,
             plan.planned_freeze()
                 .map_or(Duration::ZERO, crate::plan::PlannedSpan::length),
-            member(&|s| s.freeze == Some(Freeze::Start)),
+            freeze_opens,
             member(&|s| s.freeze == Some(Freeze::End)),
         );
         Self {

@@ -28,7 +28,8 @@ pub struct LabConfig {
     pub roles: Vec<(String, String)>,
     /// Inventory variables for every host, `(name, template)`: the template's placeholders
     /// `{name}`, `{NAME}` (upper-cased), `{index}` (1-based), `{address}`, `{root}` (the host's
-    /// tree) and `{free_port}` (a TCP port free on every address, a new one at each use) are
+    /// tree) and `{free_port}` (a TCP port free on every address and below the ephemeral range, a
+    /// new one at each use: see [`super::process::service_port`]) are
     /// filled in per host, so a runbook that needs `gtm_dir` or `repl_port` can be rehearsed.
     pub vars: Vec<(String, String)>,
 }
@@ -201,7 +202,7 @@ pub fn fill(
         .replace("{address}", &address.to_string())
         .replace("{root}", &root.display().to_string());
     while let Some(at) = out.find("{free_port}") {
-        let port = super::process::free_port(Ipv4Addr::UNSPECIFIED)?;
+        let port = super::process::service_port(Ipv4Addr::UNSPECIFIED)?;
         out.replace_range(at..at + "{free_port}".len(), &port.to_string());
     }
     Ok(out)
@@ -249,6 +250,34 @@ mod tests {
                 a.iter()
                     .all(|a| a.is_loopback() && *a != Ipv4Addr::LOCALHOST)
             );
+        }
+    }
+
+    #[test]
+    fn free_ports_are_new_each_time_free_and_below_the_ephemeral_range() {
+        let filled = fill(
+            "{free_port} {free_port}",
+            "a",
+            1,
+            Ipv4Addr::LOCALHOST,
+            std::path::Path::new("/"),
+        )
+        .expect("two ports");
+        let ports: Vec<u16> = filled
+            .split(' ')
+            .map(|p| p.parse().expect("a port"))
+            .collect();
+        assert_ne!(ports[0], ports[1]);
+        let low: u16 = fs_err::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(32768);
+        for port in ports {
+            assert!(
+                port < low,
+                "{port} is not an ephemeral port (they start at {low})"
+            );
+            std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).expect("free");
         }
     }
 }

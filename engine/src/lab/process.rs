@@ -175,6 +175,53 @@ pub fn free_port(address: Ipv4Addr) -> Result<u16, LabError> {
         .map_err(|source| LabError::NoPort { address, source })
 }
 
+/// A TCP port for a service the lab's hosts listen on later (a GT.M Receiver Server's
+/// `repl_port`, `{free_port}` in a lab's variables): free now on `address`, and below the
+/// kernel's ephemeral range. A port from [`free_port`] (bind port 0) is an ephemeral one: any
+/// outgoing connection made meanwhile (the runbook's SSH sessions, a Source Server connecting,
+/// another session's tests) may be given it as its local port, and a listen on it minutes later
+/// fails with `EADDRINUSE` (seen once in `benches/switchover_freeze.sh`: A's rollback could not
+/// listen on A's replication port). The kernel never hands out a port below the ephemeral range
+/// by itself; only an explicit listener can take it, and the search starts at a different place
+/// in each process, so parallel labs rarely try the same one. Ports handed out by this process
+/// are not handed out again.
+pub fn service_port(address: Ipv4Addr) -> Result<u16, LabError> {
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let high = ephemeral_low();
+    let low = 10_000u16.min(high / 2);
+    let span = u32::from(high - low);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id().rotate_left(16);
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for i in 0..span {
+        let port = low + u16::try_from((seed.wrapping_add(i)) % span).expect("below the range");
+        if given.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind((address, port)).is_ok() {
+            given.insert(port);
+            return Ok(port);
+        }
+    }
+    drop(given);
+    free_port(address)
+}
+
+/// The first port of the kernel's ephemeral range (Linux: `ip_local_port_range`; 32768, its
+/// default, when it cannot be read).
+fn ephemeral_low() -> u16 {
+    fs_err::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .filter(|low: &u16| *low > 1024)
+        .unwrap_or(32768)
+}
+
 /// Whether an SSH server answers on `address:port` (it sends its `SSH-` banner first).
 pub fn answers(address: Ipv4Addr, port: u16) -> bool {
     let addr = SocketAddr::from((address, port));
