@@ -222,6 +222,45 @@ impl Report {
         out
     }
 
+    /// The facts at the head of the Markdown and HTML reports, as `(label, text)`, in order:
+    /// files (each written by `file(path, sha256)`), who, when, windows, outage and freeze.
+    pub fn facts(&self, file: impl Fn(&str, &str) -> String) -> Vec<(&'static str, String)> {
+        let mut facts = vec![
+            ("runbook", file(&self.runbook.file, &self.runbook.sha256)),
+            (
+                "inventory",
+                file(&self.inventory.file, &self.inventory.sha256),
+            ),
+            ("operator", self.operator.clone()),
+            ("outcome", self.state.clone()),
+            ("started", shown(&self.started_at)),
+            (
+                "finished",
+                self.finished_at
+                    .as_deref()
+                    .map_or_else(|| "–".into(), shown),
+            ),
+            ("starts", format!("{} (1 + resumes)", self.starts)),
+            (
+                "window planned",
+                self.window.planned.clone().unwrap_or_else(|| "none".into()),
+            ),
+            (
+                "window used",
+                self.window.used.as_ref().map_or_else(
+                    || "–".into(),
+                    |u| format!("{} → {} ({:.1} s)", shown(&u.start), shown(&u.end), u.secs),
+                ),
+            ),
+        ];
+        for (name, o) in [("outage", &self.outage), ("write freeze", &self.freeze)] {
+            if let Some(o) = o {
+                facts.push((name, outage_line(o)));
+            }
+        }
+        facts
+    }
+
     /// The hosts in the order their first action appears.
     pub fn hosts(&self) -> Vec<&str> {
         let mut hosts: Vec<&str> = Vec::new();

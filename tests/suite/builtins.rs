@@ -134,21 +134,7 @@ fn a_builtin_applied_by_name_is_recorded_as_such_and_runs_as_shipped() {
     let again = lab
         .rig
         .apply_file(Path::new("gtm/new-mirror.yaml"), &lab.rig.inventory(), &[]);
-    assert_eq!(again.code, 0, "{}", again.stderr);
-    for step in [
-        "db-a@a",
-        "repl-a@a",
-        "source-a@a",
-        "db-b@b",
-        "repl-b@b",
-        "receiver-b@b",
-    ] {
-        assert_eq!(
-            again.status(step),
-            "ok",
-            "{step} changed something on a working pair"
-        );
-    }
+    crate::runbooks_gtm::assert_new_mirror_found_its_work_done(&again);
     let runs = runbook::journal::Journal::open(&again.state)
         .expect("journal")
         .runs()

@@ -94,6 +94,25 @@ fn status_json(run: &Applied) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("status JSON")
 }
 
+/// A second `new-mirror` on a working pair: every set-up step finds its work done.
+pub fn assert_new_mirror_found_its_work_done(again: &Applied) {
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    for step in [
+        "db-a@a",
+        "repl-a@a",
+        "source-a@a",
+        "db-b@b",
+        "repl-b@b",
+        "receiver-b@b",
+    ] {
+        assert_eq!(
+            again.status(step),
+            "ok",
+            "{step} changed something on a working pair"
+        );
+    }
+}
+
 fn pair() -> GtmLab {
     GtmLab::new(&[("a", "originating"), ("b", "replicating")])
 }
@@ -126,21 +145,7 @@ fn new_mirror_replicates_a_to_b_and_a_second_run_changes_nothing() {
     let file = lab.rig.dir.path().join("new-mirror-again.yaml");
     fs_err::copy(runbook("new-mirror"), &file).expect("copy");
     let again = lab.rig.apply_file(&file, &lab.rig.inventory(), &[]);
-    assert_eq!(again.code, 0, "{}", again.stderr);
-    for step in [
-        "db-a@a",
-        "repl-a@a",
-        "source-a@a",
-        "db-b@b",
-        "repl-b@b",
-        "receiver-b@b",
-    ] {
-        assert_eq!(
-            again.status(step),
-            "ok",
-            "{step} changed something on a working pair"
-        );
-    }
+    assert_new_mirror_found_its_work_done(&again);
 
     // The shutdown runbook stops both sides: no GT.M shared memory is left.
     let down = apply(&lab, "shutdown", &[]);

@@ -234,6 +234,21 @@ impl Database {
     }
 
     /// Runs `f` with the client on the journal's runtime and waits for it, from any thread.
+    /// The rows `sql` selects for one run (`$1` is the run id), each mapped by `map`.
+    fn rows_of_run<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        run: &str,
+        map: fn(&tokio_postgres::Row) -> T,
+    ) -> Result<Vec<T>, JournalError> {
+        let run = run.to_owned();
+        self.run(move |c| async move {
+            let c = c.lock().await;
+            let rows = c.query_typed(sql, &[(&run, Type::TEXT)]).await?;
+            Ok(rows.iter().map(map).collect())
+        })
+    }
+
     pub(crate) fn run<T, F, Fut>(&self, f: F) -> Result<T, JournalError>
     where
         T: Send + 'static,
@@ -373,21 +388,13 @@ impl Database {
     /// The actions of a run in the order they were first recorded (as
     /// [`super::Journal::actions`]).
     pub fn actions(&self, run: &str) -> Result<Vec<ActionRecord>, JournalError> {
-        let run = run.to_owned();
-        self.run(move |c| async move {
-            let c = c.lock().await;
-            let rows = c
-                .query_typed(
-                    "SELECT a.action, a.step, a.host, a.definition_fp, a.status, a.attempt, a.duration_ms, a.rc, a.message
+        self.rows_of_run(
+            "SELECT a.action, a.step, a.host, a.definition_fp, a.status, a.attempt, a.duration_ms, a.rc, a.message
                      FROM runbook.actions a
                      WHERE a.run_id = $1
                      ORDER BY (SELECT min(t.seq) FROM runbook.transitions t WHERE t.run_id = a.run_id AND t.action = a.action), a.action",
-                    &[(&run, Type::TEXT)],
-                )
-                .await?;
-            Ok(rows
-                .iter()
-                .map(|row| ActionRecord {
+            run,
+            |row| ActionRecord {
                     action: row.get(0),
                     step: row.get(1),
                     host: row.get(2),
@@ -397,65 +404,43 @@ impl Database {
                     duration_ms: row.get(6),
                     rc: row.get(7),
                     message: row.get(8),
-                })
-                .collect())
-        })
+                },
+        )
     }
 
     /// `(action, status)` of every action of a run, sorted by action.
     pub fn action_statuses(&self, run: &str) -> Result<Vec<(String, String)>, JournalError> {
-        let run = run.to_owned();
-        self.run(move |c| async move {
-            let c = c.lock().await;
-            let rows = c
-                .query_typed(
-                    "SELECT action, status FROM runbook.actions WHERE run_id = $1 ORDER BY action",
-                    &[(&run, Type::TEXT)],
-                )
-                .await?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })
+        self.rows_of_run(
+            "SELECT action, status FROM runbook.actions WHERE run_id = $1 ORDER BY action",
+            run,
+            |r| (r.get(0), r.get(1)),
+        )
     }
 
     /// How many `started` transitions each action has, sorted by action: what "every step
     /// exactly once" is checked against.
     pub fn starts(&self, run: &str) -> Result<Vec<(String, i64)>, JournalError> {
-        let run = run.to_owned();
-        self.run(move |c| async move {
-            let c = c.lock().await;
-            let rows = c
-                .query_typed(
-                    "SELECT action, count(*) FROM runbook.transitions WHERE run_id = $1 AND status = 'started' GROUP BY action ORDER BY action",
-                    &[(&run, Type::TEXT)],
-                )
-                .await?;
-            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        })
+        self.rows_of_run(
+            "SELECT action, count(*) FROM runbook.transitions WHERE run_id = $1 AND status = 'started' GROUP BY action ORDER BY action",
+            run,
+            |r| (r.get(0), r.get(1)),
+        )
     }
 
     /// The pieces of a run's outage and write freeze, by generation, outage before freeze.
     pub fn pieces(&self, run: &str) -> Result<Vec<Piece>, JournalError> {
-        let run = run.to_owned();
-        self.run(move |c| async move {
-            let c = c.lock().await;
-            let rows = c
-                .query_typed(
-                    "SELECT kind, generation, started_at, duration_ms, ended, planned_ms FROM runbook.outages WHERE run_id = $1 ORDER BY generation, kind DESC",
-                    &[(&run, Type::TEXT)],
-                )
-                .await?;
-            Ok(rows
-                .iter()
-                .map(|row| Piece {
+        self.rows_of_run(
+            "SELECT kind, generation, started_at, duration_ms, ended, planned_ms FROM runbook.outages WHERE run_id = $1 ORDER BY generation, kind DESC",
+            run,
+            |row| Piece {
                     kind: row.get(0),
                     generation: u32::try_from(row.get::<_, i64>(1)).unwrap_or(u32::MAX),
                     started_at: row.get(2),
                     duration_ms: row.get(3),
                     ended: row.get(4),
                     planned_ms: row.get(5),
-                })
-                .collect())
-        })
+                },
+        )
     }
 
     /// Writes `entries` in one transaction, if `epoch` still holds the run's lease: the lease

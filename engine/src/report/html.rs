@@ -216,41 +216,7 @@ pre {{ background: #fafafa; padding: 6px; margin: 0; white-space: pre-wrap; }}
         esc(&r.close.reason)
     );
     let _ = writeln!(o, "<table id=\"facts\">");
-    let facts = [
-        (
-            "runbook",
-            format!("{} (sha256 {})", r.runbook.file, r.runbook.sha256),
-        ),
-        (
-            "inventory",
-            format!("{} (sha256 {})", r.inventory.file, r.inventory.sha256),
-        ),
-        ("operator", r.operator.clone()),
-        ("outcome", r.state.clone()),
-        ("started", shown(&r.started_at)),
-        (
-            "finished",
-            r.finished_at.as_deref().map_or_else(|| "–".into(), shown),
-        ),
-        ("starts", format!("{} (1 + resumes)", r.starts)),
-        (
-            "window planned",
-            r.window.planned.clone().unwrap_or_else(|| "none".into()),
-        ),
-        (
-            "window used",
-            r.window.used.as_ref().map_or_else(
-                || "–".into(),
-                |u| format!("{} → {} ({:.1} s)", shown(&u.start), shown(&u.end), u.secs),
-            ),
-        ),
-    ];
-    let mut facts = facts.to_vec();
-    for (name, o) in [("outage", &r.outage), ("write freeze", &r.freeze)] {
-        if let Some(o) = o {
-            facts.push((name, super::outage_line(o)));
-        }
-    }
+    let facts = r.facts(|file, sha| format!("{file} (sha256 {sha})"));
     for (k, v) in facts {
         let _ = writeln!(o, "<tr><th>{k}</th><td>{}</td></tr>", esc(&v));
     }

@@ -22,49 +22,7 @@ pub fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(o, "**Close code: {}** — {}\n", r.close.code, r.close.reason);
     let _ = writeln!(o, "| | |\n| --- | --- |");
-    let rows = [
-        (
-            "runbook",
-            format!(
-                "`{}` (sha256 `{}`)",
-                r.runbook.file,
-                short(&r.runbook.sha256)
-            ),
-        ),
-        (
-            "inventory",
-            format!(
-                "`{}` (sha256 `{}`)",
-                r.inventory.file,
-                short(&r.inventory.sha256)
-            ),
-        ),
-        ("operator", r.operator.clone()),
-        ("outcome", r.state.clone()),
-        ("started", shown(&r.started_at)),
-        (
-            "finished",
-            r.finished_at.as_deref().map_or_else(|| "–".into(), shown),
-        ),
-        ("starts", format!("{} (1 + resumes)", r.starts)),
-        (
-            "window planned",
-            r.window.planned.clone().unwrap_or_else(|| "none".into()),
-        ),
-        (
-            "window used",
-            r.window.used.as_ref().map_or_else(
-                || "–".into(),
-                |u| format!("{} → {} ({:.1} s)", shown(&u.start), shown(&u.end), u.secs),
-            ),
-        ),
-    ];
-    let mut rows = rows.to_vec();
-    for (name, o) in [("outage", &r.outage), ("write freeze", &r.freeze)] {
-        if let Some(o) = o {
-            rows.push((name, super::outage_line(o)));
-        }
-    }
+    let rows = r.facts(|file, sha| format!("`{file}` (sha256 `{}`)", short(sha)));
     for (k, v) in rows {
         let _ = writeln!(o, "| {k} | {} |", cell(&v));
     }
