@@ -165,6 +165,31 @@ struct Span {
 }
 
 impl Span {
+    /// A span not yet open: its members (`opens`, `closes` per node) and earlier pieces.
+    fn new(
+        kind: Kind,
+        planned: Duration,
+        opens: Vec<bool>,
+        closes: Vec<bool>,
+        earlier: Vec<PieceTime>,
+    ) -> Self {
+        let pending = closes.iter().filter(|c| **c).count();
+        Self {
+            kind,
+            planned,
+            opens,
+            closes,
+            pending,
+            failed: false,
+            start: None,
+            last_end: None,
+            last_action: None,
+            ended: false,
+            dirty: false,
+            earlier,
+        }
+    }
+
     fn length(&self) -> Duration {
         match (self.start, self.last_end) {
             (Some((start, _)), Some(end)) => end.saturating_duration_since(start),
@@ -289,20 +314,7 @@ impl Tracker {
             if dry_run || pending == 0 {
                 return;
             }
-            spans.push(Span {
-                kind,
-                planned,
-                opens,
-                closes,
-                pending,
-                failed: false,
-                start: None,
-                last_end: None,
-                last_action: None,
-                ended: false,
-                dirty: false,
-                earlier: earlier_of(kind),
-            });
+            spans.push(Span::new(kind, planned, opens, closes, earlier_of(kind)));
         };
         let outage = member(&|s| plan.phases[s.phase].outage);
         add(
@@ -510,26 +522,18 @@ mod tests {
     }
 
     fn span(opens: Vec<bool>, closes: Vec<bool>) -> Span {
-        let pending = closes.iter().filter(|c| **c).count();
-        Span {
-            kind: Kind::Outage,
-            planned: Duration::from_secs(9),
+        Span::new(
+            Kind::Outage,
+            Duration::from_secs(9),
             opens,
             closes,
-            pending,
-            failed: false,
-            start: None,
-            last_end: None,
-            last_action: None,
-            ended: false,
-            dirty: false,
-            earlier: vec![PieceTime {
+            vec![PieceTime {
                 generation: 1,
                 started_at: String::new(),
                 duration: Duration::from_secs(3),
                 ended: false,
             }],
-        }
+        )
     }
 
     fn tracker(spans: Vec<Span>) -> Tracker {
