@@ -448,6 +448,20 @@ pub fn is_pgid_record(path: &Path, action: Option<&str>) -> bool {
         && action.is_none_or(|a| name.starts_with(&format!("{a},")))
 }
 
+/// The process group the wrapper of `action` recorded under `actions`, once the record is
+/// complete: the wrapper creates the file and then writes the line, so a reader in between sees
+/// an empty file (a real race on a loaded machine, not only in theory).
+pub fn recorded_pgid(actions: &Path, action: &str) -> Option<String> {
+    all_files(actions)
+        .into_iter()
+        .filter(|p| is_pgid_record(p, Some(action)))
+        .find_map(|p| {
+            let text = std::fs::read_to_string(p).ok()?;
+            let line = text.strip_suffix('\n')?.trim();
+            (!line.is_empty()).then(|| line.to_owned())
+        })
+}
+
 pub fn all_files(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];

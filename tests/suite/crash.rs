@@ -29,22 +29,15 @@ pub(crate) fn crash_host_side(rig: &Rig, action: &str) -> bool {
     let host = action.split_once('@').map_or("", |(_, h)| h);
     let actions = rig.root(host).join(".runbook/actions");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    let pgid_file = loop {
-        let found = crate::apply::all_files(&actions)
-            .into_iter()
-            .find(|p| crate::apply::is_pgid_record(p, Some(action)));
-        if let Some(f) = found {
-            break f;
+    let pgid = loop {
+        if let Some(pgid) = crate::apply::recorded_pgid(&actions, action) {
+            break pgid;
         }
         if std::time::Instant::now() > deadline {
             return false;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
-    let pgid = fs_err::read_to_string(&pgid_file)
-        .unwrap_or_default()
-        .trim()
-        .to_owned();
     // The wrapper first (so it cannot record an exit code; it leads the group, so its pid is
     // the pgid), then the rest of the script's process group.
     let _ = Command::new("kill").args(["-9", &pgid]).status();

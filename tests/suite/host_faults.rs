@@ -41,9 +41,7 @@ fn wait_for_pgid(rig: &Rig, action: &str) {
     let host = action.split_once('@').map_or("", |(_, h)| h);
     let actions = rig.root(host).join(".runbook/actions");
     wait_until(&format!("{action} starts on its host"), || {
-        crate::apply::all_files(&actions)
-            .iter()
-            .any(|p| crate::apply::is_pgid_record(p, Some(action)))
+        crate::apply::recorded_pgid(&actions, action).is_some()
     });
 }
 
@@ -57,22 +55,18 @@ fn counter(rig: &Rig) -> String {
 fn kill_the_wrapper(rig: &Rig, action: &str) {
     let host = action.split_once('@').map_or("", |(_, h)| h);
     let actions = rig.root(host).join(".runbook/actions");
-    let record = crate::apply::all_files(&actions)
-        .into_iter()
-        .find(|p| crate::apply::is_pgid_record(p, Some(action)))
-        .expect("the wrapper recorded its pid");
-    let pid = fs_err::read_to_string(&record).expect("pgid record");
+    let pid = crate::apply::recorded_pgid(&actions, action).expect("the wrapper recorded its pid");
     // Once its script runs (a second process in the group), so that the script is what is
     // left running, not a wrapper killed before it started anything.
     wait_until(&format!("the script of {action} runs"), || {
         let out = Command::new("pgrep")
-            .args(["-g", pid.trim()])
+            .args(["-g", &pid])
             .output()
             .expect("pgrep runs");
         String::from_utf8_lossy(&out.stdout).lines().count() >= 2
     });
     let status = Command::new("kill")
-        .args(["-9", pid.trim()])
+        .args(["-9", &pid])
         .status()
         .expect("kill runs");
     assert!(status.success(), "no wrapper of {action} to kill");
