@@ -164,16 +164,16 @@ fn with_data_loss_allowed_a_is_rolled_back_and_its_lost_updates_reach_b() {
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
     crate::runbooks_gtm::assert_freeze_measured(&run);
     assert_eq!(run.status("health-b@b"), "skipped");
-    assert_eq!(run.status("drain@a"), "skipped");
-    assert_eq!(run.status("stop-source-a@a"), "changed");
+    assert_eq!(run.status("switch.drain@a"), "skipped");
+    assert_eq!(run.status("switch.stop-source-a@a"), "changed");
     assert_eq!(
-        run.status("stop-receiver-b@b"),
+        run.status("switch.stop-receiver-b@b"),
         "changed",
         "the Receiver Server was down already, its passive Source Server is stopped"
     );
-    assert_eq!(run.status("start-b-originating@b"), "changed");
+    assert_eq!(run.status("switch.start-b-originating@b"), "changed");
     assert_eq!(run.status("rollback-a@a"), "changed");
-    assert_eq!(run.status("restore-source-a-to-b@a"), "skipped");
+    assert_eq!(run.status("switch.restore-source-a-to-b@a"), "skipped");
     // The runbook's own verification (gtm.role on both, backlog zero) passed...
     assert_eq!(run.status("switched@controller"), "ok");
     // ...and the live servers agree.
@@ -220,18 +220,20 @@ fn the_preflight_refuses_an_unhealthy_candidate_and_changes_nothing_then_a_drain
         refused.message("health-b@b")
     );
     for action in [
-        "drain@a",
-        "stop-source-a@a",
-        "stop-receiver-b@b",
-        "start-b-originating@b",
+        "switch.drain@a",
+        "switch.stop-source-a@a",
+        "switch.stop-receiver-b@b",
+        "switch.start-b-originating@b",
         "rollback-a@a",
     ] {
         assert_eq!(refused.status(action), "blocked", "{action}");
     }
     assert!(
-        !refused.start_order().iter().any(|a| a.starts_with("stop-")
-            || a.starts_with("start-")
-            || a.starts_with("rollback")),
+        !refused.start_order().iter().any(|a| {
+            // The step's own id, without the block's prefix (`switch.stop-source-a`).
+            let a = a.rsplit_once('.').map_or(a.as_str(), |(_, s)| s);
+            a.starts_with("stop-") || a.starts_with("start-") || a.starts_with("rollback")
+        }),
         "{:?}",
         refused.start_order()
     );
@@ -272,7 +274,7 @@ fn the_preflight_refuses_an_unhealthy_candidate_and_changes_nothing_then_a_drain
         "the refused run was resumed"
     );
     assert_eq!(run.status("health-b@b"), "ok");
-    assert_eq!(run.status("drain@a"), "ok");
+    assert_eq!(run.status("switch.drain@a"), "ok");
     assert_eq!(run.status("rollback-a@a"), "changed");
     assert_eq!(run.status("apply-lost-b@b"), "skipped", "nothing was lost");
     assert_eq!(
@@ -416,14 +418,19 @@ fn killed_at_the_point_of_no_return_it_resumes_and_runs_nothing_twice() {
     let extra = ["-e", "allow_data_loss=true"];
 
     // kill -9 of `runbook` as soon as B's start as originating runs on B.
-    let first = apply_and_kill(&lab, &extra, "action_started", "start-b-originating@b");
+    let first = apply_and_kill(
+        &lab,
+        &extra,
+        "action_started",
+        "switch.start-b-originating@b",
+    );
     let started_first: Vec<String> = first
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|e| e["event"] == "action_started")
         .filter_map(|e| e["action"].as_str().map(str::to_owned))
         .collect();
-    assert!(started_first.contains(&"stop-source-a@a".to_owned()));
+    assert!(started_first.contains(&"switch.stop-source-a@a".to_owned()));
 
     // `runbook apply` again: it resumes the killed run by itself.
     let run = switchover(&lab, &extra);
@@ -437,7 +444,7 @@ fn killed_at_the_point_of_no_return_it_resumes_and_runs_nothing_twice() {
         .collect();
     // Everything that finished before the kill is resumed, not run again.
     for action in &started_first {
-        if action == "start-b-originating@b" {
+        if action == "switch.start-b-originating@b" {
             continue;
         }
         assert!(resumed.contains(action), "{action} resumed: {resumed:?}");
@@ -452,14 +459,19 @@ fn killed_at_the_point_of_no_return_it_resumes_and_runs_nothing_twice() {
     let resumed_b = run
         .events
         .iter()
-        .find(|e| e["event"] == "action_resumed" && e["action"] == "start-b-originating@b");
+        .find(|e| e["event"] == "action_resumed" && e["action"] == "switch.start-b-originating@b");
     let how = resumed_b.map_or_else(
-        || panic!("start-b-originating@b not resumed: {:#?}", run.events),
+        || {
+            panic!(
+                "switch.start-b-originating@b not resumed: {:#?}",
+                run.events
+            )
+        },
         |e| e["how"].to_string(),
     );
     assert!(
         !run.start_order()
-            .contains(&"start-b-originating@b".to_owned()),
+            .contains(&"switch.start-b-originating@b".to_owned()),
         "started again ({how}): {:?}",
         run.start_order()
     );
@@ -497,28 +509,27 @@ fn a_failure_before_the_point_of_no_return_leaves_a_originating() {
     set_up(&lab);
     // The real runbook with one failure injected at the end of phase `stop`, after A's Source
     // Server and B's Receiver Server (and passive Source Server) were stopped.
-    let text = std::fs::read_to_string(switchover_file()).expect("the runbook");
     let anchor = "    on_failure:\n      # Before the point of no return";
-    assert!(text.contains(anchor));
-    let sabotaged = text.replacen(
-        anchor,
-        &format!(
-            "      - {{id: injected-failure, module: shell, on: replicating, needs: [stop-receiver-b], with: {{cmd: \"echo injected >&2; exit 1\"}}}}\n{anchor}"
-        ),
-        1,
-    );
-    let file = lab.rig.dir.path().join("switchover-sabotaged.yaml");
-    std::fs::write(&file, sabotaged).expect("write");
+    let file = with_switch_block(&lab, "switchover-sabotaged.yaml", |text| {
+        assert!(text.contains(anchor));
+        text.replacen(
+            anchor,
+            &format!(
+                "      - {{id: injected-failure, module: shell, on: replicating, needs: [stop-receiver-b], with: {{cmd: \"echo injected >&2; exit 1\"}}}}\n{anchor}"
+            ),
+            1,
+        )
+    });
     let run = lab.rig.apply_file(&file, &lab.rig.inventory(), &args(&[]));
     assert_eq!(run.code, 1, "{}\n{:#?}", run.stderr, run.events);
     crate::runbooks_gtm::assert_freeze_not_over(&run);
-    assert_eq!(run.status("stop-source-a@a"), "changed");
-    assert_eq!(run.status("stop-receiver-b@b"), "changed");
-    assert_eq!(run.status("injected-failure@b"), "failed");
-    assert_eq!(run.status("start-b-originating@b"), "blocked");
+    assert_eq!(run.status("switch.stop-source-a@a"), "changed");
+    assert_eq!(run.status("switch.stop-receiver-b@b"), "changed");
+    assert_eq!(run.status("switch.injected-failure@b"), "failed");
+    assert_eq!(run.status("switch.start-b-originating@b"), "blocked");
     // What was stopped was restarted: A originates again, B receives again.
-    assert_eq!(run.status("restore-receiver-b@b"), "changed");
-    assert_eq!(run.status("restore-source-a-to-b@a"), "changed");
+    assert_eq!(run.status("switch.restore-receiver-b@b"), "changed");
+    assert_eq!(run.status("switch.restore-source-a-to-b@a"), "changed");
     assert_eq!(source_mode(&lab, "a"), "ACTIVE");
     assert_eq!(source_mode(&lab, "b"), "PASSIVE");
     assert!(receiver_alive(&lab, "b"));
@@ -527,14 +538,30 @@ fn a_failure_before_the_point_of_no_return_leaves_a_originating() {
     wait_count(&lab, "b", "after", 1);
 }
 
-/// The real runbook with `steps` (YAML list items) added at the end of phase `drain`, right
-/// after the drain gate passed and before the freeze.
+/// The real runbook with `steps` (YAML list items) added at the end of phase `drain` of its
+/// switchover block, right after the drain gate passed and before the freeze.
 fn after_the_drain_gate(lab: &GtmLab, steps: &str) -> PathBuf {
-    let text = std::fs::read_to_string(switchover_file()).expect("the runbook");
     let anchor = "  - name: stop\n";
-    assert!(text.contains(anchor));
-    let file = lab.rig.dir.path().join("switchover-after-drain.yaml");
-    std::fs::write(&file, text.replacen(anchor, &format!("{steps}{anchor}"), 1)).expect("write");
+    with_switch_block(lab, "switchover-after-drain.yaml", |text| {
+        assert!(text.contains(anchor));
+        text.replacen(anchor, &format!("{steps}{anchor}"), 1)
+    })
+}
+
+/// The real runbook, as `name` next to a copy of the switchover block it uses changed by
+/// `change` (the same relative layout as `runbooks/`), so a test can inject steps into the
+/// block. Returns the runbook's path.
+fn with_switch_block(lab: &GtmLab, name: &str, change: impl Fn(&str) -> String) -> PathBuf {
+    let root = lab.rig.dir.path().join("runbooks");
+    let block = std::fs::read_to_string(repo("runbooks/blocks/gtm/switchover.yaml"))
+        .expect("the switchover block");
+    std::fs::create_dir_all(root.join("blocks/gtm")).expect("mkdir");
+    std::fs::create_dir_all(root.join("gtm")).expect("mkdir");
+    std::fs::write(root.join("blocks/gtm/switchover.yaml"), change(&block)).expect("write");
+    let text = std::fs::read_to_string(switchover_file()).expect("the runbook");
+    assert!(text.contains("uses: ../blocks/gtm/switchover.yaml"));
+    let file = root.join("gtm").join(name);
+    std::fs::write(&file, text).expect("write");
     file
 }
 
@@ -555,22 +582,26 @@ fn a_receiver_lost_after_the_drain_gate_aborts_before_promote_and_a_stays_origin
     let run = lab.rig.apply_file(&file, &lab.rig.inventory(), &args(&[]));
     assert_eq!(run.code, 1, "{}\n{:#?}", run.stderr, run.events);
     crate::runbooks_gtm::assert_freeze_not_over(&run);
-    assert_eq!(run.status("drain@a"), "ok");
-    assert_eq!(run.status("injected-receiver-down@b"), "changed");
-    assert_eq!(run.status("injected-late-writes@a"), "changed");
+    assert_eq!(run.status("switch.drain@a"), "ok");
+    assert_eq!(run.status("switch.injected-receiver-down@b"), "changed");
+    assert_eq!(run.status("switch.injected-late-writes@a"), "changed");
     // A's Source Server stopped without a confirmed zero backlog (GT.M exits 0): the step fails.
-    assert_eq!(run.status("stop-source-a@a"), "failed");
-    let message = run.message("stop-source-a@a");
+    assert_eq!(run.status("switch.stop-source-a@a"), "failed");
+    let message = run.message("switch.stop-source-a@a");
     assert!(
         message.contains("without a confirmed zero backlog") && message.contains("REPLBACKLOG"),
         "{message}"
     );
-    for action in ["stop-receiver-b@b", "start-b-originating@b", "rollback-a@a"] {
+    for action in [
+        "switch.stop-receiver-b@b",
+        "switch.start-b-originating@b",
+        "rollback-a@a",
+    ] {
         assert_eq!(run.status(action), "blocked", "{action}");
     }
     // Restored: A originates again, B receives again, and the late updates reach B.
-    assert_eq!(run.status("restore-receiver-b@b"), "changed");
-    assert_eq!(run.status("restore-source-a-to-b@a"), "changed");
+    assert_eq!(run.status("switch.restore-receiver-b@b"), "changed");
+    assert_eq!(run.status("switch.restore-source-a-to-b@a"), "changed");
     assert_eq!(source_mode(&lab, "a"), "ACTIVE");
     assert_eq!(source_mode(&lab, "b"), "PASSIVE");
     assert!(receiver_alive(&lab, "b"));
@@ -632,8 +663,8 @@ fn every_update_made_before_the_freeze_is_on_b_afterwards() {
     let written = writer.join().expect("the writer");
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
     crate::runbooks_gtm::assert_freeze_measured(&run);
-    assert_eq!(run.status("app-hold@a"), "changed");
-    assert_eq!(run.status("stop-source-a@a"), "changed");
+    assert_eq!(run.status("switch.app-hold@a"), "changed");
+    assert_eq!(run.status("switch.stop-source-a@a"), "changed");
     assert_eq!(run.status("apply-lost-b@b"), "skipped", "nothing in flight");
     assert!(written >= 20, "{written}");
     assert_swapped(&lab);

@@ -117,10 +117,14 @@ pub enum Command {
     /// List the built-in runbooks: name, platform, version and the seed section it traces to.
     /// `runbook apply NAME -i INVENTORY` runs one by name.
     List,
-    /// Print a built-in runbook (`gtm/switchover`, or `switchover`), to copy and adapt.
+    /// Print a built-in runbook (`gtm/switchover`, or `switchover`), or a built-in block
+    /// (`blocks/gtm/switchover`), to copy and adapt.
     Show {
-        /// `PLATFORM/NAME`, or `NAME` when only one platform has it.
+        /// `PLATFORM/NAME`, or `NAME` when only one platform has it, or `blocks/...`.
         name: String,
+        /// Also print every block the runbook uses, each after a `# ---- runbooks/PATH` line.
+        #[arg(long)]
+        blocks: bool,
     },
     /// Print the manual page (roff): `runbook man | man -l -`.
     Man,
