@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use runbook::ast::ParamKind;
 use runbook::event::{RunStatus, Sink, Status};
-use runbook::execute::{Approver, ManualPrompt, Options, Resume, execute};
+use runbook::execute::{Approver, ManualPrompt, Options, Resume, Shared, execute, execute_with};
 use runbook::inventory::Inventory;
-use runbook::journal::{Journal, RunRecord, RunState};
+use runbook::journal::postgres::Database;
+use runbook::journal::{Backend, Journal, RunRecord, RunState};
 use runbook::plan::Plan;
 use runbook::target::Selector;
 use runbook::transport::{Claim, Endpoint, Transports};
@@ -103,9 +104,16 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     };
     let runbook_file = absolute(&args.inputs.runbook);
     let inventory_file = absolute(&args.inputs.inventory);
-    let journal = match Journal::open(&state) {
+    let opened = match Opened::open(&state) {
         Ok(j) => j,
         Err(e) => return not_recorded(&state, &e.to_string(), None),
+    };
+    let journal = opened.backend();
+    // Where this controller keeps its copy of the run's files: the state directory, or for the
+    // shared journal `./.runbook` (the journal keeps them too).
+    let local_dir = match &opened {
+        Opened::Local(_) => state.clone(),
+        Opened::Shared(_) => PathBuf::from(super::state::DEFAULT),
     };
 
     // Resume the interrupted run of this runbook and inventory, if there is one. A journal that
@@ -120,17 +128,33 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         Err(e) => return not_recorded(&state, &e.to_string(), None),
     };
     let run_id = previous.as_ref().map_or_else(new_run_id, |r| r.id.clone());
-    let _lock = match runbook::lock::acquire(&state, Path::new(&inventory_file), &run_id) {
-        Ok(lock) => lock,
-        Err(e @ runbook::lock::LockError::Io(_)) => {
-            return not_recorded(&state, &e.to_string(), None);
+    let run_dir = local_dir.join("runs").join(&run_id);
+    // The shared journal: its lease is the run's lock, and the hosts' locks keep two runs
+    // apart (two controllers have no state directory in common).
+    let _lock = match &opened {
+        Opened::Shared(_) => None,
+        Opened::Local(_) => {
+            match runbook::lock::acquire(&state, Path::new(&inventory_file), &run_id) {
+                Ok(lock) => Some(lock),
+                Err(e @ runbook::lock::LockError::Io(_)) => {
+                    return not_recorded(&state, &e.to_string(), None);
+                }
+                Err(e) => return refused(&e.to_string()),
+            }
         }
-        Err(e) => return refused(&e.to_string()),
     };
     // A resumed run is locked at once, so `abandon` cannot give it up while this apply prepares
-    // it; a new run is locked with its directory, below (no one can name it before).
+    // it (nor another controller take it); a new run is locked with its directory, below (no
+    // one can name it before).
+    let mut lease = None;
+    if let (Opened::Shared(db), Some(_), false) = (&opened, &previous, args.dry_run) {
+        match take_lease(db, &run_id, &run_dir, &state) {
+            Ok(taken) => lease = Some(taken),
+            Err(code) => return code,
+        }
+    }
     let mut run_lock = None;
-    if previous.is_some() {
+    if previous.is_some() && !journal.shared() {
         match runbook::lock::acquire_run(
             &state,
             &run_id,
@@ -146,7 +170,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     let fingerprints = Fingerprints::of(&args.inputs, &plan);
     let resume = match &previous {
         None => None,
-        Some(run) => match resume_state(&journal, run, &plan, &fingerprints, &state) {
+        Some(run) => match resume_state(journal, run, &plan, &fingerprints, &state) {
             Ok(resume) => Some(resume),
             Err(message) => return invalid(&message),
         },
@@ -174,11 +198,16 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             if let Some(why) = refused {
                 eprintln!("warning: {why}");
             }
-            Arc::new(t.with_host_lock(Claim::new(
+            let claim = Claim::new(
                 &run_id,
                 &super::identity::operator(args.operator.as_deref()),
                 args.dry_run,
-            )))
+            );
+            Arc::new(t.with_host_lock(if journal.shared() && !args.dry_run {
+                claim.shared_run()
+            } else {
+                claim
+            }))
         }
         Err(e) => return invalid(&format!("cannot create the ssh control directory: {e}")),
     };
@@ -198,20 +227,20 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         ));
     }
     let _run_lock = match run_lock.take() {
-        Some(lock) => lock,
+        Some(lock) => Some(lock),
+        None if journal.shared() => None,
         None => match runbook::lock::acquire_run(
             &state,
             &run_id,
             &super::identity::operator(args.operator.as_deref()),
         ) {
-            Ok(lock) => lock,
+            Ok(lock) => Some(lock),
             Err(e @ runbook::lock::LockError::Io(_)) => {
                 return not_recorded(&state, &e.to_string(), None);
             }
             Err(e) => return refused(&e.to_string()),
         },
     };
-    let run_dir = state.join("runs").join(&run_id);
     if let Err(e) = fs_err::create_dir_all(&run_dir) {
         return not_recorded(
             &state,
@@ -252,6 +281,13 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         if let Err(e) = recorded {
             return not_recorded(&state, &e.to_string(), previous.as_ref().map(|r| &*r.id));
         }
+        // A new run of the shared journal is leased as soon as it exists.
+        if let (Opened::Shared(db), None) = (&opened, &lease) {
+            match take_lease(db, &run_id, &run_dir, &state) {
+                Ok(taken) => lease = Some(taken),
+                Err(code) => return code,
+            }
+        }
     }
     // Which apply of the run this is; a dry run changes nothing, so it needs no fence.
     let generation = if args.dry_run {
@@ -281,10 +317,22 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     opts.force = args.window.force;
     opts.clock = clock;
     opts.state_arg = super::state::arg(&state);
-    let journal = Arc::new(std::sync::Mutex::new(journal));
-    if !args.dry_run {
-        opts.journal = Some(journal.clone());
-    }
+    let epoch = lease.as_ref().map(Shared::epoch);
+    let shared_db = match &opened {
+        Opened::Shared(db) => Some(Arc::clone(db)),
+        Opened::Local(_) => None,
+    };
+    // The record the scheduler writes through: the lease (shared journal), else the SQLite
+    // journal of the state directory (`opts.journal`), else nothing (a dry run).
+    let log: Option<Box<dyn runbook::execute::RunLog>> = match opened {
+        Opened::Local(journal) => {
+            if !args.dry_run {
+                opts.journal = Some(Arc::new(std::sync::Mutex::new(journal)));
+            }
+            None
+        }
+        Opened::Shared(_) => lease.map(|l| Box::new(l) as Box<dyn runbook::execute::RunLog>),
+    };
 
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let format = match args.format {
@@ -332,14 +380,29 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
                 let _ = cancel_tx.send(true);
             }
         });
-        let report = execute(
-            plan.clone(),
-            &registry,
-            transports.clone(),
-            &opts,
-            sink.as_mut(),
-        )
-        .await;
+        let report = match log {
+            Some(log) => {
+                execute_with(
+                    plan.clone(),
+                    &registry,
+                    transports.clone(),
+                    &opts,
+                    log,
+                    sink.as_mut(),
+                )
+                .await
+            }
+            None => {
+                execute(
+                    plan.clone(),
+                    &registry,
+                    transports.clone(),
+                    &opts,
+                    sink.as_mut(),
+                )
+                .await
+            }
+        };
         // Only a run the journal records as succeeded forgets its hosts' records: anything
         // less is resumed, and the resume settles its actions from those records.
         if report.status == RunStatus::Succeeded && !dry_run {
@@ -351,6 +414,11 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         report
     });
     drop(sink);
+    if let (Some(db), Some(epoch), RunStatus::Unrecorded) = (&shared_db, epoch, report.status)
+        && let Some(code) = taken_over(db, &run_id, epoch, &state)
+    {
+        return code;
+    }
     if !dry_run && report.status != RunStatus::Unrecorded {
         super::run_report::write_into_run_dir(&state, &run_id);
     }
@@ -460,7 +528,7 @@ impl Fingerprints {
 /// What the interrupted run did, checked against the plan as it is now. Finished and in-flight
 /// actions must not have changed; actions not yet started may.
 fn resume_state(
-    journal: &Journal,
+    journal: &dyn Backend,
     run: &RunRecord,
     plan: &Plan,
     fps: &Fingerprints,
@@ -535,6 +603,66 @@ fn resume_state(
     Ok(resume)
 }
 
+/// The journal an apply records its run in.
+enum Opened {
+    Local(Journal),
+    Shared(Arc<Database>),
+}
+
+impl Opened {
+    fn open(state: &Path) -> Result<Self, runbook::journal::JournalError> {
+        match state.to_str() {
+            Some(url) if runbook::journal::postgres::is_url(url) => {
+                Ok(Self::Shared(Arc::new(Database::open(url)?)))
+            }
+            _ => Ok(Self::Local(Journal::open(state)?)),
+        }
+    }
+
+    fn backend(&self) -> &dyn Backend {
+        match self {
+            Self::Local(j) => j,
+            Self::Shared(db) => db.as_ref(),
+        }
+    }
+}
+
+/// Takes the lease of `run` in the shared journal (its heartbeat starts at once), or refuses
+/// (exit 6) while another controller's lease is live, naming it and when it expires.
+fn take_lease(db: &Arc<Database>, run: &str, run_dir: &Path, state: &Path) -> Result<Shared, u8> {
+    let holder = runbook::journal::postgres::lease::Holder::this_process();
+    match Shared::take(
+        Arc::clone(db),
+        run,
+        run_dir,
+        &holder,
+        runbook::execute::lease_ttl(),
+    ) {
+        Ok(Ok(lease)) => Ok(lease),
+        Ok(Err(held)) => Err(refused(&format!(
+            "run {run} is {held}: another controller runs it, so this one changed nothing.\nIt is taken over here once that lease expires (its holder renews it while it lives): run this again then. If the holder is known to be gone, `runbook lock steal {run} --reason TEXT{}` frees it now.",
+            super::state::arg(state)
+        ))),
+        Err(e) => Err(not_recorded(state, &e.to_string(), Some(run))),
+    }
+}
+
+/// After a run that stopped unrecorded on the shared journal: when another controller took the
+/// run's lease (this controller was frozen, or cut off, past its TTL), says so and exits 6.
+fn taken_over(db: &Database, run: &str, epoch: i64, state: &Path) -> Option<u8> {
+    let lease = db.leases().ok()?.into_iter().find(|l| l.run == run)?;
+    (lease.epoch != epoch).then(|| {
+        refused(&format!(
+            "stopped: another controller took over run {run}: {} on {} (pid {}) holds its lease now (epoch {}; this controller held epoch {epoch}). This controller's writes were refused and it started nothing more; the run goes on there (`runbook status {run}{}`).",
+            lease.operator,
+            lease.host,
+            lease.pid,
+            lease.epoch,
+            super::state::arg(state)
+        ))
+    })
+}
+
 fn absolute(path: &Path) -> String {
     fs_err::canonicalize(path)
         .unwrap_or_else(|_| path.to_path_buf())
@@ -554,10 +682,9 @@ pub fn approve(args: &ApproveArgs) -> u8 {
         Ok(Some(record)) => record,
         Ok(None) => {
             return invalid(&format!(
-                "no run `{}` in {}{}",
+                "no run `{}` in {}",
                 args.run,
-                state.display(),
-                super::runs::elsewhere(&state)
+                super::runs::looked_in(journal.as_ref(), &state)
             ));
         }
         Err(e) => return invalid(&e.to_string()),

@@ -124,6 +124,20 @@ impl Claim {
         }
     }
 
+    /// The claim of a run recorded in the shared journal: every controller of the run carries
+    /// the same token (derived from the run's id), so the controller that took the run over
+    /// finds the host locked by the run itself (`ours`), even while the one it was taken from
+    /// is frozen with its connections open. That one can start nothing more: its lease's epoch
+    /// no longer writes, and the takeover fences its in-flight actions on the host.
+    #[must_use]
+    pub fn shared_run(mut self) -> Self {
+        self.token = crate::journal::fingerprint(format!("shared run {}", self.run_id).as_bytes())
+            .chars()
+            .take(32)
+            .collect();
+        self
+    }
+
     /// No lock at all.
     pub fn hold() -> Self {
         Self {
