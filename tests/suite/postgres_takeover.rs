@@ -1,0 +1,258 @@
+//! Two controllers on one shared journal (issue 14): two `runbook` processes with their own
+//! working directories and homes, on the same PostgreSQL database and lab hosts. One is
+//! killed or frozen in the middle of a run; the other is refused while the first one's lease
+//! is live, then takes the run over, fences and settles what was in flight on the hosts, and
+//! finishes it. Every step's effect happens exactly once.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use runbook::journal::postgres::Database;
+
+use crate::postgres_server::Server;
+
+/// One controller: a `runbook` with its own working directory and home.
+pub struct Controller {
+    pub dir: tempfile::TempDir,
+    home: PathBuf,
+    /// The lease's TTL it runs with, in seconds.
+    ttl: &'static str,
+}
+
+impl Controller {
+    pub fn new(ttl: &'static str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("home");
+        fs_err::create_dir_all(&home).expect("home");
+        Self { dir, home, ttl }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runbook"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("HOME", &self.home)
+            .env("RUNBOOK_LEASE_TTL", self.ttl)
+            .env_remove("RUNBOOK_STATE")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("runbook runs")
+    }
+
+    /// Starts `args` in the background, its JSON events on a pipe.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runbook runs")
+    }
+
+    /// This controller's copy of the run directories (`./.runbook`).
+    pub fn local_state(&self) -> PathBuf {
+        self.dir.path().join(".runbook")
+    }
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Reads `child`'s JSON events until `kind` of `action`, then waits until the action's command
+/// runs on its host (its wrapper recorded it); returns the run id and the events seen.
+pub fn until_running(
+    child: &mut Child,
+    root: &Path,
+    kind: &str,
+    action: &str,
+) -> (String, Vec<serde_json::Value>) {
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("a line");
+        let event: serde_json::Value = serde_json::from_str(&line).expect("JSON event");
+        let hit = event["event"] == kind && event["action"] == action;
+        seen.push(event);
+        if hit {
+            let records = root.join(".runbook/actions");
+            for _ in 0..400 {
+                if crate::apply::all_files(&records)
+                    .iter()
+                    .any(|p| crate::apply::is_pgid_record(p, Some(action)))
+                {
+                    // Keep reading its output, so a controller let go on never blocks on it.
+                    std::thread::spawn(move || lines.for_each(drop));
+                    let run = seen[0]["run_id"].as_str().expect("run id").to_owned();
+                    return (run, seen);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            panic!("{action} never ran on its host");
+        }
+    }
+    panic!("never saw {kind} {action}: {seen:#?}");
+}
+
+/// Runs `args` on `controller` until it is no longer refused by a live lease (exit 6), at
+/// most a minute; returns the refusals seen and the first answer that was not one.
+pub fn until_not_refused(controller: &Controller, args: &[&str]) -> (Vec<String>, Output) {
+    let mut refusals = Vec::new();
+    for _ in 0..240 {
+        let out = controller.run(args);
+        if code(&out) != 6 {
+            return (refusals, out);
+        }
+        refusals.push(stderr(&out));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("still refused after a minute: {refusals:#?}");
+}
+
+/// Starts `args` on `controller` in the background, again after each refusal by a live lease
+/// (exit 6), until it took `run`'s lease at `epoch` or more; returns it (still running) and the
+/// refusals seen. At most two minutes.
+pub fn spawn_until_taken(
+    controller: &Controller,
+    args: &[&str],
+    db: &Database,
+    run: &str,
+    epoch: i64,
+) -> (Child, Vec<String>) {
+    let mut refusals = Vec::new();
+    let mut child = controller.spawn(args);
+    for _ in 0..2400 {
+        if has_epoch(db, run, epoch) {
+            return (child, refusals);
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            let out = child.wait_with_output().expect("output");
+            assert_eq!(status.code(), Some(6), "only refused: {}", stderr(&out));
+            refusals.push(stderr(&out));
+            std::thread::sleep(Duration::from_millis(200));
+            child = controller.spawn(args);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the lease of {run} never reached epoch {epoch}: {refusals:#?}");
+}
+
+fn has_epoch(db: &Database, run: &str, epoch: i64) -> bool {
+    db.leases()
+        .expect("leases")
+        .iter()
+        .any(|l| l.run == run && l.epoch >= epoch)
+}
+
+/// Waits until `run`'s lease has reached `epoch` (another controller took it).
+pub fn wait_for_epoch(db: &Database, run: &str, epoch: i64) {
+    for _ in 0..1200 {
+        if db
+            .leases()
+            .expect("leases")
+            .iter()
+            .any(|l| l.run == run && l.epoch >= epoch)
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the lease of {run} never reached epoch {epoch}");
+}
+
+fn header(name: &str) -> String {
+    format!("apiVersion: runbook/v1\nkind: Runbook\nmetadata: {{name: {name}, version: 1.0.0}}\n")
+}
+
+/// `first` waits on the host for a file `go`, then marks; `second` marks after it.
+fn gated(rig: &crate::apply::Rig) -> PathBuf {
+    let rb = header("gated")
+        + "steps:\n  - {id: first, module: shell, on: a, with: {cmd: \"while [ ! -e $RUNBOOK_HOST_ROOT/go ]; do sleep 0.1; done; echo first >> $RUNBOOK_HOST_ROOT/marks\"}}\n"
+        + "  - {id: second, module: shell, on: a, needs: [first], with: {cmd: \"echo second >> $RUNBOOK_HOST_ROOT/marks\"}}\n";
+    let file = rig.dir.path().join("gated.yaml");
+    fs_err::write(&file, rb).expect("write");
+    file
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{sig}");
+}
+
+#[test]
+fn a_frozen_controller_is_taken_over_and_once_thawed_writes_nothing_and_starts_nothing() {
+    let server = Server::start();
+    let url = server.bouncer_url();
+    let rig = crate::apply::Rig::new(1);
+    let file = gated(&rig);
+    let inventory = rig.inventory();
+    let (one, two) = (Controller::new("3"), Controller::new("3"));
+    let apply = [
+        "apply",
+        file.to_str().expect("utf-8"),
+        "-i",
+        inventory.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "--state",
+        &url,
+    ];
+    let mut first = one.spawn(&apply);
+    let (run, _) = until_running(&mut first, &rig.root("a"), "action_started", "first@a");
+    // Frozen mid-step (SIGSTOP), past its TTL: its heartbeat stops with it.
+    signal(&first, "STOP");
+    let resume = ["resume", &run, "--format", "json", "--state", &url];
+    let db = Database::open(&server.url()).expect("open");
+    let (second, refusals) = spawn_until_taken(&two, &resume, &db, &run, 2);
+    // Refused while the frozen one's lease was live, naming it and when it expires.
+    let said = refusals.first().expect("refused at first");
+    assert!(
+        said.contains(&format!("(pid {})", first.id())) && said.contains("until 20"),
+        "{said}"
+    );
+    // The second controller holds the run and waits for the step still running on the host.
+    fs_err::write(rig.root("a").join("go"), "").expect("let the step end");
+    let out = second
+        .wait_with_output()
+        .expect("the second controller ends");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Thawed, the first controller finds its lease gone: nothing written, nothing started.
+    signal(&first, "CONT");
+    let out = first.wait_with_output().expect("the first controller ends");
+    let said = stderr(&out);
+    assert_eq!(code(&out), 6, "refused by the lease: {said}");
+    assert!(
+        said.contains(&format!("another controller took over run {run}"))
+            && said.contains("started nothing more"),
+        "{said}"
+    );
+    assert_eq!(
+        fs_err::read_to_string(rig.root("a").join("marks")).expect("marks"),
+        "first\nsecond\n",
+        "each step's effect exactly once"
+    );
+    assert_eq!(
+        db.action_statuses(&run).expect("actions"),
+        vec![
+            ("first@a".to_owned(), "changed".to_owned()),
+            ("second@a".to_owned(), "changed".to_owned())
+        ]
+    );
+    assert_eq!(
+        db.run_record(&run).expect("run").map(|r| r.state),
+        Some(runbook::journal::RunState::Succeeded)
+    );
+}
