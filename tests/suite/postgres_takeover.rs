@@ -256,3 +256,110 @@ fn a_frozen_controller_is_taken_over_and_once_thawed_writes_nothing_and_starts_n
         Some(runbook::journal::RunState::Succeeded)
     );
 }
+
+#[test]
+fn a_killed_controllers_gtm_switchover_is_taken_over_after_its_lease_expires_and_runs_nothing_twice()
+{
+    use crate::runbooks_gtm_switchover as sw;
+    let server = Server::start();
+    let url = server.bouncer_url();
+    let lab = crate::gtm::GtmLab::new(&[("a", "originating"), ("b", "replicating")]);
+    sw::set_up(&lab);
+    sw::stop_receiver(&lab, "b");
+    sw::write_lost_updates(&lab);
+    // The first controller's lease lives 10 s without a heartbeat, the second's 4 s.
+    let (one, two) = (Controller::new("10"), Controller::new("4"));
+    let file = sw::switchover_file();
+    let inventory = lab.rig.inventory();
+    let mut apply = vec![
+        "apply",
+        file.to_str().expect("utf-8"),
+        "-i",
+        inventory.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "--state",
+        &url,
+    ];
+    apply.extend(sw::args(&["-e", "allow_data_loss=true"]));
+
+    // kill -9 of the first controller as soon as B's start as originating runs on B.
+    let mut first = one.spawn(&apply);
+    let (run, seen) = until_running(
+        &mut first,
+        &lab.rig.root("b"),
+        "action_started",
+        "start-b-originating@b",
+    );
+    let pid = first.id();
+    first.kill().expect("kill -9");
+    let _ = first.wait();
+    let started_first: Vec<String> = seen
+        .iter()
+        .filter(|e| e["event"] == "action_started")
+        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+        .collect();
+    assert!(started_first.contains(&"stop-source-a@a".to_owned()));
+
+    // The second controller is refused while the dead one's lease is live, then takes over.
+    let db = Database::open(&server.url()).expect("open");
+    let resume = ["resume", &run, "--format", "json", "--state", &url];
+    let (second, refusals) = spawn_until_taken(&two, &resume, &db, &run, 2);
+    let said = refusals.first().expect("refused while the lease was live");
+    assert!(
+        said.contains(&format!("run {run} is held by"))
+            && said.contains(&format!("(pid {pid})"))
+            && said.contains("until 20"),
+        "names the holder and when it expires: {said}"
+    );
+    let out = second.wait_with_output().expect("the second controller ends");
+    let taken = crate::apply::Applied::from_output(&out, two.local_state());
+    assert_eq!(taken.code, 0, "{}\n{:#?}", taken.stderr, taken.events);
+    let resumed: Vec<String> = taken
+        .events
+        .iter()
+        .filter(|e| e["event"] == "action_resumed")
+        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+        .collect();
+    for action in &started_first {
+        assert!(resumed.contains(action), "{action} resumed: {resumed:?}");
+        assert!(
+            !taken.start_order().contains(action),
+            "{action} ran twice: {:?}",
+            taken.start_order()
+        );
+    }
+    // GT.M's own logs: one start of B's Source Server to A, one of A's Receiver Server; one
+    // rollback (no earlier lost-transaction file moved aside).
+    assert_eq!(
+        sw::starts(&lab, "b", "source_B_A.log", "Source Server with Pid"),
+        1
+    );
+    assert_eq!(
+        sw::starts(&lab, "a", "receive.log", "Receiver Server with Pid"),
+        1
+    );
+    let moved: Vec<_> = std::fs::read_dir(lab.dir("a"))
+        .expect("A's directory")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("gtm.lost."))
+        .collect();
+    assert!(moved.is_empty(), "rollback ran twice: {moved:?}");
+    sw::assert_swapped(&lab);
+    assert_eq!(sw::count(&lab, "b", "losttrans"), 50);
+    sw::wait_count(&lab, "a", "losttrans", 50);
+    assert_eq!(sw::count(&lab, "a", "A"), 100);
+
+    // The rollback ran under the dead controller; its artifact is in the shared journal, so
+    // the second one's report has it (fetched into its own run directory).
+    let report = two.run(&["report", &run, "--format", "json", "--state", &url]);
+    assert_eq!(code(&report), 0, "{}", stderr(&report));
+    assert_eq!(
+        sw::sets(&sw::artifact(&two.local_state(), "rollback-a@a", "gtm.lost")).len(),
+        50
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&report.stdout).expect("the report is JSON");
+    assert_eq!(json["state"], "succeeded");
+    assert_eq!(json["starts"], 2, "two applies: the dead one's and the takeover");
+}
