@@ -53,6 +53,13 @@ impl Controller {
             .expect("runbook runs")
     }
 
+    /// `args`, which must succeed; its standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// This controller's copy of the run directories (`./.runbook`).
     pub fn local_state(&self) -> PathBuf {
         self.dir.path().join(".runbook")
@@ -103,21 +110,6 @@ pub fn until_running(
     panic!("never saw {kind} {action}: {seen:#?}");
 }
 
-/// Runs `args` on `controller` until it is no longer refused by a live lease (exit 6), at
-/// most a minute; returns the refusals seen and the first answer that was not one.
-pub fn until_not_refused(controller: &Controller, args: &[&str]) -> (Vec<String>, Output) {
-    let mut refusals = Vec::new();
-    for _ in 0..240 {
-        let out = controller.run(args);
-        if code(&out) != 6 {
-            return (refusals, out);
-        }
-        refusals.push(stderr(&out));
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    panic!("still refused after a minute: {refusals:#?}");
-}
-
 /// Starts `args` on `controller` in the background, again after each refusal by a live lease
 /// (exit 6), until it took `run`'s lease at `epoch` or more; returns it (still running) and the
 /// refusals seen. At most two minutes.
@@ -151,22 +143,6 @@ fn has_epoch(db: &Database, run: &str, epoch: i64) -> bool {
         .expect("leases")
         .iter()
         .any(|l| l.run == run && l.epoch >= epoch)
-}
-
-/// Waits until `run`'s lease has reached `epoch` (another controller took it).
-pub fn wait_for_epoch(db: &Database, run: &str, epoch: i64) {
-    for _ in 0..1200 {
-        if db
-            .leases()
-            .expect("leases")
-            .iter()
-            .any(|l| l.run == run && l.epoch >= epoch)
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the lease of {run} never reached epoch {epoch}");
 }
 
 fn header(name: &str) -> String {
@@ -259,7 +235,7 @@ fn a_frozen_controller_is_taken_over_and_once_thawed_writes_nothing_and_starts_n
 
 #[test]
 fn a_killed_controllers_gtm_switchover_is_taken_over_after_its_lease_expires_and_runs_nothing_twice()
-{
+ {
     use crate::runbooks_gtm_switchover as sw;
     let server = Server::start();
     let url = server.bouncer_url();
@@ -312,7 +288,9 @@ fn a_killed_controllers_gtm_switchover_is_taken_over_after_its_lease_expires_and
             && said.contains("until 20"),
         "names the holder and when it expires: {said}"
     );
-    let out = second.wait_with_output().expect("the second controller ends");
+    let out = second
+        .wait_with_output()
+        .expect("the second controller ends");
     let taken = crate::apply::Applied::from_output(&out, two.local_state());
     assert_eq!(taken.code, 0, "{}\n{:#?}", taken.stderr, taken.events);
     let resumed: Vec<String> = taken
@@ -355,11 +333,213 @@ fn a_killed_controllers_gtm_switchover_is_taken_over_after_its_lease_expires_and
     let report = two.run(&["report", &run, "--format", "json", "--state", &url]);
     assert_eq!(code(&report), 0, "{}", stderr(&report));
     assert_eq!(
-        sw::sets(&sw::artifact(&two.local_state(), "rollback-a@a", "gtm.lost")).len(),
+        sw::sets(&sw::artifact(
+            &two.local_state(),
+            "rollback-a@a",
+            "gtm.lost"
+        ))
+        .len(),
         50
     );
     let json: serde_json::Value =
         serde_json::from_slice(&report.stdout).expect("the report is JSON");
     assert_eq!(json["state"], "succeeded");
-    assert_eq!(json["starts"], 2, "two applies: the dead one's and the takeover");
+    assert_eq!(
+        json["starts"], 2,
+        "two applies: the dead one's and the takeover"
+    );
+}
+
+#[test]
+fn lock_show_lists_the_lease_and_lock_steal_frees_it_fencing_its_live_holder_and_is_recorded() {
+    let server = Server::start();
+    let url = server.bouncer_url();
+    let rig = crate::apply::Rig::new(1);
+    let file = gated(&rig);
+    let inventory = rig.inventory();
+    let (one, two) = (Controller::new("30"), Controller::new("30"));
+    let mut first = one.spawn(&[
+        "apply",
+        file.to_str().expect("utf-8"),
+        "-i",
+        inventory.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "--state",
+        &url,
+    ]);
+    let (run, _) = until_running(&mut first, &rig.root("a"), "action_started", "first@a");
+    let pid = first.id();
+
+    let shown = two.ok(&["lock", "show", "--state", &url]);
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with(&run))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        line.contains(&format!("(pid {pid})")) && line.contains(" 1 ") && line.ends_with("live"),
+        "{shown}"
+    );
+    // While it is live, neither a resume nor an abandon from elsewhere touches the run.
+    let out = two.run(&["resume", &run, "--state", &url]);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("(pid {pid})")),
+        "{}",
+        stderr(&out)
+    );
+    let out = two.run(&["abandon", &run, "--state", &url]);
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot be abandoned while a controller runs it"),
+        "{}",
+        stderr(&out)
+    );
+
+    let stolen = two.ok(&[
+        "lock",
+        "steal",
+        &run,
+        "--reason",
+        "laptop lost at the airport",
+        "--by",
+        "bob",
+        "--state",
+        &url,
+    ]);
+    assert!(
+        stolen.contains(&format!("(pid {pid}) (epoch 1)")),
+        "{stolen}"
+    );
+    let shown = two.ok(&["lock", "show", "--state", &url]);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with(&run) && l.contains(" 2 ") && l.ends_with("expired")),
+        "{shown}"
+    );
+    let status = two.ok(&["status", &run, "--state", &url]);
+    assert!(
+        status.contains(&format!("(pid {pid}) (epoch 1) by bob at "))
+            && status.contains(": laptop lost at the airport"),
+        "{status}"
+    );
+
+    // The next resume takes it at once; the holder it was stolen from (alive) is fenced.
+    let db = Database::open(&server.url()).expect("open");
+    let (second, refusals) = spawn_until_taken(
+        &two,
+        &["resume", &run, "--format", "json", "--state", &url],
+        &db,
+        &run,
+        3,
+    );
+    assert!(
+        refusals.is_empty(),
+        "not refused after the steal: {refusals:#?}"
+    );
+    fs_err::write(rig.root("a").join("go"), "").expect("let the step end");
+    let out = second.wait_with_output().expect("ends");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = first.wait_with_output().expect("ends");
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another controller took over"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs_err::read_to_string(rig.root("a").join("marks")).expect("marks"),
+        "first\nsecond\n",
+        "each step's effect exactly once"
+    );
+    // Recorded with the run: `status --format json` and the report.
+    let json: serde_json::Value =
+        serde_json::from_str(&two.ok(&["status", &run, "--format", "json", "--state", &url]))
+            .expect("json");
+    assert_eq!(json["steals"][0]["by"], "bob");
+    assert_eq!(json["steals"][0]["epoch"], 1);
+    let report = two.ok(&["report", &run, "--state", &url]);
+    assert!(
+        report.contains("## Lease steals") && report.contains("laptop lost at the airport"),
+        "{report}"
+    );
+    // Nothing to steal, and no leases in a state directory: each says so.
+    let out = two.run(&["lock", "steal", "nope", "--reason", "x", "--state", &url]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("has no lease"), "{}", stderr(&out));
+    let out = two.run(&["lock", "show", "--state", "somewhere"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("no leases to show or steal"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn approve_resolve_and_abandon_work_on_the_shared_journal_from_another_controller() {
+    let server = Server::start();
+    let url = server.bouncer_url();
+    let rig = crate::apply::Rig::new(1);
+    let rb = |name: &str| {
+        header(name)
+            + "steps:\n  - {id: prep, module: shell, on: a, with: {cmd: \"echo prep >> $RUNBOOK_HOST_ROOT/marks\"}}\n"
+            + "  - {id: confirm, module: manual, on: a, needs: [prep], with: {instructions: \"Point the application at B.\"}}\n"
+            + "  - {id: after, module: shell, on: a, needs: [confirm], with: {cmd: \"echo after >> $RUNBOOK_HOST_ROOT/marks\"}}\n"
+    };
+    let inventory = rig.inventory();
+    let (one, two) = (Controller::new("30"), Controller::new("30"));
+    let apply = |file: &Path| {
+        let out = one.run(&[
+            "apply",
+            file.to_str().expect("utf-8"),
+            "-i",
+            inventory.to_str().expect("utf-8"),
+            "--format",
+            "json",
+            "--state",
+            &url,
+        ]);
+        assert_eq!(code(&out), 3, "awaiting approval: {}", stderr(&out));
+        let first = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+            .expect("an event");
+        first["run_id"].as_str().expect("run id").to_owned()
+    };
+    let file = rig.dir.path().join("approve.yaml");
+    fs_err::write(&file, rb("approved")).expect("write");
+    let run = apply(&file);
+    // Approved, resumed and resolved from the other controller.
+    let said = two.ok(&[
+        "approve", &run, "confirm", "--by", "alice", "--reason", "checked", "--state", &url,
+    ]);
+    assert!(said.contains(&format!("--state '{url}'")), "{said}");
+    two.ok(&["resume", &run, "--state", &url]);
+    assert_eq!(
+        fs_err::read_to_string(rig.root("a").join("marks")).expect("marks"),
+        "prep\nafter\n"
+    );
+    two.ok(&[
+        "resolve", &run, "prep@a", "--done", "--by", "carol", "--state", &url,
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(&two.ok(&["report", &run, "--format", "json", "--state", &url]))
+            .expect("json");
+    assert_eq!(report["state"], "succeeded");
+    assert_eq!(report["approvals"][0]["by"], "alice");
+    assert_eq!(report["decisions"][0]["by"], "carol");
+    // A second run, waiting at the approval, abandoned from the other controller.
+    let other = rig.dir.path().join("abandon.yaml");
+    fs_err::write(&other, rb("abandoned")).expect("write");
+    let run2 = apply(&other);
+    two.ok(&["abandon", &run2, "--state", &url]);
+    let json: serde_json::Value =
+        serde_json::from_str(&two.ok(&["status", &run2, "--format", "json", "--state", &url]))
+            .expect("json");
+    assert_eq!(json["state"], "abandoned");
+    let out = two.run(&["resume", &run2, "--state", &url]);
+    assert_eq!(code(&out), 2, "nothing to resume: {}", stderr(&out));
 }
