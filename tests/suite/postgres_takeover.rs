@@ -388,6 +388,25 @@ fn lock_show_lists_the_lease_and_lock_steal_frees_it_fencing_its_live_holder_and
         "{}",
         stderr(&out)
     );
+    let out = two.run(&[
+        "apply",
+        file.to_str().expect("utf-8"),
+        "-i",
+        inventory.to_str().expect("utf-8"),
+        "--state",
+        &url,
+    ]);
+    assert_eq!(
+        code(&out),
+        6,
+        "apply of the same runbook and inventory: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!("run {run} is held by")),
+        "{}",
+        stderr(&out)
+    );
     let out = two.run(&["abandon", &run, "--state", &url]);
     assert_eq!(code(&out), 6, "{}", stderr(&out));
     assert!(
