@@ -550,6 +550,23 @@ fn approve_resolve_and_abandon_work_on_the_shared_journal_from_another_controlle
     assert_eq!(report["state"], "succeeded");
     assert_eq!(report["approvals"][0]["by"], "alice");
     assert_eq!(report["decisions"][0]["by"], "carol");
+    // `plan` estimates from the runs of the shared journal (`RUNBOOK_STATE` is the URL).
+    let out = one
+        .command(&[
+            "plan",
+            file.to_str().expect("utf-8"),
+            "-i",
+            inventory.to_str().expect("utf-8"),
+        ])
+        .env("RUNBOOK_STATE", &url)
+        .output()
+        .expect("plan runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" prep ") && l.contains("from earlier runs")),
+        "{text}"
+    );
     // A second run, waiting at the approval, abandoned from the other controller.
     let other = rig.dir.path().join("abandon.yaml");
     fs_err::write(&other, rb("abandoned")).expect("write");
