@@ -579,3 +579,73 @@ fn approve_resolve_and_abandon_work_on_the_shared_journal_from_another_controlle
     let out = two.run(&["resume", &run2, "--state", &url]);
     assert_eq!(code(&out), 2, "nothing to resume: {}", stderr(&out));
 }
+
+#[test]
+fn a_host_stays_locked_for_the_run_when_the_controller_it_was_taken_from_dies_after_the_takeover() {
+    let server = Server::start();
+    let url = server.bouncer_url();
+    let rig = crate::apply::Rig::new(1);
+    let file = gated(&rig);
+    let inventory = rig.inventory();
+    let (one, two) = (Controller::new("3"), Controller::new("3"));
+    let mut first = one.spawn(&[
+        "apply",
+        file.to_str().expect("utf-8"),
+        "-i",
+        inventory.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "--state",
+        &url,
+    ]);
+    let (run, _) = until_running(&mut first, &rig.root("a"), "action_started", "first@a");
+    signal(&first, "STOP");
+    let db = Database::open(&server.url()).expect("open");
+    let (mut second, _) = spawn_until_taken(
+        &two,
+        &["resume", &run, "--format", "json", "--state", &url],
+        &db,
+        &run,
+        2,
+    );
+    // The second controller is past the hosts' locks once its run has started: it found the
+    // host locked by the run itself (the frozen controller's connection).
+    let mut lines = BufReader::new(second.stdout.take().expect("piped")).lines();
+    let started = lines.next().expect("an event").expect("a line");
+    assert!(started.contains("run_started"), "{started}");
+    std::thread::spawn(move || lines.for_each(drop));
+    // The frozen controller dies: its connection's lock ends, and the host stays locked for
+    // the run, now on the second controller's connection.
+    first.kill().expect("kill -9");
+    let _ = first.wait();
+    let holders = rig.root("a").join(".runbook/holders");
+    let mine = format!("\t{}\t", second.id());
+    for _ in 0..400 {
+        let recorded = crate::apply::all_files(&holders)
+            .iter()
+            .any(|p| fs_err::read_to_string(p).is_ok_and(|t| t.contains(&mine)));
+        if recorded {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Another run on the same host (its own runbook and state directory) is refused.
+    let other = rig.apply(
+        &(header("other") + "steps:\n  - {id: touch, module: shell, on: a, with: {cmd: \"echo other >> $RUNBOOK_HOST_ROOT/marks\"}}\n"),
+        &inventory,
+        &[],
+    );
+    assert_eq!(other.code, 6, "the host is locked: {}", other.stderr);
+    assert!(
+        other.stderr.contains(&run),
+        "names the run holding it: {}",
+        other.stderr
+    );
+    fs_err::write(rig.root("a").join("go"), "").expect("let the step end");
+    let out = second.wait_with_output().expect("ends");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        fs_err::read_to_string(rig.root("a").join("marks")).expect("marks"),
+        "first\nsecond\n"
+    );
+}
