@@ -175,7 +175,9 @@ fn a_frozen_controller_is_taken_over_and_once_thawed_writes_nothing_and_starts_n
     let rig = crate::apply::Rig::new(1);
     let file = gated(&rig);
     let inventory = rig.inventory();
-    let (one, two) = (Controller::new("3"), Controller::new("3"));
+    // The first controller's lease lives 6 s without a heartbeat (the second is surely refused
+    // while it is live), the second's 3 s.
+    let (one, two) = (Controller::new("6"), Controller::new("3"));
     let apply = [
         "apply",
         file.to_str().expect("utf-8"),
