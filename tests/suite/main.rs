@@ -32,6 +32,7 @@ mod persist;
 mod plan_shape;
 mod postgres;
 mod postgres_server;
+mod postgres_takeover;
 mod progress;
 mod properties;
 mod run_report;

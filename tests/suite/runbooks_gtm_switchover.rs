@@ -14,7 +14,7 @@ fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
 
-fn switchover_file() -> PathBuf {
+pub(crate) fn switchover_file() -> PathBuf {
     repo("runbooks/gtm/switchover.yaml")
 }
 
@@ -29,13 +29,13 @@ const FAST: [&str; 6] = [
     "drain_timeout=90s",
 ];
 
-fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     FAST.iter().copied().chain(extra.iter().copied()).collect()
 }
 
 /// A→B by the built-in `runbooks/gtm/new-mirror.yaml`, then ^A(1..100) written on A and
 /// replicated to B.
-fn set_up(lab: &GtmLab) {
+pub(crate) fn set_up(lab: &GtmLab) {
     let run = crate::runbooks_gtm::apply(lab, "new-mirror", &[]);
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
     lab.m("a", "for i=1:1:100 set ^A(i)=i");
@@ -65,7 +65,7 @@ fn mupip(lab: &GtmLab, host: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-fn stop_receiver(lab: &GtmLab, host: &str) {
+pub(crate) fn stop_receiver(lab: &GtmLab, host: &str) {
     let out = mupip(
         lab,
         host,
@@ -92,7 +92,7 @@ fn receiver_alive(lab: &GtmLab, host: &str) -> bool {
 }
 
 /// The number of nodes under `^global` on `host`.
-fn count(lab: &GtmLab, host: &str, global: &str) -> usize {
+pub(crate) fn count(lab: &GtmLab, host: &str, global: &str) -> usize {
     lab.m(
         host,
         &format!(
@@ -104,7 +104,7 @@ fn count(lab: &GtmLab, host: &str, global: &str) -> usize {
 }
 
 /// Waits until `^global` on `host` has `n` nodes.
-fn wait_count(lab: &GtmLab, host: &str, global: &str, n: usize) {
+pub(crate) fn wait_count(lab: &GtmLab, host: &str, global: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while count(lab, host, global) != n {
         assert!(
@@ -117,7 +117,7 @@ fn wait_count(lab: &GtmLab, host: &str, global: &str, n: usize) {
 }
 
 /// The artifact `name` of `action` in the runs under `state`.
-fn artifact(state: &Path, action: &str, name: &str) -> String {
+pub(crate) fn artifact(state: &Path, action: &str, name: &str) -> String {
     let file = all_files(state)
         .into_iter()
         .find(|p| p.ends_with(format!("actions/{action}/artifacts/{name}")))
@@ -126,7 +126,7 @@ fn artifact(state: &Path, action: &str, name: &str) -> String {
 }
 
 /// The nodes of the SET records (`05`) of a lost-transaction file, as `name(sub)="value"`.
-fn sets(lost: &str) -> Vec<String> {
+pub(crate) fn sets(lost: &str) -> Vec<String> {
     lost.lines()
         .filter(|l| l.starts_with("05\\"))
         .filter_map(|l| l.rsplit_once("\\^").map(|(_, node)| node.to_owned()))
@@ -134,14 +134,14 @@ fn sets(lost: &str) -> Vec<String> {
 }
 
 /// The lost updates the tests write on A while B cannot receive them.
-fn write_lost_updates(lab: &GtmLab) {
+pub(crate) fn write_lost_updates(lab: &GtmLab) {
     lab.m("a", "for i=1:1:50 set ^losttrans(i)=i");
     assert_eq!(count(lab, "a", "losttrans"), 50);
     assert_eq!(count(lab, "b", "losttrans"), 0);
 }
 
 /// The roles are swapped, on the live servers: B originates, A receives from B.
-fn assert_swapped(lab: &GtmLab) {
+pub(crate) fn assert_swapped(lab: &GtmLab) {
     assert_eq!(source_mode(lab, "b"), "ACTIVE", "B originates");
     assert!(!receiver_alive(lab, "b"), "B receives nothing");
     assert_eq!(
@@ -401,7 +401,7 @@ fn apply_and_kill(lab: &GtmLab, extra: &[&str], kind: &str, action: &str) -> Vec
 }
 
 /// How many times GT.M logged the start of a server in `log` on `host`.
-fn starts(lab: &GtmLab, host: &str, log: &str, what: &str) -> usize {
+pub(crate) fn starts(lab: &GtmLab, host: &str, log: &str, what: &str) -> usize {
     std::fs::read_to_string(lab.dir(host).join("log").join(log))
         .unwrap_or_default()
         .lines()

@@ -116,6 +116,7 @@ pub fn dispatch(mut cli: Cli) -> u8 {
         }
         Command::Abandon { run, state } => super::runs::abandon(&state.dir(), &run),
         Command::Resolve(args) => super::runs::resolve(&args),
+        Command::Lock(command) => super::lock_cmd::run(&command),
         Command::Report {
             run,
             format,

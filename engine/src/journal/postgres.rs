@@ -14,7 +14,9 @@
 //!
 //! [`RunLog`]: crate::execute::RunLog
 
+mod journal_impl;
 pub mod lease;
+pub mod stolen;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -135,6 +137,8 @@ CREATE TABLE runbook.leases (
 );
 CREATE INDEX actions_by_step ON runbook.actions (step, status);
 ",
+    // 2: `runbook lock steal`s, and the actions' files (stdout, stderr, result, artifacts).
+    stolen::MIGRATION,
 ];
 
 /// A connection to the shared journal, with the runtime that drives it.
@@ -145,6 +149,8 @@ pub struct Database {
     shown: String,
     /// Set when the connection ended (the server went away): the error it ended with.
     closed: Arc<Mutex<Option<String>>>,
+    /// The run and epoch of the lease this process holds ([`journal_impl`]).
+    held: Mutex<Option<(String, i64)>>,
 }
 
 #[expect(
@@ -208,6 +214,7 @@ impl Database {
             client: Arc::new(tokio::sync::Mutex::new(client)),
             shown,
             closed,
+            held: Mutex::new(None),
         };
         db.migrate()?;
         Ok(db)
