@@ -244,6 +244,17 @@ fn a_second_apply_is_refused_and_a_killed_holders_lock_is_free() {
             break;
         }
     }
+    // ... on its host: the wrapper has recorded it (killed before that, the step may not have
+    // reached the host, and the resume has a different case to settle).
+    let actions = rig.root("a").join(".runbook/actions");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while crate::apply::recorded_pgid(&actions, "slow@a").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "slow@a never ran on a"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let second = apply().output().expect("second apply");
     assert_eq!(
         second.status.code(),

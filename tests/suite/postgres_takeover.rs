@@ -267,7 +267,7 @@ fn a_killed_controllers_gtm_switchover_is_taken_over_after_its_lease_expires_and
         &mut first,
         &lab.rig.root("b"),
         "action_started",
-        "start-b-originating@b",
+        "switch.start-b-originating@b",
     );
     let pid = first.id();
     first.kill().expect("kill -9");
@@ -277,7 +277,7 @@ fn a_killed_controllers_gtm_switchover_is_taken_over_after_its_lease_expires_and
         .filter(|e| e["event"] == "action_started")
         .filter_map(|e| e["action"].as_str().map(str::to_owned))
         .collect();
-    assert!(started_first.contains(&"stop-source-a@a".to_owned()));
+    assert!(started_first.contains(&"switch.stop-source-a@a".to_owned()));
 
     // The second controller is refused while the dead one's lease is live, then takes over.
     let db = Database::open(&server.url()).expect("open");
