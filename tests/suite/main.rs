@@ -31,6 +31,7 @@ mod outage;
 mod persist;
 mod plan_shape;
 mod postgres;
+mod postgres_restart;
 mod postgres_server;
 mod progress;
 mod properties;

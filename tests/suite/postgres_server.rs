@@ -18,6 +18,8 @@ const USER: &str = "postgres";
 pub struct Server {
     dir: tempfile::TempDir,
     bin: PathBuf,
+    /// The server's options (`pg_ctl -o`), to start it again on the same port.
+    options: String,
     pub port: u16,
     pub bouncer_port: u16,
 }
@@ -104,23 +106,12 @@ impl Server {
         );
         let server = Self {
             bin: bin.clone(),
+            options,
             port,
             bouncer_port: 0,
             dir,
         };
-        as_user(
-            &bin.join("pg_ctl"),
-            &[
-                "-D",
-                &path(&data),
-                "-o",
-                &options,
-                "-l",
-                &path(&server.dir.path().join("postgres.log")),
-                "-w",
-                "start",
-            ],
-        );
+        server.start_postgres();
         as_user(
             &bin.join("createdb"),
             &[
@@ -147,6 +138,7 @@ impl Server {
              listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
              auth_type = trust\nauth_file = {dir}/users.txt\npool_mode = transaction\n\
              default_pool_size = 2\nmax_prepared_statements = 0\n\
+             server_login_retry = 1\n\
              ignore_startup_parameters = extra_float_digits\n\
              pidfile = {dir}/pgbouncer.pid\nlogfile = {dir}/pgbouncer.log\n",
             pg = self.port,
@@ -186,6 +178,45 @@ impl Server {
                 "immediate",
                 "-w",
                 "stop",
+            ],
+        );
+    }
+
+    /// Starts PostgreSQL (again, after [`Server::stop_postgres`]) on the same port, waiting
+    /// until it accepts connections.
+    pub fn start_postgres(&self) {
+        let dir = self.dir.path();
+        as_user(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                &dir.join("data").display().to_string(),
+                "-o",
+                &self.options,
+                "-l",
+                &dir.join("postgres.log").display().to_string(),
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// Restarts PostgreSQL as `pg_ctl restart` does (every connection is closed by the server),
+    /// waiting until it accepts connections again.
+    pub fn restart_postgres(&self) {
+        as_user(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                &self.dir.path().join("data").display().to_string(),
+                "-o",
+                &self.options,
+                "-l",
+                &self.dir.path().join("postgres.log").display().to_string(),
+                "-m",
+                "fast",
+                "-w",
+                "restart",
             ],
         );
     }
