@@ -63,7 +63,17 @@ fn as_user(program: &Path, args: &[&str]) {
 }
 
 impl Server {
+    /// A cluster for tests: `fsync=off` (nothing here survives a power cut anyway).
     pub fn start() -> Self {
+        Self::start_with("-c fsync=off")
+    }
+
+    /// A cluster that syncs its commits as a production one does (the journal benchmark).
+    pub fn start_durable() -> Self {
+        Self::start_with("")
+    }
+
+    fn start_with(extra: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("runbook-pg-")
             .tempdir()
@@ -101,7 +111,7 @@ impl Server {
         );
         let port = free_port();
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 {extra}",
             path(dir.path())
         );
         let server = Self {
