@@ -23,7 +23,8 @@
 //!    directory as in (1), a throwaway PostgreSQL 15 on localhost started by the bench (as the
 //!    tests start it: `initdb`/`pg_ctl` as the `postgres` user, its data on the same disk, with
 //!    `fsync` on, as in production), and the same server through PgBouncer in transaction
-//!    pooling mode. Needs root (to run the servers as `postgres`) and Debian's `postgresql` and
+//!    pooling mode; and a second server with `fsync` off, for the protocol's and the server's
+//!    cost alone (the round trips), the disk aside. Needs root (to run the servers as `postgres`) and Debian's `postgresql` and
 //!    `pgbouncer`.
 //!
 //! Each measurement: one warm-up, then `RUNS` runs; median and min are printed.
@@ -151,18 +152,21 @@ fn postgres(base: &Path) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create the bench directory");
     let server = postgres_server::Server::start_durable();
+    // The same without fsync: what the protocol and the server's work cost, the disk aside.
+    let nosync = postgres_server::Server::start();
     let sqlite = Arc::new(Mutex::new(
         Journal::open(&dir.join("state")).expect("journal"),
     ));
     let direct = Arc::new(Database::open(&server.url()).expect("PostgreSQL"));
     let bounced = Arc::new(Database::open(&server.bouncer_url()).expect("PgBouncer"));
+    let unsynced = Arc::new(Database::open(&nosync.url()).expect("PostgreSQL, fsync off"));
     let holder = Holder::this_process();
     println!(
         "journal writes per step through the run's RunLog: SQLite ({}) against PostgreSQL on localhost (fsync on)",
         dir.display()
     );
     for (name, hosts, steps) in [("W1 10x20", 10, 20), ("W2 1x100", 1, 100)] {
-        for backend in ["sqlite", "postgres", "pgbouncer"] {
+        for backend in ["sqlite", "postgres", "pgbouncer", "pg-nosync"] {
             let mut times = Vec::new();
             for i in 0..=RUNS {
                 let run = format!("{name}-{backend}-{i}");
@@ -176,10 +180,10 @@ fn postgres(base: &Path) {
                         .expect("run recorded");
                     Box::new(Local::new(Some(Arc::clone(&sqlite)), &run, run_dir))
                 } else {
-                    let db = if backend == "postgres" {
-                        &direct
-                    } else {
-                        &bounced
+                    let db = match backend {
+                        "postgres" => &direct,
+                        "pgbouncer" => &bounced,
+                        _ => &unsynced,
                     };
                     db.create_run(&rec).expect("run recorded");
                     Box::new(
