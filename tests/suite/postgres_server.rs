@@ -69,6 +69,7 @@ impl Server {
     }
 
     /// A cluster that syncs its commits as a production one does (the journal benchmark).
+    #[allow(dead_code, reason = "used by engine/benches/journal.rs, not by the tests")]
     pub fn start_durable() -> Self {
         Self::start_with("")
     }

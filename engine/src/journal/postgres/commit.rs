@@ -226,10 +226,13 @@ impl Batch {
     }
 }
 
-/// The statement. `$3` is the commit's number (NULL: not numbered, written whenever the epoch
-/// holds). The final `SELECT` reads the lease row as it was before the statement (all clauses
-/// share one snapshot), which tells a landed retry from a lost lease when nothing was written.
-const COMMIT: &str = "
+/// The statement, in parts: the fence, a clause per table (only those the batch has rows for:
+/// a statement that names fewer tables is planned sooner, and the server plans every commit,
+/// as it must with unnamed statements), and the answer. `$3` is the commit's number (NULL: not
+/// numbered, written whenever the epoch holds). The final `SELECT` reads the lease row as it
+/// was before the statement (all clauses share one snapshot), which tells a landed retry from
+/// a lost lease when nothing was written.
+const FENCE: &str = "
 WITH lease AS (
     UPDATE runbook.leases
        SET commit_epoch = CASE WHEN $3::bigint IS NULL THEN commit_epoch ELSE $2 END,
@@ -237,7 +240,9 @@ WITH lease AS (
      WHERE run_id = $1 AND epoch = $2
        AND ($3::bigint IS NULL OR commit_epoch <> $2 OR commit_number < $3::bigint)
     RETURNING run_id
-),
+)";
+
+const ACTIONS: &str = ",
 acts AS (
     INSERT INTO runbook.actions (run_id, action, step, host, definition_fp, status, attempt,
                                  started_at, finished_at, duration_ms, rc, message)
@@ -258,19 +263,25 @@ acts AS (
         duration_ms = EXCLUDED.duration_ms,
         rc = EXCLUDED.rc,
         message = EXCLUDED.message
-),
+)";
+
+const TRANSITIONS: &str = ",
 trans AS (
     INSERT INTO runbook.transitions (run_id, action, status, epoch, at)
     SELECT lease.run_id, t.action, t.status, $2, $4
       FROM lease, unnest($16::text[], $17::text[]) WITH ORDINALITY AS t(action, status, n)
      ORDER BY t.n
-),
+)";
+
+const OUTPUTS: &str = ",
 outs AS (
     INSERT INTO runbook.outputs (run_id, register, host, value)
     SELECT lease.run_id, o.register, o.host, o.value
       FROM lease, unnest($18::text[], $19::text[], $20::text[]) AS o(register, host, value)
     ON CONFLICT (run_id, register, host) DO UPDATE SET value = EXCLUDED.value
-),
+)";
+
+const PIECES: &str = ",
 pieces AS (
     INSERT INTO runbook.outages (run_id, generation, kind, started_at, duration_ms, ended,
                                  planned_ms)
@@ -284,9 +295,28 @@ pieces AS (
         duration_ms = EXCLUDED.duration_ms,
         ended = EXCLUDED.ended,
         planned_ms = EXCLUDED.planned_ms
-)
+)";
+
+const ANSWER: &str = "
 SELECT (SELECT count(*) FROM lease), l.epoch, l.commit_epoch, l.commit_number
   FROM (SELECT 1) AS one LEFT JOIN runbook.leases l ON l.run_id = $1";
+
+/// The statement for `b`.
+fn statement(b: &Batch) -> String {
+    let mut sql = String::from(FENCE);
+    for (rows, clause) in [
+        (b.action.len(), ACTIONS),
+        (b.t_action.len(), TRANSITIONS),
+        (b.o_register.len(), OUTPUTS),
+        (b.p_kind.len(), PIECES),
+    ] {
+        if rows > 0 {
+            sql.push_str(clause);
+        }
+    }
+    sql.push_str(ANSWER);
+    sql
+}
 
 /// Runs the statement once.
 pub(crate) async fn apply(
@@ -296,11 +326,12 @@ pub(crate) async fn apply(
     number: Option<i64>,
     b: Arc<Batch>,
 ) -> Result<Outcome, tokio_postgres::Error> {
+    let sql = statement(&b);
     let c = client.lock().await;
     let run: &str = &run;
     let row = c
         .query_typed_one(
-            COMMIT,
+            &sql,
             &[
                 (&run, Type::TEXT),
                 (&epoch, Type::INT8),
