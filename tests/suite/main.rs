@@ -32,6 +32,7 @@ mod persist;
 mod plan_shape;
 mod postgres;
 mod postgres_restart;
+mod postgres_roles;
 mod postgres_server;
 mod progress;
 mod properties;

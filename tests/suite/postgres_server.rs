@@ -69,7 +69,10 @@ impl Server {
     }
 
     /// A cluster that syncs its commits as a production one does (the journal benchmark).
-    #[allow(dead_code, reason = "used by engine/benches/journal.rs, not by the tests")]
+    #[allow(
+        dead_code,
+        reason = "used by engine/benches/journal.rs, not by the tests"
+    )]
     pub fn start_durable() -> Self {
         Self::start_with("")
     }
@@ -230,6 +233,35 @@ impl Server {
                 "restart",
             ],
         );
+    }
+
+    /// Runs `sql` with `psql` as the cluster's superuser (`runbook`).
+    pub fn psql(&self, sql: &str) {
+        as_user(
+            &self.bin.join("psql"),
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "runbook",
+                "-d",
+                "runbook",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+        );
+    }
+
+    /// The URL of the database for another role.
+    pub fn url_as(&self, role: &str) -> String {
+        format!(
+            "postgres://{role}@127.0.0.1:{}/runbook?sslmode=disable",
+            self.port
+        )
     }
 
     fn log(&self, name: &str) -> String {

@@ -298,10 +298,25 @@ impl Database {
     }
 
     /// Brings the schema up to date. Concurrent first uses are serialized by a lock on the
-    /// migrations table held to the end of the transaction (never a session lock).
+    /// migrations table held to the end of the transaction (never a session lock). A schema
+    /// that is up to date is only read.
     fn migrate(&self) -> Result<(), JournalError> {
         self.run(|c| async move {
             let mut c = c.lock().await;
+            // Up to date: nothing to create or lock, so a role that may only read (`status`,
+            // `runs`; docs/team.md) opens the journal too.
+            let exists: bool = c
+                .query_typed_one("SELECT to_regclass('runbook.migrations') IS NOT NULL", &[])
+                .await?
+                .get(0);
+            if exists {
+                let row = c
+                    .query_typed_one("SELECT count(*) FROM runbook.migrations", &[])
+                    .await?;
+                if usize::try_from(row.get::<_, i64>(0)).unwrap_or(0) >= MIGRATIONS.len() {
+                    return Ok(());
+                }
+            }
             c.batch_execute(
                 "CREATE SCHEMA IF NOT EXISTS runbook;
                  CREATE TABLE IF NOT EXISTS runbook.migrations (
