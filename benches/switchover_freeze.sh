@@ -113,8 +113,8 @@ run_runbook() {
   run=$(grep -o '"event":"run_finished","run_id":"[^"]*","status":"[a-z_]*","duration_secs":[0-9.]*' "$d/events.log" | sed 's/.*://' | tail -n 1)
   local outage
   outage=$(awk '
-    /"event": *"action_started"/ && /"action": *"app-hold@a"/ && !s { s = $1 }
-    /"event": *"action_finished"/ && /"action": *"(start-b-originating|app-resume-b)@b"/ { e = $1 }
+    /"event": *"action_started"/ && /"action": *"switch\.app-hold@a"/ && !s { s = $1 }
+    /"event": *"action_finished"/ && /"action": *"switch\.(start-b-originating|app-resume-b)@b"/ { e = $1 }
     END { printf "%.2f", e - s }' "$d/events.log")
   # The engine's own figure (`freeze_ended`, from the start of `app-hold` to the end of
   # `app-resume-b`) and where it goes: each freeze action's `duration_secs`, and the gaps between
@@ -122,7 +122,7 @@ run_runbook() {
   local engine steps
   engine=$(grep -o '"event":"freeze_ended".*' "$d/events.log" | grep -o '"duration_secs":[0-9.]*' | head -n 1 | sed 's/.*://' | awk '{ printf "%.2f", $1 }')
   steps=$(awk -v f="${engine:-0}" '
-    /"event":"action_finished"/ && /"action":"(app-hold@a|stop-source-a@a|stop-receiver-b@b|start-b-originating@b|app-resume-b@b)"/ {
+    /"event":"action_finished"/ && /"action":"switch\.(app-hold@a|stop-source-a@a|stop-receiver-b@b|start-b-originating@b|app-resume-b@b)"/ {
       match($0, /"step":"[^"]*"/); st = substr($0, RSTART + 8, RLENGTH - 9)
       match($0, /"duration_secs":[0-9.]*/); du = substr($0, RSTART + 16, RLENGTH - 16)
       out = out sprintf("%s=%.2f,", st, du); sum += du

@@ -9,6 +9,7 @@ mod eta;
 mod identity;
 mod lab;
 mod load;
+mod lock_cmd;
 mod manual;
 mod progress;
 mod report;

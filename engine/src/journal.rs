@@ -6,11 +6,13 @@
 //! result before any dependent starts (see [`crate::execute`]). Secrets never reach it: outputs
 //! are masked before they are recorded, and secret parameters are asked for again on resume.
 
+mod backend;
+#[doc(hidden)]
+pub mod conformance;
 pub mod postgres;
-mod reader;
 mod store;
 
-pub use reader::Reader;
+pub use backend::{Backend, Lease, Steal, open};
 
 pub use store::{
     ActionRecord, ActionTimes, Approval, Decision, Entry, History, Journal, JournalError, Piece,

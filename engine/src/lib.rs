@@ -21,6 +21,7 @@ pub mod parse;
 pub mod plan;
 pub mod report;
 pub mod schema;
+pub mod session;
 pub mod suggest;
 pub mod target;
 pub mod template;

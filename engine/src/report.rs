@@ -53,6 +53,9 @@ pub struct Report {
     pub actions: Vec<ActionReport>,
     pub approvals: Vec<Approval>,
     pub decisions: Vec<Decision>,
+    /// The `runbook lock steal`s of the run's lease (the shared journal only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steals: Vec<crate::journal::Steal>,
     pub artifacts: Vec<Artifact>,
     pub close: Close,
 }
@@ -210,6 +213,7 @@ impl Report {
             actions,
             approvals: history.approvals.clone(),
             decisions: history.decisions.clone(),
+            steals: history.steals.clone(),
             artifacts,
             close,
         }
@@ -453,6 +457,12 @@ fn close(run: &RunRecord, history: &History, actions: &[ActionReport]) -> Close 
         issues.push(format!(
             "{} outcome(s) decided by an operator (`runbook resolve`)",
             history.decisions.len()
+        ));
+    }
+    if !history.steals.is_empty() {
+        issues.push(format!(
+            "its lease was stolen {} time(s) (`runbook lock steal`)",
+            history.steals.len()
         ));
     }
     let interrupted = count(&|a| a.starts > 1);

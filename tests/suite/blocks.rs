@@ -486,6 +486,92 @@ phases:
     );
 }
 
+/// `when:` on a `uses:` guards every step of the block, `freeze: false` drops its freeze
+/// markers (the second switchover of a rolling upgrade), and `include:` leaves a step out of
+/// the expansion before the run (with the `needs:` that named it).
+#[test]
+fn uses_when_freeze_false_and_include_shape_the_expansion() {
+    let block = "\
+apiVersion: runbook/v1
+kind: Block
+params:
+  old: {type: string, required: true}
+  new: {type: string, required: true}
+  hold: {type: bool, default: false}
+phases:
+  - name: switch
+    outage: true
+    steps:
+      - {id: hold, module: manual, include: params.hold, with: {instructions: hold}}
+      - {id: stop, module: shell, on: \"{{ params.old }}\", freeze: start, needs: [hold], with: {cmd: \"true\"}}
+      - {id: promote, module: shell, on: \"{{ params.new }}\", when: \"params.hold or true\", freeze: end, with: {cmd: \"true\"}}
+";
+    let rb = "\
+apiVersion: runbook/v1
+kind: Runbook
+metadata: {name: t, version: 1.0.0}
+params:
+  back: {type: bool, default: false}
+roles:
+  originating: 1
+  replicating: 1
+phases:
+  - uses: blocks/switch.yaml
+    id: over
+    with: {old: originating, new: replicating}
+  - uses: blocks/switch.yaml
+    id: back
+    when: params.back
+    freeze: false
+    with: {old: replicating, new: originating, hold: true}
+";
+    let dir = scratch(&[("rb.yaml", rb), ("blocks/switch.yaml", block)]);
+    let plan = compile_path(&dir.path().join("rb.yaml")).unwrap_or_else(|ds| panic!("{ds:#?}"));
+    let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "over.stop",
+            "over.promote",
+            "back.hold",
+            "back.stop",
+            "back.promote"
+        ],
+        "`over` has no hold: not a skipped step, no step at all"
+    );
+    let step = |id: &str| plan.steps.iter().find(|s| s.id == id).expect("the step");
+    assert!(
+        step("over.stop").needs.is_empty(),
+        "the need of a left-out step is dropped"
+    );
+    assert!(
+        !step("back.stop").needs.is_empty(),
+        "{:?}",
+        step("back.stop").needs
+    );
+    // One freeze: the first use's; the second's markers are gone.
+    assert_eq!(step("over.stop").freeze, Some(runbook::ast::Freeze::Start));
+    assert_eq!(step("over.promote").freeze, Some(runbook::ast::Freeze::End));
+    assert_eq!(step("back.stop").freeze, None);
+    assert_eq!(step("back.promote").freeze, None);
+    // The caller's condition on every step of the second use, and-ed with the step's own.
+    assert_eq!(step("over.stop").when, None);
+    assert_eq!(step("back.hold").when.as_deref(), Some("params.back"));
+    assert_eq!(
+        step("back.promote").when.as_deref(),
+        Some("(params.back) and ((true) or true)")
+    );
+    // `include:` must be decided before the run: a template argument is refused, located.
+    let undecided = rb.replace("hold: true}", "hold: \"{{ params.back }}\"}");
+    fs_err::write(dir.path().join("rb.yaml"), undecided).expect("write");
+    let ds = compile_path(&dir.path().join("rb.yaml")).expect_err("not decided");
+    assert_eq!(
+        located(&ds, dir.path()),
+        [(Code::InvalidValue, "blocks/switch.yaml".to_owned(), 11, 45)],
+        "{ds:#?}"
+    );
+}
+
 /// The controller is killed while a step of the second use of a block runs on the host, and the
 /// host side of that action too (so no record says how it ended): the next apply reports the
 /// namespaced action `b.slow@a` in doubt, `runbook resolve RUN b.slow@a --redo` decides it, and

@@ -37,6 +37,36 @@ fn list_show_and_a_name_instead_of_a_file() {
     let file = fs_err::read(repo("runbooks/gtm/switchover.yaml")).expect("the file");
     assert_eq!(show.stdout, file, "`show` prints the shipped file");
 
+    // With its blocks: the runbook, then each block it uses after a line naming its file.
+    let with = runbook(&["show", "rolling-upgrade", "--blocks"], cwd.path());
+    assert!(with.status.success());
+    let mut expected =
+        fs_err::read_to_string(repo("runbooks/gtm/rolling-upgrade.yaml")).expect("the runbook");
+    for block in ["upgrade-instance", "switchover"] {
+        expected.push_str("\n# ---- runbooks/blocks/gtm/");
+        expected.push_str(block);
+        expected.push_str(".yaml (a block gtm/rolling-upgrade uses) ----\n");
+        expected.push_str(
+            &fs_err::read_to_string(repo(&format!("runbooks/blocks/gtm/{block}.yaml")))
+                .expect("the block"),
+        );
+    }
+    assert_eq!(String::from_utf8_lossy(&with.stdout), expected);
+    // A block by its name, and `list` lists the blocks with the built-ins that use them.
+    let block = runbook(&["show", "blocks/gtm/switchover"], cwd.path());
+    assert!(block.status.success());
+    let file = fs_err::read(repo("runbooks/blocks/gtm/switchover.yaml")).expect("the block");
+    assert_eq!(block.stdout, file);
+    assert!(
+        text.contains(
+            "blocks/gtm/switchover              gtm/dr-shadow-refresh, gtm/rolling-upgrade, gtm/switchover"
+        ),
+        "{text}"
+    );
+    let unknown = runbook(&["show", "blocks/gtm/nope"], cwd.path());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("blocks/gtm/upgrade-instance"));
+
     // From a directory with no runbooks in it, by name, for the inventory's platform.
     let inventory = repo("inventory/gtm-prod.yaml");
     let ok = runbook(

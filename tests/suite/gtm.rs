@@ -325,6 +325,107 @@ fn a_to_b_set_up_by_modules_replicates_data_and_is_idempotent() {
     assert_eq!(ids, ["-1", "-1"], "no Journal Pool left: {text}");
 }
 
+/// `gtm.receiver_stop` with `passive: true` is the switchover's last step before B starts as
+/// originating (the point of no return): it confirms the passive Source Server's shutdown
+/// brought down the Journal Pool. A process still attached to B's database keeps the pool up;
+/// the step then fails, naming it, instead of letting the promotion fail after the point of no
+/// return. Once the process is gone the step confirms it and succeeds.
+#[test]
+fn a_passive_stop_fails_while_a_process_keeps_the_journal_pool_up() {
+    let pair = Pair::new();
+    pair.set_up();
+    let b = Pair::env("b");
+    // A reader of B's database (a report, say): attached to the Journal Pool while it runs.
+    let dir = pair.dir("b");
+    let mut holder = Command::new(Path::new(GTM_DIST).join("mumps"))
+        .args([
+            "-run",
+            "%XCMD",
+            "set x=$zpeek(\"JPCREPL\",0,4,\"U\") write \"attached\",! hang 300",
+        ])
+        .current_dir(&dir)
+        .env("gtm_dist", GTM_DIST)
+        .env("gtm_repl_instname", "B")
+        .env("gtm_repl_instance", dir.join("gtm.repl"))
+        .env("gtmgbldir", dir.join("gtm.gld"))
+        .env(
+            "gtmroutines",
+            format!("{} {GTM_DIST}/libgtmutil.so", dir.display()),
+        )
+        .env("gtm_log", dir.join("log"))
+        .env("gtm_tmp", dir.join("tmp"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("a mumps process on B");
+    {
+        use std::io::BufRead as _;
+        let out = holder.stdout.take().expect("piped");
+        let mut line = String::new();
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("a line");
+        assert_eq!(line.trim(), "attached");
+    }
+    let stop = format!(
+        "  - {{id: stop-b, module: gtm.receiver_stop, on: b, with: {{{b}, timeout: 2s, passive: true}}}}\n"
+    );
+    // GT.M itself refuses to delete the pool (exit 1), but its passive Source Server is gone.
+    let held = pair.apply("gtm-passive-held", &stop);
+    assert_eq!(held.code, 1, "{}\n{:#?}", held.stderr, held.events);
+    assert_eq!(held.status("stop-b@b"), "failed");
+    assert!(
+        held.message("stop-b@b")
+            .contains("still attached to jnlpool"),
+        "{}",
+        held.message("stop-b@b")
+    );
+    let health = pair.tool("b", "mupip", &["replicate", "-source", "-checkhealth"]);
+    let text = String::from_utf8_lossy(&health.stdout).into_owned()
+        + &String::from_utf8_lossy(&health.stderr);
+    assert!(!text.contains("alive in PASSIVE mode"), "{text}");
+    // So the step run again finds nothing to stop: without the confirmation it passed here, and
+    // B's promotion failed after the point of no return. Now it fails, naming the pool.
+    let again = pair.apply("gtm-passive-again", &stop);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(again.code, 1, "{}\n{:#?}", again.stderr, again.events);
+    assert_eq!(again.status("stop-b@b"), "failed");
+    assert!(
+        again
+            .message("stop-b@b")
+            .contains("the Journal Pool is still up"),
+        "{}",
+        again.message("stop-b@b")
+    );
+
+    assert!(
+        again
+            .message("stop-b@b")
+            .contains("mupip rundown -region \"*\"")
+    );
+    // The reader gone and the pool run down, as the message says: the step confirms it.
+    let rundown = pair.tool("b", "mupip", &["rundown", "-region", "*"]);
+    assert!(rundown.status.success(), "{rundown:?}");
+    let free = pair.apply("gtm-passive-free", &stop);
+    assert_eq!(free.code, 0, "{}\n{:#?}", free.stderr, free.events);
+    assert_eq!(free.status("stop-b@b"), "ok", "nothing left to stop");
+    let ftok = pair.tool("b", "mupip", &["ftok", "-jnlpool"]);
+    let ftok =
+        String::from_utf8_lossy(&ftok.stdout).into_owned() + &String::from_utf8_lossy(&ftok.stderr);
+    // `mupip ftok -jnlpool`: no semaphore and no shared memory left for the pool.
+    let pool: Vec<&str> = ftok
+        .lines()
+        .find(|l| l.split("::").next().is_some_and(|f| f.trim() == "jnlpool"))
+        .unwrap_or_else(|| panic!("no jnlpool line: {ftok}"))
+        .split("::")
+        .map(str::trim)
+        .collect();
+    assert!(
+        pool[1].starts_with("-1") && pool[2].starts_with("-1"),
+        "{ftok}"
+    );
+}
+
 #[test]
 fn the_backlog_gate_holds_while_the_receiver_is_down_and_opens_after() {
     let pair = Pair::new();

@@ -34,6 +34,7 @@ mod postgres;
 mod postgres_restart;
 mod postgres_roles;
 mod postgres_server;
+mod postgres_takeover;
 mod progress;
 mod properties;
 mod run_report;

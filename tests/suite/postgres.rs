@@ -99,6 +99,17 @@ fn the_schema_migrates_itself_once_directly_and_through_pgbouncer() {
 }
 
 #[test]
+fn the_journal_tests_of_both_backends_pass_on_postgres_through_pgbouncer() {
+    // The same tests the SQLite journal passes (`journal::store::tests`), each reopen a new
+    // connection through PgBouncer in transaction mode.
+    let server = Server::start();
+    let url = server.bouncer_url();
+    runbook::journal::conformance::all(&|| {
+        Box::new(Database::open(&url).expect("open")) as Box<dyn runbook::journal::Backend>
+    });
+}
+
+#[test]
 fn a_live_lease_refuses_a_second_controller_and_an_expired_one_is_taken_with_a_new_epoch() {
     let server = Server::start();
     // Two controllers, one through PgBouncer in transaction mode.

@@ -329,11 +329,8 @@ fn a_run_whose_journal_stays_down_past_the_lease_stops_before_starting_anything_
     });
     assert_eq!(report.status, runbook::event::RunStatus::Unrecorded);
     let why = report.unrecorded.clone().unwrap_or_default();
-    assert!(
-        why.contains("the journal could not record the run")
-            && why.contains("could not be reached for"),
-        "{why}"
-    );
+    // The first write after the server went away fails: the action's files or the commit.
+    assert!(why.contains("could not be reached for"), "{why}");
     assert_eq!(
         fs_err::read_to_string(rig.root("a").join("marks")).expect("marks"),
         "first\n",

@@ -115,7 +115,7 @@ fn refresh_rebuilds_the_shadow_from_a_fresh_backup_and_it_catches_up() {
         "ok",
         "the drifted shadow was already down"
     );
-    assert_eq!(run.status("promote-activate@b"), "skipped");
+    assert_eq!(run.status("promote.start-b-originating@b"), "skipped");
 
     // Updates made after the backup was taken exist, and every update reached B.
     let backup = lab.dir("a").join("dr-refresh-backup/gtm.dat");

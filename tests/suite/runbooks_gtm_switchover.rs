@@ -14,7 +14,7 @@ fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
 
-fn switchover_file() -> PathBuf {
+pub(crate) fn switchover_file() -> PathBuf {
     repo("runbooks/gtm/switchover.yaml")
 }
 
@@ -29,13 +29,13 @@ const FAST: [&str; 6] = [
     "drain_timeout=90s",
 ];
 
-fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     FAST.iter().copied().chain(extra.iter().copied()).collect()
 }
 
 /// A→B by the built-in `runbooks/gtm/new-mirror.yaml`, then ^A(1..100) written on A and
 /// replicated to B.
-fn set_up(lab: &GtmLab) {
+pub(crate) fn set_up(lab: &GtmLab) {
     let run = crate::runbooks_gtm::apply(lab, "new-mirror", &[]);
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
     lab.m("a", "for i=1:1:100 set ^A(i)=i");
@@ -65,7 +65,7 @@ fn mupip(lab: &GtmLab, host: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-fn stop_receiver(lab: &GtmLab, host: &str) {
+pub(crate) fn stop_receiver(lab: &GtmLab, host: &str) {
     let out = mupip(
         lab,
         host,
@@ -92,7 +92,7 @@ fn receiver_alive(lab: &GtmLab, host: &str) -> bool {
 }
 
 /// The number of nodes under `^global` on `host`.
-fn count(lab: &GtmLab, host: &str, global: &str) -> usize {
+pub(crate) fn count(lab: &GtmLab, host: &str, global: &str) -> usize {
     lab.m(
         host,
         &format!(
@@ -104,7 +104,7 @@ fn count(lab: &GtmLab, host: &str, global: &str) -> usize {
 }
 
 /// Waits until `^global` on `host` has `n` nodes.
-fn wait_count(lab: &GtmLab, host: &str, global: &str, n: usize) {
+pub(crate) fn wait_count(lab: &GtmLab, host: &str, global: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while count(lab, host, global) != n {
         assert!(
@@ -117,7 +117,7 @@ fn wait_count(lab: &GtmLab, host: &str, global: &str, n: usize) {
 }
 
 /// The artifact `name` of `action` in the runs under `state`.
-fn artifact(state: &Path, action: &str, name: &str) -> String {
+pub(crate) fn artifact(state: &Path, action: &str, name: &str) -> String {
     let file = all_files(state)
         .into_iter()
         .find(|p| p.ends_with(format!("actions/{action}/artifacts/{name}")))
@@ -126,7 +126,7 @@ fn artifact(state: &Path, action: &str, name: &str) -> String {
 }
 
 /// The nodes of the SET records (`05`) of a lost-transaction file, as `name(sub)="value"`.
-fn sets(lost: &str) -> Vec<String> {
+pub(crate) fn sets(lost: &str) -> Vec<String> {
     lost.lines()
         .filter(|l| l.starts_with("05\\"))
         .filter_map(|l| l.rsplit_once("\\^").map(|(_, node)| node.to_owned()))
@@ -134,14 +134,14 @@ fn sets(lost: &str) -> Vec<String> {
 }
 
 /// The lost updates the tests write on A while B cannot receive them.
-fn write_lost_updates(lab: &GtmLab) {
+pub(crate) fn write_lost_updates(lab: &GtmLab) {
     lab.m("a", "for i=1:1:50 set ^losttrans(i)=i");
     assert_eq!(count(lab, "a", "losttrans"), 50);
     assert_eq!(count(lab, "b", "losttrans"), 0);
 }
 
 /// The roles are swapped, on the live servers: B originates, A receives from B.
-fn assert_swapped(lab: &GtmLab) {
+pub(crate) fn assert_swapped(lab: &GtmLab) {
     assert_eq!(source_mode(lab, "b"), "ACTIVE", "B originates");
     assert!(!receiver_alive(lab, "b"), "B receives nothing");
     assert_eq!(
@@ -164,16 +164,16 @@ fn with_data_loss_allowed_a_is_rolled_back_and_its_lost_updates_reach_b() {
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
     crate::runbooks_gtm::assert_freeze_measured(&run);
     assert_eq!(run.status("health-b@b"), "skipped");
-    assert_eq!(run.status("drain@a"), "skipped");
-    assert_eq!(run.status("stop-source-a@a"), "changed");
+    assert_eq!(run.status("switch.drain@a"), "skipped");
+    assert_eq!(run.status("switch.stop-source-a@a"), "changed");
     assert_eq!(
-        run.status("stop-receiver-b@b"),
+        run.status("switch.stop-receiver-b@b"),
         "changed",
         "the Receiver Server was down already, its passive Source Server is stopped"
     );
-    assert_eq!(run.status("start-b-originating@b"), "changed");
+    assert_eq!(run.status("switch.start-b-originating@b"), "changed");
     assert_eq!(run.status("rollback-a@a"), "changed");
-    assert_eq!(run.status("restore-source-a-to-b@a"), "skipped");
+    assert_eq!(run.status("switch.restore-source-a-to-b@a"), "skipped");
     // The runbook's own verification (gtm.role on both, backlog zero) passed...
     assert_eq!(run.status("switched@controller"), "ok");
     // ...and the live servers agree.
@@ -220,18 +220,20 @@ fn the_preflight_refuses_an_unhealthy_candidate_and_changes_nothing_then_a_drain
         refused.message("health-b@b")
     );
     for action in [
-        "drain@a",
-        "stop-source-a@a",
-        "stop-receiver-b@b",
-        "start-b-originating@b",
+        "switch.drain@a",
+        "switch.stop-source-a@a",
+        "switch.stop-receiver-b@b",
+        "switch.start-b-originating@b",
         "rollback-a@a",
     ] {
         assert_eq!(refused.status(action), "blocked", "{action}");
     }
     assert!(
-        !refused.start_order().iter().any(|a| a.starts_with("stop-")
-            || a.starts_with("start-")
-            || a.starts_with("rollback")),
+        !refused.start_order().iter().any(|a| {
+            // The step's own id, without the block's prefix (`switch.stop-source-a`).
+            let a = a.rsplit_once('.').map_or(a.as_str(), |(_, s)| s);
+            a.starts_with("stop-") || a.starts_with("start-") || a.starts_with("rollback")
+        }),
         "{:?}",
         refused.start_order()
     );
@@ -272,7 +274,7 @@ fn the_preflight_refuses_an_unhealthy_candidate_and_changes_nothing_then_a_drain
         "the refused run was resumed"
     );
     assert_eq!(run.status("health-b@b"), "ok");
-    assert_eq!(run.status("drain@a"), "ok");
+    assert_eq!(run.status("switch.drain@a"), "ok");
     assert_eq!(run.status("rollback-a@a"), "changed");
     assert_eq!(run.status("apply-lost-b@b"), "skipped", "nothing was lost");
     assert_eq!(
@@ -399,7 +401,7 @@ fn apply_and_kill(lab: &GtmLab, extra: &[&str], kind: &str, action: &str) -> Vec
 }
 
 /// How many times GT.M logged the start of a server in `log` on `host`.
-fn starts(lab: &GtmLab, host: &str, log: &str, what: &str) -> usize {
+pub(crate) fn starts(lab: &GtmLab, host: &str, log: &str, what: &str) -> usize {
     std::fs::read_to_string(lab.dir(host).join("log").join(log))
         .unwrap_or_default()
         .lines()
@@ -416,14 +418,19 @@ fn killed_at_the_point_of_no_return_it_resumes_and_runs_nothing_twice() {
     let extra = ["-e", "allow_data_loss=true"];
 
     // kill -9 of `runbook` as soon as B's start as originating runs on B.
-    let first = apply_and_kill(&lab, &extra, "action_started", "start-b-originating@b");
+    let first = apply_and_kill(
+        &lab,
+        &extra,
+        "action_started",
+        "switch.start-b-originating@b",
+    );
     let started_first: Vec<String> = first
         .iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|e| e["event"] == "action_started")
         .filter_map(|e| e["action"].as_str().map(str::to_owned))
         .collect();
-    assert!(started_first.contains(&"stop-source-a@a".to_owned()));
+    assert!(started_first.contains(&"switch.stop-source-a@a".to_owned()));
 
     // `runbook apply` again: it resumes the killed run by itself.
     let run = switchover(&lab, &extra);
@@ -437,7 +444,7 @@ fn killed_at_the_point_of_no_return_it_resumes_and_runs_nothing_twice() {
         .collect();
     // Everything that finished before the kill is resumed, not run again.
     for action in &started_first {
-        if action == "start-b-originating@b" {
+        if action == "switch.start-b-originating@b" {
             continue;
         }
         assert!(resumed.contains(action), "{action} resumed: {resumed:?}");
@@ -452,14 +459,19 @@ fn killed_at_the_point_of_no_return_it_resumes_and_runs_nothing_twice() {
     let resumed_b = run
         .events
         .iter()
-        .find(|e| e["event"] == "action_resumed" && e["action"] == "start-b-originating@b");
+        .find(|e| e["event"] == "action_resumed" && e["action"] == "switch.start-b-originating@b");
     let how = resumed_b.map_or_else(
-        || panic!("start-b-originating@b not resumed: {:#?}", run.events),
+        || {
+            panic!(
+                "switch.start-b-originating@b not resumed: {:#?}",
+                run.events
+            )
+        },
         |e| e["how"].to_string(),
     );
     assert!(
         !run.start_order()
-            .contains(&"start-b-originating@b".to_owned()),
+            .contains(&"switch.start-b-originating@b".to_owned()),
         "started again ({how}): {:?}",
         run.start_order()
     );
@@ -497,28 +509,27 @@ fn a_failure_before_the_point_of_no_return_leaves_a_originating() {
     set_up(&lab);
     // The real runbook with one failure injected at the end of phase `stop`, after A's Source
     // Server and B's Receiver Server (and passive Source Server) were stopped.
-    let text = std::fs::read_to_string(switchover_file()).expect("the runbook");
     let anchor = "    on_failure:\n      # Before the point of no return";
-    assert!(text.contains(anchor));
-    let sabotaged = text.replacen(
-        anchor,
-        &format!(
-            "      - {{id: injected-failure, module: shell, on: replicating, needs: [stop-receiver-b], with: {{cmd: \"echo injected >&2; exit 1\"}}}}\n{anchor}"
-        ),
-        1,
-    );
-    let file = lab.rig.dir.path().join("switchover-sabotaged.yaml");
-    std::fs::write(&file, sabotaged).expect("write");
+    let file = with_switch_block(&lab, "switchover-sabotaged.yaml", |text| {
+        assert!(text.contains(anchor));
+        text.replacen(
+            anchor,
+            &format!(
+                "      - {{id: injected-failure, module: shell, on: replicating, needs: [stop-receiver-b], with: {{cmd: \"echo injected >&2; exit 1\"}}}}\n{anchor}"
+            ),
+            1,
+        )
+    });
     let run = lab.rig.apply_file(&file, &lab.rig.inventory(), &args(&[]));
     assert_eq!(run.code, 1, "{}\n{:#?}", run.stderr, run.events);
     crate::runbooks_gtm::assert_freeze_not_over(&run);
-    assert_eq!(run.status("stop-source-a@a"), "changed");
-    assert_eq!(run.status("stop-receiver-b@b"), "changed");
-    assert_eq!(run.status("injected-failure@b"), "failed");
-    assert_eq!(run.status("start-b-originating@b"), "blocked");
+    assert_eq!(run.status("switch.stop-source-a@a"), "changed");
+    assert_eq!(run.status("switch.stop-receiver-b@b"), "changed");
+    assert_eq!(run.status("switch.injected-failure@b"), "failed");
+    assert_eq!(run.status("switch.start-b-originating@b"), "blocked");
     // What was stopped was restarted: A originates again, B receives again.
-    assert_eq!(run.status("restore-receiver-b@b"), "changed");
-    assert_eq!(run.status("restore-source-a-to-b@a"), "changed");
+    assert_eq!(run.status("switch.restore-receiver-b@b"), "changed");
+    assert_eq!(run.status("switch.restore-source-a-to-b@a"), "changed");
     assert_eq!(source_mode(&lab, "a"), "ACTIVE");
     assert_eq!(source_mode(&lab, "b"), "PASSIVE");
     assert!(receiver_alive(&lab, "b"));
@@ -527,14 +538,30 @@ fn a_failure_before_the_point_of_no_return_leaves_a_originating() {
     wait_count(&lab, "b", "after", 1);
 }
 
-/// The real runbook with `steps` (YAML list items) added at the end of phase `drain`, right
-/// after the drain gate passed and before the freeze.
+/// The real runbook with `steps` (YAML list items) added at the end of phase `drain` of its
+/// switchover block, right after the drain gate passed and before the freeze.
 fn after_the_drain_gate(lab: &GtmLab, steps: &str) -> PathBuf {
-    let text = std::fs::read_to_string(switchover_file()).expect("the runbook");
     let anchor = "  - name: stop\n";
-    assert!(text.contains(anchor));
-    let file = lab.rig.dir.path().join("switchover-after-drain.yaml");
-    std::fs::write(&file, text.replacen(anchor, &format!("{steps}{anchor}"), 1)).expect("write");
+    with_switch_block(lab, "switchover-after-drain.yaml", |text| {
+        assert!(text.contains(anchor));
+        text.replacen(anchor, &format!("{steps}{anchor}"), 1)
+    })
+}
+
+/// The real runbook, as `name` next to a copy of the switchover block it uses changed by
+/// `change` (the same relative layout as `runbooks/`), so a test can inject steps into the
+/// block. Returns the runbook's path.
+fn with_switch_block(lab: &GtmLab, name: &str, change: impl Fn(&str) -> String) -> PathBuf {
+    let root = lab.rig.dir.path().join("runbooks");
+    let block = std::fs::read_to_string(repo("runbooks/blocks/gtm/switchover.yaml"))
+        .expect("the switchover block");
+    std::fs::create_dir_all(root.join("blocks/gtm")).expect("mkdir");
+    std::fs::create_dir_all(root.join("gtm")).expect("mkdir");
+    std::fs::write(root.join("blocks/gtm/switchover.yaml"), change(&block)).expect("write");
+    let text = std::fs::read_to_string(switchover_file()).expect("the runbook");
+    assert!(text.contains("uses: ../blocks/gtm/switchover.yaml"));
+    let file = root.join("gtm").join(name);
+    std::fs::write(&file, text).expect("write");
     file
 }
 
@@ -555,22 +582,26 @@ fn a_receiver_lost_after_the_drain_gate_aborts_before_promote_and_a_stays_origin
     let run = lab.rig.apply_file(&file, &lab.rig.inventory(), &args(&[]));
     assert_eq!(run.code, 1, "{}\n{:#?}", run.stderr, run.events);
     crate::runbooks_gtm::assert_freeze_not_over(&run);
-    assert_eq!(run.status("drain@a"), "ok");
-    assert_eq!(run.status("injected-receiver-down@b"), "changed");
-    assert_eq!(run.status("injected-late-writes@a"), "changed");
+    assert_eq!(run.status("switch.drain@a"), "ok");
+    assert_eq!(run.status("switch.injected-receiver-down@b"), "changed");
+    assert_eq!(run.status("switch.injected-late-writes@a"), "changed");
     // A's Source Server stopped without a confirmed zero backlog (GT.M exits 0): the step fails.
-    assert_eq!(run.status("stop-source-a@a"), "failed");
-    let message = run.message("stop-source-a@a");
+    assert_eq!(run.status("switch.stop-source-a@a"), "failed");
+    let message = run.message("switch.stop-source-a@a");
     assert!(
         message.contains("without a confirmed zero backlog") && message.contains("REPLBACKLOG"),
         "{message}"
     );
-    for action in ["stop-receiver-b@b", "start-b-originating@b", "rollback-a@a"] {
+    for action in [
+        "switch.stop-receiver-b@b",
+        "switch.start-b-originating@b",
+        "rollback-a@a",
+    ] {
         assert_eq!(run.status(action), "blocked", "{action}");
     }
     // Restored: A originates again, B receives again, and the late updates reach B.
-    assert_eq!(run.status("restore-receiver-b@b"), "changed");
-    assert_eq!(run.status("restore-source-a-to-b@a"), "changed");
+    assert_eq!(run.status("switch.restore-receiver-b@b"), "changed");
+    assert_eq!(run.status("switch.restore-source-a-to-b@a"), "changed");
     assert_eq!(source_mode(&lab, "a"), "ACTIVE");
     assert_eq!(source_mode(&lab, "b"), "PASSIVE");
     assert!(receiver_alive(&lab, "b"));
@@ -632,8 +663,8 @@ fn every_update_made_before_the_freeze_is_on_b_afterwards() {
     let written = writer.join().expect("the writer");
     assert_eq!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
     crate::runbooks_gtm::assert_freeze_measured(&run);
-    assert_eq!(run.status("app-hold@a"), "changed");
-    assert_eq!(run.status("stop-source-a@a"), "changed");
+    assert_eq!(run.status("switch.app-hold@a"), "changed");
+    assert_eq!(run.status("switch.stop-source-a@a"), "changed");
     assert_eq!(run.status("apply-lost-b@b"), "skipped", "nothing in flight");
     assert!(written >= 20, "{written}");
     assert_swapped(&lab);

@@ -195,21 +195,21 @@ fn replica_first_upgrades_b_then_a_resets_a_moved_seqno_and_ends_b_to_a() {
     // The first switchover's write freeze (A's Source Server stopped to B originating).
     crate::runbooks_gtm::assert_freeze_measured(&run);
     for step in [
-        "b1-upgrade@b",
-        "switchover-activate@b",
-        "a-upgrade@a",
-        "a-receiver@a",
+        "b1.upgrade@b",
+        "switchover.start-b-originating@b",
+        "a.upgrade@a",
+        "a.receiver@a",
     ] {
         assert_eq!(status(step), "changed", "{step}");
     }
     // The seed's Region Seqno check: B's upgrade moved it to 1000; the runbook put it back.
-    assert_eq!(status("b1-seqno-reset@b"), "changed");
+    assert_eq!(status("b1.seqno-reset@b"), "changed");
     assert_eq!(
-        status("a-seqno-reset@a"),
+        status("a.seqno-reset@a"),
         "skipped",
         "A's upgrade left it alone"
     );
-    for step in ["switch-back-activate@a", "b2-upgrade@b"] {
+    for step in ["switch-back.start-b-originating@a", "b2.upgrade@b"] {
         assert_eq!(status(step), "skipped", "{step}: originating_first only");
     }
     assert_upgraded_and_replicating(&lab, "b", "a", pauses);
@@ -233,16 +233,16 @@ fn originating_first_upgrades_a_then_b_and_ends_a_to_b() {
     // The first switchover's write freeze (A's Source Server stopped to B originating).
     crate::runbooks_gtm::assert_freeze_measured(&run);
     for step in [
-        "switchover-activate@b",
-        "a-upgrade@a",
-        "switch-back-activate@a",
-        "b2-upgrade@b",
-        "b2-receiver@b",
+        "switchover.start-b-originating@b",
+        "a.upgrade@a",
+        "switch-back.start-b-originating@a",
+        "b2.upgrade@b",
+        "b2.receiver@b",
     ] {
         assert_eq!(status(step), "changed", "{step}");
     }
-    assert_eq!(status("b1-upgrade@b"), "skipped", "replica_first only");
-    for step in ["a-seqno-reset@a", "b2-seqno-reset@b"] {
+    assert_eq!(status("b1.upgrade@b"), "skipped", "replica_first only");
+    for step in ["a.seqno-reset@a", "b2.seqno-reset@b"] {
         assert_eq!(
             status(step),
             "skipped",
@@ -262,20 +262,21 @@ fn a_moved_seqno_with_on_seqno_mismatch_stop_halts_before_the_roles_change() {
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let run = lab.rig.apply_file(&runbook(), &lab.rig.inventory(), &extra);
     assert_ne!(run.code, 0, "{}\n{:#?}", run.stderr, run.events);
-    assert_eq!(run.status("b1-upgrade@b"), "changed");
-    assert_eq!(run.status("b1-seqno-unchanged@controller"), "failed");
+    assert_eq!(run.status("b1.upgrade@b"), "changed");
+    assert_eq!(run.status("b1.seqno-unchanged@controller"), "failed");
     assert!(
-        run.message("b1-seqno-unchanged@controller")
+        run.message("b1.seqno-unchanged@controller")
             .contains("changed the largest Region Seqno"),
         "{}",
-        run.message("b1-seqno-unchanged@controller")
+        run.message("b1.seqno-unchanged@controller")
     );
-    for step in ["b1-seqno-reset@b", "b1-receiver@b"] {
+    for step in ["b1.seqno-reset@b", "b1.receiver@b"] {
         assert_ne!(run.status(step), "changed", "{step}");
     }
     assert!(
-        !run.statuses().contains_key("switchover-activate@b")
-            || run.status("switchover-activate@b") == "blocked",
+        !run.statuses()
+            .contains_key("switchover.start-b-originating@b")
+            || run.status("switchover.start-b-originating@b") == "blocked",
         "the roles did not change"
     );
     // A is untouched: still originating, and still takes updates.

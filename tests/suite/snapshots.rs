@@ -89,8 +89,8 @@ fn plan_of_the_prod_switchover_reads_in_the_vendors_words() {
         .as_array()
         .expect("nodes")
         .iter()
-        .find(|n| n["step"] == "stop-source-a")
-        .expect("stop-source-a");
+        .find(|n| n["step"] == "switch.stop-source-a")
+        .expect("switch.stop-source-a");
     let op = &stop["operations"][0];
     assert!(
         op["summary"]

@@ -14,8 +14,61 @@ use crate::parse::blocks::BlockLoader;
 
 use super::PREFIX;
 
-/// Every block of the built-ins: path under `runbooks/`, and text.
-pub const BLOCKS: &[(&str, &str)] = &[];
+macro_rules! block {
+    ($path:literal) => {
+        ($path, include_str!(concat!("../../../runbooks/", $path)))
+    };
+}
+
+/// Every block of the built-ins: path under `runbooks/`, and text (sorted by path).
+pub const BLOCKS: &[(&str, &str)] = &[
+    block!("blocks/gtm/switchover.yaml"),
+    block!("blocks/gtm/upgrade-instance.yaml"),
+];
+
+/// A built-in block by the name `runbook show` takes: `blocks/gtm/switchover`, with or
+/// without `.yaml` or `builtin:`.
+pub fn lookup(name: &str) -> Option<(&'static str, &'static str)> {
+    let bare = name.strip_prefix(PREFIX).unwrap_or(name);
+    let bare = bare.strip_suffix(".yaml").unwrap_or(bare);
+    BLOCKS
+        .iter()
+        .copied()
+        .find(|(p, _)| p.strip_suffix(".yaml") == Some(bare))
+}
+
+/// The blocks `text` (the built-in or block called `from`) uses, and the blocks they use,
+/// each once, in the order first met: `(path under runbooks/, text)`. A `uses:` that does not
+/// resolve is left out (`validate` reports it).
+pub fn used_by(from: &str, text: &str) -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    let mut todo = vec![(from.to_owned(), text.to_owned())];
+    while let Some((from, text)) = todo.pop() {
+        let mut found = Vec::new();
+        for line in text.lines() {
+            let line = line.trim_start();
+            let line = line.strip_prefix("- ").unwrap_or(line);
+            let Some(uses) = line.strip_prefix("uses:") else {
+                continue;
+            };
+            let uses = uses.split(" #").next().unwrap_or_default().trim();
+            let uses = uses.trim_matches(|c| c == '"' || c == '\'');
+            let Ok((name, _)) = BuiltinLoader::find(BLOCKS, &from, uses) else {
+                continue;
+            };
+            let path = name.strip_prefix(PREFIX).unwrap_or(&name);
+            if let Some(block) = BLOCKS.iter().copied().find(|(p, _)| *p == path)
+                && !out.contains(&block)
+            {
+                out.push(block);
+                found.push((name.clone(), block.1.to_owned()));
+            }
+        }
+        // Depth first, in the order written.
+        todo.extend(found.into_iter().rev());
+    }
+    out
+}
 
 /// Blocks of the built-ins, found relative to the built-in (or block) that uses them.
 pub struct BuiltinLoader;
@@ -70,6 +123,100 @@ impl BlockLoader for BuiltinLoader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::builtin::ALL;
+
+    /// Every file under `runbooks/blocks/`, as `blocks/...`, sorted.
+    fn block_files() -> Vec<String> {
+        fn walk(dir: &Path, under: &str, out: &mut Vec<String>) {
+            for entry in fs_err::read_dir(dir).expect("a directory") {
+                let entry = entry.expect("an entry");
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = format!("{under}/{name}");
+                if entry.file_type().expect("a file type").is_dir() {
+                    walk(&entry.path(), &path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runbooks/blocks");
+        let mut out = Vec::new();
+        walk(&root, "blocks", &mut out);
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_blocks_a_builtin_uses_are_listed_once_in_order() {
+        let sw = crate::builtin::lookup("gtm/switchover", None).expect("switchover");
+        let used: Vec<&str> = used_by(&sw.source(), sw.text).iter().map(|b| b.0).collect();
+        assert_eq!(used, ["blocks/gtm/switchover.yaml"]);
+        let ru = crate::builtin::lookup("gtm/rolling-upgrade", None).expect("rolling-upgrade");
+        let used: Vec<&str> = used_by(&ru.source(), ru.text).iter().map(|b| b.0).collect();
+        assert_eq!(
+            used,
+            [
+                "blocks/gtm/upgrade-instance.yaml",
+                "blocks/gtm/switchover.yaml"
+            ]
+        );
+        assert_eq!(
+            lookup("blocks/gtm/switchover").map(|b| b.0),
+            Some("blocks/gtm/switchover.yaml")
+        );
+        assert_eq!(
+            lookup("builtin:blocks/gtm/upgrade-instance.yaml").map(|b| b.0),
+            Some("blocks/gtm/upgrade-instance.yaml")
+        );
+        assert!(lookup("gtm/switchover").is_none());
+    }
+
+    #[test]
+    fn every_block_file_of_the_repository_is_built_in_as_it_is() {
+        let table: Vec<String> = BLOCKS.iter().map(|(p, _)| (*p).to_owned()).collect();
+        assert_eq!(
+            table,
+            block_files(),
+            "BLOCKS lists runbooks/blocks/, sorted"
+        );
+        for (path, text) in BLOCKS {
+            let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../runbooks")
+                .join(path);
+            assert_eq!(
+                fs_err::read_to_string(file).expect("the file"),
+                *text,
+                "{path}"
+            );
+        }
+    }
+
+    /// Every `uses:` of every built-in (and of the blocks they use) resolves inside the
+    /// binary, and the expanded runbook has no diagnostic at all.
+    #[test]
+    fn every_uses_of_every_builtin_resolves_inside_the_binary() {
+        let mut used = std::collections::BTreeSet::new();
+        for b in ALL {
+            let parsed = crate::parse::parse_runbook(&b.source(), b.text.to_owned());
+            assert!(
+                parsed.diagnostics.0.is_empty(),
+                "{}: {:#?}",
+                b.id(),
+                parsed.diagnostics.0
+            );
+            let runbook = parsed.runbook.expect("a runbook");
+            for origin in runbook.origins.values() {
+                used.insert(origin.file.clone());
+            }
+        }
+        // Every built-in block is used by some built-in.
+        for (path, _) in BLOCKS {
+            assert!(
+                used.contains(&format!("{PREFIX}{path}")),
+                "{path} is used by no built-in: {used:?}"
+            );
+        }
+    }
 
     const TABLE: &[(&str, &str)] = &[
         ("blocks/gtm/switchover.yaml", "S"),

@@ -6,17 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use runbook::ast::ParamKind;
-use runbook::event::{RunStatus, Sink, Status};
-use runbook::execute::{Approver, ManualPrompt, Options, Resume, execute};
+use runbook::event::{RunStatus, Sink};
+use runbook::execute::{Approver, ManualPrompt, Options, execute, execute_with};
 use runbook::inventory::Inventory;
-use runbook::journal::{Journal, RunRecord, RunState};
 use runbook::plan::Plan;
+use runbook::session::{Fingerprints, Request, Session, SessionError};
 use runbook::target::Selector;
 use runbook::transport::{Claim, Endpoint, Transports};
-use runbook::window::WindowSpec;
 use runbook_modules::Registry;
 
-use super::args::{ApplyArgs, ApproveArgs, Inputs, ProgressFormat, ResumeArgs, WindowArgs};
+use super::args::{ApplyArgs, ApproveArgs, Inputs, ProgressFormat, ResumeArgs};
 use super::exit;
 use super::progress::{Bars, JsonLines, Plain, summary};
 use super::{load, report};
@@ -101,65 +100,35 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             Err(message) => return invalid(&message),
         },
     };
-    let runbook_file = absolute(&args.inputs.runbook);
-    let inventory_file = absolute(&args.inputs.inventory);
-    let journal = match Journal::open(&state) {
-        Ok(j) => j,
-        Err(e) => return not_recorded(&state, &e.to_string(), None),
+    let operator = super::identity::operator(args.operator.as_deref());
+    let request = Request {
+        state: &state,
+        state_arg: super::state::arg(&state),
+        runbook_file: absolute(&args.inputs.runbook),
+        inventory_file: absolute(&args.inputs.inventory),
+        resume_id,
+        dry_run: args.dry_run,
+        operator: operator.clone(),
+        params: serde_json::to_string(&args.inputs.extra).unwrap_or_default(),
+        fingerprints: fingerprints(&args.inputs, &plan),
+        window: args.window.window.clone(),
+        wait: args.window.wait,
+        force: args.window.force,
     };
-
-    // Resume the interrupted run of this runbook and inventory, if there is one. A journal that
-    // cannot be read must not start a new run beside one it could not see.
-    let previous = match resume_id {
-        Some(id) => journal.run(&id),
-        None if args.dry_run => Ok(None),
-        None => journal.resumable(&runbook_file, &inventory_file),
+    let mut session = match Session::open(&request, &plan) {
+        Ok(s) => s,
+        Err(e) => return session_failed(&state, e),
     };
-    let previous = match previous {
-        Ok(p) => p,
-        Err(e) => return not_recorded(&state, &e.to_string(), None),
-    };
-    let run_id = previous.as_ref().map_or_else(new_run_id, |r| r.id.clone());
-    let _lock = match runbook::lock::acquire(&state, Path::new(&inventory_file), &run_id) {
-        Ok(lock) => lock,
-        Err(e @ runbook::lock::LockError::Io(_)) => {
-            return not_recorded(&state, &e.to_string(), None);
-        }
-        Err(e) => return refused(&e.to_string()),
-    };
-    // A resumed run is locked at once, so `abandon` cannot give it up while this apply prepares
-    // it; a new run is locked with its directory, below (no one can name it before).
-    let mut run_lock = None;
-    if previous.is_some() {
-        match runbook::lock::acquire_run(
-            &state,
-            &run_id,
-            &super::identity::operator(args.operator.as_deref()),
-        ) {
-            Ok(lock) => run_lock = Some(lock),
-            Err(e @ runbook::lock::LockError::Io(_)) => {
-                return not_recorded(&state, &e.to_string(), None);
-            }
-            Err(e) => return refused(&e.to_string()),
-        }
+    if session.changed_since_start {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: the runbook, inventory or parameters changed since run {} began; only actions not yet started are affected, and they follow the new definition",
+            session.run_id
+        );
     }
-    let fingerprints = Fingerprints::of(&args.inputs, &plan);
-    let resume = match &previous {
-        None => None,
-        Some(run) => match resume_state(&journal, run, &plan, &fingerprints, &state) {
-            Ok(resume) => Some(resume),
-            Err(message) => return invalid(&message),
-        },
-    };
-    let window = match window_of(&args.window, &plan, previous.as_ref()) {
-        Ok(w) => w,
-        Err(message) => return invalid(&message),
-    };
-    let clock: Arc<dyn runbook::clock::Clock> = match runbook::clock::OffsetClock::from_env() {
-        Ok(Some(fake)) => Arc::new(fake),
-        Ok(None) => Arc::new(runbook::clock::SystemClock),
-        Err(message) => return invalid(&message),
-    };
+    let run_id = session.run_id.clone();
+    let run_dir = session.run_dir.clone();
+    let resuming = session.previous.is_some();
 
     // Every host the run acts on is locked before anything is recorded or run.
     // (The runtime first: the connections are dropped before it on every way out.)
@@ -174,11 +143,12 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             if let Some(why) = refused {
                 eprintln!("warning: {why}");
             }
-            Arc::new(t.with_host_lock(Claim::new(
-                &run_id,
-                &super::identity::operator(args.operator.as_deref()),
-                args.dry_run,
-            )))
+            let claim = Claim::new(&run_id, &operator, args.dry_run);
+            Arc::new(t.with_host_lock(if session.shared() && !args.dry_run {
+                claim.shared_run()
+            } else {
+                claim
+            }))
         }
         Err(e) => return invalid(&format!("cannot create the ssh control directory: {e}")),
     };
@@ -197,94 +167,23 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
             lines.join("\n")
         ));
     }
-    let _run_lock = match run_lock.take() {
-        Some(lock) => lock,
-        None => match runbook::lock::acquire_run(
-            &state,
-            &run_id,
-            &super::identity::operator(args.operator.as_deref()),
-        ) {
-            Ok(lock) => lock,
-            Err(e @ runbook::lock::LockError::Io(_)) => {
-                return not_recorded(&state, &e.to_string(), None);
-            }
-            Err(e) => return refused(&e.to_string()),
-        },
-    };
-    let run_dir = state.join("runs").join(&run_id);
-    if let Err(e) = fs_err::create_dir_all(&run_dir) {
-        return not_recorded(
-            &state,
-            &format!("cannot create the run directory: {e}"),
-            None,
-        );
+    if let Err(e) = session.begin(&request, &plan) {
+        return session_failed(&state, e);
     }
-    if !args.dry_run {
-        let recorded = match &previous {
-            Some(run) => journal
-                .update_fingerprints(
-                    &run.id,
-                    &fingerprints.runbook,
-                    &fingerprints.inventory,
-                    &fingerprints.params,
-                )
-                .and_then(|()| journal.set_state(&run.id, RunState::Running))
-                .and_then(|()| {
-                    journal.set_window(&run.id, window.as_ref().map(|(_, t)| t.as_str()))
-                }),
-            None => journal.create_run(&RunRecord {
-                id: run_id.clone(),
-                operator: super::identity::operator(args.operator.as_deref()),
-                started_at: jiff::Timestamp::now().to_string(),
-                runbook_name: plan.runbook.name.clone(),
-                runbook_version: plan.runbook.version.clone(),
-                runbook_file: runbook_file.clone(),
-                inventory_file: inventory_file.clone(),
-                runbook_fp: fingerprints.runbook.clone(),
-                inventory_fp: fingerprints.inventory.clone(),
-                params_fp: fingerprints.params.clone(),
-                params: serde_json::to_string(&args.inputs.extra).unwrap_or_default(),
-                state: RunState::Running,
-                finished_at: None,
-                window: window.as_ref().map(|(_, text)| text.clone()),
-            }),
-        };
-        if let Err(e) = recorded {
-            return not_recorded(&state, &e.to_string(), previous.as_ref().map(|r| &*r.id));
-        }
-    }
-    // Which apply of the run this is; a dry run changes nothing, so it needs no fence.
-    let generation = if args.dry_run {
-        1
-    } else {
-        match journal.next_generation(&run_id) {
-            Ok(g) => g,
-            Err(e) => return not_recorded(&state, &e.to_string(), Some(&run_id)),
-        }
-    };
-    let approvals: BTreeSet<String> = match journal.approvals(&run_id) {
-        Ok(a) => a.into_iter().map(|(step, _, _)| step).collect(),
-        Err(e) => return not_recorded(&state, &e.to_string(), Some(&run_id)),
-    };
 
     let mut opts = Options::new(run_id.clone(), run_dir.clone());
-    opts.generation = generation;
     opts.forks = args.forks;
     opts.fail_fast = args.fail_fast;
     opts.dry_run = args.dry_run;
     opts.limit = limit;
     opts.secrets = secrets;
-    opts.approvals = approvals;
-    opts.resume = resume;
-    opts.window = window.map(|(spec, _)| spec);
     opts.wait = args.window.wait;
     opts.force = args.window.force;
-    opts.clock = clock;
     opts.state_arg = super::state::arg(&state);
-    let journal = Arc::new(std::sync::Mutex::new(journal));
-    if !args.dry_run {
-        opts.journal = Some(journal.clone());
-    }
+    // The record the scheduler writes through: the lease (shared journal), else the SQLite
+    // journal of the state directory (`opts.journal`), else nothing (a dry run).
+    let mut started = session.start(&mut opts);
+    let log = started.log.take();
 
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let format = match args.format {
@@ -292,7 +191,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         ProgressFormat::Auto | ProgressFormat::Plain => Some(ProgressFormat::Plain),
         ProgressFormat::Json => Some(ProgressFormat::Json),
     };
-    if previous.is_some() && format != Some(ProgressFormat::Json) {
+    if resuming && format != Some(ProgressFormat::Json) {
         let _ = writeln!(
             std::io::stderr(),
             "resuming run {run_id}: finished actions are not run again"
@@ -332,14 +231,29 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
                 let _ = cancel_tx.send(true);
             }
         });
-        let report = execute(
-            plan.clone(),
-            &registry,
-            transports.clone(),
-            &opts,
-            sink.as_mut(),
-        )
-        .await;
+        let report = match log {
+            Some(log) => {
+                execute_with(
+                    plan.clone(),
+                    &registry,
+                    transports.clone(),
+                    &opts,
+                    log,
+                    sink.as_mut(),
+                )
+                .await
+            }
+            None => {
+                execute(
+                    plan.clone(),
+                    &registry,
+                    transports.clone(),
+                    &opts,
+                    sink.as_mut(),
+                )
+                .await
+            }
+        };
         // Only a run the journal records as succeeded forgets its hosts' records: anything
         // less is resumed, and the resume settles its actions from those records.
         if report.status == RunStatus::Succeeded && !dry_run {
@@ -351,6 +265,12 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         report
     });
     drop(sink);
+    if report.status == RunStatus::Unrecorded
+        && let Some(message) = started.taken_over()
+    {
+        return refused(&message);
+    }
+    drop(started);
     if !dry_run && report.status != RunStatus::Unrecorded {
         super::run_report::write_into_run_dir(&state, &run_id);
     }
@@ -392,147 +312,36 @@ fn not_recorded(state: &Path, cause: &str, run: Option<&str>) -> u8 {
     exit::NOT_RECORDED
 }
 
-/// The run's outage window and its text: `--window`, else the runbook parameter `window`, else
-/// the window the resumed run was started with.
-fn window_of(
-    args: &WindowArgs,
-    plan: &Plan,
-    previous: Option<&RunRecord>,
-) -> Result<Option<(WindowSpec, String)>, String> {
-    let from_param = plan
+/// Fingerprints of what a run is started with.
+fn fingerprints(inputs: &Inputs, plan: &Plan) -> Fingerprints {
+    let file = |p: &Path| runbook::journal::fingerprint(&fs_err::read(p).unwrap_or_default());
+    let runbook_text = |p: &Path| {
+        runbook::journal::fingerprint(super::load::runbook_text(p).unwrap_or_default().as_bytes())
+    };
+    let params: Vec<(&str, Option<&serde_json::Value>)> = plan
         .params
         .iter()
-        .find(|p| p.name == "window")
-        .and_then(|p| p.value.as_ref())
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .filter(|s| !s.trim().is_empty());
-    let text = args
-        .window
-        .clone()
-        .or(from_param)
-        .or_else(|| previous.and_then(|r| r.window.clone()));
-    match text {
-        None => {
-            if args.wait || args.force {
-                return Err("--wait and --force need an outage window (--window)".into());
-            }
-            Ok(None)
-        }
-        Some(text) => WindowSpec::parse(&text)
-            .map(|spec| Some((spec, text)))
-            .map_err(|e| e.to_string()),
+        .filter(|p| p.kind != ParamKind::Secret)
+        .map(|p| (p.name.as_str(), p.value.as_ref()))
+        .collect();
+    Fingerprints {
+        runbook: runbook_text(&inputs.runbook),
+        inventory: file(&inputs.inventory),
+        params: runbook::journal::fingerprint(
+            serde_json::to_string(&params)
+                .unwrap_or_default()
+                .as_bytes(),
+        ),
     }
 }
 
-/// Fingerprints of what a run was started with.
-struct Fingerprints {
-    runbook: String,
-    inventory: String,
-    params: String,
-}
-
-impl Fingerprints {
-    fn of(inputs: &Inputs, plan: &Plan) -> Self {
-        let file = |p: &Path| runbook::journal::fingerprint(&fs_err::read(p).unwrap_or_default());
-        let runbook_text = |p: &Path| {
-            runbook::journal::fingerprint(
-                super::load::runbook_text(p).unwrap_or_default().as_bytes(),
-            )
-        };
-        let params: Vec<(&str, Option<&serde_json::Value>)> = plan
-            .params
-            .iter()
-            .filter(|p| p.kind != ParamKind::Secret)
-            .map(|p| (p.name.as_str(), p.value.as_ref()))
-            .collect();
-        Self {
-            runbook: runbook_text(&inputs.runbook),
-            inventory: file(&inputs.inventory),
-            params: runbook::journal::fingerprint(
-                serde_json::to_string(&params)
-                    .unwrap_or_default()
-                    .as_bytes(),
-            ),
-        }
+/// A session that could not be set up: says why and exits as it says.
+fn session_failed(state: &Path, e: SessionError) -> u8 {
+    match e {
+        SessionError::Invalid(message) => invalid(&message),
+        SessionError::Refused(message) => refused(&message),
+        SessionError::NotRecorded { cause, run } => not_recorded(state, &cause, run.as_deref()),
     }
-}
-
-/// What the interrupted run did, checked against the plan as it is now. Finished and in-flight
-/// actions must not have changed; actions not yet started may.
-fn resume_state(
-    journal: &Journal,
-    run: &RunRecord,
-    plan: &Plan,
-    fps: &Fingerprints,
-    state: &Path,
-) -> Result<Resume, String> {
-    let records = journal.actions(&run.id).map_err(|e| e.to_string())?;
-    let now: BTreeMap<String, &str> = plan
-        .actions()
-        .map(|(node, a)| (plan.action_id(a), plan.action_fingerprint(node)))
-        .collect();
-    let changed: Vec<String> = records
-        .iter()
-        .filter(|r| now.get(&r.action).copied() != Some(r.definition_fp.as_str()))
-        .map(|r| {
-            format!(
-                "  {} ({}), recorded as {}",
-                r.action,
-                if now.contains_key(&r.action) {
-                    "definition changed"
-                } else {
-                    "no longer in the plan"
-                },
-                r.status
-            )
-        })
-        .collect();
-    if !changed.is_empty() {
-        return Err(format!(
-            "run {} cannot resume: these actions ran (or were running) with another definition:\n{}\nrestore the runbook and inventory the run began with, or `runbook abandon {}{}` and start a new run",
-            run.id,
-            changed.join("\n"),
-            run.id,
-            super::state::arg(state)
-        ));
-    }
-    if fps.runbook != run.runbook_fp
-        || fps.inventory != run.inventory_fp
-        || fps.params != run.params_fp
-    {
-        let _ = writeln!(
-            std::io::stderr(),
-            "note: the runbook, inventory or parameters changed since run {} began; only actions not yet started are affected, and they follow the new definition",
-            run.id
-        );
-    }
-    let mut resume = Resume::default();
-    for r in records {
-        match Status::parse(&r.status) {
-            Some(s @ (Status::Ok | Status::Changed | Status::Skipped)) => {
-                resume.done.insert(r.action, s);
-            }
-            // Started without a recorded end, or its host dropped or it timed out: its effect is
-            // unknown until the host, the module's check or an operator says.
-            None | Some(Status::Unreachable | Status::TimedOut | Status::Unknown) => {
-                resume.unknown.insert(r.action);
-            }
-            Some(_) => {}
-        }
-    }
-    resume.decisions = journal
-        .decisions(&run.id)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|(a, d)| (a, d == "done"))
-        .collect();
-    resume.outputs = journal
-        .outputs(&run.id)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter_map(|(reg, host, value)| serde_json::from_str(&value).ok().map(|v| (reg, host, v)))
-        .collect();
-    Ok(resume)
 }
 
 fn absolute(path: &Path) -> String {
@@ -554,10 +363,9 @@ pub fn approve(args: &ApproveArgs) -> u8 {
         Ok(Some(record)) => record,
         Ok(None) => {
             return invalid(&format!(
-                "no run `{}` in {}{}",
+                "no run `{}` in {}",
                 args.run,
-                state.display(),
-                super::runs::elsewhere(&state)
+                super::runs::looked_in(journal.as_ref(), &state)
             ));
         }
         Err(e) => return invalid(&e.to_string()),
@@ -631,15 +439,6 @@ fn refused(message: &str) -> u8 {
 fn invalid(message: &str) -> u8 {
     let _ = writeln!(std::io::stderr(), "error: {message}");
     exit::INVALID_INPUT
-}
-
-fn new_run_id() -> String {
-    let now = jiff::Timestamp::now();
-    format!(
-        "{}-{:04x}",
-        now.strftime("%Y%m%dT%H%M%SZ"),
-        std::process::id() & 0xffff
-    )
 }
 
 /// The hosts of a `--limit` selector. Roles are those the inventory assigns.

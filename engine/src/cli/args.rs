@@ -95,6 +95,9 @@ pub enum Command {
     },
     /// Decide the outcome of an action that was interrupted and cannot be checked.
     Resolve(ResolveArgs),
+    /// The runs' leases in the shared journal (`--state postgres://...`): who holds which run.
+    #[command(subcommand)]
+    Lock(LockCommand),
     /// The run report for the change ticket (the newest run by default): what ran, where, when,
     /// by whom, the windows, approvals and resolutions, artifacts, and a suggested close code.
     /// `apply` also writes it into the run directory when a run ends.
@@ -117,13 +120,39 @@ pub enum Command {
     /// List the built-in runbooks: name, platform, version and the seed section it traces to.
     /// `runbook apply NAME -i INVENTORY` runs one by name.
     List,
-    /// Print a built-in runbook (`gtm/switchover`, or `switchover`), to copy and adapt.
+    /// Print a built-in runbook (`gtm/switchover`, or `switchover`), or a built-in block
+    /// (`blocks/gtm/switchover`), to copy and adapt.
     Show {
-        /// `PLATFORM/NAME`, or `NAME` when only one platform has it.
+        /// `PLATFORM/NAME`, or `NAME` when only one platform has it, or `blocks/...`.
         name: String,
+        /// Also print every block the runbook uses, each after a `# ---- runbooks/PATH` line.
+        #[arg(long)]
+        blocks: bool,
     },
     /// Print the manual page (roff): `runbook man | man -l -`.
     Man,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// List the leases: run, holder (operator, host, pid), epoch, last heartbeat, expiry.
+    Show {
+        #[command(flatten)]
+        state: StateArgs,
+    },
+    /// Expire a run's lease now, whoever holds it, when its holder is known to be gone; the
+    /// steal is recorded with the run (`status`, the report). The next `resume` takes the run.
+    Steal {
+        run: String,
+        /// Why (recorded with the steal).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Who steals it (default: `RUNBOOK_OPERATOR`, else `$USER`).
+        #[arg(long)]
+        by: Option<String>,
+        #[command(flatten)]
+        state: StateArgs,
+    },
 }
 
 #[derive(Debug, Args)]

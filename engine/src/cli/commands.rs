@@ -116,6 +116,7 @@ pub fn dispatch(mut cli: Cli) -> u8 {
         }
         Command::Abandon { run, state } => super::runs::abandon(&state.dir(), &run),
         Command::Resolve(args) => super::runs::resolve(&args),
+        Command::Lock(command) => super::lock_cmd::run(&command),
         Command::Report {
             run,
             format,
@@ -124,7 +125,7 @@ pub fn dispatch(mut cli: Cli) -> u8 {
         } => super::run_report::run(&state.dir(), run.as_deref(), format, out.as_ref()),
         Command::Completions { shell } => print(&super::manual::completions(shell)),
         Command::List => print(&super::builtins::list()),
-        Command::Show { name } => super::builtins::show(&name),
+        Command::Show { name, blocks } => super::builtins::show(&name, blocks),
         Command::Man => super::manual::man_page().map_or_else(
             |e| {
                 let _ = writeln!(std::io::stderr(), "cannot render the manual page: {e}");

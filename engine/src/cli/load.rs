@@ -26,12 +26,16 @@ pub fn load(inputs: &Inputs) -> Result<(Plan, Inventory), Vec<Diagnostic>> {
     load_with_state(inputs, &super::state::dir(None))
 }
 
-/// Median recorded duration of each step of `runbook`, from the journal in `state` (if any).
+/// Median recorded duration of each step of `runbook`, from the journal in `state` (if any:
+/// a directory's, or the shared one a `postgres://` URL names).
 fn history(state: &Path, runbook: &str) -> BTreeMap<String, Duration> {
-    if !state.join("journal.db").exists() {
+    let shared = state
+        .to_str()
+        .is_some_and(runbook::journal::postgres::is_url);
+    if !shared && !state.join("journal.db").exists() {
         return BTreeMap::new();
     }
-    let Ok(journal) = runbook::journal::Journal::open(state) else {
+    let Ok(journal) = runbook::journal::open(state) else {
         return BTreeMap::new();
     };
     let mut by_step: BTreeMap<String, Vec<i64>> = BTreeMap::new();

@@ -4,14 +4,16 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use runbook::journal::Journal;
 use runbook::report::{Report, html, markdown};
 
 use super::args::ReportFormat;
 use super::exit;
 
 fn build(state: &Path, run: Option<&str>) -> Result<Report, String> {
-    let journal = Journal::open(state).map_err(|e| e.to_string())?;
+    let shared = state
+        .to_str()
+        .is_some_and(runbook::journal::postgres::is_url);
+    let journal = runbook::journal::open(state).map_err(|e| e.to_string())?;
     let record = match run {
         Some(id) => journal.run(id).map_err(|e| e.to_string())?,
         None => journal
@@ -22,13 +24,50 @@ fn build(state: &Path, run: Option<&str>) -> Result<Report, String> {
     };
     let Some(record) = record else {
         return Err(match run {
-            Some(id) => format!("no run `{id}` in {}", state.display()),
-            None => format!("no run recorded in {}", state.display()),
+            Some(id) => format!("no run `{id}` in {}", journal.location()),
+            None => format!("no run recorded in {}", journal.location()),
         });
     };
     let history = journal.history(&record.id).map_err(|e| e.to_string())?;
-    let run_dir = state.join("runs").join(&record.id);
+    let run_dir = run_dir(state, &record.id);
+    if shared {
+        fetch_files(state, &record.id, &run_dir)?;
+    }
     Ok(Report::build(&record, &history, &run_dir))
+}
+
+/// This controller's copy of a run's directory: in the state directory, or for the shared
+/// journal in `./.runbook` (where `apply` keeps it).
+fn run_dir(state: &Path, run: &str) -> PathBuf {
+    let shared = state
+        .to_str()
+        .is_some_and(runbook::journal::postgres::is_url);
+    let base = if shared {
+        Path::new(super::state::DEFAULT)
+    } else {
+        state
+    };
+    base.join("runs").join(run)
+}
+
+/// Copies the actions' files the shared journal keeps (from whichever controller ran them)
+/// into this controller's run directory, so the report reads them as for a local run.
+fn fetch_files(state: &Path, run: &str, run_dir: &Path) -> Result<(), String> {
+    let url = state.to_str().unwrap_or_default();
+    let db = runbook::journal::postgres::Database::open(url).map_err(|e| e.to_string())?;
+    for (action, name, content) in db.files(run).map_err(|e| e.to_string())? {
+        // Names are the engine's own (`stdout`, `artifacts/NAME`); never a path out of the
+        // run's directory.
+        if action.contains('/') || name.split('/').any(|p| p.is_empty() || p == "..") {
+            continue;
+        }
+        let path = run_dir.join("actions").join(&action).join(&name);
+        if let Some(dir) = path.parent() {
+            fs_err::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        fs_err::write(&path, content).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn render(report: &Report, format: ReportFormat) -> String {
@@ -67,7 +106,7 @@ pub fn run(state: &Path, run: Option<&str>, format: ReportFormat, out: Option<&P
 /// again).
 pub fn write_into_run_dir(state: &Path, run_id: &str) {
     let written = build(state, Some(run_id)).and_then(|report| {
-        let dir = state.join("runs").join(run_id);
+        let dir = run_dir(state, run_id);
         for (name, format) in [
             ("report.json", ReportFormat::Json),
             ("report.md", ReportFormat::Md),

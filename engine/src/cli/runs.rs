@@ -4,15 +4,20 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use runbook::journal::{Journal, RunState};
+use runbook::journal::{Backend, RunState};
 
 use super::args::ResolveArgs;
 use super::exit;
 
-/// The journal of `state`, which must exist: a command that finds none creates none (it
-/// would leave a stray `.runbook` behind and hide where the runs are).
-pub fn open(state: &Path) -> Result<Journal, u8> {
-    if !state.join("journal.db").exists() {
+/// The journal of `state`: the shared one when it is a `postgres://` URL (its schema migrates
+/// itself there), else the SQLite journal of the directory, which must exist: a command that
+/// finds none creates none (it would leave a stray `.runbook` behind and hide where the runs
+/// are).
+pub fn open(state: &Path) -> Result<Box<dyn Backend>, u8> {
+    let shared = state
+        .to_str()
+        .is_some_and(runbook::journal::postgres::is_url);
+    if !shared && !state.join("journal.db").exists() {
         eprintln!(
             "error: no runs recorded in {}{}",
             state.display(),
@@ -20,22 +25,19 @@ pub fn open(state: &Path) -> Result<Journal, u8> {
         );
         return Err(exit::INVALID_INPUT);
     }
-    Journal::open(state).map_err(|e| {
+    runbook::journal::open(state).map_err(|e| {
         eprintln!("error: {e}");
         exit::INVALID_INPUT
     })
 }
 
-/// The journal `list` and `status` read: the shared one when `state` is a `postgres://` URL
-/// (created there if need be: its schema migrates itself), else [`open`]'s.
-fn open_reader(state: &Path) -> Result<runbook::journal::Reader, u8> {
-    if let Some(shared) = state.to_str().and_then(runbook::journal::Reader::shared) {
-        return shared.map_err(|e| {
-            eprintln!("error: {e}");
-            exit::INVALID_INPUT
-        });
+/// Where a run was looked for, for a message about a run not found there.
+pub fn looked_in(journal: &dyn Backend, state: &Path) -> String {
+    if journal.shared() {
+        journal.location()
+    } else {
+        format!("{}{}", state.display(), elsewhere(state))
     }
-    open(state).map(runbook::journal::Reader::Local)
 }
 
 /// Where else to look, for a message about a run not found in `state`.
@@ -51,7 +53,7 @@ pub fn elsewhere(state: &Path) -> String {
 }
 
 pub fn list(state: &Path) -> u8 {
-    let journal = match open_reader(state) {
+    let journal = match open(state) {
         Ok(j) => j,
         Err(code) => return code,
     };
@@ -85,7 +87,7 @@ pub fn list(state: &Path) -> u8 {
 }
 
 pub fn status(state: &Path, run: Option<&str>, json: bool) -> u8 {
-    let journal = match open_reader(state) {
+    let journal = match open(state) {
         Ok(j) => j,
         Err(code) => return code,
     };
@@ -94,16 +96,10 @@ pub fn status(state: &Path, run: Option<&str>, json: bool) -> u8 {
         None => journal.runs().ok().and_then(|r| r.into_iter().next()),
     };
     let Some(record) = record else {
-        match &journal {
-            runbook::journal::Reader::Shared(db) => {
-                eprintln!("error: no such run in {}", db.shown());
-            }
-            runbook::journal::Reader::Local(_) => eprintln!(
-                "error: no such run in {}{}",
-                state.display(),
-                elsewhere(state)
-            ),
-        }
+        eprintln!(
+            "error: no such run in {}",
+            looked_in(journal.as_ref(), state)
+        );
         return exit::INVALID_INPUT;
     };
     let actions = journal.actions(&record.id).unwrap_or_default();
@@ -112,10 +108,15 @@ pub fn status(state: &Path, run: Option<&str>, json: bool) -> u8 {
         *counts.entry(a.status.as_str()).or_default() += 1;
     }
     let used: i64 = actions.iter().filter_map(|a| a.duration_ms).sum();
+    let steals = journal.steals(&record.id).unwrap_or_default();
     let outage =
         runbook::execute::Outage::from_pieces(&journal.pieces(&record.id).unwrap_or_default());
     if json {
-        println!("{}", status_json(&record, &actions, &counts, used, &outage));
+        let mut json = status_json(&record, &actions, &counts, used, &outage);
+        if !steals.is_empty() {
+            json["steals"] = serde_json::json!(steals);
+        }
+        println!("{json}");
         return exit::OK;
     }
     let mut out = String::new();
@@ -150,6 +151,17 @@ pub fn status(state: &Path, run: Option<&str>, json: bool) -> u8 {
     #[allow(clippy::cast_precision_loss)] // milliseconds of a run fit an f64 exactly
     let used = used as f64 / 1000.0;
     let _ = writeln!(out, "time in actions: {used:.1}s");
+    for s in &steals {
+        let _ = writeln!(
+            out,
+            "lease stolen from {} (epoch {}) by {} at {}: {}",
+            s.from,
+            s.epoch,
+            s.by,
+            runbook::report::shown(&s.at),
+            s.reason
+        );
+    }
     for o in &outage {
         let _ = writeln!(out, "{}", o.describe());
     }
@@ -229,38 +241,63 @@ pub fn abandon(state: &Path, run: &str) -> u8 {
         Ok(j) => j,
         Err(code) => return code,
     };
-    // The run's own lock, held by any apply or resume of it while it lives; held here too, so
-    // none starts while the run is given up.
-    let _run_lock = match journal.run(run) {
+    // The run's own lock (a directory) or lease (the shared journal), held by any apply or
+    // resume of it while it lives; held here too, so none starts while the run is given up.
+    let mut _run_lock = None;
+    match journal.run(run) {
         Ok(Some(r)) if r.state.resumable() => {
-            let by = std::env::var("RUNBOOK_OPERATOR")
-                .or_else(|_| std::env::var("USER"))
-                .unwrap_or_default();
-            match runbook::lock::acquire_run(state, run, &by) {
-                Ok(lock) => Some(lock),
-                Err(e @ runbook::lock::LockError::Held { .. }) => {
-                    eprintln!("error: {e}: it cannot be abandoned while it runs; stop it first");
-                    return exit::REFUSED;
+            if journal.shared() {
+                match journal.claim(run) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(held)) => {
+                        eprintln!(
+                            "error: run {run} is {held}: it cannot be abandoned while a controller runs it; stop it first (or, if that controller is known to be gone, `runbook lock steal {run} --reason TEXT{}`)",
+                            super::state::arg(state)
+                        );
+                        return exit::REFUSED;
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return exit::INVALID_INPUT;
+                    }
                 }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::INVALID_INPUT;
+            } else {
+                let by = std::env::var("RUNBOOK_OPERATOR")
+                    .or_else(|_| std::env::var("USER"))
+                    .unwrap_or_default();
+                match runbook::lock::acquire_run(state, run, &by) {
+                    Ok(lock) => _run_lock = Some(lock),
+                    Err(e @ runbook::lock::LockError::Held { .. }) => {
+                        eprintln!(
+                            "error: {e}: it cannot be abandoned while it runs; stop it first"
+                        );
+                        return exit::REFUSED;
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return exit::INVALID_INPUT;
+                    }
                 }
             }
         }
-        _ => None,
-    };
+        _ => {}
+    }
     match journal.run(run) {
-        Ok(Some(r)) if r.state.resumable() => match journal.set_state(run, RunState::Abandoned) {
-            Ok(()) => {
-                println!("abandoned run {run}: the next apply starts a new run");
-                exit::OK
+        Ok(Some(r)) if r.state.resumable() => {
+            let done = journal
+                .set_state(run, RunState::Abandoned)
+                .and_then(|()| journal.release(run));
+            match done {
+                Ok(()) => {
+                    println!("abandoned run {run}: the next apply starts a new run");
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    exit::INVALID_INPUT
+                }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit::INVALID_INPUT
-            }
-        },
+        }
         Ok(Some(r)) => {
             eprintln!(
                 "error: run {run} is {}: nothing to abandon",
@@ -270,9 +307,8 @@ pub fn abandon(state: &Path, run: &str) -> u8 {
         }
         _ => {
             eprintln!(
-                "error: no run `{run}` in {}{}",
-                state.display(),
-                elsewhere(state)
+                "error: no run `{run}` in {}",
+                looked_in(journal.as_ref(), state)
             );
             exit::INVALID_INPUT
         }

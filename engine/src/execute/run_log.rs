@@ -100,7 +100,7 @@ impl Local {
         }
     }
 
-    fn action_dir(&self, action: &str) -> PathBuf {
+    pub(crate) fn action_dir(&self, action: &str) -> PathBuf {
         self.run_dir.join("actions").join(action)
     }
 }

@@ -18,8 +18,9 @@
 //! lost writes nothing twice (`journal/postgres/commit.rs`); when a commit failed with its
 //! outcome unknown, the next one first asks whether it landed and leaves out what it held.
 //!
-//! The action's files (stdout, stderr, artifacts) stay in the run directory of the controller
-//! that ran it, as with [`Local`]; the journal keeps the masked register values.
+//! The action's files (stdout, stderr, `result.json`, artifacts; masked as for [`Local`]) are
+//! kept in the journal (`runbook.files`, fenced by the epoch like every write) and in the run
+//! directory of the controller that ran it, so a controller on another machine sees them.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -97,6 +98,7 @@ impl Shared {
             Ok(epoch) => epoch,
             Err(held) => return Ok(Err(held)),
         };
+        db.hold(run_id, epoch);
         let state = Arc::new(Mutex::new(State {
             valid_until: asked + live(ttl),
             lost: None,
@@ -275,7 +277,24 @@ impl RunLog for Shared {
     }
 
     fn keep_output(&mut self, action: &str, files: &ActionFiles<'_>) -> Result<(), RecordError> {
-        self.files.keep_output(action, files)
+        self.files.keep_output(action, files)?;
+        // The same bytes as the local copy, so a controller elsewhere sees them.
+        let dir = self.files.action_dir(action);
+        let result = fs_err::read(dir.join("result.json"))?;
+        self.db
+            .keep_files_until(
+                &self.run_id,
+                self.epoch,
+                action,
+                &[
+                    ("stdout", files.stdout.as_bytes()),
+                    ("stderr", files.stderr.as_bytes()),
+                    ("result.json", &result),
+                ],
+                Some(self.deadline()),
+            )
+            .inspect_err(|e| self.lose(&e.message))?;
+        Ok(())
     }
 
     fn keep_artifact(
@@ -284,6 +303,16 @@ impl RunLog for Shared {
         name: &str,
         bytes: &[u8],
     ) -> Result<String, RecordError> {
-        self.files.keep_artifact(action, name, bytes)
+        let kept = self.files.keep_artifact(action, name, bytes)?;
+        self.db
+            .keep_files_until(
+                &self.run_id,
+                self.epoch,
+                action,
+                &[(&format!("artifacts/{name}"), bytes)],
+                Some(self.deadline()),
+            )
+            .inspect_err(|e| self.lose(&e.message))?;
+        Ok(kept)
     }
 }

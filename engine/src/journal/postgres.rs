@@ -15,8 +15,10 @@
 //! [`RunLog`]: crate::execute::RunLog
 
 mod commit;
+mod journal_impl;
 pub mod lease;
 pub(crate) mod reconnect;
+pub mod stolen;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -140,7 +142,9 @@ CREATE TABLE runbook.leases (
 );
 CREATE INDEX actions_by_step ON runbook.actions (step, status);
 ",
-    // 2: the number of the last commit of the lease's epoch, so a retried commit whose reply
+    // 2: `runbook lock steal`s, and the actions' files (stdout, stderr, result, artifacts).
+    stolen::MIGRATION,
+    // 3: the number of the last commit of the lease's epoch, so a retried commit whose reply
     // was lost is not written twice (postgres/commit.rs).
     "
 ALTER TABLE runbook.leases
@@ -160,6 +164,8 @@ pub struct Database {
     shown: String,
     /// How to connect again when the connection ended (the server restarted).
     connector: Arc<Connector>,
+    /// The run and epoch of the lease this process holds ([`journal_impl`]).
+    held: std::sync::Mutex<Option<(String, i64)>>,
 }
 
 #[expect(
@@ -212,6 +218,7 @@ impl Database {
             client: Arc::new(tokio::sync::Mutex::new(client)),
             shown,
             connector,
+            held: std::sync::Mutex::new(None),
         };
         db.migrate()?;
         Ok(db)

@@ -761,58 +761,11 @@ mod tests {
     }
 
     #[test]
-    fn each_apply_of_a_run_is_a_new_generation() {
+    fn the_journal_tests_of_both_backends_pass_on_sqlite() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let j = Journal::open(dir.path()).expect("open");
-        j.create_run(&record("r1")).expect("create");
-        assert_eq!(j.next_generation("r1").expect("gen"), 1);
-        assert_eq!(j.next_generation("r1").expect("gen"), 2);
-        assert!(j.next_generation("nope").is_err());
-    }
-
-    #[test]
-    fn outage_pieces_are_updated_in_place_per_apply_and_read_in_apply_order() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let j = Journal::open(dir.path()).expect("open");
-        j.create_run(&record("r1")).expect("create");
-        let piece = |kind: &str, generation, ms, ended| {
-            Entry::Piece(Piece {
-                kind: kind.into(),
-                generation,
-                started_at: format!("2026-12-03T10:00:0{generation}Z"),
-                duration_ms: ms,
-                ended,
-                planned_ms: 9000,
-            })
-        };
-        // The second apply first, then the first one's piece growing, then its end.
-        j.write("r1", &[piece("outage", 2, 100, true)])
-            .expect("write");
-        j.write(
-            "r1",
-            &[piece("outage", 1, 0, false), piece("freeze", 1, 0, false)],
-        )
-        .expect("write");
-        j.write("r1", &[piece("outage", 1, 3100, false)])
-            .expect("write");
-        let got = j.pieces("r1").expect("pieces");
-        let summary: Vec<(String, u32, i64, bool)> = got
-            .iter()
-            .map(|p| (p.kind.clone(), p.generation, p.duration_ms, p.ended))
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                ("outage".into(), 1, 3100, false),
-                ("freeze".into(), 1, 0, false),
-                ("outage".into(), 2, 100, true),
-            ]
-        );
-        assert!(j.pieces("other").expect("pieces").is_empty());
-        // Reopening an existing journal keeps them (the table is created only if missing).
-        drop(j);
-        let j = Journal::open(dir.path()).expect("reopen");
-        assert_eq!(j.pieces("r1").expect("pieces").len(), 3);
+        crate::journal::conformance::all(&|| {
+            Box::new(Journal::open(dir.path()).expect("open")) as Box<dyn crate::journal::Backend>
+        });
     }
 
     #[test]
@@ -849,63 +802,6 @@ mod tests {
         assert!(
             j.actions("r1").expect("read").is_empty(),
             "nothing half-written"
-        );
-    }
-
-    #[test]
-    fn records_survive_reopening() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let j = Journal::open(dir.path()).expect("open");
-            j.create_run(&record("r1")).expect("run");
-            j.action_started("r1", "s@a", "s", "a", "fp", 1)
-                .expect("started");
-            j.action_started("r1", "t@a", "t", "a", "fp2", 1)
-                .expect("started");
-            j.action_finished(
-                "r1",
-                "s@a",
-                "s",
-                "a",
-                "fp",
-                "changed",
-                Some(0),
-                Duration::from_millis(1500),
-                None,
-                Some(("out", "{\"rc\":0}")),
-            )
-            .expect("finished");
-            j.approve("r1", "confirm", "alice", "ok").expect("approve");
-            j.decide("r1", "t@a", "done", "bob").expect("decide");
-        }
-        let j = Journal::open(dir.path()).expect("reopen");
-        let actions = j.actions("r1").expect("actions");
-        assert_eq!(actions.len(), 2);
-        assert_eq!(
-            (actions[0].status.as_str(), actions[0].duration_ms),
-            ("changed", Some(1500))
-        );
-        assert_eq!(actions[1].status, "started");
-        assert_eq!(
-            j.outputs("r1").expect("outputs"),
-            vec![("out".into(), "a".into(), "{\"rc\":0}".into())]
-        );
-        assert_eq!(j.approvals("r1").expect("approvals")[0].1, "alice");
-        assert_eq!(
-            j.decisions("r1").expect("decisions"),
-            vec![("t@a".into(), "done".into())]
-        );
-        assert_eq!(
-            j.resumable("/r.yaml", "/i.yaml")
-                .expect("query")
-                .map(|r| r.id),
-            Some("r1".into())
-        );
-        j.set_state("r1", RunState::Succeeded).expect("state");
-        assert_eq!(j.resumable("/r.yaml", "/i.yaml").expect("query"), None);
-        assert_eq!(
-            j.durations("rb").expect("durations"),
-            vec![("s".into(), 1500)]
         );
     }
 }

@@ -19,7 +19,7 @@
 //! (see `diagnostic::chain`). Recursion follows `uses:` only, and stops at [`MAX_DEPTH`]; the
 //! expanded size is bounded by [`MAX_STEPS`] and [`MAX_NODES`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -40,7 +40,16 @@ mod rewrite;
 
 use rewrite::{argument, literal_text, rewrite_expr, rewrite_template, substitute_targets};
 
-const USES_KEYS: &[&str] = &["uses", "id", "with", "needs", "name", "description"];
+const USES_KEYS: &[&str] = &[
+    "uses",
+    "id",
+    "with",
+    "needs",
+    "when",
+    "freeze",
+    "name",
+    "description",
+];
 const BLOCK_KEYS: &[&str] = &[
     "apiVersion",
     "kind",
@@ -132,6 +141,8 @@ struct Frame {
     uses_ids: Vec<String>,
     /// `uses:` ids of this frame → the step ids they expanded to (for `needs:`).
     expanded: BTreeMap<String, Vec<String>>,
+    /// Step ids of this frame left out by `include:` (their `needs:` are dropped too).
+    dropped: BTreeSet<String>,
 }
 
 pub(crate) struct Expansion {
@@ -220,7 +231,22 @@ impl Expander<'_> {
             return;
         };
         let mut out = Vec::with_capacity(items.len());
+        let mut kept = Vec::with_capacity(items.len());
         for mut item in std::mem::take(items) {
+            if frame.args.is_some() && item.get("include").is_some() {
+                if !self.included(&item, frame) {
+                    if let Some(id) = item.get("id").and_then(Node::as_str) {
+                        frame.dropped.insert(id.to_owned());
+                    }
+                    continue;
+                }
+                if let NodeKind::Map(entries) = &mut item.kind {
+                    entries.retain(|(k, _)| k.as_str() != Some("include"));
+                }
+            }
+            kept.push(item);
+        }
+        for mut item in kept {
             if item.get("uses").is_some() {
                 if let Some((_, steps)) = self.use_block(&item, frame, Body::Steps) {
                     out.extend(steps);
@@ -297,13 +323,50 @@ impl Expander<'_> {
         }
     }
 
+    /// Whether a block's step with `include:` is in the expansion: `params.NAME` or
+    /// `not params.NAME`, a `bool` parameter given a literal (decided before the run, so a
+    /// step the caller never wants is not in its plan at all).
+    fn included(&mut self, step: &Node, frame: &Frame) -> bool {
+        let Some(node) = step.get("include") else {
+            return true;
+        };
+        let text = node.as_str().unwrap_or_default().trim();
+        let (negated, rest) = match text.strip_prefix("not ") {
+            Some(r) => (true, r.trim()),
+            None => (false, text),
+        };
+        let value = rest
+            .strip_prefix("params.")
+            .and_then(|name| frame.raw.get(name))
+            .and_then(|v| match v.as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            });
+        if let Some(v) = value {
+            return v != negated;
+        }
+        self.r.report(
+            Diagnostic::new(
+                Code::InvalidValue,
+                format!("`include: {text}` is not decided before the run"),
+            )
+            .primary(node.span, "here")
+            .help("`include:` takes `params.NAME` or `not params.NAME`, a bool parameter given a literal `true` or `false`"),
+        );
+        true
+    }
+
     /// `needs:` of `frame`: a `uses:` id names every step it expanded to; other names are
-    /// steps of the same frame.
+    /// steps of the same frame (those left out by `include:` are dropped).
     fn needs(needs: &mut Node, frame: &Frame) {
         let one = |n: &Node| -> Vec<Node> {
             let Some(name) = n.as_str() else {
                 return vec![n.clone()];
             };
+            if frame.dropped.contains(name) {
+                return Vec::new();
+            }
             if let Some(ids) = frame.expanded.get(name) {
                 return ids
                     .iter()
@@ -350,6 +413,44 @@ impl Expander<'_> {
         super::check_identifier(self.r, &id, "block id");
         let with = e.get("with").cloned();
         let extra_needs = e.get("needs").cloned();
+        let extra_when = e.get("when").cloned();
+        let keep_freeze = match e.get("freeze") {
+            None => true,
+            Some(n) => n.as_bool().unwrap_or_else(|| {
+                self.r.report(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        "`freeze:` of a `uses:` entry is `true` or `false`",
+                    )
+                    .primary(n.span, "not a boolean")
+                    .help("`freeze: false` drops the block's `freeze:` markers (a runbook measures one write freeze)"),
+                );
+                true
+            }),
+        };
+        // The caller's condition, in the caller's terms, added to every step of the block.
+        let extra_when = extra_when.and_then(|n| {
+            let Some(text) = n.as_str() else {
+                self.r.report(
+                    Diagnostic::new(
+                        Code::InvalidValue,
+                        "`when:` of a `uses:` entry is an expression",
+                    )
+                    .primary(n.span, "not an expression"),
+                );
+                return None;
+            };
+            match rewrite_expr(text, parent) {
+                Ok(t) => Some((t, n.span)),
+                Err(message) => {
+                    self.r.report(
+                        Diagnostic::new(Code::TemplateUndefined, message)
+                            .primary(n.span, "in this condition"),
+                    );
+                    None
+                }
+            }
+        });
         let site = UsesSite {
             span: uses.span,
             uses: uses.value.clone(),
@@ -471,6 +572,7 @@ impl Expander<'_> {
             file: name,
             uses_ids,
             expanded: BTreeMap::new(),
+            dropped: BTreeSet::new(),
         };
         match body {
             Body::Steps => self.steps_list(&mut node, &mut frame),
@@ -494,6 +596,12 @@ impl Expander<'_> {
                     let mut extra = extra.clone();
                     Self::needs(&mut extra, parent);
                     append_needs(step, extra);
+                }
+                if let Some((when, span)) = &extra_when {
+                    and_when(step, when, *span);
+                }
+                if !keep_freeze && let NodeKind::Map(entries) = &mut step.kind {
+                    entries.retain(|(k, _)| k.as_str() != Some("freeze"));
                 }
             }
         }
@@ -934,6 +1042,28 @@ fn phase_steps(phase: &mut Node) -> Vec<&mut Node> {
             _ => Vec::new(),
         })
         .collect()
+}
+
+/// `when` (the caller's condition) and the step's own, both to hold.
+fn and_when(step: &mut Node, when: &str, span: Span) {
+    if let Some(own) = get_mut(step, "when") {
+        if let NodeKind::Scalar(s, _) = &mut own.kind {
+            *s = format!("({when}) and ({s})");
+        }
+        return;
+    }
+    if let NodeKind::Map(entries) = &mut step.kind {
+        entries.push((
+            Node::new(
+                NodeKind::Scalar("when".into(), yaml::ScalarStyle::Plain),
+                span,
+            ),
+            Node::new(
+                NodeKind::Scalar(when.to_owned(), yaml::ScalarStyle::DoubleQuoted),
+                span,
+            ),
+        ));
+    }
 }
 
 fn append_needs(step: &mut Node, extra: Node) {

@@ -272,6 +272,21 @@ pre {{ background: #fafafa; padding: 6px; margin: 0; white-space: pre-wrap; }}
         );
     }
     o.push_str("</table>\n");
+    if !r.steals.is_empty() {
+        o.push_str("<h2>Lease steals</h2>\n<table id=\"steals\"><tr><th>by</th><th>when</th><th>from</th><th>why</th></tr>\n");
+        for s in &r.steals {
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{} (epoch {})</td><td>{}</td></tr>",
+                esc(&s.by),
+                esc(&shown(&s.at)),
+                esc(&s.from),
+                s.epoch,
+                esc(&s.reason)
+            );
+        }
+        o.push_str("</table>\n");
+    }
     if !r.approvals.is_empty() || !r.decisions.is_empty() {
         o.push_str("<h2>Approvals and resolutions</h2>\n<table id=\"approvals\"><tr><th>what</th><th>by</th><th>when</th><th>why</th></tr>\n");
         for a in &r.approvals {

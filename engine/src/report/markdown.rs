@@ -66,6 +66,23 @@ pub fn markdown(r: &Report) -> String {
             );
         }
     }
+    if !r.steals.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n## Lease steals\n\n| by | when | from | why |\n| --- | --- | --- | --- |"
+        );
+        for s in &r.steals {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} (epoch {}) | {} |",
+                cell(&s.by),
+                shown(&s.at),
+                cell(&s.from),
+                s.epoch,
+                cell(&s.reason)
+            );
+        }
+    }
     if !r.approvals.is_empty() || !r.decisions.is_empty() {
         let _ = writeln!(
             o,

@@ -236,7 +236,11 @@ impl Transports {
     #[must_use]
     pub fn with_host_lock(mut self, mut claim: Claim) -> Self {
         // A token no other run's connections carry: this process, now, and the control
-        // directory's random name.
+        // directory's random name (unless the claim carries its run's: `Claim::shared_run`).
+        if !claim.token.is_empty() {
+            self.claim = claim;
+            return self;
+        }
         claim.token = crate::journal::fingerprint(
             format!(
                 "{}/{:?}/{}",

@@ -34,8 +34,10 @@ use super::exec::TransportError;
 /// `exclusive`, `shared` or `hold` (no lock, only keep the connection busy); RECORD is the
 /// holder line ([`Claim::record`]); TOKEN is the part of it that tells this run's connections
 /// from others'. First line of output: `locked`, `ours` (this run already holds it through
-/// another inventory entry), or `held` followed by the live holders' lines (exit 75). Locked,
-/// it execs `cat`, which holds the lock's descriptors until its standard input ends.
+/// another inventory entry, or the controller it took the run over from), or `held` followed
+/// by the live holders' lines (exit 75). Locked, it execs `cat`, which holds the lock's
+/// descriptors until its standard input ends; `ours`, it runs `cat` beside a helper that takes
+/// the lock over once the run's other holder is gone, and ends it with `cat`.
 pub const LOCK_SCRIPT: &str = r#"
 if [ "$1" = hold ]; then echo locked; exec cat; fi
 command -v flock >/dev/null 2>&1 || { echo "flock (util-linux) is not installed on the host" >&2; exit 3; }
@@ -53,7 +55,25 @@ live() {
 n=0
 until flock -n $m 9; do
   others=$(live)
-  case "$others" in *"$3"*) echo ours; exec cat;; esac
+  case "$others" in *"$3"*)
+    # This run holds it through another connection (another inventory entry, or the
+    # controller this one took the run over from). A helper waits for that holder to go, then
+    # holds the lock on this connection's descriptor and records it; both end with `cat`
+    # (this connection's input), so the host stays locked for the run when the other holder
+    # dies first, and is free the moment this connection ends.
+    echo ours
+    (
+      flock $m 9 || exit
+      t="$h/.$$"
+      { exec 8>"$t" && flock -n 8 && printf '%s\t%s\n' "$2" "$$" >&8 && mv -f -- "$t" "$h/$$"; } || exit
+      exec sleep 2147483647
+    ) </dev/null >/dev/null 2>&1 &
+    taker=$!
+    cat
+    rc=$?
+    kill "$taker" 2>/dev/null
+    exit $rc;;
+  esac
   if [ -n "$others" ] || [ "$n" -ge 30 ]; then echo held; printf '%s\n' "$others"; exit 75; fi
   n=$((n + 1))
   sleep 0.1 2>/dev/null || sleep 1
@@ -122,6 +142,20 @@ impl Claim {
             operator: operator.to_owned(),
             token: String::new(),
         }
+    }
+
+    /// The claim of a run recorded in the shared journal: every controller of the run carries
+    /// the same token (derived from the run's id), so the controller that took the run over
+    /// finds the host locked by the run itself (`ours`), even while the one it was taken from
+    /// is frozen with its connections open. That one can start nothing more: its lease's epoch
+    /// no longer writes, and the takeover fences its in-flight actions on the host.
+    #[must_use]
+    pub fn shared_run(mut self) -> Self {
+        self.token = crate::journal::fingerprint(format!("shared run {}", self.run_id).as_bytes())
+            .chars()
+            .take(32)
+            .collect();
+        self
     }
 
     /// No lock at all.

@@ -234,7 +234,7 @@ static RECEIVER_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
         ParamSpec::optional(
             "passive",
             ParamType::Bool,
-            "Then shut down the passive Source Server too, bringing down the Journal Pool, as the seed's `replicating_stop` does (with `posted`: -timeout=0, nothing is left to send); fails, stopping it not, if an active Source Server is alive",
+            "Then shut down the passive Source Server too, bringing down the Journal Pool, as the seed's `replicating_stop` does (with `posted`: -timeout=0, nothing is left to send), and confirm the pool is down; fails, stopping it not, if an active Source Server is alive",
         )
         .with_default(Value::Bool(false)),
     ])
@@ -255,13 +255,35 @@ struct ReceiverStop {
     passive: Option<String>,
 }
 
-/// The passive Source Server's shutdown of `gtm.receiver_stop` with `passive: true`.
+/// The passive Source Server's shutdown of `gtm.receiver_stop` with `passive: true`, then the
+/// confirmation that it brought down the Journal Pool (the seed's reason to stop it): a process
+/// still attached keeps the pool up, and the instance could then not start as originating after
+/// the switchover's point of no return. So the step fails here, before it, naming the pool.
 fn passive_stop(t: &str) -> String {
     format!(
         "rb_source_health
          if [ \"$rb_active\" -gt 0 ]; then rb_fail \"an active Source Server is alive: not a replicating instance, not stopping it\"; fi
-         if [ \"$rb_passive\" -gt 0 ]; then {}; rb_stopped=true; fi",
-        run("mupip", ["replicate", "-source", "-shutdown", t])
+         if [ \"$rb_passive\" -gt 0 ]; then {}; rb_stopped=true; fi
+         rb_i=0; while [ -n \"$({} 2>&1 | {FTOK_OPEN})\" ]; do
+           rb_i=$((rb_i + 1))
+           if [ \"$rb_i\" -ge 25 ]; then rb_fail \"the Journal Pool is still up after the passive Source Server's shutdown (a process still attached to it?): the instance cannot start as originating; stop what uses its database, run it down (mupip rundown -region \\\"*\\\", gtm.rundown) and run the step again\"; fi
+           sleep 0.2
+         done",
+        run("mupip", ["replicate", "-source", "-shutdown", t]),
+        tool("mupip", ["ftok", "-jnlpool"]),
+    )
+}
+
+/// Reads `mupip ftok` output: the name of each pool or file that still has a semaphore or
+/// shared memory.
+const FTOK_OPEN: &str = r#"awk -F'::' 'NF >= 3 { split($2, s, " "); split($3, m, " "); if ((s[1] ~ /^-?[0-9]+$/ && s[1] != -1) || (m[1] ~ /^-?[0-9]+$/ && m[1] != -1)) { gsub(/^ +| +$/, "", $1); print $1 } }'"#;
+
+/// `rb_ftok ARGS`: `mupip ftok ARGS`, printing the name of each pool or file that still has a
+/// semaphore or shared memory.
+fn ftok_fn() -> String {
+    format!(
+        "rb_ftok() {{ {} ftok \"$@\" 2>&1 | {FTOK_OPEN}; }}",
+        tool("mupip", Vec::<String>::new())
     )
 }
 
@@ -398,14 +420,14 @@ impl Module for ReceiverStopModule {
 /// Sets `rb_open` to the pools and files that still have a semaphore or shared memory.
 pub(crate) fn open_ipc() -> String {
     format!(
-        r#"rb_ftok() {{ {} ftok "$@" 2>&1 | awk -F'::' 'NF >= 3 {{ split($2, s, " "); split($3, m, " "); if ((s[1] ~ /^-?[0-9]+$/ && s[1] != -1) || (m[1] ~ /^-?[0-9]+$/ && m[1] != -1)) {{ gsub(/^ +| +$/, "", $1); print $1 }} }}'; }}
+        r#"{}
 rb_open=$(rb_ftok -jnlpool; rb_ftok -recvpool)
 if [ -f "$gtmgbldir" ]; then
   rb_files=$("$gtm_dist/mumps" -run %XCMD 'set r=$view("GVFIRST") for  quit:r=""  write $view("GVFILE",r),! set r=$view("GVNEXT",r)' 2>&1) || rb_fail "cannot read $gtmgbldir: $rb_files"
   for rb_f in $rb_files; do [ -f "$rb_f" ] && rb_open="$rb_open $(rb_ftok "$rb_f")"; done
 fi
 rb_open=$(echo $rb_open)"#,
-        tool("mupip", Vec::<String>::new())
+        ftok_fn()
     )
 }
 
@@ -627,7 +649,7 @@ mod tests {
         assert_eq!(run.status.code(), Some(0), "{run:?}");
         let calls = std::fs::read_to_string(dist.join("mupip.calls")).expect("calls");
         assert!(
-            calls.ends_with("replicate -receiver -shutdown -timeout=0\nreplicate -source -checkhealth\nreplicate -source -shutdown -timeout=0\n"),
+            calls.ends_with("replicate -receiver -shutdown -timeout=0\nreplicate -source -checkhealth\nreplicate -source -shutdown -timeout=0\nftok -jnlpool\n"),
             "{calls}"
         );
         assert!(!String::from_utf8_lossy(&run.stdout).contains("unchanged"));

@@ -72,8 +72,9 @@ fn secs(ttl: Duration) -> f64 {
 }
 
 impl Database {
-    /// Takes the run's lease if nobody holds a live one: `Ok(Ok(epoch))`, the new epoch (one
-    /// more than the last holder's); `Ok(Err(held))` names the live holder.
+    /// Takes the run's lease if nobody holds a live one, or this very process (host and pid)
+    /// does: `Ok(Ok(epoch))`, the new epoch (one more than the last holder's); `Ok(Err(held))`
+    /// names the live holder.
     pub fn acquire(
         &self,
         run: &str,
@@ -94,6 +95,7 @@ impl Database {
                          pid = EXCLUDED.pid, epoch = runbook.leases.epoch + 1, heartbeat = now(),
                          expires = EXCLUDED.expires
                      WHERE runbook.leases.expires <= now()
+                        OR (runbook.leases.host = EXCLUDED.host AND runbook.leases.pid = EXCLUDED.pid)
                      RETURNING epoch",
                     &[
                         (&run, Type::TEXT),

@@ -59,6 +59,8 @@ pub struct History {
     pub pieces: Vec<Piece>,
     /// How many times the run was started (the first `apply`, then each resume); 0 for a dry run.
     pub generation: u32,
+    /// The `runbook lock steal`s of the run (the shared journal only).
+    pub steals: Vec<crate::journal::Steal>,
 }
 
 impl Journal {
@@ -131,6 +133,7 @@ impl Journal {
             decisions,
             pieces: self.pieces(run)?,
             generation,
+            steals: Vec::new(),
         })
     }
 
