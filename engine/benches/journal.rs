@@ -17,20 +17,41 @@
 //!    checks 50,000 records against the plan, finds nothing left to do, opens no connection)
 //!    are timed as whole processes. The run is marked interrupted again before each resume.
 //!
+//! 3. **The shared journal on PostgreSQL** (`-- postgres`, issue 14): the same writes as (1)
+//!    for W1 and W2, through the run's [`RunLog`] (what the scheduler calls: [`Local`] over
+//!    SQLite, [`Shared`] over PostgreSQL under a lease), in the same run: SQLite in the state
+//!    directory as in (1), a throwaway PostgreSQL 15 on localhost started by the bench (as the
+//!    tests start it: `initdb`/`pg_ctl` as the `postgres` user, its data on the same disk, with
+//!    `fsync` on, as in production), and the same server through PgBouncer in transaction
+//!    pooling mode; and a second server with `fsync` off, for the protocol's and the server's
+//!    cost alone (the round trips), the disk aside. Needs root (to run the servers as `postgres`) and Debian's `postgresql` and
+//!    `pgbouncer`.
+//!
 //! Each measurement: one warm-up, then `RUNS` runs; median and min are printed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use runbook::compile::{self, Overrides};
+use runbook::execute::{Local, RunLog, Shared};
 use runbook::inventory::Inventory;
+use runbook::journal::postgres::Database;
+use runbook::journal::postgres::lease::Holder;
 use runbook::journal::{Entry, Journal, RunRecord, RunState};
 use runbook::parse::parse_runbook;
 use runbook_modules::Registry;
 
 #[path = "common/workload.rs"]
 mod workload;
+
+#[allow(
+    dead_code,
+    reason = "the bench uses the server, not every helper of the tests"
+)]
+#[path = "../../tests/suite/postgres_server.rs"]
+mod postgres_server;
 
 const RUNBOOK: &str = env!("CARGO_BIN_EXE_runbook");
 const RUNS: usize = 5;
@@ -107,6 +128,85 @@ fn journal_run(dir: &Path, run: &str, hosts: usize, steps: usize, batched: bool)
         journal.write(run, &carry).expect("written");
     }
     t.elapsed() / u32::try_from(steps).expect("few steps")
+}
+
+/// The same writes as [`journal_run`] (batched), through a run's [`RunLog`]: what the
+/// scheduler's commits cost on that backend; returns the time per step.
+fn log_run(log: &mut dyn RunLog, hosts: usize, steps: usize) -> Duration {
+    let id = |s: usize, h: usize| format!("s{s}@h{h}");
+    let t = Instant::now();
+    let mut carry: Vec<Entry> = Vec::new();
+    for s in 0..steps {
+        let mut round = std::mem::take(&mut carry);
+        round.extend((0..hosts).map(|h| started(&id(s, h))));
+        log.commit(&round).expect("written");
+        carry = (0..hosts).map(|h| finished(&id(s, h), 20)).collect();
+    }
+    log.commit(&carry).expect("written");
+    t.elapsed() / u32::try_from(steps).expect("few steps")
+}
+
+/// SQLite against PostgreSQL (directly and through PgBouncer), through the run's `RunLog`.
+fn postgres(base: &Path) {
+    let dir = base.join("postgres");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the bench directory");
+    let server = postgres_server::Server::start_durable();
+    // The same without fsync: what the protocol and the server's work cost, the disk aside.
+    let nosync = postgres_server::Server::start();
+    let sqlite = Arc::new(Mutex::new(
+        Journal::open(&dir.join("state")).expect("journal"),
+    ));
+    let direct = Arc::new(Database::open(&server.url()).expect("PostgreSQL"));
+    let bounced = Arc::new(Database::open(&server.bouncer_url()).expect("PgBouncer"));
+    let unsynced = Arc::new(Database::open(&nosync.url()).expect("PostgreSQL, fsync off"));
+    let holder = Holder::this_process();
+    println!(
+        "journal writes per step through the run's RunLog: SQLite ({}) against PostgreSQL on localhost (fsync on)",
+        dir.display()
+    );
+    for (name, hosts, steps) in [("W1 10x20", 10, 20), ("W2 1x100", 1, 100)] {
+        for backend in ["sqlite", "postgres", "pgbouncer", "pg-nosync"] {
+            let mut times = Vec::new();
+            for i in 0..=RUNS {
+                let run = format!("{name}-{backend}-{i}");
+                let rec = record(&run, "/r.yaml", "/i.yaml", RunState::Running);
+                let run_dir = dir.join("runs").join(&run);
+                let mut log: Box<dyn RunLog> = if backend == "sqlite" {
+                    sqlite
+                        .lock()
+                        .expect("not poisoned")
+                        .create_run(&rec)
+                        .expect("run recorded");
+                    Box::new(Local::new(Some(Arc::clone(&sqlite)), &run, run_dir))
+                } else {
+                    let db = match backend {
+                        "postgres" => &direct,
+                        "pgbouncer" => &bounced,
+                        _ => &unsynced,
+                    };
+                    db.create_run(&rec).expect("run recorded");
+                    Box::new(
+                        Shared::take(
+                            Arc::clone(db),
+                            &run,
+                            run_dir,
+                            &holder,
+                            Duration::from_secs(60),
+                        )
+                        .expect("take")
+                        .expect("free"),
+                    )
+                };
+                let t = log_run(log.as_mut(), hosts, steps);
+                if i > 0 {
+                    times.push(t);
+                }
+            }
+            let (med, min) = median(times);
+            println!("  {name:<10} {backend:<10} median {med:>9.2?} per step   min {min:>9.2?}");
+        }
+    }
 }
 
 fn median(mut times: Vec<Duration>) -> (Duration, Duration) {
@@ -274,5 +374,8 @@ fn main() {
     }
     if filter.as_deref().is_none_or(|f| "50k".contains(f)) {
         fifty_thousand(&base);
+    }
+    if filter.as_deref().is_none_or(|f| "postgres".contains(f)) {
+        postgres(&base);
     }
 }

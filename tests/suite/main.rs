@@ -31,6 +31,8 @@ mod outage;
 mod persist;
 mod plan_shape;
 mod postgres;
+mod postgres_restart;
+mod postgres_roles;
 mod postgres_server;
 mod postgres_takeover;
 mod progress;

@@ -13,7 +13,7 @@ use runbook::journal::{Entry, RunRecord, RunState};
 
 use crate::postgres_server::Server;
 
-fn record(id: &str) -> RunRecord {
+pub(crate) fn record(id: &str) -> RunRecord {
     RunRecord {
         id: id.into(),
         operator: "ops".into(),
@@ -32,7 +32,7 @@ fn record(id: &str) -> RunRecord {
     }
 }
 
-fn holder(name: &str, pid: i64) -> Holder {
+pub(crate) fn holder(name: &str, pid: i64) -> Holder {
     Holder {
         operator: name.into(),
         host: format!("{name}-laptop"),
@@ -40,7 +40,7 @@ fn holder(name: &str, pid: i64) -> Holder {
     }
 }
 
-fn started(action: &str) -> Entry {
+pub(crate) fn started(action: &str) -> Entry {
     Entry::Started {
         action: action.into(),
         step: action.split('@').next().unwrap_or(action).into(),
@@ -50,7 +50,7 @@ fn started(action: &str) -> Entry {
     }
 }
 
-fn finished(action: &str) -> Entry {
+pub(crate) fn finished(action: &str) -> Entry {
     Entry::Finished {
         action: action.into(),
         step: action.split('@').next().unwrap_or(action).into(),
@@ -66,7 +66,7 @@ fn finished(action: &str) -> Entry {
 
 /// Takes the lease of `run` for `who`, waiting for the live one to expire (bounded: the TTL
 /// given is short, and the loop gives up after a minute).
-fn take_after_expiry(db: &Database, run: &str, who: &Holder, ttl: Duration) -> i64 {
+pub(crate) fn take_after_expiry(db: &Database, run: &str, who: &Holder, ttl: Duration) -> i64 {
     for _ in 0..600 {
         match db.acquire(run, who, ttl).expect("acquire") {
             Ok(epoch) => return epoch,
@@ -80,10 +80,16 @@ fn take_after_expiry(db: &Database, run: &str, who: &Holder, ttl: Duration) -> i
 fn the_schema_migrates_itself_once_directly_and_through_pgbouncer() {
     let server = Server::start();
     let first = Database::open(&server.url()).expect("open");
-    assert_eq!(first.version().expect("version"), 2);
+    assert_eq!(
+        first.version().expect("version"),
+        runbook::journal::postgres::SCHEMA_VERSION
+    );
     // Again through PgBouncer: nothing to migrate, the same version.
     let again = Database::open(&server.bouncer_url()).expect("open through pgbouncer");
-    assert_eq!(again.version().expect("version"), 2);
+    assert_eq!(
+        again.version().expect("version"),
+        runbook::journal::postgres::SCHEMA_VERSION
+    );
     again.create_run(&record("r1")).expect("create");
     assert_eq!(
         first.runs().expect("runs"),
@@ -220,6 +226,18 @@ fn run_shared(
     runbook: &str,
     during: impl FnOnce(),
 ) -> runbook::execute::Report {
+    run_shared_with(rig, db, run_id, runbook, Duration::from_secs(30), during)
+}
+
+/// [`run_shared`] under a lease of `ttl`.
+pub(crate) fn run_shared_with(
+    rig: &crate::apply::Rig,
+    db: &Arc<Database>,
+    run_id: &str,
+    runbook: &str,
+    ttl: Duration,
+    during: impl FnOnce(),
+) -> runbook::execute::Report {
     use runbook::compile::{self, Overrides};
     use runbook::transport::{Endpoint, Transports};
     let parsed = runbook::parse::parse_runbook("runbook.yaml", runbook.to_owned());
@@ -238,15 +256,9 @@ fn run_shared(
     run.runbook_name.clone_from(&plan.runbook.name);
     db.create_run(&run).expect("create");
     let run_dir = rig.dir.path().join("runs").join(run_id);
-    let log = Shared::take(
-        Arc::clone(db),
-        run_id,
-        &run_dir,
-        &holder("alice", 1),
-        Duration::from_secs(30),
-    )
-    .expect("take")
-    .expect("free");
+    let log = Shared::take(Arc::clone(db), run_id, &run_dir, &holder("alice", 1), ttl)
+        .expect("take")
+        .expect("free");
     let transports = Arc::new(
         Transports::new(inventory.hosts.iter().map(Endpoint::from_host).collect())
             .expect("transports"),
@@ -276,7 +288,7 @@ fn run_shared(
     runner.join().expect("the run does not panic")
 }
 
-fn header(name: &str) -> String {
+pub(crate) fn header(name: &str) -> String {
     format!("apiVersion: runbook/v1\nkind: Runbook\nmetadata: {{name: {name}, version: 1.0.0}}\n")
 }
 

@@ -18,6 +18,8 @@ const USER: &str = "postgres";
 pub struct Server {
     dir: tempfile::TempDir,
     bin: PathBuf,
+    /// The server's options (`pg_ctl -o`), to start it again on the same port.
+    options: String,
     pub port: u16,
     pub bouncer_port: u16,
 }
@@ -61,7 +63,21 @@ fn as_user(program: &Path, args: &[&str]) {
 }
 
 impl Server {
+    /// A cluster for tests: `fsync=off` (nothing here survives a power cut anyway).
     pub fn start() -> Self {
+        Self::start_with("-c fsync=off")
+    }
+
+    /// A cluster that syncs its commits as a production one does (the journal benchmark).
+    #[allow(
+        dead_code,
+        reason = "used by engine/benches/journal.rs, not by the tests"
+    )]
+    pub fn start_durable() -> Self {
+        Self::start_with("")
+    }
+
+    fn start_with(extra: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("runbook-pg-")
             .tempdir()
@@ -99,28 +115,17 @@ impl Server {
         );
         let port = free_port();
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 {extra}",
             path(dir.path())
         );
         let server = Self {
             bin: bin.clone(),
+            options,
             port,
             bouncer_port: 0,
             dir,
         };
-        as_user(
-            &bin.join("pg_ctl"),
-            &[
-                "-D",
-                &path(&data),
-                "-o",
-                &options,
-                "-l",
-                &path(&server.dir.path().join("postgres.log")),
-                "-w",
-                "start",
-            ],
-        );
+        server.start_postgres();
         as_user(
             &bin.join("createdb"),
             &[
@@ -147,6 +152,7 @@ impl Server {
              listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
              auth_type = trust\nauth_file = {dir}/users.txt\npool_mode = transaction\n\
              default_pool_size = 2\nmax_prepared_statements = 0\n\
+             server_login_retry = 1\n\
              ignore_startup_parameters = extra_float_digits\n\
              pidfile = {dir}/pgbouncer.pid\nlogfile = {dir}/pgbouncer.log\n",
             pg = self.port,
@@ -188,6 +194,74 @@ impl Server {
                 "stop",
             ],
         );
+    }
+
+    /// Starts PostgreSQL (again, after [`Server::stop_postgres`]) on the same port, waiting
+    /// until it accepts connections.
+    pub fn start_postgres(&self) {
+        let dir = self.dir.path();
+        as_user(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                &dir.join("data").display().to_string(),
+                "-o",
+                &self.options,
+                "-l",
+                &dir.join("postgres.log").display().to_string(),
+                "-w",
+                "start",
+            ],
+        );
+    }
+
+    /// Restarts PostgreSQL as `pg_ctl restart` does (every connection is closed by the server),
+    /// waiting until it accepts connections again.
+    pub fn restart_postgres(&self) {
+        as_user(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                &self.dir.path().join("data").display().to_string(),
+                "-o",
+                &self.options,
+                "-l",
+                &self.dir.path().join("postgres.log").display().to_string(),
+                "-m",
+                "fast",
+                "-w",
+                "restart",
+            ],
+        );
+    }
+
+    /// Runs `sql` with `psql` as the cluster's superuser (`runbook`).
+    pub fn psql(&self, sql: &str) {
+        as_user(
+            &self.bin.join("psql"),
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "runbook",
+                "-d",
+                "runbook",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ],
+        );
+    }
+
+    /// The URL of the database for another role.
+    pub fn url_as(&self, role: &str) -> String {
+        format!(
+            "postgres://{role}@127.0.0.1:{}/runbook?sslmode=disable",
+            self.port
+        )
     }
 
     fn log(&self, name: &str) -> String {

@@ -6,7 +6,17 @@
 //! nothing new once the lease was taken by another controller (a renewal or a write found
 //! another epoch), or once no renewal succeeded for the TTL less a margin (a sixth of it) —
 //! before the lease can expire and be taken, so two controllers never both start actions.
-//! Every write is conditional on the epoch besides ([`Database::write`]).
+//! Every write is conditional on the epoch besides ([`Database::commit`]).
+//!
+//! **The server restarts.** When the connection drops (the server restarted, a PgBouncer or
+//! the network in between dropped it), the heartbeat and the commits connect again, with a
+//! backoff of 50 ms doubling to 1 s, and a commit is retried for as long as this controller's
+//! lease could still be valid: until the self-fence deadline above, never later. A commit that
+//! cannot be written by then fails like any failed write (the run halts before sending
+//! anything whose `started` is not written, and ends unrecorded, exit 5), saying how long the
+//! journal could not be reached. Commits are numbered, so a retry of a commit whose reply was
+//! lost writes nothing twice (`journal/postgres/commit.rs`); when a commit failed with its
+//! outcome unknown, the next one first asks whether it landed and leaves out what it held.
 //!
 //! The action's files (stdout, stderr, `result.json`, artifacts; masked as for [`Local`]) are
 //! kept in the journal (`runbook.files`, fenced by the epoch like every write) and in the run
@@ -19,6 +29,7 @@ use std::time::{Duration, Instant};
 use super::run_log::{ActionFiles, Local, RecordError, RunLog};
 use crate::journal::postgres::Database;
 use crate::journal::postgres::lease::{self, Held, Holder};
+use crate::journal::postgres::reconnect::{self, Backoff, Connector};
 use crate::journal::{Entry, Piece, RunState};
 
 /// The environment variable that sets the lease's TTL in seconds (tests use a short one).
@@ -50,6 +61,11 @@ pub struct Shared {
     files: Local,
     state: Arc<Mutex<State>>,
     heartbeat: tokio::task::JoinHandle<()>,
+    /// The number of the next commit.
+    next: i64,
+    /// A commit that failed with its outcome unknown (its answer may have been lost): its
+    /// number and entries.
+    unsure: Option<(i64, Vec<Entry>)>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -87,8 +103,10 @@ impl Shared {
             valid_until: asked + live(ttl),
             lost: None,
         }));
+        let next = db.last_commit(run_id, epoch)? + 1;
         let heartbeat = db.handle().spawn(beat(
             db.client(),
+            db.connector(),
             run_id.to_owned(),
             epoch,
             ttl,
@@ -101,6 +119,8 @@ impl Shared {
             epoch,
             state,
             heartbeat,
+            next,
+            unsure: None,
         }))
     }
 
@@ -113,31 +133,82 @@ impl Shared {
         let mut state = self.state.lock().expect("never poisoned");
         state.lost.get_or_insert_with(|| why.to_owned());
     }
+
+    /// Until when a write may be retried: the self-fence deadline.
+    fn deadline(&self) -> Instant {
+        self.state.lock().expect("never poisoned").valid_until
+    }
+
+    /// `entries` less what an earlier commit whose answer was lost wrote, if it landed.
+    fn not_yet_written(&mut self, entries: &[Entry]) -> Result<Vec<Entry>, RecordError> {
+        let Some((number, earlier)) = self.unsure.take() else {
+            return Ok(entries.to_vec());
+        };
+        match self.db.last_commit(&self.run_id, self.epoch) {
+            Ok(last) if last >= number => Ok(entries
+                .iter()
+                .filter(|e| !earlier.contains(e))
+                .cloned()
+                .collect()),
+            Ok(_) => Ok(entries.to_vec()),
+            Err(e) => {
+                self.unsure = Some((number, earlier));
+                Err(e.into())
+            }
+        }
+    }
 }
 
-/// Renews the lease every third of the TTL until it is lost.
+/// Renews the lease every third of the TTL until it is lost; while the server cannot be
+/// reached, tries again on a new connection with a backoff (so the lease is renewed as soon as
+/// the server is back, not a third of the TTL later).
 async fn beat(
     client: Arc<tokio::sync::Mutex<tokio_postgres::Client>>,
+    connector: Arc<Connector>,
     run: String,
     epoch: i64,
     ttl: Duration,
     state: Arc<Mutex<State>>,
 ) {
+    let mut pause = ttl / 3;
+    let mut backoff = Backoff::default();
+    let mut force = false;
     loop {
-        tokio::time::sleep(ttl / 3).await;
+        tokio::time::sleep(pause).await;
         let asked = Instant::now();
-        match lease::renew(Arc::clone(&client), &run, epoch, ttl).await {
-            Ok(true) => {
-                state.lock().expect("never poisoned").valid_until = asked + live(ttl);
+        {
+            // Fenced (no renewal in time): it stays fenced. Renewing once the server is back
+            // would keep a lease whose holder starts nothing from expiring for a taker.
+            let mut state = state.lock().expect("never poisoned");
+            if asked >= state.valid_until {
+                state.lost.get_or_insert_with(|| {
+                    format!("the lease of run {run} (epoch {epoch}) could not be renewed before its TTL less the margin")
+                });
+                return;
             }
-            Ok(false) => {
+        }
+        let renewal = async {
+            reconnect::ensure(&client, &connector, force).await?;
+            lease::renew(Arc::clone(&client), &run, epoch, ttl).await
+        };
+        match tokio::time::timeout(ttl / 3, renewal).await {
+            Ok(Ok(true)) => {
+                state.lock().expect("never poisoned").valid_until = asked + live(ttl);
+                (pause, backoff, force) = (ttl / 3, Backoff::default(), false);
+            }
+            Ok(Ok(false)) => {
                 state.lock().expect("never poisoned").lost = Some(format!(
                     "another controller took the lease of run {run} (this one held epoch {epoch})"
                 ));
                 return;
             }
             // The server is away: keep trying; `still_held` fences once the margin is reached.
-            Err(_) => {}
+            Ok(Err(_)) => pause = backoff.pause().min(ttl / 3),
+            // No answer: the connection may hang behind a dead path; the next try opens another.
+            Err(_) => {
+                force = true;
+                pause = backoff.pause().min(ttl / 3);
+            }
         }
     }
 }
@@ -154,10 +225,26 @@ impl RunLog for Shared {
     }
 
     fn commit(&mut self, entries: &[Entry]) -> Result<(), RecordError> {
-        self.db
-            .write(&self.run_id, self.epoch, entries)
-            .inspect_err(|e| self.lose(&e.message))?;
-        Ok(())
+        let entries = self.not_yet_written(entries)?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let number = self.next;
+        self.next += 1;
+        match self
+            .db
+            .commit(&self.run_id, self.epoch, number, &entries, self.deadline())
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // It starts nothing more, and no longer renews the lease: another controller
+                // takes the run over once it expires.
+                self.lose(&e.message);
+                self.heartbeat.abort();
+                self.unsure = Some((number, entries));
+                Err(e.into())
+            }
+        }
     }
 
     fn pieces(&self) -> Result<Vec<Piece>, RecordError> {
@@ -165,7 +252,8 @@ impl RunLog for Shared {
     }
 
     fn end(&mut self, state: RunState) -> Result<(), RecordError> {
-        self.db.set_state(&self.run_id, self.epoch, state)?;
+        self.db
+            .set_state_until(&self.run_id, self.epoch, state, Some(self.deadline()))?;
         self.heartbeat.abort();
         self.db.release(&self.run_id, self.epoch)?;
         Ok(())
@@ -194,7 +282,7 @@ impl RunLog for Shared {
         let dir = self.files.action_dir(action);
         let result = fs_err::read(dir.join("result.json"))?;
         self.db
-            .keep_files(
+            .keep_files_until(
                 &self.run_id,
                 self.epoch,
                 action,
@@ -203,6 +291,7 @@ impl RunLog for Shared {
                     ("stderr", files.stderr.as_bytes()),
                     ("result.json", &result),
                 ],
+                Some(self.deadline()),
             )
             .inspect_err(|e| self.lose(&e.message))?;
         Ok(())
@@ -216,11 +305,12 @@ impl RunLog for Shared {
     ) -> Result<String, RecordError> {
         let kept = self.files.keep_artifact(action, name, bytes)?;
         self.db
-            .keep_files(
+            .keep_files_until(
                 &self.run_id,
                 self.epoch,
                 action,
                 &[(&format!("artifacts/{name}"), bytes)],
+                Some(self.deadline()),
             )
             .inspect_err(|e| self.lose(&e.message))?;
         Ok(kept)

@@ -14,17 +14,22 @@
 //!
 //! [`RunLog`]: crate::execute::RunLog
 
+mod commit;
 mod journal_impl;
 pub mod lease;
+pub(crate) mod reconnect;
 pub mod stolen;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Instant;
 
 use tokio_postgres::types::Type;
 
 use super::{ActionRecord, Entry, JournalError, Piece, RunRecord, RunState};
+pub use commit::Landed;
+use reconnect::Connector;
 
 /// Whether a state location names a PostgreSQL database (`postgres://` or `postgresql://`).
 pub fn is_url(location: &str) -> bool {
@@ -139,7 +144,17 @@ CREATE INDEX actions_by_step ON runbook.actions (step, status);
 ",
     // 2: `runbook lock steal`s, and the actions' files (stdout, stderr, result, artifacts).
     stolen::MIGRATION,
+    // 3: the number of the last commit of the lease's epoch, so a retried commit whose reply
+    // was lost is not written twice (postgres/commit.rs).
+    "
+ALTER TABLE runbook.leases
+    ADD COLUMN commit_epoch BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN commit_number BIGINT NOT NULL DEFAULT 0;
+",
 ];
+
+/// The schema version this build migrates to.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 /// A connection to the shared journal, with the runtime that drives it.
 pub struct Database {
@@ -147,10 +162,10 @@ pub struct Database {
     client: Arc<tokio::sync::Mutex<tokio_postgres::Client>>,
     /// The URL without its password: what messages name.
     shown: String,
-    /// Set when the connection ended (the server went away): the error it ended with.
-    closed: Arc<Mutex<Option<String>>>,
+    /// How to connect again when the connection ended (the server restarted).
+    connector: Arc<Connector>,
     /// The run and epoch of the lease this process holds ([`journal_impl`]).
-    held: Mutex<Option<(String, i64)>>,
+    held: std::sync::Mutex<Option<(String, i64)>>,
 }
 
 #[expect(
@@ -185,25 +200,14 @@ impl Database {
             .map_err(|e| err(format!("cannot start its runtime: {e}")))?;
         let tls =
             native_tls::TlsConnector::new().map_err(|e| err(format!("cannot set up TLS: {e}")))?;
-        let tls = postgres_native_tls::MakeTlsConnector::new(tls);
-        let closed = Arc::new(Mutex::new(None));
-        let on_close = Arc::clone(&closed);
+        let connector = Arc::new(Connector::new(
+            config,
+            postgres_native_tls::MakeTlsConnector::new(tls),
+        ));
         let (tx, rx) = std::sync::mpsc::channel();
+        let first = Arc::clone(&connector);
         runtime.spawn(async move {
-            match config.connect(tls).await {
-                Ok((client, connection)) => {
-                    let _ = tx.send(Ok(client));
-                    let ended = connection.await;
-                    let why = match ended {
-                        Ok(()) => "the connection was closed".to_owned(),
-                        Err(e) => e.to_string(),
-                    };
-                    *on_close.lock().expect("never poisoned") = Some(why);
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
-            }
+            let _ = tx.send(first.connect().await);
         });
         let client = rx
             .recv()
@@ -213,8 +217,8 @@ impl Database {
             runtime,
             client: Arc::new(tokio::sync::Mutex::new(client)),
             shown,
-            closed,
-            held: Mutex::new(None),
+            connector,
+            held: std::sync::Mutex::new(None),
         };
         db.migrate()?;
         Ok(db)
@@ -233,11 +237,7 @@ impl Database {
     }
 
     pub(crate) fn pg_err(&self, e: &tokio_postgres::Error) -> JournalError {
-        let mut message = describe(e);
-        if let Some(why) = self.closed.lock().expect("never poisoned").as_ref() {
-            message = format!("{message} ({why})");
-        }
-        self.err(message)
+        self.err(explain(e, &self.connector))
     }
 
     /// Runs `f` with the client on the journal's runtime and waits for it, from any thread.
@@ -264,8 +264,14 @@ impl Database {
     {
         let (tx, rx) = std::sync::mpsc::channel();
         let client = Arc::clone(&self.client);
+        let connector = Arc::clone(&self.connector);
         self.runtime.spawn(async move {
-            let _ = tx.send(f(client).await);
+            // A connection that ended (the server restarted) is replaced before it is used.
+            let answer = match reconnect::ensure(&client, &connector, false).await {
+                Ok(()) => f(client).await,
+                Err(e) => Err(e),
+            };
+            let _ = tx.send(answer);
         });
         rx.recv()
             .map_err(|_| self.err("its runtime stopped"))?
@@ -281,6 +287,11 @@ impl Database {
         Arc::clone(&self.client)
     }
 
+    /// How to connect again, for the lease's heartbeat.
+    pub(crate) fn connector(&self) -> Arc<Connector> {
+        Arc::clone(&self.connector)
+    }
+
     /// The schema's version (how many [`MIGRATIONS`] ran).
     pub fn version(&self) -> Result<usize, JournalError> {
         let v: i64 = self.run(|c| async move {
@@ -294,10 +305,25 @@ impl Database {
     }
 
     /// Brings the schema up to date. Concurrent first uses are serialized by a lock on the
-    /// migrations table held to the end of the transaction (never a session lock).
+    /// migrations table held to the end of the transaction (never a session lock). A schema
+    /// that is up to date is only read.
     fn migrate(&self) -> Result<(), JournalError> {
         self.run(|c| async move {
             let mut c = c.lock().await;
+            // Up to date: nothing to create or lock, so a role that may only read (`status`,
+            // `runs`; docs/team.md) opens the journal too.
+            let exists: bool = c
+                .query_typed_one("SELECT to_regclass('runbook.migrations') IS NOT NULL", &[])
+                .await?
+                .get(0);
+            if exists {
+                let row = c
+                    .query_typed_one("SELECT count(*) FROM runbook.migrations", &[])
+                    .await?;
+                if usize::try_from(row.get::<_, i64>(0)).unwrap_or(0) >= MIGRATIONS.len() {
+                    return Ok(());
+                }
+            }
             c.batch_execute(
                 "CREATE SCHEMA IF NOT EXISTS runbook;
                  CREATE TABLE IF NOT EXISTS runbook.migrations (
@@ -450,63 +476,70 @@ impl Database {
         )
     }
 
-    /// Writes `entries` in one transaction, if `epoch` still holds the run's lease: the lease
-    /// row is locked first (`FOR UPDATE`), so a takeover waits for this transaction and this
-    /// transaction fails after a takeover.
+    /// Writes `entries` in one statement (one round trip, one transaction), if `epoch` still
+    /// holds the run's lease ([`commit`]). Not numbered, and tried once: a controller under a
+    /// lease writes through [`Database::commit`].
     pub fn write(&self, run: &str, epoch: i64, entries: &[Entry]) -> Result<(), JournalError> {
         if entries.is_empty() {
             return Ok(());
         }
-        let run = run.to_owned();
-        let entries = entries.to_vec();
-        let held = self.run(move |c| async move {
-            let mut c = c.lock().await;
-            let tx = c.transaction().await?;
-            let at = jiff::Timestamp::now().to_string();
-            if !lease::holds(&tx, &run, epoch).await? {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            for entry in &entries {
-                write_entry(&tx, &run, epoch, &at, entry).await?;
-            }
-            tx.commit().await?;
-            Ok(true)
-        })?;
-        if held {
-            Ok(())
-        } else {
-            Err(self.err(format!(
-                "the lease of this run (epoch {epoch}) was taken by another controller; nothing more is written or started"
-            )))
+        let run: Arc<str> = run.into();
+        let batch = Arc::new(commit::Batch::new(entries));
+        match self.run(move |c| commit::apply(c, run, epoch, None, batch))? {
+            commit::Outcome::Landed(_) => Ok(()),
+            commit::Outcome::Taken => Err(self.taken(epoch)),
         }
     }
 
-    /// Sets a run's state, if `epoch` still holds its lease.
+    fn taken(&self, epoch: i64) -> JournalError {
+        self.err(format!(
+            "the lease of this run (epoch {epoch}) was taken by another controller; nothing more is written or started"
+        ))
+    }
+
+    /// Sets a run's state, if `epoch` still holds its lease (tried once).
     pub fn set_state(&self, run: &str, epoch: i64, state: RunState) -> Result<(), JournalError> {
-        let run = run.to_owned();
-        let held = self.run(move |c| async move {
-            let mut c = c.lock().await;
-            let tx = c.transaction().await?;
-            if !lease::holds(&tx, &run, epoch).await? {
-                tx.rollback().await?;
-                return Ok(false);
+        self.set_state_until(run, epoch, state, None)
+    }
+
+    /// Sets a run's state, if `epoch` still holds its lease; retried on a new connection until
+    /// `until` when the connection fails (the same values again: a retry cannot do harm).
+    pub(crate) fn set_state_until(
+        &self,
+        run: &str,
+        epoch: i64,
+        state: RunState,
+        until: Option<Instant>,
+    ) -> Result<(), JournalError> {
+        let run: Arc<str> = run.into();
+        let finished =
+            (!matches!(state, RunState::Running)).then(|| jiff::Timestamp::now().to_string());
+        let finished: Arc<Option<String>> = Arc::new(finished);
+        let set = move |c: Arc<tokio::sync::Mutex<tokio_postgres::Client>>| {
+            let (run, finished) = (Arc::clone(&run), Arc::clone(&finished));
+            async move {
+                let c = c.lock().await;
+                let (run, s): (&str, &str) = (&run, state.as_str());
+                let rows = c
+                    .query_typed(
+                        "WITH lease AS (SELECT run_id FROM runbook.leases WHERE run_id = $1 AND epoch = $4 FOR UPDATE)
+                         UPDATE runbook.runs SET state = $2, finished_at = $3 FROM lease WHERE runbook.runs.id = lease.run_id
+                         RETURNING 1",
+                        &[
+                            (&run, Type::TEXT),
+                            (&s, Type::TEXT),
+                            (finished.as_ref(), Type::TEXT),
+                            (&epoch, Type::INT8),
+                        ],
+                    )
+                    .await?;
+                Ok(!rows.is_empty())
             }
-            let s = state.as_str();
-            let finished =
-                (!matches!(state, RunState::Running)).then(|| jiff::Timestamp::now().to_string());
-            tx.execute_typed(
-                "UPDATE runbook.runs SET state = $2, finished_at = $3 WHERE id = $1",
-                &[
-                    (&run, Type::TEXT),
-                    (&s, Type::TEXT),
-                    (&finished, Type::TEXT),
-                ],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(true)
-        })?;
+        };
+        let held = match until {
+            Some(until) => self.retrying(until, set)?,
+            None => self.run(set)?,
+        };
         if held {
             Ok(())
         } else {
@@ -517,125 +550,13 @@ impl Database {
     }
 }
 
-/// Writes one entry inside `tx`.
-async fn write_entry(
-    tx: &tokio_postgres::Transaction<'_>,
-    run: &String,
-    epoch: i64,
-    at: &String,
-    entry: &Entry,
-) -> Result<(), tokio_postgres::Error> {
-    match entry {
-        Entry::Started {
-            action,
-            step,
-            host,
-            definition_fp,
-            attempt,
-        } => {
-            let attempt = i64::from(*attempt);
-            tx.execute_typed(
-                "INSERT INTO runbook.actions (run_id, action, step, host, definition_fp, status, attempt, started_at) VALUES ($1, $2, $3, $4, $5, 'started', $6, $7)
-                 ON CONFLICT (run_id, action) DO UPDATE SET status = 'started', definition_fp = $5, attempt = $6, started_at = $7, finished_at = NULL, rc = NULL, message = NULL, duration_ms = NULL",
-                &[
-                    (run, Type::TEXT),
-                    (action, Type::TEXT),
-                    (step, Type::TEXT),
-                    (host, Type::TEXT),
-                    (definition_fp, Type::TEXT),
-                    (&attempt, Type::INT8),
-                    (at, Type::TEXT),
-                ],
-            )
-            .await?;
-            transition(tx, run, action, "started", epoch, at).await
-        }
-        Entry::Finished {
-            action,
-            step,
-            host,
-            definition_fp,
-            status,
-            rc,
-            duration,
-            message,
-            output,
-        } => {
-            let ms = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-            tx.execute_typed(
-                "INSERT INTO runbook.actions (run_id, action, step, host, definition_fp, status, attempt, finished_at, duration_ms, rc, message) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10)
-                 ON CONFLICT (run_id, action) DO UPDATE SET status = $6, definition_fp = $5, finished_at = $7, duration_ms = $8, rc = $9, message = $10",
-                &[
-                    (run, Type::TEXT),
-                    (action, Type::TEXT),
-                    (step, Type::TEXT),
-                    (host, Type::TEXT),
-                    (definition_fp, Type::TEXT),
-                    (status, Type::TEXT),
-                    (at, Type::TEXT),
-                    (&ms, Type::INT8),
-                    (rc, Type::INT4),
-                    (message, Type::TEXT),
-                ],
-            )
-            .await?;
-            transition(tx, run, action, status, epoch, at).await?;
-            if let Some((register, value)) = output {
-                tx.execute_typed(
-                    "INSERT INTO runbook.outputs (run_id, register, host, value) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (run_id, register, host) DO UPDATE SET value = $4",
-                    &[
-                        (run, Type::TEXT),
-                        (register, Type::TEXT),
-                        (host, Type::TEXT),
-                        (value, Type::TEXT),
-                    ],
-                )
-                .await?;
-            }
-            Ok(())
-        }
-        Entry::Piece(p) => {
-            let generation = i64::from(p.generation);
-            tx.execute_typed(
-                "INSERT INTO runbook.outages (run_id, generation, kind, started_at, duration_ms, ended, planned_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (run_id, generation, kind) DO UPDATE SET started_at = $4, duration_ms = $5, ended = $6, planned_ms = $7",
-                &[
-                    (run, Type::TEXT),
-                    (&generation, Type::INT8),
-                    (&p.kind, Type::TEXT),
-                    (&p.started_at, Type::TEXT),
-                    (&p.duration_ms, Type::INT8),
-                    (&p.ended, Type::BOOL),
-                    (&p.planned_ms, Type::INT8),
-                ],
-            )
-            .await?;
-            Ok(())
-        }
+/// The error in words, with why the connection ended when it did.
+fn explain(e: &tokio_postgres::Error, connector: &Connector) -> String {
+    let message = describe(e);
+    match connector.closed() {
+        Some(why) if !message.contains(&why) => format!("{message} ({why})"),
+        _ => message,
     }
-}
-
-async fn transition(
-    tx: &tokio_postgres::Transaction<'_>,
-    run: &String,
-    action: &String,
-    status: &str,
-    epoch: i64,
-    at: &String,
-) -> Result<(), tokio_postgres::Error> {
-    tx.execute_typed(
-        "INSERT INTO runbook.transitions (run_id, action, status, epoch, at) VALUES ($1, $2, $3, $4, $5)",
-        &[
-            (run, Type::TEXT),
-            (action, Type::TEXT),
-            (&status, Type::TEXT),
-            (&epoch, Type::INT8),
-            (at, Type::TEXT),
-        ],
-    )
-    .await?;
-    Ok(())
 }
 
 /// The server's message, with its detail, rather than "db error".

@@ -140,7 +140,7 @@ pub struct ActionRecord {
 }
 
 /// One transition, for [`Journal::write`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
     Started {
         action: String,
