@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::arg::Arg;
 use crate::param::ParamSpec;
 use crate::value::Value;
 
@@ -66,6 +67,11 @@ impl Args {
         } else {
             Err(errors)
         }
+    }
+
+    /// The argument of the declared parameter `name`, as a parameter struct reads it.
+    pub fn arg(&self, name: &'static str) -> Arg<'_> {
+        Arg::new(name, self.values.get(name))
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {

@@ -10,10 +10,11 @@
 //! it reads nothing on hosts, so a dry-run evaluates it as a run does.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use super::present;
 use crate::args::Args;
-use crate::module::{Module, Operation, RenderError};
+use crate::module::{Module, Operation, Placement, RenderError};
 use crate::param::{ParamSpec, ParamType};
 use crate::value::Value;
 
@@ -47,6 +48,14 @@ impl Module for AssertModule {
 
     fn params(&self) -> &[ParamSpec] {
         &PARAMS
+    }
+
+    fn placement(&self) -> Placement {
+        Placement::Controller
+    }
+
+    fn estimate(&self) -> Duration {
+        Duration::from_secs(1)
     }
 
     fn idempotent(&self) -> bool {

@@ -11,10 +11,11 @@
 //! dry-run reports that it would run.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use super::present;
 use crate::args::Args;
-use crate::module::{Module, Operation, RenderError};
+use crate::module::{Module, Operation, Placement, RenderError};
 use crate::param::{ParamSpec, ParamType};
 
 /// The `manual` module.
@@ -47,6 +48,14 @@ impl Module for ManualModule {
 
     fn params(&self) -> &[ParamSpec] {
         &PARAMS
+    }
+
+    fn placement(&self) -> Placement {
+        Placement::Operator
+    }
+
+    fn estimate(&self) -> Duration {
+        Duration::from_secs(300)
     }
 
     fn idempotent(&self) -> bool {

@@ -92,6 +92,10 @@ impl Module for WaitForModule {
         &PARAMS
     }
 
+    fn estimate(&self) -> Duration {
+        Duration::from_secs(30)
+    }
+
     fn idempotent(&self) -> bool {
         true
     }
