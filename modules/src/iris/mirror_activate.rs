@@ -22,13 +22,15 @@ use crate::value::Value;
 
 pub struct MirrorActivate;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    session_params(vec![ParamSpec::required(
-        "directories",
-        ParamType::List(Box::new(ParamType::Path)),
+crate::params! {
+    struct Params {
+directories: ParamSpec::required(ParamType::List(Box::new(ParamType::Path)),
         "The mirrored databases' directories on this member",
-    )])
-});
+    ),
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| session_params(Params::specs()));
 
 impl Operate for MirrorActivate {
     fn name(&self) -> &'static str {
@@ -44,9 +46,10 @@ impl Operate for MirrorActivate {
     }
 
     fn plan(&self, args: &Args) -> Result<Plan, RenderError> {
+        let p = Params::read(args);
         let target = Target::session(self.name(), args)?;
         let mut directories = Vec::new();
-        for value in args.list("directories").unwrap_or_default() {
+        for value in p.directories.list().unwrap_or_default() {
             match value {
                 Value::Str(s) if !s.is_empty() => directories.push(s.clone()),
                 Value::Secret(_) => {
