@@ -46,6 +46,7 @@ macro_rules! params {
         #[allow(dead_code)]
         $vis struct $name<'a> {
             $( $(#[$fmeta])* pub $field: $crate::Arg<'a>, )*
+            _args: ::std::marker::PhantomData<&'a $crate::Args>,
         }
 
         #[allow(dead_code)]
@@ -59,7 +60,11 @@ macro_rules! params {
 
             /// The arguments, one typed field per parameter.
             pub fn read(args: &'a $crate::Args) -> Self {
-                Self { $( $field: args.arg(stringify!($field)), )* }
+                let _ = args;
+                Self {
+                    $( $field: args.arg(stringify!($field)), )*
+                    _args: ::std::marker::PhantomData,
+                }
             }
         }
     };

@@ -12,7 +12,6 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use super::present;
 use crate::args::Args;
 use crate::module::{Module, Operation, Placement, RenderError};
 use crate::param::{ParamSpec, ParamType};
@@ -22,20 +21,19 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AssertModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "that",
-            ParamType::List(Box::new(ParamType::Expression)),
+crate::params! {
+    struct Params {
+
+        that: ParamSpec::required(ParamType::List(Box::new(ParamType::Expression)),
             "Expressions that must all be true, such as `backlog.stdout | int == 0`",
         ),
-        ParamSpec::optional(
-            "fail_msg",
-            ParamType::String,
+        fail_msg: ParamSpec::optional(ParamType::String,
             "The message when one is false",
         ),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for AssertModule {
     fn name(&self) -> &'static str {
@@ -63,7 +61,8 @@ impl Module for AssertModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        let conditions: Vec<String> = match present(args, "that") {
+        let p = Params::read(args);
+        let conditions: Vec<String> = match p.that.present() {
             Some(Value::List(items)) => items
                 .iter()
                 .map(|item| {
@@ -85,7 +84,7 @@ impl Module for AssertModule {
         }
         Ok(vec![Operation::Assert {
             conditions,
-            message: args.str("fail_msg"),
+            message: p.fail_msg.str(),
         }])
     }
 
