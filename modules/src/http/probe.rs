@@ -87,9 +87,9 @@ fn script(args: &Args, json: bool) -> Result<String, RenderError> {
         .url
         .get()
         .ok_or_else(|| RenderError::new("url", "is required"))?;
-    for name in ["url", "contains", "source"] {
-        if let Some(Value::Secret(_)) = args.get(name) {
-            return Err(RenderError::new(name, "cannot be a secret"));
+    for arg in [p.url, p.contains, p.source] {
+        if let Some(Value::Secret(_)) = arg.get() {
+            return Err(RenderError::new(arg.name(), "cannot be a secret"));
         }
     }
     if let Some(text) = plain(Some(url))

@@ -14,6 +14,7 @@
 use std::sync::LazyLock;
 
 use super::size;
+use crate::arg::Arg;
 use crate::args::Args;
 use crate::module::{Module, Operation, RenderError};
 use crate::param::{ParamSpec, ParamType};
@@ -91,12 +92,12 @@ fn transfer(args: &Args, probe: bool) -> Result<Transfer, RenderError> {
         }
         _ => return Err(RenderError::new("from", "expected an inventory host name")),
     };
-    let text = |name: &'static str| match args.get(name) {
-        Some(Value::Secret(_)) => Err(RenderError::new(name, "cannot be a secret")),
+    let text = |arg: Arg<'_>| match arg.get() {
+        Some(Value::Secret(_)) => Err(RenderError::new(arg.name(), "cannot be a secret")),
         Some(v) => Ok(v.to_string()),
-        None => Err(RenderError::new(name, "is required")),
+        None => Err(RenderError::new(arg.name(), "is required")),
     };
-    let (src, dest) = (text("src")?, text("dest")?);
+    let (src, dest) = (text(p.src)?, text(p.dest)?);
     for (name, p) in [("src", &src), ("dest", &dest)] {
         if p.trim_end_matches('/').is_empty() || p.ends_with("/.") || p.ends_with("/..") {
             return Err(RenderError::new(
