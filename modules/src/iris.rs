@@ -59,8 +59,9 @@ use std::fmt::Write as _;
 use crate::arg::Arg;
 use crate::args::Args;
 use crate::command::{Artifact, Command, quote};
-use crate::module::{CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED};
+use crate::module::{Module, Operation, RenderError};
 use crate::param::{ParamSpec, ParamType};
+use crate::query::{CHECK_FAILED, Declared, QueryThenAct, Shell};
 use crate::value::Value;
 
 /// Every IRIS module, for the registry.
@@ -83,9 +84,6 @@ pub fn all() -> Vec<Box<dyn Module>> {
         Box::new(Iris(csp_application::CspApplication)),
     ]
 }
-
-/// The exit status of a check that could not answer (its stderr says why).
-const CHECK_FAILED: i32 = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Parameters every module shares.
@@ -384,10 +382,29 @@ trait Operate: Send + Sync {
     fn plan(&self, args: &Args) -> Result<Plan, RenderError>;
 }
 
-/// A query-then-act IRIS module.
+/// A query-then-act IRIS module: its [`Plan`] is the declaration of the crate's one adapter.
 struct Iris<T>(T);
 
-impl<T: Operate> Module for Iris<T> {
+/// How an IRIS script starts: the target's shell functions (with `session` and `value` when it
+/// runs ObjectScript), and the login in the environment.
+struct Session {
+    target: Target,
+    session: bool,
+}
+
+impl Shell for Session {
+    fn prelude(&self, status: i32) -> String {
+        self.target.prelude(status, self.session)
+    }
+
+    fn attach(&self, cmd: Command) -> Command {
+        self.target.attach(cmd)
+    }
+}
+
+impl<T: Operate> QueryThenAct for Iris<T> {
+    type Shell = Session;
+
     fn name(&self) -> &'static str {
         self.0.name()
     }
@@ -400,38 +417,18 @@ impl<T: Operate> Module for Iris<T> {
         self.0.params()
     }
 
-    fn idempotent(&self) -> bool {
-        true
-    }
-
-    /// Query; in state: `runbook: unchanged`; otherwise act.
-    fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+    fn declare(&self, args: &Args) -> Result<Declared<Session>, RenderError> {
         let plan = self.0.plan(args)?;
-        let script = format!(
-            "{}{}if {}; then printf '%s\\n' {}; exit 0; fi\n{}",
-            plan.target.prelude(1, plan.session),
-            plan.query,
-            plan.in_state,
-            quote(UNCHANGED),
-            plan.act.trim_end()
-        );
-        let mut cmd = plan.target.attach(Command::new(script));
-        cmd.artifacts = plan.artifacts;
-        Ok(vec![Operation::Remote(cmd)])
-    }
-
-    /// The query alone: exit 0 in state, 1 when the step would act, 2 when it cannot tell.
-    fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
-        let plan = self.0.plan(args)?;
-        let script = format!(
-            "{}{}if {}; then exit 0; else exit {CHECK_WOULD_CHANGE}; fi",
-            plan.target.prelude(CHECK_FAILED, plan.session),
-            plan.query,
-            plan.in_state,
-        );
-        Ok(Some(vec![Operation::Remote(
-            plan.target.attach(Command::probe(script)),
-        )]))
+        Ok(Declared {
+            shell: Session {
+                target: plan.target,
+                session: plan.session,
+            },
+            query: plan.query,
+            in_state: plan.in_state,
+            act: plan.act,
+            artifacts: plan.artifacts,
+        })
     }
 }
 

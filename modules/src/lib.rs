@@ -18,6 +18,7 @@ mod command;
 pub mod declare;
 mod module;
 mod param;
+mod query;
 mod registry;
 pub mod transfer;
 mod value;
