@@ -170,11 +170,11 @@ impl Env {
         let dir = p
             .dir
             .str()
-            .ok_or_else(|| RenderError::new("dir", "the instance directory is required"))?;
+            .ok_or_else(|| RenderError::new(p.dir.name(), "the instance directory is required"))?;
         let dir = dir.trim_end_matches('/').to_owned();
         if dir.is_empty() || !dir.starts_with('/') && !dir.starts_with('<') {
             return Err(RenderError::new(
-                "dir",
+                p.dir.name(),
                 "must be an absolute path (GT.M records file names in the global directory)",
             ));
         }

@@ -280,7 +280,10 @@ impl Target {
                 }
             }
             (None, Some(_)) => {
-                return Err(RenderError::new("username", "is needed with `password`"));
+                return Err(RenderError::new(
+                    p.username.name(),
+                    "is needed with `password`",
+                ));
             }
         }
         Ok(target)

@@ -251,7 +251,7 @@ impl Session {
         let wsadmin = abs_path(p.wsadmin)?;
         if let Some(port) = p.port.int().filter(|p| !(1..=65_535).contains(p)) {
             return Err(RenderError::new(
-                "port",
+                p.port.name(),
                 format!("expected a TCP port from 1 to 65535, found {port}"),
             ));
         }
@@ -265,7 +265,7 @@ impl Session {
             && (h.is_empty() || h.starts_with('-') || h.contains(char::is_whitespace))
         {
             return Err(RenderError::new(
-                "host",
+                p.host.name(),
                 format!("expected a host name or address, found `{h}`"),
             ));
         }
@@ -273,7 +273,7 @@ impl Session {
         if let Some(u) = &user
             && u.contains(['\n', '\r'])
         {
-            return Err(RenderError::new("user", "cannot span lines"));
+            return Err(RenderError::new(p.user.name(), "cannot span lines"));
         }
         Ok(Self {
             module,

@@ -74,11 +74,14 @@ impl Module for AssertModule {
             None => Vec::new(),
         };
         if conditions.is_empty() {
-            return Err(RenderError::new("that", "needs at least one condition"));
+            return Err(RenderError::new(
+                p.that.name(),
+                "needs at least one condition",
+            ));
         }
         if let Some(i) = conditions.iter().position(|c| c.trim().is_empty()) {
             return Err(RenderError::new(
-                "that",
+                p.that.name(),
                 format!("condition {} is empty", i + 1),
             ));
         }

@@ -68,13 +68,13 @@ impl Module for CommandModule {
         match argv.first() {
             None => {
                 return Err(RenderError::new(
-                    "argv",
+                    p.argv.name(),
                     "must name at least the program to run",
                 ));
             }
             Some(Value::Str(program)) if program.is_empty() => {
                 return Err(RenderError::new(
-                    "argv",
+                    p.argv.name(),
                     "the program name (first word) is empty",
                 ));
             }

@@ -119,7 +119,7 @@ impl<'a> FileArgs<'a> {
         let dest = p
             .dest
             .present()
-            .ok_or_else(|| RenderError::new("dest", "is required"))?;
+            .ok_or_else(|| RenderError::new(p.dest.name(), "is required"))?;
         let content = content_arg
             .present()
             .ok_or_else(|| RenderError::new(content_arg.name(), "is required"))?;
@@ -129,7 +129,7 @@ impl<'a> FileArgs<'a> {
             .unwrap_or(("", dest_text.as_str()));
         if matches!(base, "" | "." | "..") {
             return Err(RenderError::new(
-                "dest",
+                p.dest.name(),
                 format!("`{dest_text}` names a directory; give the path of the file to write"),
             ));
         }

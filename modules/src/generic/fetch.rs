@@ -80,7 +80,7 @@ fn target(args: &Args) -> Result<(String, String), RenderError> {
     let path = p.path.str().unwrap_or_default();
     if !path.starts_with('/') {
         return Err(RenderError::new(
-            "path",
+            p.path.name(),
             format!("must be absolute, not `{path}`"),
         ));
     }
@@ -90,7 +90,7 @@ fn target(args: &Args) -> Result<(String, String), RenderError> {
     };
     if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
         return Err(RenderError::new(
-            "name",
+            p.name.name(),
             format!("must be a plain file name, not `{name}`"),
         ));
     }

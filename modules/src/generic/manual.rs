@@ -64,12 +64,12 @@ impl Module for ManualModule {
         let p = Params::read(args);
         let mut instructions = p.instructions.str().unwrap_or_default();
         if instructions.trim().is_empty() {
-            return Err(RenderError::new("instructions", "are empty"));
+            return Err(RenderError::new(p.instructions.name(), "are empty"));
         }
         if let Some(confirm) = p.confirm.present() {
             let confirm = confirm.to_string();
             if confirm.trim().is_empty() {
-                return Err(RenderError::new("confirm", "is empty"));
+                return Err(RenderError::new(p.confirm.name(), "is empty"));
             }
             instructions = format!("{}\n\nConfirm: {confirm}", instructions.trim_end());
         }

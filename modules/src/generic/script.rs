@@ -71,9 +71,12 @@ impl Module for ScriptModule {
         let source = p
             .source
             .present()
-            .ok_or_else(|| RenderError::new("source", "is required"))?;
+            .ok_or_else(|| RenderError::new(p.source.name(), "is required"))?;
         if source.as_str().is_some_and(|text| text.trim().is_empty()) {
-            return Err(RenderError::new("source", "the script body is empty"));
+            return Err(RenderError::new(
+                p.source.name(),
+                "the script body is empty",
+            ));
         }
         let default = Value::Str("sh".into());
         let interpreter = p.interpreter.present().unwrap_or(&default);
@@ -81,7 +84,7 @@ impl Module for ScriptModule {
             && (name.is_empty() || name.starts_with('-') || name.chars().any(char::is_whitespace))
         {
             return Err(RenderError::new(
-                "interpreter",
+                p.interpreter.name(),
                 format!(
                     "must be a single word such as `bash` or `/usr/bin/python3`, found `{name}`; \
                      put options in the script itself"

@@ -61,9 +61,9 @@ impl Module for ShellModule {
         let cmd = p
             .cmd
             .present()
-            .ok_or_else(|| RenderError::new("cmd", "is required"))?;
+            .ok_or_else(|| RenderError::new(p.cmd.name(), "is required"))?;
         if cmd.as_str().is_some_and(|text| text.trim().is_empty()) {
-            return Err(RenderError::new("cmd", "is empty"));
+            return Err(RenderError::new(p.cmd.name(), "is empty"));
         }
         let mut words = Words::default();
         let mut script = preamble(&mut words, p.chdir.present(), p.creates.present());

@@ -185,12 +185,15 @@ impl Wait {
             }
         };
         if condition != "port" && p.host.present().is_some() {
-            return Err(RenderError::new("host", "only applies to `port`"));
+            return Err(RenderError::new(p.host.name(), "only applies to `port`"));
         }
         let timeout = p.timeout.duration().unwrap_or(Duration::from_secs(300));
         let interval = p.interval.duration().unwrap_or(Duration::from_secs(2));
         if interval.is_zero() {
-            return Err(RenderError::new("interval", "must be longer than 0s"));
+            return Err(RenderError::new(
+                p.interval.name(),
+                "must be longer than 0s",
+            ));
         }
 
         let mut words = Words::default();
@@ -198,7 +201,7 @@ impl Wait {
             "port" => {
                 if let Some(port) = p.port.int().filter(|p| !(1..=65_535).contains(p)) {
                     return Err(RenderError::new(
-                        "port",
+                        p.port.name(),
                         format!("expected a TCP port from 1 to 65535, found {port}"),
                     ));
                 }
@@ -208,7 +211,7 @@ impl Wait {
                     && (text.is_empty() || text.contains('/') || text.contains(char::is_whitespace))
                 {
                     return Err(RenderError::new(
-                        "host",
+                        p.host.name(),
                         format!("expected a host name or address, found `{text}`"),
                     ));
                 }

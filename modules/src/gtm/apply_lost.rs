@@ -122,7 +122,7 @@ impl Module for ApplyLostModule {
         if quarantine {
             if p.losttncomplete.bool() == Some(true) {
                 return Err(RenderError::new(
-                    "losttncomplete",
+                    p.losttncomplete.name(),
                     "only applies to `mode: apply`",
                 ));
             }
@@ -140,7 +140,7 @@ impl Module for ApplyLostModule {
         } else {
             if p.quarantine_file.str().is_some() {
                 return Err(RenderError::new(
-                    "quarantine_file",
+                    p.quarantine_file.name(),
                     "only applies to `mode: quarantine`",
                 ));
             }

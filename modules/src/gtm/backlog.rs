@@ -108,7 +108,7 @@ impl Module for BacklogModule {
         let body = if p.side.str().as_deref() == Some("receiver") {
             if p.secondary_instance.str().is_some() {
                 return Err(RenderError::new(
-                    "secondary_instance",
+                    p.secondary_instance.name(),
                     "only applies to `side: source`",
                 ));
             }
@@ -187,7 +187,7 @@ impl Wait {
         words.extend(secondary(p.secondary_instance)?);
         let max = p.max_backlog.int().unwrap_or(0);
         if max < 0 {
-            return Err(RenderError::new("max_backlog", "must be 0 or more"));
+            return Err(RenderError::new(p.max_backlog.name(), "must be 0 or more"));
         }
         let zero = if p.measure.str().as_deref() == Some("sent") {
             format!("[ \"$rb_unsent\" -le {max} ]")
@@ -233,7 +233,10 @@ impl Module for WaitBacklogModule {
         let timeout = secs(p.timeout, 300);
         let interval = p.interval.duration().unwrap_or(Duration::from_secs(2));
         if interval.is_zero() {
-            return Err(RenderError::new("interval", "must be longer than 0s"));
+            return Err(RenderError::new(
+                p.interval.name(),
+                "must be longer than 0s",
+            ));
         }
         let body = [
             PARSE_SOURCE.to_owned(),

@@ -52,7 +52,7 @@ fn layout(env: &Env, args: &Args) -> Result<Layout, RenderError> {
         check_name("regions", &name, 31)?;
         if name == "DEFAULT" || regions.contains(&name) {
             return Err(RenderError::new(
-                "regions",
+                p.regions.name(),
                 format!("`{name}` is given twice"),
             ));
         }
@@ -75,13 +75,13 @@ fn layout(env: &Env, args: &Args) -> Result<Layout, RenderError> {
             });
         if !valid {
             return Err(RenderError::new(
-                "names",
+                p.names.name(),
                 format!("`{global}` is not a global name"),
             ));
         }
         if region != "DEFAULT" && !regions.contains(&region) {
             return Err(RenderError::new(
-                "names",
+                p.names.name(),
                 format!("`{global}` maps to `{region}`, which is not in `regions`"),
             ));
         }

@@ -71,7 +71,7 @@ impl Module for JournalModule {
         if let Some(file) = p.file.str() {
             if region == "*" {
                 return Err(RenderError::new(
-                    "file",
+                    p.file.name(),
                     "one journal file cannot serve every region",
                 ));
             }

@@ -63,7 +63,10 @@ impl Module for MumpsModule {
         let env = Env::new(args)?;
         let code = p.code.str().unwrap_or_default();
         if code.trim().is_empty() || code.contains('\n') {
-            return Err(RenderError::new("code", "must be one non-empty line of M"));
+            return Err(RenderError::new(
+                p.code.name(),
+                "must be one non-empty line of M",
+            ));
         }
         let mut body = vec![
             JSON_TEXT.to_owned(),

@@ -107,7 +107,7 @@ impl Module for RollbackModule {
         if let Some(fetch) = port(p.fetchresync)? {
             if p.resync.int().is_some() {
                 return Err(RenderError::new(
-                    "resync",
+                    p.resync.name(),
                     "cannot be combined with `fetchresync`",
                 ));
             }

@@ -97,7 +97,10 @@ fn target(p: &SetParams<'_>) -> Result<(String, String), RenderError> {
         _ => {
             let seqno = p.seqno.int().unwrap_or_default();
             if seqno < 1 {
-                return Err(RenderError::new("seqno", "a Region Seqno is at least 1"));
+                return Err(RenderError::new(
+                    p.seqno.name(),
+                    "a Region Seqno is at least 1",
+                ));
             }
             seqno.to_string()
         }

@@ -117,7 +117,7 @@ impl Source {
             (None, false) => "dummy".to_owned(),
             (None, true) => {
                 return Err(RenderError::new(
-                    "secondary_instance",
+                    p.secondary_instance.name(),
                     "an active Source Server needs the replicating instance's name",
                 ));
             }
@@ -141,7 +141,7 @@ impl Source {
                 });
                 if !valid && !secondary.starts_with('<') {
                     return Err(RenderError::new(
-                        "secondary",
+                        p.secondary.name(),
                         format!("`{secondary}` is not HOST:PORT"),
                     ));
                 }
@@ -154,7 +154,7 @@ impl Source {
                     let beat = secs(p.heartbeat, HEARTBEAT);
                     if !(1..=60).contains(&beat) {
                         return Err(RenderError::new(
-                            "heartbeat",
+                            p.heartbeat.name(),
                             "from 1s to 60s (GT.M's longest wait for a heartbeat)",
                         ));
                     }
@@ -163,13 +163,13 @@ impl Source {
             }
             (true, None) => {
                 return Err(RenderError::new(
-                    "secondary",
+                    p.secondary.name(),
                     "an active Source Server needs HOST:PORT of the Receiver Server",
                 ));
             }
             (false, Some(_)) => {
                 return Err(RenderError::new(
-                    "secondary",
+                    p.secondary.name(),
                     "a passive Source Server does not connect anywhere",
                 ));
             }
@@ -345,7 +345,7 @@ impl Receiver {
         if p.initialize.bool() == Some(true) {
             if !resync {
                 return Err(RenderError::new(
-                    "initialize",
+                    p.initialize.name(),
                     "only applies with `updateresync_file` or `updateresync`",
                 ));
             }
@@ -354,7 +354,7 @@ impl Receiver {
         if let Some(stream) = p.resume.int() {
             if !resync {
                 return Err(RenderError::new(
-                    "resume",
+                    p.resume.name(),
                     "only applies with `updateresync_file` or `updateresync`",
                 ));
             }
@@ -363,7 +363,7 @@ impl Receiver {
         if p.autorollback.bool() == Some(true) {
             if p.noresync.bool() == Some(true) {
                 return Err(RenderError::new(
-                    "noresync",
+                    p.noresync.name(),
                     "cannot be combined with `autorollback`",
                 ));
             }
@@ -379,7 +379,7 @@ impl Receiver {
         let passive = if p.passive_source.bool() == Some(false) {
             if p.updok.bool().is_some() {
                 return Err(RenderError::new(
-                    "updok",
+                    p.updok.name(),
                     "only applies with `passive_source: true`",
                 ));
             }

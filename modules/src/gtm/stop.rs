@@ -272,7 +272,7 @@ impl ReceiverStop {
         let Some(posted) = p.posted.get() else {
             if t == "-timeout=0" {
                 return Err(RenderError::new(
-                    "timeout",
+                    p.timeout.name(),
                     "0s stops the Update Process without waiting: only with `posted`, once it has processed everything the originating instance posted",
                 ));
             }
@@ -287,7 +287,7 @@ impl ReceiverStop {
             Value::Int(n) if *n >= 0 => n.to_string(),
             Value::Int(n) => {
                 return Err(RenderError::new(
-                    "posted",
+                    p.posted.name(),
                     format!("{n} is not a sequence number"),
                 ));
             }
@@ -295,7 +295,7 @@ impl ReceiverStop {
             v if v.is_deferred() => "0".to_owned(),
             _ => {
                 return Err(RenderError::new(
-                    "posted",
+                    p.posted.name(),
                     "no sequence number (null): what the originating instance posted is unknown, so nothing can be confirmed",
                 ));
             }

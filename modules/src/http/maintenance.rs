@@ -194,7 +194,7 @@ fn block(args: &Args) -> Result<String, RenderError> {
                 .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '\'' | '"' | '\\')))
     {
         return Err(RenderError::new(
-            "error_page",
+            p.error_page.name(),
             format!(
                 "expected a URL path such as /upgrading.htm (no blanks, quotes or backslashes), \
                  found `{page}`"
@@ -204,7 +204,7 @@ fn block(args: &Args) -> Result<String, RenderError> {
     let allow = p.allow.list().unwrap_or_default();
     if allow.is_empty() {
         return Err(RenderError::new(
-            "allow",
+            p.allow.name(),
             "list at least one address: yours and every application server's (seed step 1.2)",
         ));
     }
@@ -217,7 +217,7 @@ fn block(args: &Args) -> Result<String, RenderError> {
                     .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/')))
         {
             return Err(RenderError::new(
-                "allow",
+                p.allow.name(),
                 format!(
                     "expected an IP address or network (10.0.0.5, 10.1.0.0/16), found `{text}`"
                 ),
@@ -246,7 +246,7 @@ impl Server {
         let config = p
             .config
             .get()
-            .ok_or_else(|| RenderError::new("config", "is required"))?;
+            .ok_or_else(|| RenderError::new(p.config.name(), "is required"))?;
         let ctl = p
             .ctl
             .get()
@@ -256,7 +256,7 @@ impl Server {
             && (text.is_empty() || text.starts_with('-') || text.contains(char::is_whitespace))
         {
             return Err(RenderError::new(
-                "ctl",
+                p.ctl.name(),
                 format!("expected one program name or path, found `{text}`"),
             ));
         }
@@ -266,7 +266,7 @@ impl Server {
             }
         }
         if let Some(Value::Secret(_)) = p.ctl.get() {
-            return Err(RenderError::new("ctl", "cannot be a secret"));
+            return Err(RenderError::new(p.ctl.name(), "cannot be a secret"));
         }
         let mut words = vec![word(&ctl)];
         if let Some(root) = p.server_root.get().filter(|v| **v != Value::Null) {

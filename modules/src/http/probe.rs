@@ -86,7 +86,7 @@ fn script(args: &Args, json: bool) -> Result<String, RenderError> {
     let url = p
         .url
         .get()
-        .ok_or_else(|| RenderError::new("url", "is required"))?;
+        .ok_or_else(|| RenderError::new(p.url.name(), "is required"))?;
     for arg in [p.url, p.contains, p.source] {
         if let Some(Value::Secret(_)) = arg.get() {
             return Err(RenderError::new(arg.name(), "cannot be a secret"));
@@ -96,14 +96,14 @@ fn script(args: &Args, json: bool) -> Result<String, RenderError> {
         && !(text.starts_with("http://") || text.starts_with("https://"))
     {
         return Err(RenderError::new(
-            "url",
+            p.url.name(),
             format!("expected an http:// or https:// URL, found `{text}`"),
         ));
     }
     let expected = p.status.int().unwrap_or(200);
     if !(100..=599).contains(&expected) {
         return Err(RenderError::new(
-            "status",
+            p.status.name(),
             format!("expected an HTTP status from 100 to 599, found {expected}"),
         ));
     }
@@ -111,13 +111,13 @@ fn script(args: &Args, json: bool) -> Result<String, RenderError> {
         && (text.is_empty() || text.starts_with('-') || text.contains(char::is_whitespace))
     {
         return Err(RenderError::new(
-            "source",
+            p.source.name(),
             format!("expected a local address or interface name, found `{text}`"),
         ));
     }
     let timeout = p.timeout.duration().unwrap_or(Duration::from_secs(10));
     if timeout.is_zero() {
-        return Err(RenderError::new("timeout", "must be longer than 0s"));
+        return Err(RenderError::new(p.timeout.name(), "must be longer than 0s"));
     }
     let url_word = quote(&url.to_string());
     let mut curl = format!(

@@ -61,7 +61,7 @@ impl Operate for CspApplication {
         let application = required_text(p.application)?;
         if !application.starts_with('/') || application.len() < 2 {
             return Err(RenderError::new(
-                "application",
+                p.application.name(),
                 format!("expected a path such as /public, found `{application}`"),
             ));
         }

@@ -53,15 +53,20 @@ impl Operate for MirrorActivate {
             match value {
                 Value::Str(s) if !s.is_empty() => directories.push(s.clone()),
                 Value::Secret(_) => {
-                    return Err(RenderError::new("directories", "cannot hold a secret"));
+                    return Err(RenderError::new(
+                        p.directories.name(),
+                        "cannot hold a secret",
+                    ));
                 }
-                Value::Str(_) => return Err(RenderError::new("directories", "empty directory")),
+                Value::Str(_) => {
+                    return Err(RenderError::new(p.directories.name(), "empty directory"));
+                }
                 other => directories.push(other.to_string()),
             }
         }
         if directories.is_empty() {
             return Err(RenderError::new(
-                "directories",
+                p.directories.name(),
                 "name at least one database",
             ));
         }

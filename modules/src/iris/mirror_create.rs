@@ -113,7 +113,7 @@ impl Operate for MirrorCreate {
         let mirror = required_text(p.mirror_name)?;
         if mirror.len() > 15 || !mirror.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(RenderError::new(
-                "mirror_name",
+                p.mirror_name.name(),
                 format!("expected 1 to 15 letters and digits, found `{mirror}`"),
             ));
         }

@@ -85,7 +85,7 @@ impl Operate for MirrorJoin {
         let port = p.agent_port.int().unwrap_or(2188);
         if !(1..=65_535).contains(&port) {
             return Err(RenderError::new(
-                "agent_port",
+                p.agent_port.name(),
                 format!("expected a TCP port from 1 to 65535, found {port}"),
             ));
         }

@@ -94,7 +94,7 @@ impl Operate for ProductionStop {
         let namespace = required_text(p.namespace)?;
         let timeout = p.timeout.int().unwrap_or(120);
         if timeout < 0 {
-            return Err(RenderError::new("timeout", "must not be negative"));
+            return Err(RenderError::new(p.timeout.name(), "must not be negative"));
         }
         let force = u8::from(p.force.bool().unwrap_or(false));
         let act = format!(

@@ -60,18 +60,20 @@ impl Tasks {
         for value in p.tasks.list().unwrap_or_default() {
             match value {
                 Value::Str(s) if !s.trim().is_empty() => names.push(s.clone()),
-                Value::Secret(_) => return Err(RenderError::new("tasks", "cannot hold a secret")),
-                Value::Str(_) => return Err(RenderError::new("tasks", "empty task name")),
+                Value::Secret(_) => {
+                    return Err(RenderError::new(p.tasks.name(), "cannot hold a secret"));
+                }
+                Value::Str(_) => return Err(RenderError::new(p.tasks.name(), "empty task name")),
                 other => names.push(other.to_string()),
             }
         }
         if names.is_empty() {
-            return Err(RenderError::new("tasks", "name at least one task"));
+            return Err(RenderError::new(p.tasks.name(), "name at least one task"));
         }
         let file = required_text(p.file)?;
         if !file.starts_with('/') && !file.starts_with('<') {
             return Err(RenderError::new(
-                "file",
+                p.file.name(),
                 format!("expected an absolute path, found `{file}`"),
             ));
         }

@@ -56,7 +56,7 @@ impl Operate for ZmirrorInstall {
             .all(|c| c.is_ascii_alphanumeric() || c == '%')
         {
             return Err(RenderError::new(
-                "routine",
+                p.routine.name(),
                 format!("expected a routine name such as ZMIRROR, found `{routine}`"),
             ));
         }

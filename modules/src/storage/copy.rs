@@ -86,11 +86,16 @@ fn transfer(args: &Args, probe: bool) -> Result<Transfer, RenderError> {
         Some(Value::Str(s)) if !s.is_empty() => s.clone(),
         Some(Value::Deferred(_)) => {
             return Err(RenderError::new(
-                "from",
+                p.from.name(),
                 "must be known when the plan is made (an inventory host name, not an output)",
             ));
         }
-        _ => return Err(RenderError::new("from", "expected an inventory host name")),
+        _ => {
+            return Err(RenderError::new(
+                p.from.name(),
+                "expected an inventory host name",
+            ));
+        }
     };
     let text = |arg: Arg<'_>| match arg.get() {
         Some(Value::Secret(_)) => Err(RenderError::new(arg.name(), "cannot be a secret")),
@@ -109,7 +114,7 @@ fn transfer(args: &Args, probe: bool) -> Result<Transfer, RenderError> {
     let chunk_bytes = size(p.chunk_size)?.unwrap_or(DEFAULT_CHUNK);
     if chunk_bytes == 0 || chunk_bytes > MAX_CHUNK {
         return Err(RenderError::new(
-            "chunk_size",
+            p.chunk_size.name(),
             format!("must be from 1 byte to 256M, found {chunk_bytes} bytes"),
         ));
     }

@@ -63,7 +63,7 @@ impl Module for FreeSpaceModule {
 
 fn script(args: &Args, json: bool) -> Result<String, RenderError> {
     let p = Params::read(args);
-    let needed = size(p.needed)?.ok_or_else(|| RenderError::new("needed", "is required"))?;
+    let needed = size(p.needed)?.ok_or_else(|| RenderError::new(p.needed.name(), "is required"))?;
     let mut s = preamble("storage.free_space");
     let _ = write!(
         s,

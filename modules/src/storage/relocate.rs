@@ -95,7 +95,7 @@ fn words(args: &Args) -> Result<(String, String), RenderError> {
         && (!t.starts_with('/') || t.trim_end_matches('/').is_empty())
     {
         return Err(RenderError::new(
-            "target",
+            p.target.name(),
             format!("expected an absolute path below `/`, found `{target}`"),
         ));
     }

@@ -77,7 +77,7 @@ impl Module for ClearQueueModule {
             (None, Some(kind)) => {
                 let kind = kind.to_string();
                 if kind.is_empty() {
-                    return Err(RenderError::new("resource_type", "is empty"));
+                    return Err(RenderError::new(p.resource_type.name(), "is empty"));
                 }
                 lines.push(format!(
                     "CommunitiesQEventService.clearQueuedEventsByResourceType({})",
@@ -87,7 +87,7 @@ impl Module for ClearQueueModule {
             }
             (Some(_), Some(_)) => {
                 return Err(RenderError::new(
-                    "resource_type",
+                    p.resource_type.name(),
                     "cannot be combined with `features`: clear by remote application or by \
                      resource type",
                 ));

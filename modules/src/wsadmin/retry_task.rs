@@ -53,7 +53,7 @@ fn render(
     let session = Session::new(module, args)?;
     let task = p.task.str().unwrap_or_else(|| RETRY_TASK.into());
     if task.is_empty() {
-        return Err(RenderError::new("task", "is empty"));
+        return Err(RenderError::new(p.task.name(), "is empty"));
     }
     let body = jython(&[
         format!("execfile({})", py_str("communitiesAdmin.py")),
