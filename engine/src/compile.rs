@@ -126,7 +126,11 @@ pub fn compile(input: Input<'_>) -> Result<Plan, Vec<Diagnostic>> {
     let hosts: Vec<_> = steps
         .iter()
         .map(|(p, step)| {
-            targets::resolve_step(runbook, inventory, &runbook.phases[*p].on, step, &mut out)
+            let on_controller = registry
+                .get(&step.module.value)
+                .is_some_and(|m| m.placement().on_controller());
+            let phase_on = &runbook.phases[*p].on;
+            targets::resolve_step(runbook, inventory, phase_on, step, on_controller, &mut out)
         })
         .collect();
 
@@ -422,7 +426,10 @@ fn step_info(
             EstimateSource::History,
         ),
         None => (
-            default_estimate(&step.module.value),
+            module.map_or(
+                runbook_modules::DEFAULT_ESTIMATE,
+                runbook_modules::Module::estimate,
+            ),
             EstimateSource::Default,
         ),
     };
@@ -435,7 +442,7 @@ fn step_info(
         kind: step.kind,
         module: step.module.value.clone(),
         idempotent: module.is_some_and(runbook_modules::Module::idempotent),
-        manual: step.module.value == "manual",
+        manual: module.is_some_and(|m| m.placement() == runbook_modules::Placement::Operator),
         irreversible: step.irreversible,
         freeze: step.freeze.as_ref().map(|f| f.value),
         needs: step.needs.iter().map(|n| n.value.clone()).collect(),
@@ -455,16 +462,6 @@ fn step_info(
         args,
         loop_spec,
         origin: None,
-    }
-}
-
-/// The estimate of a step that declares none (docs/runbook-format.md, "Estimates").
-pub fn default_estimate(module: &str) -> Duration {
-    match module {
-        "manual" => Duration::from_secs(300),
-        "assert" => Duration::from_secs(1),
-        "wait_for" => Duration::from_secs(30),
-        _ => Duration::from_secs(10),
     }
 }
 

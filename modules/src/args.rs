@@ -1,13 +1,16 @@
 //! Checked arguments, as a module receives them.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
+use crate::arg::Arg;
 use crate::param::ParamSpec;
 use crate::value::Value;
 
 /// Arguments after the compiler has checked them against a module's [`ParamSpec`]s: every
 /// required parameter is present and every value has its declared type (or is deferred).
+///
+/// A module reads them through its parameter struct ([`params!`](crate::params)), never by a
+/// name written at the point of use: there are no `str("kind")` readers here on purpose.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Args {
     values: BTreeMap<String, Value>,
@@ -68,61 +71,17 @@ impl Args {
         }
     }
 
+    /// The argument of the declared parameter `name`, as a parameter struct reads it.
+    pub fn arg(&self, name: &'static str) -> Arg<'_> {
+        Arg::new(name, self.values.get(name))
+    }
+
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.values.get(name)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.values.iter().map(|(k, v)| (k.as_str(), v))
-    }
-
-    /// A string argument, or the display form of a deferred one. `None` when absent.
-    pub fn str(&self, name: &str) -> Option<String> {
-        match self.values.get(name)? {
-            Value::Str(s) => Some(s.clone()),
-            Value::Null => None,
-            other => Some(other.to_string()),
-        }
-    }
-
-    /// The raw text of a string or secret argument (for the executor, never for display).
-    pub fn text(&self, name: &str) -> Option<&str> {
-        self.values.get(name)?.as_str()
-    }
-
-    pub fn int(&self, name: &str) -> Option<i64> {
-        match self.values.get(name)? {
-            Value::Int(i) => Some(*i),
-            _ => None,
-        }
-    }
-
-    pub fn bool(&self, name: &str) -> Option<bool> {
-        match self.values.get(name)? {
-            Value::Bool(b) => Some(*b),
-            _ => None,
-        }
-    }
-
-    pub fn duration(&self, name: &str) -> Option<Duration> {
-        match self.values.get(name)? {
-            Value::Duration(d) => Some(*d),
-            _ => None,
-        }
-    }
-
-    pub fn list(&self, name: &str) -> Option<&[Value]> {
-        match self.values.get(name)? {
-            Value::List(items) => Some(items),
-            _ => None,
-        }
-    }
-
-    pub fn map(&self, name: &str) -> Option<&BTreeMap<String, Value>> {
-        match self.values.get(name)? {
-            Value::Map(map) => Some(map),
-            _ => None,
-        }
     }
 }
 
@@ -193,8 +152,8 @@ mod tests {
         let mut raw = BTreeMap::new();
         raw.insert("path".to_owned(), Value::Str("/x".into()));
         let args = Args::check(&specs, raw).expect("valid");
-        assert_eq!(args.str("mode").as_deref(), Some("0644"));
-        assert_eq!(args.duration("timeout"), None);
+        assert_eq!(args.arg("mode").str().as_deref(), Some("0644"));
+        assert_eq!(args.arg("timeout").duration(), None);
     }
 
     #[test]

@@ -125,11 +125,11 @@ fn preamble(words: &mut Words, chdir: Option<&Value>, creates: Option<&Value>) -
 /// [`preamble`], as a probe that exits [`CHECK_IN_STATE`] when the path exists and
 /// [`CHECK_WOULD_CHANGE`] when it does not (or when `chdir` cannot be entered: the step would
 /// run, and fail). `None` without `creates`: nothing tells whether the command is needed.
-fn creates_check(args: &crate::Args) -> Option<Vec<Operation>> {
-    let creates = present(args, "creates")?;
+fn creates_check(creates: crate::Arg<'_>, chdir: crate::Arg<'_>) -> Option<Vec<Operation>> {
+    let creates = creates.present()?;
     let mut words = Words::default();
     let mut script = String::new();
-    if let Some(dir) = present(args, "chdir") {
+    if let Some(dir) = chdir.present() {
         let _ = writeln!(
             script,
             "cd {} || exit {CHECK_WOULD_CHANGE}",
@@ -144,11 +144,6 @@ fn creates_check(args: &crate::Args) -> Option<Vec<Operation>> {
     Some(vec![Operation::Remote(
         words.attach(Command::probe(script)),
     )])
-}
-
-/// The argument if it is present and not null.
-fn present<'a>(args: &'a crate::Args, name: &str) -> Option<&'a Value> {
-    args.get(name).filter(|v| !matches!(v, Value::Null))
 }
 
 #[cfg(test)]

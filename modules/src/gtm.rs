@@ -72,6 +72,7 @@ pub use servers::{ReceiverStartModule, SourceStartModule};
 pub use shutdown::ShutdownModule;
 pub use stop::{ReceiverStopModule, RundownModule, SourceStopModule};
 
+use crate::arg::Arg;
 use crate::args::Args;
 use crate::command::{Command, quote};
 use crate::module::{Module, Operation, RenderError, UNCHANGED};
@@ -115,51 +116,39 @@ pub(crate) fn with_env(own: Vec<ParamSpec>) -> Vec<ParamSpec> {
     params
 }
 
-/// The instance environment parameters (see the module docs).
-pub fn env_params() -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::required(
-            "dir",
-            ParamType::Path,
+crate::params! {
+    /// The instance environment parameters (see the module docs).
+    pub struct EnvParams {
+        dir: ParamSpec::required(ParamType::Path,
             "The instance directory: commands run there; default home of gtm.gld, gtm.dat, gtm.repl, log/ and tmp/",
         ),
-        ParamSpec::required(
-            "instance",
-            ParamType::String,
+        instance: ParamSpec::required(ParamType::String,
             "The replication instance name (gtm_repl_instname)",
         ),
-        ParamSpec::optional(
-            "gtm_dist",
-            ParamType::Path,
+        gtm_dist: ParamSpec::optional(ParamType::Path,
             "The GT.M installation (gtm_dist)",
         )
         .with_default(Value::Str(DEFAULT_GTM_DIST.to_owned())),
-        ParamSpec::optional(
-            "repl_instance",
-            ParamType::Path,
+        repl_instance: ParamSpec::optional(ParamType::Path,
             "The replication instance file (gtm_repl_instance; default DIR/gtm.repl)",
         ),
-        ParamSpec::optional(
-            "gld",
-            ParamType::Path,
+        gld: ParamSpec::optional(ParamType::Path,
             "The global directory (gtmgbldir; default DIR/gtm.gld)",
         ),
-        ParamSpec::optional(
-            "routines",
-            ParamType::String,
+        routines: ParamSpec::optional(ParamType::String,
             "The routine search path (gtmroutines; default `DIR $gtm_dist/libgtmutil.so`)",
         ),
-        ParamSpec::optional(
-            "log_dir",
-            ParamType::Path,
+        log_dir: ParamSpec::optional(ParamType::Path,
             "Directory of GT.M and server logs (gtm_log; default DIR/log)",
         ),
-        ParamSpec::optional(
-            "tmp_dir",
-            ParamType::Path,
+        tmp_dir: ParamSpec::optional(ParamType::Path,
             "GT.M's temporary directory (gtm_tmp; default DIR/tmp)",
         ),
-    ]
+    }
+}
+
+pub fn env_params() -> Vec<ParamSpec> {
+    EnvParams::specs()
 }
 
 /// The instance environment of a step, resolved from its arguments.
@@ -177,28 +166,31 @@ pub(crate) struct Env {
 
 impl Env {
     pub fn new(args: &Args) -> Result<Self, RenderError> {
-        let dir = args
-            .str("dir")
-            .ok_or_else(|| RenderError::new("dir", "the instance directory is required"))?;
+        let p = EnvParams::read(args);
+        let dir = p
+            .dir
+            .str()
+            .ok_or_else(|| RenderError::new(p.dir.name(), "the instance directory is required"))?;
         let dir = dir.trim_end_matches('/').to_owned();
         if dir.is_empty() || !dir.starts_with('/') && !dir.starts_with('<') {
             return Err(RenderError::new(
-                "dir",
+                p.dir.name(),
                 "must be an absolute path (GT.M records file names in the global directory)",
             ));
         }
-        let instance = args.str("instance").unwrap_or_default();
+        let instance = p.instance.str().unwrap_or_default();
         check_name("instance", &instance, 15)?;
-        let gtm_dist = args
-            .str("gtm_dist")
+        let gtm_dist = p
+            .gtm_dist
+            .str()
             .unwrap_or_else(|| DEFAULT_GTM_DIST.to_owned());
-        let or = |name: &str, default: String| args.str(name).unwrap_or(default);
+        let or = |arg: Arg<'_>, default: String| arg.str().unwrap_or(default);
         Ok(Self {
-            repl_instance: or("repl_instance", format!("{dir}/gtm.repl")),
-            gld: or("gld", format!("{dir}/gtm.gld")),
-            routines: or("routines", format!("{dir} {gtm_dist}/libgtmutil.so")),
-            log_dir: or("log_dir", format!("{dir}/log")),
-            tmp_dir: or("tmp_dir", format!("{dir}/tmp")),
+            repl_instance: or(p.repl_instance, format!("{dir}/gtm.repl")),
+            gld: or(p.gld, format!("{dir}/gtm.gld")),
+            routines: or(p.routines, format!("{dir} {gtm_dist}/libgtmutil.so")),
+            log_dir: or(p.log_dir, format!("{dir}/log")),
+            tmp_dir: or(p.tmp_dir, format!("{dir}/tmp")),
             gtm_dist,
             instance,
             dir,
@@ -383,23 +375,24 @@ pub(crate) fn one(cmd: Command) -> Vec<Operation> {
 }
 
 /// A port argument, checked.
-pub(crate) fn port(args: &Args, name: &'static str) -> Result<Option<i64>, RenderError> {
-    match args.int(name) {
-        Some(p) if !(1..=65535).contains(&p) => {
-            Err(RenderError::new(name, format!("{p} is not a TCP port")))
-        }
+pub(crate) fn port(arg: Arg<'_>) -> Result<Option<i64>, RenderError> {
+    match arg.int() {
+        Some(p) if !(1..=65535).contains(&p) => Err(RenderError::new(
+            arg.name(),
+            format!("{p} is not a TCP port"),
+        )),
         other => Ok(other),
     }
 }
 
 /// Extra qualifiers: each must be one word starting with `-`.
-pub(crate) fn qualifiers(args: &Args, name: &'static str) -> Result<Vec<String>, RenderError> {
+pub(crate) fn qualifiers(arg: Arg<'_>) -> Result<Vec<String>, RenderError> {
     let mut out = Vec::new();
-    for item in args.list(name).unwrap_or_default() {
+    for item in arg.list().unwrap_or_default() {
         let text = item.to_string();
         if !text.starts_with('-') || text.contains(char::is_whitespace) {
             return Err(RenderError::new(
-                name,
+                arg.name(),
                 format!("`{text}` is not a qualifier: one word starting with `-`"),
             ));
         }
@@ -409,8 +402,8 @@ pub(crate) fn qualifiers(args: &Args, name: &'static str) -> Result<Vec<String>,
 }
 
 /// Seconds of a duration argument, rounded up.
-pub(crate) fn secs(args: &Args, name: &str, default: u64) -> u64 {
-    args.duration(name)
+pub(crate) fn secs(arg: Arg<'_>, default: u64) -> u64 {
+    arg.duration()
         .map_or(default, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 

@@ -56,10 +56,12 @@ mod zmirror_install;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::arg::Arg;
 use crate::args::Args;
 use crate::command::{Artifact, Command, quote};
-use crate::module::{CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED};
+use crate::module::{Module, Operation, RenderError};
 use crate::param::{ParamSpec, ParamType};
+use crate::query::{CHECK_FAILED, Declared, QueryThenAct, Shell};
 use crate::value::Value;
 
 /// Every IRIS module, for the registry.
@@ -83,79 +85,80 @@ pub fn all() -> Vec<Box<dyn Module>> {
     ]
 }
 
-/// The exit status of a check that could not answer (its stderr says why).
-const CHECK_FAILED: i32 = 2;
-
 // ---------------------------------------------------------------------------------------------
 // Parameters every module shares.
 
-fn instance_param() -> ParamSpec {
-    ParamSpec::required(
-        "instance",
-        ParamType::String,
-        "The IRIS instance name, as `iris list` shows it (for example `IRIS`)",
-    )
+crate::params! {
+    /// `instance`: every module names the instance it works on.
+    struct InstanceParam {
+        instance: ParamSpec::required(
+            ParamType::String,
+            "The IRIS instance name, as `iris list` shows it (for example `IRIS`)",
+        ),
+    }
 }
 
-fn iris_param() -> ParamSpec {
-    ParamSpec::optional(
-        "iris",
-        ParamType::Path,
-        "The vendor's `iris` command (default `iris` from PATH, for example /usr/irissys/bin/iris)",
-    )
-    .with_default(Value::Str("iris".into()))
+crate::params! {
+    /// `iris`: the vendor's command.
+    struct IrisParam {
+        iris: ParamSpec::optional(
+            ParamType::Path,
+            "The vendor's `iris` command (default `iris` from PATH, for example /usr/irissys/bin/iris)",
+        )
+        .with_default(Value::Str("iris".into())),
+    }
 }
 
-fn namespace_param(default: &str) -> ParamSpec {
+crate::params! {
+    /// `username` and `password`: the login an instance with password authentication asks for.
+    struct Credentials {
+        username: ParamSpec::optional(
+            ParamType::String,
+            "User the terminal session logs in as, when the instance asks for a login",
+        ),
+        password: ParamSpec::optional(
+            ParamType::String,
+            "Password of `username`; without it, the step's `env:` must set IRIS_PASSWORD. Sent on the session's standard input",
+        ),
+    }
+}
+
+/// `namespace`, with the module's own default.
+fn namespace_param(name: &'static str, default: &str) -> ParamSpec {
     ParamSpec::optional(
-        "namespace",
+        name,
         ParamType::String,
         "The namespace the session runs in (`iris session INSTANCE -U NAMESPACE`)",
     )
     .with_default(Value::Str(default.to_owned()))
 }
 
-/// `username` and `password`: the login an instance with password authentication asks for.
-fn credential_params() -> [ParamSpec; 2] {
-    [
-        ParamSpec::optional(
-            "username",
-            ParamType::String,
-            "User the terminal session logs in as, when the instance asks for a login",
-        ),
-        ParamSpec::optional(
-            "password",
-            ParamType::String,
-            "Password of `username`; without it, the step's `env:` must set IRIS_PASSWORD. Sent on the session's standard input",
-        ),
-    ]
+/// The parameters of a module that only asks `iris`: instance, its own, then iris.
+fn plain_params(own: Vec<ParamSpec>) -> Vec<ParamSpec> {
+    let mut params = InstanceParam::specs();
+    params.extend(own);
+    params.extend(IrisParam::specs());
+    params
 }
 
-/// The parameters of a module that runs ObjectScript: instance, iris, username, password, then
-/// its own.
+/// The parameters of a module that runs ObjectScript: instance, its own, then iris, username,
+/// password.
 fn session_params(own: Vec<ParamSpec>) -> Vec<ParamSpec> {
-    let mut params = vec![instance_param()];
-    params.extend(own);
-    params.push(iris_param());
-    params.extend(credential_params());
+    let mut params = plain_params(own);
+    params.extend(Credentials::specs());
     params
 }
 
 // ---------------------------------------------------------------------------------------------
 // Values.
 
-/// The argument if it is present and not null.
-fn present<'a>(args: &'a Args, name: &str) -> Option<&'a Value> {
-    args.get(name).filter(|v| !matches!(v, Value::Null))
-}
-
 /// A text argument that will be written into a script or into ObjectScript code: a secret is
 /// refused (it would end up in the script text), a deferred value is its placeholder.
-fn text(args: &Args, name: &'static str) -> Result<Option<String>, RenderError> {
-    match present(args, name) {
+fn text(arg: Arg<'_>) -> Result<Option<String>, RenderError> {
+    match arg.present() {
         None => Ok(None),
         Some(Value::Secret(_)) => Err(RenderError::new(
-            name,
+            arg.name(),
             "cannot be a secret: it is part of the command shown by `plan`",
         )),
         Some(Value::Str(s)) => Ok(Some(s.clone())),
@@ -163,17 +166,17 @@ fn text(args: &Args, name: &'static str) -> Result<Option<String>, RenderError> 
     }
 }
 
-fn required_text(args: &Args, name: &'static str) -> Result<String, RenderError> {
-    let value = text(args, name)?.unwrap_or_default();
+fn required_text(arg: Arg<'_>) -> Result<String, RenderError> {
+    let value = text(arg)?.unwrap_or_default();
     if value.trim().is_empty() {
-        return Err(RenderError::new(name, "must not be empty"));
+        return Err(RenderError::new(arg.name(), "must not be empty"));
     }
     Ok(value)
 }
 
 /// The instance name, checked: one word, as `iris` expects it.
 fn instance(args: &Args) -> Result<String, RenderError> {
-    let name = required_text(args, "instance")?;
+    let name = required_text(InstanceParam::read(args).instance)?;
     if name.chars().any(char::is_whitespace) {
         return Err(RenderError::new(
             "instance",
@@ -256,7 +259,7 @@ impl Target {
     fn plain(module: &'static str, args: &Args) -> Result<Self, RenderError> {
         Ok(Self {
             module,
-            iris: text(args, "iris")?.unwrap_or_else(|| "iris".into()),
+            iris: text(IrisParam::read(args).iris)?.unwrap_or_else(|| "iris".into()),
             instance: instance(args)?,
             env: BTreeMap::new(),
         })
@@ -267,7 +270,8 @@ impl Target {
     /// put a secret parameter today).
     fn session(module: &'static str, args: &Args) -> Result<Self, RenderError> {
         let mut target = Self::plain(module, args)?;
-        match (present(args, "username"), present(args, "password")) {
+        let p = Credentials::read(args);
+        match (p.username.present(), p.password.present()) {
             (None, None) => {}
             (Some(user), password) => {
                 target.env.insert("IRIS_USERNAME".into(), user.clone());
@@ -276,7 +280,10 @@ impl Target {
                 }
             }
             (None, Some(_)) => {
-                return Err(RenderError::new("username", "is needed with `password`"));
+                return Err(RenderError::new(
+                    p.username.name(),
+                    "is needed with `password`",
+                ));
             }
         }
         Ok(target)
@@ -378,10 +385,29 @@ trait Operate: Send + Sync {
     fn plan(&self, args: &Args) -> Result<Plan, RenderError>;
 }
 
-/// A query-then-act IRIS module.
+/// A query-then-act IRIS module: its [`Plan`] is the declaration of the crate's one adapter.
 struct Iris<T>(T);
 
-impl<T: Operate> Module for Iris<T> {
+/// How an IRIS script starts: the target's shell functions (with `session` and `value` when it
+/// runs ObjectScript), and the login in the environment.
+struct Session {
+    target: Target,
+    session: bool,
+}
+
+impl Shell for Session {
+    fn prelude(&self, status: i32) -> String {
+        self.target.prelude(status, self.session)
+    }
+
+    fn attach(&self, cmd: Command) -> Command {
+        self.target.attach(cmd)
+    }
+}
+
+impl<T: Operate> QueryThenAct for Iris<T> {
+    type Shell = Session;
+
     fn name(&self) -> &'static str {
         self.0.name()
     }
@@ -394,38 +420,18 @@ impl<T: Operate> Module for Iris<T> {
         self.0.params()
     }
 
-    fn idempotent(&self) -> bool {
-        true
-    }
-
-    /// Query; in state: `runbook: unchanged`; otherwise act.
-    fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+    fn declare(&self, args: &Args) -> Result<Declared<Session>, RenderError> {
         let plan = self.0.plan(args)?;
-        let script = format!(
-            "{}{}if {}; then printf '%s\\n' {}; exit 0; fi\n{}",
-            plan.target.prelude(1, plan.session),
-            plan.query,
-            plan.in_state,
-            quote(UNCHANGED),
-            plan.act.trim_end()
-        );
-        let mut cmd = plan.target.attach(Command::new(script));
-        cmd.artifacts = plan.artifacts;
-        Ok(vec![Operation::Remote(cmd)])
-    }
-
-    /// The query alone: exit 0 in state, 1 when the step would act, 2 when it cannot tell.
-    fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
-        let plan = self.0.plan(args)?;
-        let script = format!(
-            "{}{}if {}; then exit 0; else exit {CHECK_WOULD_CHANGE}; fi",
-            plan.target.prelude(CHECK_FAILED, plan.session),
-            plan.query,
-            plan.in_state,
-        );
-        Ok(Some(vec![Operation::Remote(
-            plan.target.attach(Command::probe(script)),
-        )]))
+        Ok(Declared {
+            shell: Session {
+                target: plan.target,
+                session: plan.session,
+            },
+            query: plan.query,
+            in_state: plan.in_state,
+            act: plan.act,
+            artifacts: plan.artifacts,
+        })
     }
 }
 

@@ -12,10 +12,13 @@
 //! plain, typed [`Args`]. Values that are only known at run time (outputs of earlier steps)
 //! arrive at plan time as [`Value::Deferred`] and are shown as placeholders.
 
+mod arg;
 mod args;
 mod command;
+pub mod declare;
 mod module;
 mod param;
+mod query;
 mod registry;
 pub mod transfer;
 mod value;
@@ -27,9 +30,13 @@ pub mod iris;
 pub mod storage;
 pub mod wsadmin;
 
+pub use arg::Arg;
 pub use args::{ArgError, Args, closest};
 pub use command::{Artifact, Command, quote};
-pub use module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED};
+pub use module::{
+    CHECK_IN_STATE, CHECK_WOULD_CHANGE, DEFAULT_ESTIMATE, Module, Operation, Placement,
+    RenderError, UNCHANGED,
+};
 pub use param::{ParamSpec, ParamType};
 pub use registry::Registry;
 pub use transfer::Transfer;

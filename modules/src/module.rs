@@ -1,6 +1,7 @@
 //! The module interface.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::args::Args;
 use crate::command::Command;
@@ -62,6 +63,29 @@ impl RenderError {
     }
 }
 
+/// Where a module's work happens, which the engine asks instead of matching module names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// On the step's target hosts (a phase's default `on:` applies).
+    Hosts,
+    /// On the controller, evaluated by the engine (`assert`): without its own `on:` the step
+    /// has the controller as its one target.
+    Controller,
+    /// By an operator: the step gates the run on an approval (`manual`), on the controller
+    /// unless it names targets.
+    Operator,
+}
+
+impl Placement {
+    /// Whether a step of this module without its own `on:` runs once, on the controller.
+    pub fn on_controller(self) -> bool {
+        matches!(self, Placement::Controller | Placement::Operator)
+    }
+}
+
+/// The estimate of a step whose module declares none and that declares none itself.
+pub const DEFAULT_ESTIMATE: Duration = Duration::from_secs(10);
+
 /// The exit status of a [`Module::check`] probe when the host is already in the desired state:
 /// applying the step would change nothing.
 pub const CHECK_IN_STATE: i32 = 0;
@@ -96,6 +120,15 @@ pub trait Module: Send + Sync {
     /// Whether applying it twice has the same effect as once. Resume uses this: an interrupted
     /// idempotent step may simply run again; any other needs its `check` or an operator.
     fn idempotent(&self) -> bool;
+    /// Where the work happens (docs: "Where a module runs" in docs/architecture.md).
+    fn placement(&self) -> Placement {
+        Placement::Hosts
+    }
+    /// How long a step of this module is expected to take when neither the step nor the run
+    /// history says (docs/runbook-format.md, "Estimates").
+    fn estimate(&self) -> Duration {
+        DEFAULT_ESTIMATE
+    }
     /// The operations the step performs, in order.
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError>;
 

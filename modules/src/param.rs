@@ -48,6 +48,16 @@ impl ParamType {
         }
     }
 
+    /// Whether values of this type are template expressions (an expression, or a list of them):
+    /// the engine rewrites them as expressions, not as text.
+    pub fn is_expression(&self) -> bool {
+        match self {
+            ParamType::Expression => true,
+            ParamType::List(inner) => inner.is_expression(),
+            _ => false,
+        }
+    }
+
     /// Checks a value against the type and converts it to the canonical form (durations as
     /// [`Value::Duration`], numeric strings as ints). Deferred values pass: they are checked
     /// again when they are known.

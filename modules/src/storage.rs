@@ -34,7 +34,7 @@ pub use free_space::FreeSpaceModule;
 pub use permissions::PermissionsModule;
 pub use relocate::RelocateModule;
 
-use crate::args::Args;
+use crate::arg::Arg;
 use crate::command::quote;
 use crate::module::{Module, RenderError};
 use crate::transfer::parse_bytes;
@@ -63,8 +63,9 @@ fn preamble(module: &str) -> String {
 }
 
 /// A path argument as a shell word. Paths may not be secrets.
-fn path(args: &Args, name: &'static str) -> Result<String, RenderError> {
-    match args.get(name) {
+fn path(arg: Arg<'_>) -> Result<String, RenderError> {
+    let name = arg.name();
+    match arg.get() {
         Some(Value::Secret(_)) => Err(RenderError::new(name, "cannot be a secret")),
         Some(Value::Str(s)) => Ok(quote(s)),
         Some(other) => Ok(quote(&other.to_string())),
@@ -73,14 +74,15 @@ fn path(args: &Args, name: &'static str) -> Result<String, RenderError> {
 }
 
 /// A path as a JSON string, itself quoted as one shell word (for `printf '%s'`).
-fn json_word(args: &Args, name: &str) -> String {
-    let text = args.get(name).map(ToString::to_string).unwrap_or_default();
+fn json_word(arg: Arg<'_>) -> String {
+    let text = arg.get().map(ToString::to_string).unwrap_or_default();
     quote(&serde_json::to_string(&text).expect("a string serializes"))
 }
 
 /// A size argument (`8M`, `10GiB`, `1048576`) in bytes.
-fn size(args: &Args, name: &'static str) -> Result<Option<u64>, RenderError> {
-    match args.get(name) {
+fn size(arg: Arg<'_>) -> Result<Option<u64>, RenderError> {
+    let name = arg.name();
+    match arg.get() {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Int(i)) => u64::try_from(*i)
             .map(Some)
@@ -99,8 +101,8 @@ fn size(args: &Args, name: &'static str) -> Result<Option<u64>, RenderError> {
 }
 
 /// An octal mode (`640`, `0750`, `2775`).
-fn mode(args: &Args) -> Result<Option<String>, RenderError> {
-    match args.get("mode") {
+fn mode(arg: Arg<'_>) -> Result<Option<String>, RenderError> {
+    match arg.get() {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Str(m))
             if (3..=4).contains(&m.len()) && m.bytes().all(|b| (b'0'..=b'7').contains(&b)) =>
@@ -108,7 +110,7 @@ fn mode(args: &Args) -> Result<Option<String>, RenderError> {
             Ok(Some(m.clone()))
         }
         Some(other) => Err(RenderError::new(
-            "mode",
+            arg.name(),
             format!("expected an octal mode such as `0640`, found `{other}`"),
         )),
     }

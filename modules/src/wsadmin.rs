@@ -42,6 +42,7 @@ pub use export::ExportModule;
 pub use retry_task::{PauseRetryTaskModule, ResumeRetryTaskModule};
 pub use sync_report::SyncReportModule;
 
+use crate::arg::Arg;
 use crate::args::Args;
 use crate::command::{Command, quote};
 use crate::module::{Module, RenderError};
@@ -118,10 +119,10 @@ const FEATURE_TABLE: [Feature; 4] = [
 ];
 
 /// The features a `features` argument names, in the order given, without repeats.
-fn features(args: &Args) -> Result<Vec<Feature>, RenderError> {
-    let items = args.list("features").unwrap_or_default();
+fn features(arg: Arg<'_>) -> Result<Vec<Feature>, RenderError> {
+    let items = arg.list().unwrap_or_default();
     if items.is_empty() {
-        return Err(RenderError::new("features", "name at least one feature"));
+        return Err(RenderError::new(arg.name(), "name at least one feature"));
     }
     let mut out: Vec<Feature> = Vec::new();
     for item in items {
@@ -130,13 +131,13 @@ fn features(args: &Args) -> Result<Vec<Feature>, RenderError> {
             .find(|f| item.as_str() == Some(f.name))
             .ok_or_else(|| {
                 RenderError::new(
-                    "features",
+                    arg.name(),
                     format!("unknown feature `{item}`: one of {}", FEATURES.join(", ")),
                 )
             })?;
         if out.contains(feature) {
             return Err(RenderError::new(
-                "features",
+                arg.name(),
                 format!("`{}` is listed twice", feature.name),
             ));
         }
@@ -146,46 +147,41 @@ fn features(args: &Args) -> Result<Vec<Feature>, RenderError> {
 }
 
 /// The `features` parameter.
-fn features_param(description: &'static str) -> ParamSpec {
+fn features_param(name: &'static str, description: &'static str) -> ParamSpec {
     ParamSpec::required(
-        "features",
+        name,
         ParamType::List(Box::new(ParamType::Enum(FEATURES))),
         description,
     )
 }
 
-/// The connection parameters every wsadmin module takes.
-fn connection_params() -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::optional(
-            "wsadmin",
-            ParamType::Path,
+crate::params! {
+    /// The connection parameters every wsadmin module takes.
+    struct ConnectionParams {
+
+        wsadmin: ParamSpec::optional(ParamType::Path,
             "Absolute path of wsadmin.sh in the Deployment Manager profile's bin directory",
         )
         .with_default(Value::Str(DEFAULT_WSADMIN.into())),
-        ParamSpec::optional("conntype", ParamType::Enum(&["SOAP", "RMI"]), "Connector")
+        conntype: ParamSpec::optional(ParamType::Enum(&["SOAP", "RMI"]), "Connector")
             .with_default(Value::Str("SOAP".into())),
-        ParamSpec::optional(
-            "host",
-            ParamType::String,
+        host: ParamSpec::optional(ParamType::String,
             "Deployment Manager host (default: wsadmin's own)",
         ),
-        ParamSpec::optional(
-            "port",
-            ParamType::Int,
+        port: ParamSpec::optional(ParamType::Int,
             "Deployment Manager SOAP or RMI port (default: wsadmin's own)",
         ),
-        ParamSpec::optional(
-            "user",
-            ParamType::String,
+        user: ParamSpec::optional(ParamType::String,
             "Administrator user; the password comes from the step's `env: {WSADMIN_PASSWORD: ...}`",
         ),
-        ParamSpec::optional(
-            "server",
-            ParamType::Int,
+        server: ParamSpec::optional(ParamType::Int,
             "The answer to the admin scripts' \"which server\" prompt, when there is one",
         ),
-    ]
+    }
+}
+
+fn connection_params() -> Vec<ParamSpec> {
+    ConnectionParams::specs()
 }
 
 /// Jython string literal for `text`: double-quoted, with `\`, `"` and control characters
@@ -219,9 +215,10 @@ fn text(value: &Value) -> String {
 }
 
 /// An absolute path argument (deferred values pass).
-fn abs_path(args: &Args, name: &'static str) -> Result<String, RenderError> {
-    let value = args
-        .get(name)
+fn abs_path(arg: Arg<'_>) -> Result<String, RenderError> {
+    let name = arg.name();
+    let value = arg
+        .get()
         .filter(|v| **v != Value::Null)
         .ok_or_else(|| RenderError::new(name, "is required"))?;
     if let Value::Secret(_) = value {
@@ -250,41 +247,42 @@ struct Session {
 
 impl Session {
     fn new(module: &'static str, args: &Args) -> Result<Self, RenderError> {
-        let wsadmin = abs_path(args, "wsadmin")?;
-        if let Some(port) = args.int("port").filter(|p| !(1..=65_535).contains(p)) {
+        let p = ConnectionParams::read(args);
+        let wsadmin = abs_path(p.wsadmin)?;
+        if let Some(port) = p.port.int().filter(|p| !(1..=65_535).contains(p)) {
             return Err(RenderError::new(
-                "port",
+                p.port.name(),
                 format!("expected a TCP port from 1 to 65535, found {port}"),
             ));
         }
-        for name in ["host", "user"] {
-            if let Some(Value::Secret(_)) = args.get(name) {
-                return Err(RenderError::new(name, "cannot be a secret"));
+        for arg in [p.host, p.user] {
+            if let Some(Value::Secret(_)) = arg.get() {
+                return Err(RenderError::new(arg.name(), "cannot be a secret"));
             }
         }
-        let host = args.get("host").filter(|v| **v != Value::Null).map(text);
+        let host = p.host.get().filter(|v| **v != Value::Null).map(text);
         if let Some(h) = &host
             && (h.is_empty() || h.starts_with('-') || h.contains(char::is_whitespace))
         {
             return Err(RenderError::new(
-                "host",
+                p.host.name(),
                 format!("expected a host name or address, found `{h}`"),
             ));
         }
-        let user = args.get("user").filter(|v| **v != Value::Null).map(text);
+        let user = p.user.get().filter(|v| **v != Value::Null).map(text);
         if let Some(u) = &user
             && u.contains(['\n', '\r'])
         {
-            return Err(RenderError::new("user", "cannot span lines"));
+            return Err(RenderError::new(p.user.name(), "cannot span lines"));
         }
         Ok(Self {
             module,
             wsadmin,
-            conntype: args.str("conntype").unwrap_or_else(|| "SOAP".into()),
+            conntype: p.conntype.str().unwrap_or_else(|| "SOAP".into()),
             host,
-            port: args.int("port"),
+            port: p.port.int(),
             user,
-            server: args.int("server"),
+            server: p.server.int(),
         })
     }
 

@@ -27,6 +27,7 @@ mod hostile;
 mod http;
 mod iris;
 mod lab;
+mod module_specs;
 mod outage;
 mod persist;
 mod plan_shape;

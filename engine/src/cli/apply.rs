@@ -419,12 +419,17 @@ pub fn approve(args: &ApproveArgs) -> u8 {
 fn manual_steps(file: &str) -> Option<Vec<String>> {
     let text = fs_err::read_to_string(file).ok()?;
     let runbook = runbook::parse::parse_runbook(file, text).runbook?;
+    let registry = runbook_modules::Registry::builtin();
     Some(
         runbook
             .phases
             .iter()
             .flat_map(|p| &p.steps)
-            .filter(|s| s.module.value == "manual")
+            .filter(|s| {
+                registry
+                    .get(&s.module.value)
+                    .is_some_and(|m| m.placement() == runbook_modules::Placement::Operator)
+            })
             .map(|s| s.id.value.clone())
             .collect(),
     )

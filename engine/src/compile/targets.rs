@@ -58,19 +58,21 @@ pub fn check_roles(runbook: &Runbook, inventory: &Inventory, out: &mut Vec<Diagn
 }
 
 /// Resolves the hosts of one step: its `on:`, else its phase's `on:`. `None` stands for the
-/// controller, which manual and assert steps without targets use.
+/// controller, which the steps of a module placed there (`manual`, `assert`: its spec's
+/// [`Placement`](runbook_modules::Placement)) use when they have no targets.
 pub fn resolve_step(
     runbook: &Runbook,
     inventory: &Inventory,
     phase_on: &[Spanned<String>],
     step: &Step,
+    on_controller: bool,
     out: &mut Vec<Diagnostic>,
 ) -> Vec<Option<HostId>> {
     let source = &runbook.source;
     let declared: BTreeSet<String> = runbook.roles.iter().map(|r| r.name.value.clone()).collect();
     // Manual and assert steps run on the controller unless they name targets themselves; a
     // phase's default `on:` is for the steps that do work on hosts.
-    let controller_step = matches!(step.module.value.as_str(), "manual" | "assert");
+    let controller_step = on_controller;
     let targets = if !step.on.is_empty() {
         &step.on
     } else if controller_step {

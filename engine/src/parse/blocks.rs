@@ -279,9 +279,12 @@ impl Expander<'_> {
                     "loop" if value.as_str().is_some_and(|s| !is_template(s)) => {
                         self.rewrite_scalar(value, frame, true);
                     }
-                    "with" if module.as_deref() == Some("assert") => {
+                    "with" => {
                         for (k, v) in map_entries(value) {
-                            let whole = k == "that";
+                            // An expression argument (`assert`'s `that`) is rewritten whole,
+                            // as `when:` is; its spec says so, not the module's name.
+                            let whole =
+                                module.as_deref().is_some_and(|m| builtin_expression(m, &k));
                             if whole {
                                 self.rewrite_whole_all(v, frame);
                             } else {
@@ -1097,4 +1100,15 @@ fn prefix(node: &mut Node, ns: &str) {
     if let NodeKind::Scalar(s, _) = &mut node.kind {
         *s = format!("{ns}.{s}");
     }
+}
+
+/// Whether parameter `param` of the built-in module `module` takes template expressions
+/// (`ParamType::Expression`, or a list of them).
+fn builtin_expression(module: &str, param: &str) -> bool {
+    static MODULES: std::sync::LazyLock<runbook_modules::Registry> =
+        std::sync::LazyLock::new(runbook_modules::Registry::builtin);
+    MODULES
+        .get(module)
+        .and_then(|m| m.params().iter().find(|p| p.name == param))
+        .is_some_and(|p| p.ty.is_expression())
 }

@@ -10,10 +10,10 @@
 //! it reads nothing on hosts, so a dry-run evaluates it as a run does.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
-use super::present;
 use crate::args::Args;
-use crate::module::{Module, Operation, RenderError};
+use crate::module::{Module, Operation, Placement, RenderError};
 use crate::param::{ParamSpec, ParamType};
 use crate::value::Value;
 
@@ -21,20 +21,19 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AssertModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "that",
-            ParamType::List(Box::new(ParamType::Expression)),
+crate::params! {
+    struct Params {
+
+        that: ParamSpec::required(ParamType::List(Box::new(ParamType::Expression)),
             "Expressions that must all be true, such as `backlog.stdout | int == 0`",
         ),
-        ParamSpec::optional(
-            "fail_msg",
-            ParamType::String,
+        fail_msg: ParamSpec::optional(ParamType::String,
             "The message when one is false",
         ),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for AssertModule {
     fn name(&self) -> &'static str {
@@ -49,12 +48,21 @@ impl Module for AssertModule {
         &PARAMS
     }
 
+    fn placement(&self) -> Placement {
+        Placement::Controller
+    }
+
+    fn estimate(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+
     fn idempotent(&self) -> bool {
         true
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        let conditions: Vec<String> = match present(args, "that") {
+        let p = Params::read(args);
+        let conditions: Vec<String> = match p.that.present() {
             Some(Value::List(items)) => items
                 .iter()
                 .map(|item| {
@@ -66,17 +74,20 @@ impl Module for AssertModule {
             None => Vec::new(),
         };
         if conditions.is_empty() {
-            return Err(RenderError::new("that", "needs at least one condition"));
+            return Err(RenderError::new(
+                p.that.name(),
+                "needs at least one condition",
+            ));
         }
         if let Some(i) = conditions.iter().position(|c| c.trim().is_empty()) {
             return Err(RenderError::new(
-                "that",
+                p.that.name(),
                 format!("condition {} is empty", i + 1),
             ));
         }
         Ok(vec![Operation::Assert {
             conditions,
-            message: args.str("fail_msg"),
+            message: p.fail_msg.str(),
         }])
     }
 

@@ -14,7 +14,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Words, creates_check, preamble, present};
+use super::{Words, creates_check, preamble};
 use crate::args::Args;
 use crate::command::Command;
 use crate::module::{Module, Operation, RenderError};
@@ -25,21 +25,20 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CommandModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "argv",
-            ParamType::List(Box::new(ParamType::String)),
+crate::params! {
+    struct Params {
+
+        argv: ParamSpec::required(ParamType::List(Box::new(ParamType::String)),
             "The program and its arguments, one word each; nothing in them is shell syntax",
         ),
-        ParamSpec::optional("chdir", ParamType::Path, "Directory to run the program in"),
-        ParamSpec::optional(
-            "creates",
-            ParamType::Path,
+        chdir: ParamSpec::optional(ParamType::Path, "Directory to run the program in"),
+        creates: ParamSpec::optional(ParamType::Path,
             "Skip the program when this path exists (a relative path is inside `chdir`)",
         ),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for CommandModule {
     fn name(&self) -> &'static str {
@@ -59,7 +58,8 @@ impl Module for CommandModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        let argv = match args.get("argv") {
+        let p = Params::read(args);
+        let argv = match p.argv.get() {
             Some(Value::List(items)) => items.as_slice(),
             // Known at run time only: show it as one placeholder word.
             Some(deferred @ Value::Deferred(_)) => std::slice::from_ref(deferred),
@@ -68,20 +68,20 @@ impl Module for CommandModule {
         match argv.first() {
             None => {
                 return Err(RenderError::new(
-                    "argv",
+                    p.argv.name(),
                     "must name at least the program to run",
                 ));
             }
             Some(Value::Str(program)) if program.is_empty() => {
                 return Err(RenderError::new(
-                    "argv",
+                    p.argv.name(),
                     "the program name (first word) is empty",
                 ));
             }
             Some(_) => {}
         }
         let mut words = Words::default();
-        let mut script = preamble(&mut words, present(args, "chdir"), present(args, "creates"));
+        let mut script = preamble(&mut words, p.chdir.present(), p.creates.present());
         let line: Vec<String> = argv.iter().map(|v| words.word(v)).collect();
         script.push_str(&line.join(" "));
         Ok(vec![Operation::Remote(words.attach(Command::new(script)))])
@@ -90,7 +90,8 @@ impl Module for CommandModule {
     /// With `creates`: a probe that exits 0 when the path exists and 1 when not. Without: `None`.
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
         self.render(args)?;
-        Ok(creates_check(args))
+        let p = Params::read(args);
+        Ok(creates_check(p.creates, p.chdir))
     }
 }
 

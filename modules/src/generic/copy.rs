@@ -24,7 +24,8 @@
 use std::fmt::Write as _;
 use std::sync::LazyLock;
 
-use super::{FAILED, Words, present, print_unchanged};
+use super::{FAILED, Words, print_unchanged};
+use crate::arg::Arg;
 use crate::args::Args;
 use crate::command::{Command, quote};
 use crate::module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError};
@@ -35,13 +36,16 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CopyModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    file_params(ParamSpec::required(
-        "content",
-        ParamType::String,
-        "The file's exact content (sent on standard input)",
-    ))
-});
+crate::params! {
+    struct Params {
+        content: ParamSpec::required(
+            ParamType::String,
+            "The file's exact content (sent on standard input)",
+        ),
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| file_params(Params::specs()));
 
 impl Module for CopyModule {
     fn name(&self) -> &'static str {
@@ -61,40 +65,40 @@ impl Module for CopyModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        render_file(self.name(), args, "content")
+        render_file(self.name(), args, Params::read(args).content)
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
-        check_file(self.name(), args, "content").map(Some)
+        check_file(self.name(), args, Params::read(args).content).map(Some)
     }
 }
 
-/// The parameters of a file-writing module, `content` being its content parameter.
-pub(super) fn file_params(content: ParamSpec) -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::required(
-            "dest",
-            ParamType::Path,
-            "The file to write on the target host",
-        ),
-        content,
-        ParamSpec::optional(
-            "mode",
+crate::params! {
+    /// `dest`: the file a write makes.
+    struct FileDest {
+        dest: ParamSpec::required(ParamType::Path, "The file to write on the target host"),
+    }
+}
+
+crate::params! {
+    /// `mode`, `owner`, `group`: the file's metadata.
+    struct FileMeta {
+        mode: ParamSpec::optional(
             ParamType::String,
             "Permissions as 3 or 4 octal digits, such as 0644 or 0600",
         )
         .with_default(Value::Str("0644".into())),
-        ParamSpec::optional(
-            "owner",
-            ParamType::String,
-            "User to own the file (name or uid)",
-        ),
-        ParamSpec::optional(
-            "group",
-            ParamType::String,
-            "Group of the file (name or gid)",
-        ),
-    ]
+        owner: ParamSpec::optional(ParamType::String, "User to own the file (name or uid)"),
+        group: ParamSpec::optional(ParamType::String, "Group of the file (name or gid)"),
+    }
+}
+
+/// The parameters of a file write: `dest`, the content parameter(s), then the metadata.
+pub(super) fn file_params(content: Vec<ParamSpec>) -> Vec<ParamSpec> {
+    let mut params = FileDest::specs();
+    params.extend(content);
+    params.extend(FileMeta::specs());
+    params
 }
 
 /// The checked arguments of a file write, shared by its render and its check.
@@ -110,21 +114,29 @@ struct FileArgs<'a> {
 }
 
 impl<'a> FileArgs<'a> {
-    fn new(args: &'a Args, content_arg: &'static str) -> Result<Self, RenderError> {
-        let dest = present(args, "dest").ok_or_else(|| RenderError::new("dest", "is required"))?;
-        let content = present(args, content_arg)
-            .ok_or_else(|| RenderError::new(content_arg, "is required"))?;
+    fn new(args: &'a Args, content_arg: Arg<'a>) -> Result<Self, RenderError> {
+        let p = FileDest::read(args);
+        let dest = p
+            .dest
+            .present()
+            .ok_or_else(|| RenderError::new(p.dest.name(), "is required"))?;
+        let content = content_arg
+            .present()
+            .ok_or_else(|| RenderError::new(content_arg.name(), "is required"))?;
         let dest_text = dest.to_string();
         let (dir, base) = dest_text
             .rsplit_once('/')
             .unwrap_or(("", dest_text.as_str()));
         if matches!(base, "" | "." | "..") {
             return Err(RenderError::new(
-                "dest",
+                p.dest.name(),
                 format!("`{dest_text}` names a directory; give the path of the file to write"),
             ));
         }
-        let mode = present(args, "mode")
+        let m = FileMeta::read(args);
+        let mode = m
+            .mode
+            .present()
             .cloned()
             .unwrap_or_else(|| Value::Str("0644".into()));
         if let Value::Str(text) = &mode
@@ -135,8 +147,8 @@ impl<'a> FileArgs<'a> {
                 format!("expected 3 or 4 octal digits such as 0644 or 755, found `{text}`"),
             ));
         }
-        let owner = present(args, "owner");
-        let group = present(args, "group");
+        let owner = m.owner.present();
+        let group = m.group.present();
         for (name, value) in [("owner", owner), ("group", group)] {
             if let Some(Value::Str(text)) = value
                 && (text.is_empty() || text.contains(':') || text.chars().any(char::is_whitespace))
@@ -174,10 +186,10 @@ impl<'a> FileArgs<'a> {
 }
 
 /// Renders the atomic, compare-first write of `copy` and `template`.
-pub(super) fn render_file(
+pub(super) fn render_file<'a>(
     module: &str,
-    args: &Args,
-    content_arg: &'static str,
+    args: &'a Args,
+    content_arg: Arg<'a>,
 ) -> Result<Vec<Operation>, RenderError> {
     let file = FileArgs::new(args, content_arg)?;
     let mut words = Words::default();
@@ -242,10 +254,10 @@ pub(super) fn render_file(
 ///
 /// An owner (group) matches when it equals the file's uid (gid) or its user (group) name, so
 /// both names and ids work without a lookup.
-pub(super) fn check_file(
+pub(super) fn check_file<'a>(
     module: &str,
-    args: &Args,
-    content_arg: &'static str,
+    args: &'a Args,
+    content_arg: Arg<'a>,
 ) -> Result<Vec<Operation>, RenderError> {
     let file = FileArgs::new(args, content_arg)?;
     let mut words = Words::default();

@@ -11,7 +11,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Words, present};
+use super::Words;
 use crate::args::Args;
 use crate::command::Command;
 use crate::module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError};
@@ -21,20 +21,19 @@ use crate::param::{ParamSpec, ParamType};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FetchModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "path",
-            ParamType::Path,
+crate::params! {
+    struct Params {
+
+        path: ParamSpec::required(ParamType::Path,
             "Absolute path of the file on the host",
         ),
-        ParamSpec::optional(
-            "name",
-            ParamType::String,
+        name: ParamSpec::optional(ParamType::String,
             "The name to keep it under (default: the file's own name)",
         ),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for FetchModule {
     fn name(&self) -> &'static str {
@@ -77,20 +76,21 @@ impl Module for FetchModule {
 
 /// The host path (absolute) and the artifact name (one path component).
 fn target(args: &Args) -> Result<(String, String), RenderError> {
-    let path = args.str("path").unwrap_or_default();
+    let p = Params::read(args);
+    let path = p.path.str().unwrap_or_default();
     if !path.starts_with('/') {
         return Err(RenderError::new(
-            "path",
+            p.path.name(),
             format!("must be absolute, not `{path}`"),
         ));
     }
-    let name = match present(args, "name") {
+    let name = match p.name.present() {
         Some(name) => name.to_string(),
         None => path.rsplit('/').next().unwrap_or_default().to_owned(),
     };
     if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
         return Err(RenderError::new(
-            "name",
+            p.name.name(),
             format!("must be a plain file name, not `{name}`"),
         ));
     }

@@ -11,30 +11,29 @@
 //! dry-run reports that it would run.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
-use super::present;
 use crate::args::Args;
-use crate::module::{Module, Operation, RenderError};
+use crate::module::{Module, Operation, Placement, RenderError};
 use crate::param::{ParamSpec, ParamType};
 
 /// The `manual` module.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ManualModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "instructions",
-            ParamType::String,
+crate::params! {
+    struct Params {
+
+        instructions: ParamSpec::required(ParamType::String,
             "What the operator must do; the first line is the summary",
         ),
-        ParamSpec::optional(
-            "confirm",
-            ParamType::String,
+        confirm: ParamSpec::optional(ParamType::String,
             "Text the operator must confirm before the run continues",
         ),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for ManualModule {
     fn name(&self) -> &'static str {
@@ -49,19 +48,28 @@ impl Module for ManualModule {
         &PARAMS
     }
 
+    fn placement(&self) -> Placement {
+        Placement::Operator
+    }
+
+    fn estimate(&self) -> Duration {
+        Duration::from_secs(300)
+    }
+
     fn idempotent(&self) -> bool {
         false
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        let mut instructions = args.str("instructions").unwrap_or_default();
+        let p = Params::read(args);
+        let mut instructions = p.instructions.str().unwrap_or_default();
         if instructions.trim().is_empty() {
-            return Err(RenderError::new("instructions", "are empty"));
+            return Err(RenderError::new(p.instructions.name(), "are empty"));
         }
-        if let Some(confirm) = present(args, "confirm") {
+        if let Some(confirm) = p.confirm.present() {
             let confirm = confirm.to_string();
             if confirm.trim().is_empty() {
-                return Err(RenderError::new("confirm", "is empty"));
+                return Err(RenderError::new(p.confirm.name(), "is empty"));
             }
             instructions = format!("{}\n\nConfirm: {confirm}", instructions.trim_end());
         }

@@ -15,7 +15,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Words, present};
+use super::Words;
 use crate::args::Args;
 use crate::command::Command;
 use crate::module::{Module, Operation, RenderError};
@@ -31,26 +31,23 @@ const SHELLS: &[&str] = &[
     "sh", "bash", "dash", "ash", "ksh", "mksh", "zsh", "yash", "posh",
 ];
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "source",
-            ParamType::Shell,
+crate::params! {
+    struct Params {
+
+        source: ParamSpec::required(ParamType::Shell,
             "The script body, fed to the interpreter on standard input",
         ),
-        ParamSpec::optional(
-            "interpreter",
-            ParamType::String,
+        interpreter: ParamSpec::optional(ParamType::String,
             "The program that runs the body: one word, a name in PATH or an absolute path",
         )
         .with_default(Value::Str("sh".into())),
-        ParamSpec::optional(
-            "args",
-            ParamType::List(Box::new(ParamType::String)),
+        args: ParamSpec::optional(ParamType::List(Box::new(ParamType::String)),
             "Arguments for the script (`$1`... in a shell, `sys.argv[1:]` in Python)",
         ),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for ScriptModule {
     fn name(&self) -> &'static str {
@@ -70,18 +67,24 @@ impl Module for ScriptModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        let source =
-            present(args, "source").ok_or_else(|| RenderError::new("source", "is required"))?;
+        let p = Params::read(args);
+        let source = p
+            .source
+            .present()
+            .ok_or_else(|| RenderError::new(p.source.name(), "is required"))?;
         if source.as_str().is_some_and(|text| text.trim().is_empty()) {
-            return Err(RenderError::new("source", "the script body is empty"));
+            return Err(RenderError::new(
+                p.source.name(),
+                "the script body is empty",
+            ));
         }
         let default = Value::Str("sh".into());
-        let interpreter = present(args, "interpreter").unwrap_or(&default);
+        let interpreter = p.interpreter.present().unwrap_or(&default);
         if let Value::Str(name) = interpreter
             && (name.is_empty() || name.starts_with('-') || name.chars().any(char::is_whitespace))
         {
             return Err(RenderError::new(
-                "interpreter",
+                p.interpreter.name(),
                 format!(
                     "must be a single word such as `bash` or `/usr/bin/python3`, found `{name}`; \
                      put options in the script itself"
@@ -98,7 +101,7 @@ impl Module for ScriptModule {
         } else {
             line.push("-".to_owned());
         }
-        match present(args, "args") {
+        match p.args.present() {
             Some(Value::List(items)) => line.extend(items.iter().map(|v| words.word(v))),
             Some(other) => line.push(words.word(other)),
             None => {}

@@ -13,7 +13,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Words, creates_check, preamble, present};
+use super::{Words, creates_check, preamble};
 use crate::args::Args;
 use crate::command::Command;
 use crate::module::{Module, Operation, RenderError};
@@ -24,21 +24,20 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ShellModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "cmd",
-            ParamType::Shell,
+crate::params! {
+    struct Params {
+
+        cmd: ParamSpec::required(ParamType::Shell,
             "Shell source run with `sh -c`; interpolated values are quoted by the engine",
         ),
-        ParamSpec::optional("chdir", ParamType::Path, "Directory to run in"),
-        ParamSpec::optional(
-            "creates",
-            ParamType::Path,
+        chdir: ParamSpec::optional(ParamType::Path, "Directory to run in"),
+        creates: ParamSpec::optional(ParamType::Path,
             "Skip the command when this path exists (a relative path is inside `chdir`)",
         ),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for ShellModule {
     fn name(&self) -> &'static str {
@@ -58,12 +57,16 @@ impl Module for ShellModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        let cmd = present(args, "cmd").ok_or_else(|| RenderError::new("cmd", "is required"))?;
+        let p = Params::read(args);
+        let cmd = p
+            .cmd
+            .present()
+            .ok_or_else(|| RenderError::new(p.cmd.name(), "is required"))?;
         if cmd.as_str().is_some_and(|text| text.trim().is_empty()) {
-            return Err(RenderError::new("cmd", "is empty"));
+            return Err(RenderError::new(p.cmd.name(), "is empty"));
         }
         let mut words = Words::default();
-        let mut script = preamble(&mut words, present(args, "chdir"), present(args, "creates"));
+        let mut script = preamble(&mut words, p.chdir.present(), p.creates.present());
         let command = match cmd {
             Value::Secret(_) => {
                 script.push_str("sh -s");
@@ -84,7 +87,8 @@ impl Module for ShellModule {
     /// With `creates`: whether the path exists, as in `command`. Without: `None`.
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
         self.render(args)?;
-        Ok(creates_check(args))
+        let p = Params::read(args);
+        Ok(creates_check(p.creates, p.chdir))
     }
 }
 

@@ -17,13 +17,16 @@ use crate::param::{ParamSpec, ParamType};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TemplateModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    file_params(ParamSpec::required(
-        "template",
-        ParamType::String,
-        "The file's content as a template; the engine renders it before the write",
-    ))
-});
+crate::params! {
+    struct Params {
+        template: ParamSpec::required(
+            ParamType::String,
+            "The file's content as a template; the engine renders it before the write",
+        ),
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| file_params(Params::specs()));
 
 impl Module for TemplateModule {
     fn name(&self) -> &'static str {
@@ -43,11 +46,11 @@ impl Module for TemplateModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        render_file(self.name(), args, "template")
+        render_file(self.name(), args, Params::read(args).template)
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
-        check_file(self.name(), args, "template").map(Some)
+        check_file(self.name(), args, Params::read(args).template).map(Some)
     }
 }
 

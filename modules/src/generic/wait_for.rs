@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use super::{Words, present};
+use super::Words;
 use crate::args::Args;
 use crate::command::{Command, quote};
 use crate::module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError};
@@ -36,48 +36,36 @@ use crate::value::{Value, format_duration};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WaitForModule;
 
-/// The conditions, exactly one of which a step sets.
-const CONDITIONS: [&str; 4] = ["port", "path", "path_absent", "command"];
-
 const DEFAULT_HOST: &str = "127.0.0.1";
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::optional(
-            "port",
-            ParamType::Int,
+crate::params! {
+    struct Params {
+
+        port: ParamSpec::optional(ParamType::Int,
             "Wait until this TCP port accepts connections",
         ),
-        ParamSpec::optional(
-            "host",
-            ParamType::String,
+        host: ParamSpec::optional(ParamType::String,
             "The host whose `port` to try, from the target host (default 127.0.0.1)",
         ),
-        ParamSpec::optional("path", ParamType::Path, "Wait until this path exists"),
-        ParamSpec::optional(
-            "path_absent",
-            ParamType::Path,
+        path: ParamSpec::optional(ParamType::Path, "Wait until this path exists"),
+        path_absent: ParamSpec::optional(ParamType::Path,
             "Wait until this path does not exist",
         ),
-        ParamSpec::optional(
-            "command",
-            ParamType::Shell,
+        command: ParamSpec::optional(ParamType::Shell,
             "Wait until this shell command exits 0",
         ),
-        ParamSpec::optional(
-            "timeout",
-            ParamType::Duration,
+        timeout: ParamSpec::optional(ParamType::Duration,
             "How long to wait before failing",
         )
         .with_default(Value::Duration(Duration::from_secs(300))),
-        ParamSpec::optional(
-            "interval",
-            ParamType::Duration,
+        interval: ParamSpec::optional(ParamType::Duration,
             "How long to sleep between checks",
         )
         .with_default(Value::Duration(Duration::from_secs(2))),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for WaitForModule {
     fn name(&self) -> &'static str {
@@ -90,6 +78,10 @@ impl Module for WaitForModule {
 
     fn params(&self) -> &[ParamSpec] {
         &PARAMS
+    }
+
+    fn estimate(&self) -> Duration {
+        Duration::from_secs(30)
     }
 
     fn idempotent(&self) -> bool {
@@ -170,9 +162,11 @@ struct Wait {
 
 impl Wait {
     fn new(args: &Args) -> Result<Self, RenderError> {
-        let given: Vec<(&'static str, &Value)> = CONDITIONS
+        let p = Params::read(args);
+        // The conditions, exactly one of which a step sets.
+        let given: Vec<(&'static str, &Value)> = [p.port, p.path, p.path_absent, p.command]
             .into_iter()
-            .filter_map(|name| present(args, name).map(|value| (name, value)))
+            .filter_map(|arg| arg.present().map(|value| (arg.name(), value)))
             .collect();
         let (condition, value) = match given.as_slice() {
             [one] => *one,
@@ -190,31 +184,34 @@ impl Wait {
                 ));
             }
         };
-        if condition != "port" && present(args, "host").is_some() {
-            return Err(RenderError::new("host", "only applies to `port`"));
+        if condition != "port" && p.host.present().is_some() {
+            return Err(RenderError::new(p.host.name(), "only applies to `port`"));
         }
-        let timeout = args.duration("timeout").unwrap_or(Duration::from_secs(300));
-        let interval = args.duration("interval").unwrap_or(Duration::from_secs(2));
+        let timeout = p.timeout.duration().unwrap_or(Duration::from_secs(300));
+        let interval = p.interval.duration().unwrap_or(Duration::from_secs(2));
         if interval.is_zero() {
-            return Err(RenderError::new("interval", "must be longer than 0s"));
+            return Err(RenderError::new(
+                p.interval.name(),
+                "must be longer than 0s",
+            ));
         }
 
         let mut words = Words::default();
         let (test, waiting_for, bounded) = match condition {
             "port" => {
-                if let Some(port) = args.int("port").filter(|p| !(1..=65_535).contains(p)) {
+                if let Some(port) = p.port.int().filter(|p| !(1..=65_535).contains(p)) {
                     return Err(RenderError::new(
-                        "port",
+                        p.port.name(),
                         format!("expected a TCP port from 1 to 65535, found {port}"),
                     ));
                 }
                 let default_host = Value::Str(DEFAULT_HOST.into());
-                let host = present(args, "host").unwrap_or(&default_host);
+                let host = p.host.present().unwrap_or(&default_host);
                 if let Value::Str(text) = host
                     && (text.is_empty() || text.contains('/') || text.contains(char::is_whitespace))
                 {
                     return Err(RenderError::new(
-                        "host",
+                        p.host.name(),
                         format!("expected a host name or address, found `{text}`"),
                     ));
                 }

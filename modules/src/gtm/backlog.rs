@@ -25,6 +25,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use super::{Env, lines, one, secs, tool, with_env};
+use crate::arg::Arg;
 use crate::args::Args;
 use crate::command::quote;
 use crate::module::{Module, Operation, RenderError};
@@ -49,19 +50,19 @@ pub(crate) const PARSE_RECEIVER: &str = r#"rb_parse_receiver() {
     rb_fail "no backlog in the output of mupip -receiver -showbacklog: $(printf '%s\n' "$rb_bl" | tail -n 1)"
 }"#;
 
-fn secondary(args: &Args) -> Result<Vec<String>, RenderError> {
-    match args.str("secondary_instance") {
+fn secondary(arg: Arg<'_>) -> Result<Vec<String>, RenderError> {
+    match arg.str() {
         Some(name) => {
-            super::check_name("secondary_instance", &name, 15)?;
+            super::check_name(arg.name(), &name, 15)?;
             Ok(vec![format!("-instsecondary={name}")])
         }
         None => Ok(vec![]),
     }
 }
 
-fn secondary_param() -> ParamSpec {
+fn secondary_param(name: &'static str) -> ParamSpec {
     ParamSpec::optional(
-        "secondary_instance",
+        name,
         ParamType::String,
         "-instsecondary: only the Source Server replicating to this instance",
     )
@@ -70,17 +71,19 @@ fn secondary_param() -> ParamSpec {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BacklogModule;
 
-static BACKLOG_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        ParamSpec::optional(
-            "side",
-            ParamType::Enum(&["source", "receiver"]),
+crate::params! {
+    struct BacklogParams {
+
+        side: ParamSpec::optional(ParamType::Enum(&["source", "receiver"]),
             "The Source Server's backlog (originating) or the Receiver Server's (replicating)",
         )
         .with_default(Value::Str("source".into())),
-        secondary_param(),
-    ])
-});
+        secondary_instance: secondary_param(),
+    }
+}
+
+static BACKLOG_PARAMS: LazyLock<Vec<ParamSpec>> =
+    LazyLock::new(|| with_env(BacklogParams::specs()));
 
 impl Module for BacklogModule {
     fn name(&self) -> &'static str {
@@ -100,11 +103,12 @@ impl Module for BacklogModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = BacklogParams::read(args);
         let env = Env::new(args)?;
-        let body = if args.str("side").as_deref() == Some("receiver") {
-            if args.str("secondary_instance").is_some() {
+        let body = if p.side.str().as_deref() == Some("receiver") {
+            if p.secondary_instance.str().is_some() {
                 return Err(RenderError::new(
-                    "secondary_instance",
+                    p.secondary_instance.name(),
                     "only applies to `side: source`",
                 ));
             }
@@ -123,7 +127,7 @@ impl Module for BacklogModule {
                 "-source".to_owned(),
                 "-showbacklog".to_owned(),
             ];
-            words.extend(secondary(args)?);
+            words.extend(secondary(p.secondary_instance)?);
             [
                 PARSE_SOURCE.to_owned(),
                 format!("rb_run {}", tool("mupip", &words)),
@@ -144,27 +148,26 @@ impl Module for BacklogModule {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WaitBacklogModule;
 
-static WAIT_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        secondary_param(),
-        ParamSpec::optional(
-            "measure",
-            ParamType::Enum(&["acknowledged", "sent"]),
+crate::params! {
+    struct WaitParams {
+
+        secondary_instance: secondary_param(),
+        measure: ParamSpec::optional(ParamType::Enum(&["acknowledged", "sent"]),
             "Wait until the replicating instance acknowledged everything, or until everything was sent",
         )
         .with_default(Value::Str("acknowledged".into())),
-        ParamSpec::optional(
-            "max_backlog",
-            ParamType::Int,
+        max_backlog: ParamSpec::optional(ParamType::Int,
             "Pass when the backlog is at most this many transactions (default 0). Under a live application the acknowledged backlog is rarely 0: acknowledgements come with the heartbeat; a gate before a freeze can accept a few, the -zerobacklog stop inside the freeze confirms zero",
         )
         .with_default(Value::Int(0)),
-        ParamSpec::optional("timeout", ParamType::Duration, "How long to wait before failing")
+        timeout: ParamSpec::optional(ParamType::Duration, "How long to wait before failing")
             .with_default(Value::Duration(Duration::from_secs(300))),
-        ParamSpec::optional("interval", ParamType::Duration, "How long to sleep between checks")
+        interval: ParamSpec::optional(ParamType::Duration, "How long to sleep between checks")
             .with_default(Value::Duration(Duration::from_secs(2))),
-    ])
-});
+    }
+}
+
+static WAIT_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(WaitParams::specs()));
 
 struct Wait {
     env: Env,
@@ -174,18 +177,19 @@ struct Wait {
 
 impl Wait {
     fn new(args: &Args) -> Result<Self, RenderError> {
+        let p = WaitParams::read(args);
         let env = Env::new(args)?;
         let mut words = vec![
             "replicate".to_owned(),
             "-source".to_owned(),
             "-showbacklog".to_owned(),
         ];
-        words.extend(secondary(args)?);
-        let max = args.int("max_backlog").unwrap_or(0);
+        words.extend(secondary(p.secondary_instance)?);
+        let max = p.max_backlog.int().unwrap_or(0);
         if max < 0 {
-            return Err(RenderError::new("max_backlog", "must be 0 or more"));
+            return Err(RenderError::new(p.max_backlog.name(), "must be 0 or more"));
         }
-        let zero = if args.str("measure").as_deref() == Some("sent") {
+        let zero = if p.measure.str().as_deref() == Some("sent") {
             format!("[ \"$rb_unsent\" -le {max} ]")
         } else {
             format!("[ \"$rb_backlog\" -le {max} ]")
@@ -224,11 +228,15 @@ impl Module for WaitBacklogModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = WaitParams::read(args);
         let w = Wait::new(args)?;
-        let timeout = secs(args, "timeout", 300);
-        let interval = args.duration("interval").unwrap_or(Duration::from_secs(2));
+        let timeout = secs(p.timeout, 300);
+        let interval = p.interval.duration().unwrap_or(Duration::from_secs(2));
         if interval.is_zero() {
-            return Err(RenderError::new("interval", "must be longer than 0s"));
+            return Err(RenderError::new(
+                p.interval.name(),
+                "must be longer than 0s",
+            ));
         }
         let body = [
             PARSE_SOURCE.to_owned(),

@@ -28,19 +28,22 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BackupModule;
 
-static BACKUP_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        ParamSpec::required("backup_dir", ParamType::Path, "Where the backup goes (created)"),
-        ParamSpec::optional("database", ParamType::Bool, "Back up the database files too (false: only the instance file, as backup_repl)")
+crate::params! {
+    struct BackupParams {
+
+        backup_dir: ParamSpec::required(ParamType::Path, "Where the backup goes (created)"),
+        database: ParamSpec::optional(ParamType::Bool, "Back up the database files too (false: only the instance file, as backup_repl)")
             .with_default(Value::Bool(true)),
-        ParamSpec::optional("regions", ParamType::String, "The regions to back up")
+        regions: ParamSpec::optional(ParamType::String, "The regions to back up")
             .with_default(Value::Str("*".into())),
-        ParamSpec::optional("newjnlfile", ParamType::Enum(&["prevlink", "noprevlink", "nonewjnlfile"]), "-newjnlfile=prevlink (default), -newjnlfile=noprevlink or -nonewjnlfile")
+        newjnlfile: ParamSpec::optional(ParamType::Enum(&["prevlink", "noprevlink", "nonewjnlfile"]), "-newjnlfile=prevlink (default), -newjnlfile=noprevlink or -nonewjnlfile")
             .with_default(Value::Str("prevlink".into())),
-        ParamSpec::optional("bkupdbjnl", ParamType::Enum(&["disable", "off", "keep"]), "-bkupdbjnl=disable (default: scrub journal information from the backup), off, or keep (no qualifier)")
+        bkupdbjnl: ParamSpec::optional(ParamType::Enum(&["disable", "off", "keep"]), "-bkupdbjnl=disable (default: scrub journal information from the backup), off, or keep (no qualifier)")
             .with_default(Value::Str("disable".into())),
-    ])
-});
+    }
+}
+
+static BACKUP_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(BackupParams::specs()));
 
 impl Module for BackupModule {
     fn name(&self) -> &'static str {
@@ -60,26 +63,28 @@ impl Module for BackupModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = BackupParams::read(args);
         let env = Env::new(args)?;
-        let dir = args
-            .str("backup_dir")
+        let dir = p
+            .backup_dir
+            .str()
             .unwrap_or_default()
             .trim_end_matches('/')
             .to_owned();
         let repl = format!("{dir}/gtm.repl");
         let mut words = vec!["backup".to_owned(), format!("-replinstance={repl}")];
-        if args.bool("database") != Some(false) {
-            match args.str("newjnlfile").as_deref() {
+        if p.database.bool() != Some(false) {
+            match p.newjnlfile.str().as_deref() {
                 Some("noprevlink") => words.push("-newjnlfile=noprevlink".to_owned()),
                 Some("nonewjnlfile") => words.push("-nonewjnlfile".to_owned()),
                 _ => words.push("-newjnlfile=prevlink".to_owned()),
             }
-            match args.str("bkupdbjnl").as_deref() {
+            match p.bkupdbjnl.str().as_deref() {
                 Some("off") => words.push("-bkupdbjnl=off".to_owned()),
                 Some("keep") => {}
                 _ => words.push("-bkupdbjnl=disable".to_owned()),
             }
-            words.push(args.str("regions").unwrap_or_else(|| "*".into()));
+            words.push(p.regions.str().unwrap_or_else(|| "*".into()));
             words.push(dir.clone());
         }
         let body = [
@@ -102,21 +107,21 @@ impl Module for BackupModule {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RestoreModule;
 
-static RESTORE_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        ParamSpec::required(
-            "backup_dir",
-            ParamType::Path,
+crate::params! {
+    struct RestoreParams {
+
+        backup_dir: ParamSpec::required(ParamType::Path,
             "The backup made by gtm.backup",
         ),
-        ParamSpec::optional(
-            "instance_file",
-            ParamType::Bool,
+        instance_file: ParamSpec::optional(ParamType::Bool,
             "Also install the backed-up instance file, renamed to `instance`",
         )
         .with_default(Value::Bool(true)),
-    ])
-});
+    }
+}
+
+static RESTORE_PARAMS: LazyLock<Vec<ParamSpec>> =
+    LazyLock::new(|| with_env(RestoreParams::specs()));
 
 impl Module for RestoreModule {
     fn name(&self) -> &'static str {
@@ -136,8 +141,9 @@ impl Module for RestoreModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = RestoreParams::read(args);
         let env = Env::new(args)?;
-        let dir = args.str("backup_dir").unwrap_or_default();
+        let dir = p.backup_dir.str().unwrap_or_default();
         let mut body = vec![
             format!("rb_b={}", quote(&dir)),
             open_ipc(),
@@ -148,7 +154,7 @@ impl Module for RestoreModule {
             "  cp \"$rb_b/${rb_f##*/}\" \"$rb_f.rbtmp\" && mv \"$rb_f.rbtmp\" \"$rb_f\" || rb_fail \"cannot restore $rb_f\"".to_owned(),
             "done".to_owned(),
         ];
-        if args.bool("instance_file") != Some(false) {
+        if p.instance_file.bool() != Some(false) {
             body.push("cp \"$rb_b/gtm.repl\" \"$gtm_repl_instance\" || rb_fail \"cannot install the instance file\"".to_owned());
             body.push(format!(
                 "rb_run {} \"$gtm_repl_instance\"",
@@ -169,22 +175,25 @@ impl Module for RestoreModule {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EditInstanceModule;
 
-static EDIT_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        ParamSpec::required("name", ParamType::String, "The new instance name"),
-        ParamSpec::optional(
-            "file",
-            ParamType::Path,
+crate::params! {
+    struct EditParams {
+
+        name: ParamSpec::required(ParamType::String, "The new instance name"),
+        file: ParamSpec::optional(ParamType::Path,
             "The instance file (default: the instance's, gtm_repl_instance)",
         ),
-    ])
-});
+    }
+}
+
+static EDIT_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(EditParams::specs()));
 
 fn edit_parts(args: &Args) -> Result<(String, String), RenderError> {
-    let name = args.str("name").unwrap_or_default();
+    let p = EditParams::read(args);
+    let name = p.name.str().unwrap_or_default();
     check_name("name", &name, 15)?;
-    let file = args
-        .str("file")
+    let file = p
+        .file
+        .str()
         .map_or_else(|| "\"$gtm_repl_instance\"".to_owned(), |f| quote(&f));
     Ok((name, file))
 }

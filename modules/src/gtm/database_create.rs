@@ -21,20 +21,19 @@ use crate::param::{ParamSpec, ParamType};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DatabaseCreateModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        ParamSpec::optional(
-            "regions",
-            ParamType::List(Box::new(ParamType::String)),
+crate::params! {
+    struct Params {
+
+        regions: ParamSpec::optional(ParamType::List(Box::new(ParamType::String)),
             "Extra regions besides DEFAULT; region R lives in DIR/r.dat",
         ),
-        ParamSpec::optional(
-            "names",
-            ParamType::Map(Box::new(ParamType::String)),
+        names: ParamSpec::optional(ParamType::Map(Box::new(ParamType::String)),
             "Global names mapped to extra regions (`A*: AREG`)",
         ),
-    ])
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(Params::specs()));
 
 /// The layout: GDE command lines and the `(region, file)` pairs.
 struct Layout {
@@ -43,16 +42,17 @@ struct Layout {
 }
 
 fn layout(env: &Env, args: &Args) -> Result<Layout, RenderError> {
+    let p = Params::read(args);
     let default = format!("{}/gtm.dat", env.dir);
     let mut gde = vec![format!("change -segment DEFAULT -file_name={default}")];
     let mut files = vec![("DEFAULT".to_owned(), default)];
     let mut regions = Vec::new();
-    for region in args.list("regions").unwrap_or_default() {
+    for region in p.regions.list().unwrap_or_default() {
         let name = region.to_string().to_uppercase();
         check_name("regions", &name, 31)?;
         if name == "DEFAULT" || regions.contains(&name) {
             return Err(RenderError::new(
-                "regions",
+                p.regions.name(),
                 format!("`{name}` is given twice"),
             ));
         }
@@ -62,7 +62,7 @@ fn layout(env: &Env, args: &Args) -> Result<Layout, RenderError> {
         files.push((name.clone(), file));
         regions.push(name);
     }
-    for (global, region) in args.map("names").into_iter().flatten() {
+    for (global, region) in p.names.map().into_iter().flatten() {
         let region = region.to_string().to_uppercase();
         let valid = global.starts_with(|c: char| c == '%' || c.is_ascii_alphabetic())
             && global.chars().skip(1).all(|c| {
@@ -75,13 +75,13 @@ fn layout(env: &Env, args: &Args) -> Result<Layout, RenderError> {
             });
         if !valid {
             return Err(RenderError::new(
-                "names",
+                p.names.name(),
                 format!("`{global}` is not a global name"),
             ));
         }
         if region != "DEFAULT" && !regions.contains(&region) {
             return Err(RenderError::new(
-                "names",
+                p.names.name(),
                 format!("`{global}` maps to `{region}`, which is not in `regions`"),
             ));
         }

@@ -22,13 +22,15 @@ pub struct HealthModule;
 
 const REQUIREMENTS: &[&str] = &["source", "active", "passive", "receiver", "update"];
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![ParamSpec::optional(
-        "require",
-        ParamType::List(Box::new(ParamType::Enum(REQUIREMENTS))),
+crate::params! {
+    struct Params {
+require: ParamSpec::optional(ParamType::List(Box::new(ParamType::Enum(REQUIREMENTS))),
         "Fail unless these are alive: source, active, passive, receiver, update",
-    )])
-});
+    ),
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(Params::specs()));
 
 /// The shell test of one requirement, after `rb_source_health` and `rb_receiver_health`.
 fn test(requirement: &str) -> &'static str {
@@ -42,7 +44,9 @@ fn test(requirement: &str) -> &'static str {
 }
 
 fn requirements(args: &Args) -> Vec<String> {
-    args.list("require")
+    let p = Params::read(args);
+    p.require
+        .list()
         .unwrap_or_default()
         .iter()
         .map(ToString::to_string)

@@ -17,29 +17,26 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JournalModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        ParamSpec::optional("region", ParamType::String, "The region, or `*` for all")
+crate::params! {
+    struct Params {
+
+        region: ParamSpec::optional(ParamType::String, "The region, or `*` for all")
             .with_default(Value::Str("DEFAULT".into())),
-        ParamSpec::optional(
-            "file",
-            ParamType::Path,
+        file: ParamSpec::optional(ParamType::Path,
             "The journal file (filename=); only with one region",
         ),
-        ParamSpec::optional(
-            "before_images",
-            ParamType::Bool,
+        before_images: ParamSpec::optional(ParamType::Bool,
             "Before-image journaling (needed for rollback)",
         )
         .with_default(Value::Bool(true)),
-        ParamSpec::optional(
-            "noprevjnlfile",
-            ParamType::Bool,
+        noprevjnlfile: ParamSpec::optional(ParamType::Bool,
             "Cut the link to the previous journal generation",
         )
         .with_default(Value::Bool(true)),
-    ])
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(Params::specs()));
 
 impl Module for JournalModule {
     fn name(&self) -> &'static str {
@@ -59,28 +56,29 @@ impl Module for JournalModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = Params::read(args);
         let env = Env::new(args)?;
-        let region = args.str("region").unwrap_or_else(|| "DEFAULT".into());
+        let region = p.region.str().unwrap_or_else(|| "DEFAULT".into());
         if region != "*" {
             check_name("region", &region, 31)?;
         }
         let mut journal = String::from("-journal=enable,on,");
-        journal.push_str(if args.bool("before_images") == Some(false) {
+        journal.push_str(if p.before_images.bool() == Some(false) {
             "nobefore_images"
         } else {
             "before_images"
         });
-        if let Some(file) = args.str("file") {
+        if let Some(file) = p.file.str() {
             if region == "*" {
                 return Err(RenderError::new(
-                    "file",
+                    p.file.name(),
                     "one journal file cannot serve every region",
                 ));
             }
             let _ = write!(journal, ",filename={file}");
         }
         let mut words = vec!["set".to_owned(), journal];
-        if args.bool("noprevjnlfile") != Some(false) {
+        if p.noprevjnlfile.bool() != Some(false) {
             words.push("-noprevjnlfile".to_owned());
         }
         words.extend(["-region".to_owned(), region]);

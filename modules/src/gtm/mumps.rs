@@ -19,27 +19,24 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MumpsModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        ParamSpec::required(
-            "code",
-            ParamType::String,
+crate::params! {
+    struct Params {
+
+        code: ParamSpec::required(ParamType::String,
             "M code, one line (run with %XCMD)",
         ),
-        ParamSpec::optional(
-            "json",
-            ParamType::Bool,
+        json: ParamSpec::optional(ParamType::Bool,
             "Print the output as {\"output\": ...}",
         )
         .with_default(Value::Bool(false)),
-        ParamSpec::optional(
-            "read_only",
-            ParamType::Bool,
+        read_only: ParamSpec::optional(ParamType::Bool,
             "The code only reads: run it as a probe",
         )
         .with_default(Value::Bool(false)),
-    ])
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(Params::specs()));
 
 /// Escapes `$1` (several lines) as the body of a JSON string.
 pub(crate) const JSON_TEXT: &str = r#"rb_json_text() { printf '%s' "$1" | tr -d '\000-\010\013-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' | awk 'BEGIN { ORS = "" } { if (NR > 1) print "\\n"; print }'; }"#;
@@ -62,10 +59,14 @@ impl Module for MumpsModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = Params::read(args);
         let env = Env::new(args)?;
-        let code = args.str("code").unwrap_or_default();
+        let code = p.code.str().unwrap_or_default();
         if code.trim().is_empty() || code.contains('\n') {
-            return Err(RenderError::new("code", "must be one non-empty line of M"));
+            return Err(RenderError::new(
+                p.code.name(),
+                "must be one non-empty line of M",
+            ));
         }
         let mut body = vec![
             JSON_TEXT.to_owned(),
@@ -76,21 +77,22 @@ impl Module for MumpsModule {
             "rb_gerr=$(printf '%s\\n%s\\n' \"$rb_o\" \"$rb_err\" | grep -E '%[A-Z]+-[EF]-' | head -n 3 | tr '\\n' ' ')".to_owned(),
             "if [ \"$rb_rc\" -ne 0 ] || [ -n \"$rb_gerr\" ]; then [ -z \"$rb_o\" ] || printf '%s\\n' \"$rb_o\" >&2; rb_fail \"mumps failed (exit $rb_rc): $rb_gerr\"; fi".to_owned(),
         ];
-        if args.bool("json") == Some(true) {
+        if p.json.bool() == Some(true) {
             body.push("case $rb_o in ''|-|-0*|0?*|*[!0-9-]*|?*-*) printf '{\"output\": \"%s\"}\\n' \"$(rb_json_text \"$rb_o\")\" ;; *) printf '{\"output\": %s}\\n' \"$rb_o\" ;; esac".to_owned());
         } else {
             body.push("[ -z \"$rb_o\" ] || printf '%s\\n' \"$rb_o\"".to_owned());
         }
         let mut cmd = env.command(self.name(), &lines(&body));
-        if args.bool("read_only") == Some(true) {
+        if p.read_only.bool() == Some(true) {
             cmd = env.query(self.name(), &lines(&body));
         }
         Ok(one(cmd))
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
+        let p = Params::read(args);
         self.render(args)?;
-        if args.bool("read_only") == Some(true) {
+        if p.read_only.bool() == Some(true) {
             let env = Env::new(args)?;
             return Ok(Some(one(env.probe(self.name(), 2, "exit 0"))));
         }

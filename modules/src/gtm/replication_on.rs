@@ -21,38 +21,36 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReplicationOnModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        ParamSpec::optional(
-            "supplementary",
-            ParamType::Bool,
+crate::params! {
+    struct Params {
+
+        supplementary: ParamSpec::optional(ParamType::Bool,
             "Create a supplementary instance file (-supplementary), for an SI replicating instance",
         )
         .with_default(Value::Bool(false)),
-        ParamSpec::optional(
-            "replace",
-            ParamType::Bool,
+        replace: ParamSpec::optional(ParamType::Bool,
             "Recreate the instance file even if it exists (GT.M keeps a backup of the old one)",
         )
         .with_default(Value::Bool(false)),
-        ParamSpec::optional(
-            "journal_dir",
-            ParamType::Path,
+        journal_dir: ParamSpec::optional(ParamType::Path,
             "Directory of the journal files of regions whose journaling is turned on (REGION.mjl); default: GT.M's default, next to the database file",
         ),
-    ])
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(Params::specs()));
 
 fn create_instance(env: &Env, args: &Args) -> String {
+    let p = Params::read(args);
     let mut words = vec![
         "replicate".to_owned(),
         "-instance_create".to_owned(),
         format!("-name={}", env.instance),
     ];
-    if args.bool("supplementary") == Some(true) {
+    if p.supplementary.bool() == Some(true) {
         words.push("-supplementary".to_owned());
     }
-    if args.bool("replace") != Some(true) {
+    if p.replace.bool() != Some(true) {
         words.push("-noreplace".to_owned());
     }
     run("mupip", words)
@@ -76,15 +74,16 @@ impl Module for ReplicationOnModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = Params::read(args);
         let env = Env::new(args)?;
-        let journal = match args.str("journal_dir") {
+        let journal = match p.journal_dir.str() {
             Some(dir) => format!(
                 "-journal=enable,on,before,file={}/$(printf '%s' \"$rb_r\" | tr 'A-Z' 'a-z').mjl",
                 quote(dir.trim_end_matches('/'))
             ),
             None => "-journal=enable,on,before".to_owned(),
         };
-        let instance = if args.bool("replace") == Some(true) {
+        let instance = if p.replace.bool() == Some(true) {
             format!("{}; rb_changed=1", create_instance(&env, args))
         } else {
             format!(
@@ -110,6 +109,7 @@ impl Module for ReplicationOnModule {
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
+        let p = Params::read(args);
         let env = Env::new(args)?;
         let mut body = vec![
             "[ -f \"$gtm_repl_instance\" ] || exit 1".to_owned(),
@@ -118,7 +118,7 @@ impl Module for ReplicationOnModule {
             "for rb_r in $rb_list; do rb_replicated \"$(rb_fhead \"$rb_r\")\" || exit 1; done"
                 .to_owned(),
         ];
-        if args.bool("replace") == Some(true) {
+        if p.replace.bool() == Some(true) {
             body = vec!["exit 1".to_owned()];
         }
         body.push("exit 0".to_owned());

@@ -21,7 +21,13 @@ use crate::param::ParamSpec;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RoleModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(vec![]));
+crate::params! {
+    struct Params {
+,
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(Params::specs()));
 
 impl Module for RoleModule {
     fn name(&self) -> &'static str {

@@ -31,48 +31,37 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RollbackModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        ParamSpec::optional(
-            "fetchresync",
-            ParamType::Int,
+crate::params! {
+    struct Params {
+
+        fetchresync: ParamSpec::optional(ParamType::Int,
             "-fetchresync=PORT: get the resync point from the new originating instance's Source Server on this port",
         ),
-        ParamSpec::optional(
-            "direction",
-            ParamType::Enum(&["backward", "forward"]),
+        direction: ParamSpec::optional(ParamType::Enum(&["backward", "forward"]),
             "-backward (the switchover) or -forward",
         )
         .with_default(Value::Str("backward".into())),
-        ParamSpec::optional(
-            "resync",
-            ParamType::Int,
+        resync: ParamSpec::optional(ParamType::Int,
             "-resync=SEQNO: roll back to this journal sequence number instead",
         ),
-        ParamSpec::optional(
-            "online",
-            ParamType::Bool,
+        online: ParamSpec::optional(ParamType::Bool,
             "-online: roll back while processes are attached",
         )
         .with_default(Value::Bool(false)),
-        ParamSpec::optional(
-            "lost_file",
-            ParamType::Path,
+        lost_file: ParamSpec::optional(ParamType::Path,
             "-losttrans: default DIR/gtm.lost",
         ),
-        ParamSpec::optional(
-            "broken_file",
-            ParamType::Path,
+        broken_file: ParamSpec::optional(ParamType::Path,
             "-brokentrans: default DIR/gtm.broken",
         ),
-        ParamSpec::optional(
-            "print_extract",
-            ParamType::Bool,
+        print_extract: ParamSpec::optional(ParamType::Bool,
             "Add the lost-transaction file's text to the JSON as `extract`",
         )
         .with_default(Value::Bool(false)),
-    ])
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(Params::specs()));
 
 /// Parses the lost-transaction file `$1` into `rb_counts` (JSON members).
 pub(crate) const COUNT_LOST: &str = r#"rb_count_lost() {
@@ -100,31 +89,34 @@ impl Module for RollbackModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = Params::read(args);
         let env = Env::new(args)?;
-        let lost = args
-            .str("lost_file")
+        let lost = p
+            .lost_file
+            .str()
             .unwrap_or_else(|| format!("{}/gtm.lost", env.dir));
-        let broken = args
-            .str("broken_file")
+        let broken = p
+            .broken_file
+            .str()
             .unwrap_or_else(|| format!("{}/gtm.broken", env.dir));
         let mut words = vec!["journal".to_owned(), "-rollback".to_owned()];
         words.push(format!(
             "-{}",
-            args.str("direction").unwrap_or_else(|| "backward".into())
+            p.direction.str().unwrap_or_else(|| "backward".into())
         ));
-        if let Some(p) = port(args, "fetchresync")? {
-            if args.int("resync").is_some() {
+        if let Some(fetch) = port(p.fetchresync)? {
+            if p.resync.int().is_some() {
                 return Err(RenderError::new(
-                    "resync",
+                    p.resync.name(),
                     "cannot be combined with `fetchresync`",
                 ));
             }
-            words.push(format!("-fetchresync={p}"));
+            words.push(format!("-fetchresync={fetch}"));
         }
-        if let Some(seqno) = args.int("resync") {
+        if let Some(seqno) = p.resync.int() {
             words.push(format!("-resync={seqno}"));
         }
-        if args.bool("online") == Some(true) {
+        if p.online.bool() == Some(true) {
             words.push("-online".to_owned());
         }
         words.push(format!("-losttrans={lost}"));
@@ -144,7 +136,7 @@ impl Module for RollbackModule {
             "[ -f \"$rb_lost\" ] || : > \"$rb_lost\"".to_owned(),
             "rb_count_lost \"$rb_lost\"".to_owned(),
         ];
-        if args.bool("print_extract") == Some(true) {
+        if p.print_extract.bool() == Some(true) {
             body.push("printf '{\"lost_file\": %s, %s, \"seqno\": %s, \"extract\": \"%s\"}\\n' \"$(rb_json_str \"$rb_lost\")\" \"$rb_counts\" \"${rb_seqno:-null}\" \"$(rb_json_text \"$(cat \"$rb_lost\")\")\"".to_owned());
         } else {
             body.push("printf '{\"lost_file\": %s, %s, \"seqno\": %s}\\n' \"$(rb_json_str \"$rb_lost\")\" \"$rb_counts\" \"${rb_seqno:-null}\"".to_owned());

@@ -33,7 +33,13 @@ done"#;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SeqnoModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(vec![]));
+crate::params! {
+    struct Params {
+,
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(Params::specs()));
 
 impl Module for SeqnoModule {
     fn name(&self) -> &'static str {
@@ -69,35 +75,37 @@ impl Module for SeqnoModule {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SetSeqnoModule;
 
-static SET_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        ParamSpec::required(
-            "seqno",
-            ParamType::Int,
+crate::params! {
+    struct SetParams {
+
+        seqno: ParamSpec::required(ParamType::Int,
             "The Region Seqno to set (decimal), e.g. `{{ before.values.max }}`",
         ),
-        ParamSpec::optional(
-            "region",
-            ParamType::String,
+        region: ParamSpec::optional(ParamType::String,
             "The region (default: the one with the largest Region Seqno)",
         ),
-    ])
-});
+    }
+}
+
+static SET_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(SetParams::specs()));
 
 /// The Region Seqno as a shell word (a registered value known only at run time renders as its
 /// placeholder in `plan`, and as the number when the step runs), and the region picker.
-fn target(args: &Args) -> Result<(String, String), RenderError> {
-    let seqno = match args.get("seqno") {
+fn target(p: &SetParams<'_>) -> Result<(String, String), RenderError> {
+    let seqno = match p.seqno.get() {
         Some(v) if v.is_deferred() => quote(&v.to_string()),
         _ => {
-            let seqno = args.int("seqno").unwrap_or_default();
+            let seqno = p.seqno.int().unwrap_or_default();
             if seqno < 1 {
-                return Err(RenderError::new("seqno", "a Region Seqno is at least 1"));
+                return Err(RenderError::new(
+                    p.seqno.name(),
+                    "a Region Seqno is at least 1",
+                ));
             }
             seqno.to_string()
         }
     };
-    let pick = match args.str("region") {
+    let pick = match p.region.str() {
         Some(r) => {
             let r = r.to_uppercase();
             check_name("region", &r, 31)?;
@@ -127,7 +135,7 @@ impl Module for SetSeqnoModule {
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
         let env = Env::new(args)?;
-        let (seqno, pick) = target(args)?;
+        let (seqno, pick) = target(&SetParams::read(args))?;
         let body = [
             READ.to_owned(),
             pick,
@@ -144,7 +152,7 @@ impl Module for SetSeqnoModule {
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
         let env = Env::new(args)?;
-        let (seqno, pick) = target(args)?;
+        let (seqno, pick) = target(&SetParams::read(args))?;
         let body = [
             READ.to_owned(),
             pick,

@@ -32,32 +32,30 @@ const BUFFSIZE: i64 = 1_048_576;
 /// within a second of it instead of up to five.
 const HEARTBEAT: u64 = 1;
 
-fn common(own: Vec<ParamSpec>) -> Vec<ParamSpec> {
-    let mut params = own;
-    params.extend([
-        ParamSpec::optional(
-            "buffsize",
-            ParamType::Int,
+crate::params! {
+    /// The parameters both servers take, after their own.
+    struct Common {
+
+        buffsize: ParamSpec::optional(ParamType::Int,
             "-buffsize: the pool size in bytes",
         )
         .with_default(Value::Int(BUFFSIZE)),
-        ParamSpec::optional(
-            "tlsid",
-            ParamType::String,
+        tlsid: ParamSpec::optional(ParamType::String,
             "-tlsid: the TLS id in $gtmcrypt_config",
         ),
-        ParamSpec::optional(
-            "extra",
-            ParamType::List(Box::new(ParamType::String)),
+        extra: ParamSpec::optional(ParamType::List(Box::new(ParamType::String)),
             "More qualifiers, each one word starting with `-`",
         ),
-        ParamSpec::optional(
-            "wait",
-            ParamType::Duration,
+        wait: ParamSpec::optional(ParamType::Duration,
             "How long to wait for -checkhealth to report the server alive after starting it",
         )
         .with_default(Value::Duration(Duration::from_secs(15))),
-    ]);
+    }
+}
+
+fn common(own: Vec<ParamSpec>) -> Vec<ParamSpec> {
+    let mut params = own;
+    params.extend(Common::specs());
     with_env(params)
 }
 
@@ -76,29 +74,28 @@ fn wait_alive(wait: u64, test: &str, what: &str, log: &str) -> String {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SourceStartModule;
 
-static SOURCE_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    common(vec![
-        ParamSpec::optional("mode", ParamType::Enum(&["active", "passive"]), "active (replicates to `secondary`) or passive (only the Journal Pool, on a replicating instance)")
+crate::params! {
+    struct SourceParams {
+
+        mode: ParamSpec::optional(ParamType::Enum(&["active", "passive"]), "active (replicates to `secondary`) or passive (only the Journal Pool, on a replicating instance)")
             .with_default(Value::Str("active".into())),
-        ParamSpec::optional(
-            "secondary_instance",
-            ParamType::String,
+        secondary_instance: ParamSpec::optional(ParamType::String,
             "-instsecondary: the name of the replicating instance (passive: default `dummy`)",
         ),
-        ParamSpec::optional(
-            "secondary",
-            ParamType::String,
+        secondary: ParamSpec::optional(ParamType::String,
             "-secondary: HOST:PORT of the replicating instance's Receiver Server (active only)",
         ),
-        ParamSpec::optional("log", ParamType::Path, "-log: default LOG_DIR/source_INSTANCE_SECONDARY.log"),
-        ParamSpec::optional("propagate", ParamType::Bool, "-propagateprimary: this instance propagates (A→B→C, on B)")
+        log: ParamSpec::optional(ParamType::Path, "-log: default LOG_DIR/source_INSTANCE_SECONDARY.log"),
+        propagate: ParamSpec::optional(ParamType::Bool, "-propagateprimary: this instance propagates (A→B→C, on B)")
             .with_default(Value::Bool(false)),
-        ParamSpec::optional("updok", ParamType::Bool, "-updok (true) or -updnotok (false): whether a supplementary instance accepts local updates"),
-        ParamSpec::optional("reneg", ParamType::Int, "-renegotiate_interval in minutes (TLS)"),
-        ParamSpec::optional("heartbeat", ParamType::Duration, "The replication heartbeat of an active Source Server (-connectparams=5,500,1,30,H,60: GT.M's defaults but a soft connection retry every 1s instead of 5s): the replicating instance's acknowledgement arrives with it, so the drain gate and a -zerobacklog shutdown wait up to one period (GT.M's default 15s; see docs/modules/gtm.md for the measurements). Ignored when `extra` has -connectparams")
+        updok: ParamSpec::optional(ParamType::Bool, "-updok (true) or -updnotok (false): whether a supplementary instance accepts local updates"),
+        reneg: ParamSpec::optional(ParamType::Int, "-renegotiate_interval in minutes (TLS)"),
+        heartbeat: ParamSpec::optional(ParamType::Duration, "The replication heartbeat of an active Source Server (-connectparams=5,500,1,30,H,60: GT.M's defaults but a soft connection retry every 1s instead of 5s): the replicating instance's acknowledgement arrives with it, so the drain gate and a -zerobacklog shutdown wait up to one period (GT.M's default 15s; see docs/modules/gtm.md for the measurements). Ignored when `extra` has -connectparams")
             .with_default(Value::Duration(Duration::from_secs(HEARTBEAT))),
-    ])
-});
+    }
+}
+
+static SOURCE_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| common(SourceParams::specs()));
 
 struct Source {
     env: Env,
@@ -111,20 +108,22 @@ struct Source {
 
 impl Source {
     fn new(args: &Args) -> Result<Self, RenderError> {
+        let p = SourceParams::read(args);
+        let c = Common::read(args);
         let env = Env::new(args)?;
-        let active = args.str("mode").as_deref() != Some("passive");
-        let secondary_instance = match (args.str("secondary_instance"), active) {
+        let active = p.mode.str().as_deref() != Some("passive");
+        let secondary_instance = match (p.secondary_instance.str(), active) {
             (Some(name), _) => name,
             (None, false) => "dummy".to_owned(),
             (None, true) => {
                 return Err(RenderError::new(
-                    "secondary_instance",
+                    p.secondary_instance.name(),
                     "an active Source Server needs the replicating instance's name",
                 ));
             }
         };
         super::check_name("secondary_instance", &secondary_instance, 15)?;
-        let log = args.str("log").unwrap_or_else(|| {
+        let log = p.log.str().unwrap_or_else(|| {
             format!(
                 "{}/source_{}_{secondary_instance}.log",
                 env.log_dir, env.instance
@@ -135,27 +134,27 @@ impl Source {
             "-source".to_owned(),
             "-start".to_owned(),
         ];
-        match (active, args.str("secondary")) {
+        match (active, p.secondary.str()) {
             (true, Some(secondary)) => {
                 let valid = secondary.rsplit_once(':').is_some_and(|(host, p)| {
                     !host.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0)
                 });
                 if !valid && !secondary.starts_with('<') {
                     return Err(RenderError::new(
-                        "secondary",
+                        p.secondary.name(),
                         format!("`{secondary}` is not HOST:PORT"),
                     ));
                 }
                 words.push(format!("-instsecondary={secondary_instance}"));
                 words.push(format!("-secondary={secondary}"));
-                let own = qualifiers(args, "extra")?
+                let own = qualifiers(c.extra)?
                     .iter()
                     .any(|q| q.starts_with("-connectparams"));
                 if !own {
-                    let beat = secs(args, "heartbeat", HEARTBEAT);
+                    let beat = secs(p.heartbeat, HEARTBEAT);
                     if !(1..=60).contains(&beat) {
                         return Err(RenderError::new(
-                            "heartbeat",
+                            p.heartbeat.name(),
                             "from 1s to 60s (GT.M's longest wait for a heartbeat)",
                         ));
                     }
@@ -164,13 +163,13 @@ impl Source {
             }
             (true, None) => {
                 return Err(RenderError::new(
-                    "secondary",
+                    p.secondary.name(),
                     "an active Source Server needs HOST:PORT of the Receiver Server",
                 ));
             }
             (false, Some(_)) => {
                 return Err(RenderError::new(
-                    "secondary",
+                    p.secondary.name(),
                     "a passive Source Server does not connect anywhere",
                 ));
             }
@@ -181,31 +180,31 @@ impl Source {
         }
         words.push(format!(
             "-buffsize={}",
-            args.int("buffsize").unwrap_or(BUFFSIZE)
+            c.buffsize.int().unwrap_or(BUFFSIZE)
         ));
         words.push(format!("-log={log}"));
-        if args.bool("propagate") == Some(true) {
+        if p.propagate.bool() == Some(true) {
             words.push("-propagateprimary".to_owned());
         }
-        match args.bool("updok") {
+        match p.updok.bool() {
             Some(true) => words.push("-updok".to_owned()),
             Some(false) => words.push("-updnotok".to_owned()),
             None => {}
         }
-        if let Some(tlsid) = args.str("tlsid") {
+        if let Some(tlsid) = c.tlsid.str() {
             words.push(format!("-tlsid={tlsid}"));
         }
-        if let Some(reneg) = args.int("reneg") {
+        if let Some(reneg) = p.reneg.int() {
             words.push(format!("-renegotiate_interval={reneg}"));
         }
-        words.extend(qualifiers(args, "extra")?);
+        words.extend(qualifiers(c.extra)?);
         Ok(Self {
             env,
             active,
             start: run("mupip", &words),
             secondary_instance,
             log,
-            wait: secs(args, "wait", 15),
+            wait: secs(c.wait, 15),
         })
     }
 
@@ -282,25 +281,29 @@ impl Module for SourceStartModule {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReceiverStartModule;
 
-static RECEIVER_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    common(vec![
-        ParamSpec::required("listen_port", ParamType::Int, "-listenport: the port the Receiver Server listens on"),
-        ParamSpec::optional("log", ParamType::Path, "-log: default LOG_DIR/receive.log"),
-        ParamSpec::optional("updateresync", ParamType::Bool, "-updateresync without a value (pre-V5.5 instance files)")
+crate::params! {
+    struct ReceiverParams {
+
+        listen_port: ParamSpec::required(ParamType::Int, "-listenport: the port the Receiver Server listens on"),
+        log: ParamSpec::optional(ParamType::Path, "-log: default LOG_DIR/receive.log"),
+        updateresync: ParamSpec::optional(ParamType::Bool, "-updateresync without a value (pre-V5.5 instance files)")
             .with_default(Value::Bool(false)),
-        ParamSpec::optional("updateresync_file", ParamType::Path, "-updateresync=FILE: a backup of the originating instance file (first start of an SI instance, or a new instance file)"),
-        ParamSpec::optional("initialize", ParamType::Bool, "-initialize: the first time A and P replicate (with updateresync)")
+        updateresync_file: ParamSpec::optional(ParamType::Path, "-updateresync=FILE: a backup of the originating instance file (first start of an SI instance, or a new instance file)"),
+        initialize: ParamSpec::optional(ParamType::Bool, "-initialize: the first time A and P replicate (with updateresync)")
             .with_default(Value::Bool(false)),
-        ParamSpec::optional("resume", ParamType::Int, "-resume=STREAM: A and P replicated before (with updateresync)"),
-        ParamSpec::optional("autorollback", ParamType::Bool, "-autorollback: roll back automatically when the source asks")
+        resume: ParamSpec::optional(ParamType::Int, "-resume=STREAM: A and P replicated before (with updateresync)"),
+        autorollback: ParamSpec::optional(ParamType::Bool, "-autorollback: roll back automatically when the source asks")
             .with_default(Value::Bool(false)),
-        ParamSpec::optional("noresync", ParamType::Bool, "-noresync: resume from the last common transaction (SI, by application design)")
+        noresync: ParamSpec::optional(ParamType::Bool, "-noresync: resume from the last common transaction (SI, by application design)")
             .with_default(Value::Bool(false)),
-        ParamSpec::optional("passive_source", ParamType::Bool, "Also start a passive Source Server (-instsecondary=dummy) first when no Source Server runs, as `replicating_start` does")
+        passive_source: ParamSpec::optional(ParamType::Bool, "Also start a passive Source Server (-instsecondary=dummy) first when no Source Server runs, as `replicating_start` does")
             .with_default(Value::Bool(true)),
-        ParamSpec::optional("updok", ParamType::Bool, "On that passive Source Server: -updok (true) or -updnotok (false), for a supplementary instance"),
-    ])
-});
+        updok: ParamSpec::optional(ParamType::Bool, "On that passive Source Server: -updok (true) or -updnotok (false), for a supplementary instance"),
+    }
+}
+
+static RECEIVER_PARAMS: LazyLock<Vec<ParamSpec>> =
+    LazyLock::new(|| common(ReceiverParams::specs()));
 
 struct Receiver {
     env: Env,
@@ -312,20 +315,23 @@ struct Receiver {
 
 impl Receiver {
     fn new(args: &Args) -> Result<Self, RenderError> {
+        let p = ReceiverParams::read(args);
+        let c = Common::read(args);
         let env = Env::new(args)?;
-        let listen = port(args, "listen_port")?.unwrap_or_default();
-        let log = args
-            .str("log")
+        let listen = port(p.listen_port)?.unwrap_or_default();
+        let log = p
+            .log
+            .str()
             .unwrap_or_else(|| format!("{}/receive.log", env.log_dir));
         let mut words = vec![
             "replicate".to_owned(),
             "-receiver".to_owned(),
             "-start".to_owned(),
             format!("-listenport={listen}"),
-            format!("-buffsize={}", args.int("buffsize").unwrap_or(BUFFSIZE)),
+            format!("-buffsize={}", c.buffsize.int().unwrap_or(BUFFSIZE)),
             format!("-log={log}"),
         ];
-        let resync = match (args.str("updateresync_file"), args.bool("updateresync")) {
+        let resync = match (p.updateresync_file.str(), p.updateresync.bool()) {
             (Some(file), _) => {
                 words.push(format!("-updateresync={file}"));
                 true
@@ -336,71 +342,71 @@ impl Receiver {
             }
             _ => false,
         };
-        if args.bool("initialize") == Some(true) {
+        if p.initialize.bool() == Some(true) {
             if !resync {
                 return Err(RenderError::new(
-                    "initialize",
+                    p.initialize.name(),
                     "only applies with `updateresync_file` or `updateresync`",
                 ));
             }
             words.push("-initialize".to_owned());
         }
-        if let Some(stream) = args.int("resume") {
+        if let Some(stream) = p.resume.int() {
             if !resync {
                 return Err(RenderError::new(
-                    "resume",
+                    p.resume.name(),
                     "only applies with `updateresync_file` or `updateresync`",
                 ));
             }
             words.push(format!("-resume={stream}"));
         }
-        if args.bool("autorollback") == Some(true) {
-            if args.bool("noresync") == Some(true) {
+        if p.autorollback.bool() == Some(true) {
+            if p.noresync.bool() == Some(true) {
                 return Err(RenderError::new(
-                    "noresync",
+                    p.noresync.name(),
                     "cannot be combined with `autorollback`",
                 ));
             }
             words.push("-autorollback".to_owned());
         }
-        if args.bool("noresync") == Some(true) {
+        if p.noresync.bool() == Some(true) {
             words.push("-noresync".to_owned());
         }
-        if let Some(tlsid) = args.str("tlsid") {
+        if let Some(tlsid) = c.tlsid.str() {
             words.push(format!("-tlsid={tlsid}"));
         }
-        words.extend(qualifiers(args, "extra")?);
-        let passive = if args.bool("passive_source") == Some(false) {
-            if args.bool("updok").is_some() {
+        words.extend(qualifiers(c.extra)?);
+        let passive = if p.passive_source.bool() == Some(false) {
+            if p.updok.bool().is_some() {
                 return Err(RenderError::new(
-                    "updok",
+                    p.updok.name(),
                     "only applies with `passive_source: true`",
                 ));
             }
             None
         } else {
-            let mut p = vec![
+            let mut w = vec![
                 "replicate".to_owned(),
                 "-source".to_owned(),
                 "-start".to_owned(),
                 "-passive".to_owned(),
                 "-instsecondary=dummy".to_owned(),
-                format!("-buffsize={}", args.int("buffsize").unwrap_or(BUFFSIZE)),
+                format!("-buffsize={}", c.buffsize.int().unwrap_or(BUFFSIZE)),
                 format!("-log={}/source_{}_dummy.log", env.log_dir, env.instance),
             ];
-            match args.bool("updok") {
-                Some(true) => p.push("-updok".to_owned()),
-                Some(false) => p.push("-updnotok".to_owned()),
+            match p.updok.bool() {
+                Some(true) => w.push("-updok".to_owned()),
+                Some(false) => w.push("-updnotok".to_owned()),
                 None => {}
             }
-            Some(run("mupip", &p))
+            Some(run("mupip", &w))
         };
         Ok(Self {
             env,
             passive,
             start: run("mupip", &words),
             log,
-            wait: secs(args, "wait", 15),
+            wait: secs(c.wait, 15),
         })
     }
 }

@@ -23,16 +23,17 @@ use crate::param::{ParamSpec, ParamType};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ShutdownModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        ParamSpec::required(
-            "kind",
-            ParamType::Enum(&["originating", "propagating"]),
+crate::params! {
+    struct Params {
+
+        kind: ParamSpec::required(ParamType::Enum(&["originating", "propagating"]),
             "The instance's role: originating, or propagating/replicating",
         ),
-        timeout_param(30, "-timeout of each server shutdown"),
-    ])
-});
+        timeout: timeout_param(30, "-timeout of each server shutdown"),
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(Params::specs()));
 
 impl Module for ShutdownModule {
     fn name(&self) -> &'static str {
@@ -52,9 +53,10 @@ impl Module for ShutdownModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = Params::read(args);
         let env = Env::new(args)?;
-        let kind = args.str("kind").unwrap_or_default();
-        let t = timeout(args, 30)?;
+        let kind = p.kind.str().unwrap_or_default();
+        let t = timeout(p.timeout, 30)?;
         let mut body = vec![
             "rb_rstop=false; rb_sstop=false".to_owned(),
             "rb_receiver_health".to_owned(),
@@ -87,7 +89,8 @@ impl Module for ShutdownModule {
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
         let env = Env::new(args)?;
-        timeout(args, 30)?;
+        let p = Params::read(args);
+        timeout(p.timeout, 30)?;
         let body = [
             "rb_receiver_health".to_owned(),
             format!("{RECEIVER_DOWN} || exit 1"),

@@ -14,29 +14,30 @@ use std::time::Duration;
 
 use super::backlog::PARSE_RECEIVER;
 use super::{Env, lines, one, run, secs, tool, with_env};
+use crate::arg::Arg;
 use crate::args::Args;
 use crate::module::{Module, Operation, RenderError};
 use crate::param::{ParamSpec, ParamType};
 use crate::value::Value;
 
-pub(crate) fn timeout_param(default: u64, what: &'static str) -> ParamSpec {
-    ParamSpec::optional("timeout", ParamType::Duration, what)
+pub(crate) fn timeout_param(name: &'static str, default: u64, what: &'static str) -> ParamSpec {
+    ParamSpec::optional(name, ParamType::Duration, what)
         .with_default(Value::Duration(Duration::from_secs(default)))
 }
 
 /// `-timeout=N` in whole seconds (GT.M takes 0 to 3600).
-pub(crate) fn timeout(args: &Args, default: u64) -> Result<String, RenderError> {
-    let t = secs(args, "timeout", default);
+pub(crate) fn timeout(arg: Arg<'_>, default: u64) -> Result<String, RenderError> {
+    let t = secs(arg, default);
     if t > 3600 {
-        return Err(RenderError::new("timeout", "GT.M waits at most 3600s"));
+        return Err(RenderError::new(arg.name(), "GT.M waits at most 3600s"));
     }
     Ok(format!("-timeout={t}"))
 }
 
-fn instsecondary(args: &Args) -> Result<Option<String>, RenderError> {
-    args.str("secondary_instance")
+fn instsecondary(arg: Arg<'_>) -> Result<Option<String>, RenderError> {
+    arg.str()
         .map(|name| {
-            super::check_name("secondary_instance", &name, 15)?;
+            super::check_name(arg.name(), &name, 15)?;
             Ok(format!("-instsecondary={name}"))
         })
         .transpose()
@@ -81,25 +82,24 @@ pub(crate) const STOP_TIMEOUT: u64 = 30;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SourceStopModule;
 
-static SOURCE_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        timeout_param(
+crate::params! {
+    struct SourceParams {
+
+        timeout: timeout_param(
             STOP_TIMEOUT,
             "-timeout: for an active Source Server, the longest wait for a zero backlog (-zerobacklog); for a passive one, GT.M's wait before it forces the shutdown",
         ),
-        ParamSpec::optional(
-            "secondary_instance",
-            ParamType::String,
+        secondary_instance: ParamSpec::optional(ParamType::String,
             "-instsecondary: only the Source Server replicating to this instance (default: all)",
         ),
-        ParamSpec::optional(
-            "allow_backlog",
-            ParamType::Bool,
+        allow_backlog: ParamSpec::optional(ParamType::Bool,
             "true: an active Source Server that shuts down without a confirmed zero backlog (or with timeout 0s, which turns -zerobacklog off) does not fail the step: what the replicating instance lacks is rolled off this instance later (lost-transaction file)",
         )
         .with_default(Value::Bool(false)),
-    ])
-});
+    }
+}
+
+static SOURCE_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(SourceParams::specs()));
 
 /// One declaration of a Source Server stop, for both the check and the apply.
 struct SourceStop {
@@ -114,10 +114,11 @@ struct SourceStop {
 
 impl SourceStop {
     fn new(args: &Args) -> Result<Self, RenderError> {
+        let p = SourceParams::read(args);
         let env = Env::new(args)?;
-        let sec = instsecondary(args)?;
-        let t = timeout(args, STOP_TIMEOUT)?;
-        let allow = args.bool("allow_backlog") == Some(true);
+        let sec = instsecondary(p.secondary_instance)?;
+        let t = timeout(p.timeout, STOP_TIMEOUT)?;
+        let allow = p.allow_backlog.bool() == Some(true);
         let mut words = vec![
             "replicate".to_owned(),
             "-source".to_owned(),
@@ -214,31 +215,29 @@ impl Module for SourceStopModule {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReceiverStopModule;
 
-static RECEIVER_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    with_env(vec![
-        timeout_param(
+crate::params! {
+    struct ReceiverParams {
+
+        timeout: timeout_param(
             STOP_TIMEOUT,
             "Without `posted`: -timeout, how long GT.M waits for the Receiver Server and Update Process. With `posted`: how long to wait for the Update Process to process it (then -timeout=0)",
         ),
-        ParamSpec::optional(
-            "posted",
-            ParamType::Int,
+        posted: ParamSpec::optional(ParamType::Int,
             "The last sequence number the originating instance posted (e.g. `{{ stop_a.values.posted }}` from its gtm.source_stop): the step waits until the Update Process has processed it, then stops without waiting (-timeout=0); it fails, stopping nothing, if that is not confirmed within `timeout`",
         ),
-        ParamSpec::optional(
-            "allow_backlog",
-            ParamType::Bool,
+        allow_backlog: ParamSpec::optional(ParamType::Bool,
             "With `posted`: true stops after `timeout` even when the Update Process is behind (what it lacks is rolled off the originating instance later)",
         )
         .with_default(Value::Bool(false)),
-        ParamSpec::optional(
-            "passive",
-            ParamType::Bool,
+        passive: ParamSpec::optional(ParamType::Bool,
             "Then shut down the passive Source Server too, bringing down the Journal Pool, as the seed's `replicating_stop` does (with `posted`: -timeout=0, nothing is left to send), and confirm the pool is down; fails, stopping it not, if an active Source Server is alive",
         )
         .with_default(Value::Bool(false)),
-    ])
-});
+    }
+}
+
+static RECEIVER_PARAMS: LazyLock<Vec<ParamSpec>> =
+    LazyLock::new(|| with_env(ReceiverParams::specs()));
 
 pub(crate) const RECEIVER_DOWN: &str = "[ \"$rb_receiver\" = false ] && [ \"$rb_update\" = false ]";
 
@@ -289,12 +288,13 @@ fn ftok_fn() -> String {
 
 impl ReceiverStop {
     fn new(args: &Args) -> Result<Self, RenderError> {
+        let p = ReceiverParams::read(args);
         let env = Env::new(args)?;
-        let t = timeout(args, STOP_TIMEOUT)?;
-        let Some(posted) = args.get("posted") else {
+        let t = timeout(p.timeout, STOP_TIMEOUT)?;
+        let Some(posted) = p.posted.get() else {
             if t == "-timeout=0" {
                 return Err(RenderError::new(
-                    "timeout",
+                    p.timeout.name(),
                     "0s stops the Update Process without waiting: only with `posted`, once it has processed everything the originating instance posted",
                 ));
             }
@@ -302,14 +302,14 @@ impl ReceiverStop {
                 env,
                 down: ":".to_owned(),
                 stop: vec![run("mupip", ["replicate", "-receiver", "-shutdown", &t])],
-                passive: (args.bool("passive") == Some(true)).then(|| passive_stop(&t)),
+                passive: (p.passive.bool() == Some(true)).then(|| passive_stop(&t)),
             });
         };
         let posted = match posted {
             Value::Int(n) if *n >= 0 => n.to_string(),
             Value::Int(n) => {
                 return Err(RenderError::new(
-                    "posted",
+                    p.posted.name(),
                     format!("{n} is not a sequence number"),
                 ));
             }
@@ -317,13 +317,13 @@ impl ReceiverStop {
             v if v.is_deferred() => "0".to_owned(),
             _ => {
                 return Err(RenderError::new(
-                    "posted",
+                    p.posted.name(),
                     "no sequence number (null): what the originating instance posted is unknown, so nothing can be confirmed",
                 ));
             }
         };
-        let wait = secs(args, "timeout", STOP_TIMEOUT);
-        let allow = args.bool("allow_backlog") == Some(true);
+        let wait = secs(p.timeout, STOP_TIMEOUT);
+        let allow = p.allow_backlog.bool() == Some(true);
         let down = format!(
             "rb_posted={posted}; rb_last_seqno; rb_processed=$rb_seqno; rb_confirmed=true\n\
              if [ \"$rb_processed\" = null ] || [ \"$rb_processed\" -lt {posted} ]; then {}; fi",
@@ -346,7 +346,7 @@ impl ReceiverStop {
         Ok(Self {
             env,
             down,
-            passive: (args.bool("passive") == Some(true)).then(|| passive_stop("-timeout=0")),
+            passive: (p.passive.bool() == Some(true)).then(|| passive_stop("-timeout=0")),
             stop: vec![
                 format!("rb_posted={posted}; rb_confirmed=true"),
                 format!("rb_deadline=$(( $(date +%s) + {wait} ))"),
@@ -434,7 +434,14 @@ rb_open=$(echo $rb_open)"#,
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RundownModule;
 
-static RUNDOWN_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| with_env(vec![]));
+crate::params! {
+    struct RundownParams {
+,
+    }
+}
+
+static RUNDOWN_PARAMS: LazyLock<Vec<ParamSpec>> =
+    LazyLock::new(|| with_env(RundownParams::specs()));
 
 impl Module for RundownModule {
     fn name(&self) -> &'static str {

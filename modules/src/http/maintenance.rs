@@ -68,47 +68,44 @@ pub struct MaintenanceOnModule;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MaintenanceOffModule;
 
-fn server_params() -> Vec<ParamSpec> {
-    vec![
-        ParamSpec::required(
-            "config",
-            ParamType::Path,
+crate::params! {
+    struct ServerParams {
+
+        config: ParamSpec::required(ParamType::Path,
             "The configuration file that gets the maintenance block (httpd.conf)",
         ),
-        ParamSpec::optional(
-            "ctl",
-            ParamType::String,
+        ctl: ParamSpec::optional(ParamType::String,
             "The control program: apachectl, apache2ctl, or the httpd binary itself",
         )
         .with_default(Value::Str("apachectl".into())),
-        ParamSpec::optional(
-            "server_root",
-            ParamType::Path,
+        server_root: ParamSpec::optional(ParamType::Path,
             "The instance's ServerRoot, passed as `-d`",
         ),
-        ParamSpec::optional(
-            "server_config",
-            ParamType::Path,
+        server_config: ParamSpec::optional(ParamType::Path,
             "The main configuration file, passed as `-f` (default: `config`)",
         ),
-    ]
+    }
+}
+
+fn server_params() -> Vec<ParamSpec> {
+    ServerParams::specs()
+}
+
+crate::params! {
+    struct OnParams {
+        allow: ParamSpec::required(ParamType::List(Box::new(ParamType::String)),
+        "Addresses or networks (10.0.0.5, 10.1.0.0/16, fd00::/8) that still get through",
+    ),
+        error_page: ParamSpec::optional(ParamType::String,
+            "URL path of the maintenance page served with the 503",
+        )
+        .with_default(Value::Str("/upgrading.htm".into())),
+    }
 }
 
 static ON_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
     let mut params = server_params();
-    params.push(ParamSpec::required(
-        "allow",
-        ParamType::List(Box::new(ParamType::String)),
-        "Addresses or networks (10.0.0.5, 10.1.0.0/16, fd00::/8) that still get through",
-    ));
-    params.push(
-        ParamSpec::optional(
-            "error_page",
-            ParamType::String,
-            "URL path of the maintenance page served with the 503",
-        )
-        .with_default(Value::Str("/upgrading.htm".into())),
-    );
+    params.extend(OnParams::specs());
     params
 });
 
@@ -184,8 +181,10 @@ impl Module for MaintenanceOffModule {
 
 /// The maintenance block for these arguments, markers included, without a final newline.
 fn block(args: &Args) -> Result<String, RenderError> {
-    let page = args
-        .get("error_page")
+    let p = OnParams::read(args);
+    let page = p
+        .error_page
+        .get()
         .cloned()
         .unwrap_or(Value::Str("/upgrading.htm".into()));
     if let Some(page) = plain(Some(&page))
@@ -195,17 +194,17 @@ fn block(args: &Args) -> Result<String, RenderError> {
                 .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '\'' | '"' | '\\')))
     {
         return Err(RenderError::new(
-            "error_page",
+            p.error_page.name(),
             format!(
                 "expected a URL path such as /upgrading.htm (no blanks, quotes or backslashes), \
                  found `{page}`"
             ),
         ));
     }
-    let allow = args.list("allow").unwrap_or_default();
+    let allow = p.allow.list().unwrap_or_default();
     if allow.is_empty() {
         return Err(RenderError::new(
-            "allow",
+            p.allow.name(),
             "list at least one address: yours and every application server's (seed step 1.2)",
         ));
     }
@@ -218,7 +217,7 @@ fn block(args: &Args) -> Result<String, RenderError> {
                     .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '/')))
         {
             return Err(RenderError::new(
-                "allow",
+                p.allow.name(),
                 format!(
                     "expected an IP address or network (10.0.0.5, 10.1.0.0/16), found `{text}`"
                 ),
@@ -243,37 +242,41 @@ struct Server {
 
 impl Server {
     fn new(module: &'static str, args: &Args) -> Result<Self, RenderError> {
-        let config = args
-            .get("config")
-            .ok_or_else(|| RenderError::new("config", "is required"))?;
-        let ctl = args
-            .get("ctl")
+        let p = ServerParams::read(args);
+        let config = p
+            .config
+            .get()
+            .ok_or_else(|| RenderError::new(p.config.name(), "is required"))?;
+        let ctl = p
+            .ctl
+            .get()
             .cloned()
             .unwrap_or(Value::Str("apachectl".into()));
         if let Some(text) = plain(Some(&ctl))
             && (text.is_empty() || text.starts_with('-') || text.contains(char::is_whitespace))
         {
             return Err(RenderError::new(
-                "ctl",
+                p.ctl.name(),
                 format!("expected one program name or path, found `{text}`"),
             ));
         }
-        for name in ["config", "server_root", "server_config"] {
-            if let Some(Value::Secret(_)) = args.get(name) {
-                return Err(RenderError::new(name, "cannot be a secret"));
+        for arg in [p.config, p.server_root, p.server_config] {
+            if let Some(Value::Secret(_)) = arg.get() {
+                return Err(RenderError::new(arg.name(), "cannot be a secret"));
             }
         }
-        if let Some(Value::Secret(_)) = args.get("ctl") {
-            return Err(RenderError::new("ctl", "cannot be a secret"));
+        if let Some(Value::Secret(_)) = p.ctl.get() {
+            return Err(RenderError::new(p.ctl.name(), "cannot be a secret"));
         }
         let mut words = vec![word(&ctl)];
-        if let Some(root) = args.get("server_root").filter(|v| **v != Value::Null) {
+        if let Some(root) = p.server_root.get().filter(|v| **v != Value::Null) {
             words.push("-d".into());
             words.push(word(root));
         }
         words.push("-f".into());
         words.push(word(
-            args.get("server_config")
+            p.server_config
+                .get()
                 .filter(|v| **v != Value::Null)
                 .unwrap_or(config),
         ));

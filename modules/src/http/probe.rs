@@ -30,33 +30,28 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProbeModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "url",
-            ParamType::String,
+crate::params! {
+    struct Params {
+
+        url: ParamSpec::required(ParamType::String,
             "The http:// or https:// URL to GET",
         ),
-        ParamSpec::optional("status", ParamType::Int, "The status code expected")
+        status: ParamSpec::optional(ParamType::Int, "The status code expected")
             .with_default(Value::Int(200)),
-        ParamSpec::optional(
-            "contains",
-            ParamType::String,
+        contains: ParamSpec::optional(ParamType::String,
             "Text the body must contain (fixed string)",
         ),
-        ParamSpec::optional(
-            "source",
-            ParamType::String,
+        source: ParamSpec::optional(ParamType::String,
             "Local address to send from (curl --interface)",
         ),
-        ParamSpec::optional(
-            "timeout",
-            ParamType::Duration,
+        timeout: ParamSpec::optional(ParamType::Duration,
             "How long the request may take",
         )
         .with_default(Value::Duration(Duration::from_secs(10))),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for ProbeModule {
     fn name(&self) -> &'static str {
@@ -87,54 +82,56 @@ impl Module for ProbeModule {
 }
 
 fn script(args: &Args, json: bool) -> Result<String, RenderError> {
-    let url = args
-        .get("url")
-        .ok_or_else(|| RenderError::new("url", "is required"))?;
-    for name in ["url", "contains", "source"] {
-        if let Some(Value::Secret(_)) = args.get(name) {
-            return Err(RenderError::new(name, "cannot be a secret"));
+    let p = Params::read(args);
+    let url = p
+        .url
+        .get()
+        .ok_or_else(|| RenderError::new(p.url.name(), "is required"))?;
+    for arg in [p.url, p.contains, p.source] {
+        if let Some(Value::Secret(_)) = arg.get() {
+            return Err(RenderError::new(arg.name(), "cannot be a secret"));
         }
     }
     if let Some(text) = plain(Some(url))
         && !(text.starts_with("http://") || text.starts_with("https://"))
     {
         return Err(RenderError::new(
-            "url",
+            p.url.name(),
             format!("expected an http:// or https:// URL, found `{text}`"),
         ));
     }
-    let expected = args.int("status").unwrap_or(200);
+    let expected = p.status.int().unwrap_or(200);
     if !(100..=599).contains(&expected) {
         return Err(RenderError::new(
-            "status",
+            p.status.name(),
             format!("expected an HTTP status from 100 to 599, found {expected}"),
         ));
     }
-    if let Some(text) = plain(args.get("source"))
+    if let Some(text) = plain(p.source.get())
         && (text.is_empty() || text.starts_with('-') || text.contains(char::is_whitespace))
     {
         return Err(RenderError::new(
-            "source",
+            p.source.name(),
             format!("expected a local address or interface name, found `{text}`"),
         ));
     }
-    let timeout = args.duration("timeout").unwrap_or(Duration::from_secs(10));
+    let timeout = p.timeout.duration().unwrap_or(Duration::from_secs(10));
     if timeout.is_zero() {
-        return Err(RenderError::new("timeout", "must be longer than 0s"));
+        return Err(RenderError::new(p.timeout.name(), "must be longer than 0s"));
     }
     let url_word = quote(&url.to_string());
     let mut curl = format!(
         "curl -sS -o \"$body\" -w '%{{http_code}}' --max-time {}",
         (timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0)).max(1)
     );
-    if let Some(source) = args.get("source").filter(|v| **v != Value::Null) {
+    if let Some(source) = p.source.get().filter(|v| **v != Value::Null) {
         curl.push_str(" --interface ");
         curl.push_str(&quote(&source.to_string()));
     }
     curl.push_str(" -- ");
     curl.push_str(&url_word);
 
-    let contains = args.get("contains").filter(|v| **v != Value::Null);
+    let contains = p.contains.get().filter(|v| **v != Value::Null);
     let mut s = format!(
         "body=$(mktemp) || exit 2\n\
          trap 'rm -f \"$body\"' EXIT\n\

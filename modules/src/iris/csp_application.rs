@@ -23,26 +23,23 @@ use crate::value::Value;
 
 pub struct CspApplication;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    session_params(vec![
-        ParamSpec::required(
-            "namespace",
-            ParamType::String,
+crate::params! {
+    struct Params {
+
+        namespace: ParamSpec::required(ParamType::String,
             "The Personal Community namespace the code runs in",
         ),
-        ParamSpec::required(
-            "application",
-            ParamType::String,
+        application: ParamSpec::required(ParamType::String,
             "The web application's path, with its leading slash (`/public`)",
         ),
-        ParamSpec::optional(
-            "kind",
-            ParamType::Enum(&["public", "workbench"]),
+        kind: ParamSpec::optional(ParamType::Enum(&["public", "workbench"]),
             "The public application (default) or the workbench application",
         )
         .with_default(Value::Str("public".into())),
-    ])
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| session_params(Params::specs()));
 
 impl Operate for CspApplication {
     fn name(&self) -> &'static str {
@@ -58,16 +55,17 @@ impl Operate for CspApplication {
     }
 
     fn plan(&self, args: &Args) -> Result<Plan, RenderError> {
+        let p = Params::read(args);
         let target = Target::session(self.name(), args)?;
-        let namespace = required_text(args, "namespace")?;
-        let application = required_text(args, "application")?;
+        let namespace = required_text(p.namespace)?;
+        let application = required_text(p.application)?;
         if !application.starts_with('/') || application.len() < 2 {
             return Err(RenderError::new(
-                "application",
+                p.application.name(),
                 format!("expected a path such as /public, found `{application}`"),
             ));
         }
-        let method = if args.str("kind").as_deref() == Some("workbench") {
+        let method = if p.kind.str().as_deref() == Some("workbench") {
             "%CreateWorkbenchCSPApplication"
         } else {
             "%CreatePublicCSPApplication"

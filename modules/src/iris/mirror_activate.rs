@@ -22,13 +22,15 @@ use crate::value::Value;
 
 pub struct MirrorActivate;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    session_params(vec![ParamSpec::required(
-        "directories",
-        ParamType::List(Box::new(ParamType::Path)),
+crate::params! {
+    struct Params {
+directories: ParamSpec::required(ParamType::List(Box::new(ParamType::Path)),
         "The mirrored databases' directories on this member",
-    )])
-});
+    ),
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| session_params(Params::specs()));
 
 impl Operate for MirrorActivate {
     fn name(&self) -> &'static str {
@@ -44,21 +46,27 @@ impl Operate for MirrorActivate {
     }
 
     fn plan(&self, args: &Args) -> Result<Plan, RenderError> {
+        let p = Params::read(args);
         let target = Target::session(self.name(), args)?;
         let mut directories = Vec::new();
-        for value in args.list("directories").unwrap_or_default() {
+        for value in p.directories.list().unwrap_or_default() {
             match value {
                 Value::Str(s) if !s.is_empty() => directories.push(s.clone()),
                 Value::Secret(_) => {
-                    return Err(RenderError::new("directories", "cannot hold a secret"));
+                    return Err(RenderError::new(
+                        p.directories.name(),
+                        "cannot hold a secret",
+                    ));
                 }
-                Value::Str(_) => return Err(RenderError::new("directories", "empty directory")),
+                Value::Str(_) => {
+                    return Err(RenderError::new(p.directories.name(), "empty directory"));
+                }
                 other => directories.push(other.to_string()),
             }
         }
         if directories.is_empty() {
             return Err(RenderError::new(
-                "directories",
+                p.directories.name(),
                 "name at least one database",
             ));
         }

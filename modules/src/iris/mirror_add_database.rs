@@ -18,20 +18,19 @@ use crate::param::{ParamSpec, ParamType};
 
 pub struct MirrorAddDatabase;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    session_params(vec![
-        ParamSpec::required(
-            "directory",
-            ParamType::Path,
+crate::params! {
+    struct Params {
+
+        directory: ParamSpec::required(ParamType::Path,
             "The database's directory, as in the instance's configuration (for example /usr/irissys/mgr/hssys/)",
         ),
-        ParamSpec::optional(
-            "mirror_db_name",
-            ParamType::String,
+        mirror_db_name: ParamSpec::optional(ParamType::String,
             "The database's name in the mirror (default: its name in the configuration)",
         ),
-    ])
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| session_params(Params::specs()));
 
 /// `set db=##class(SYS.Database).%OpenId(DIR) write ... EXPR` where EXPR reads `db`, or
 /// `missing` when there is no database there.
@@ -57,9 +56,10 @@ impl Operate for MirrorAddDatabase {
     }
 
     fn plan(&self, args: &Args) -> Result<Plan, RenderError> {
+        let p = Params::read(args);
         let target = Target::session(self.name(), args)?;
-        let directory = required_text(args, "directory")?;
-        let call = match text(args, "mirror_db_name")? {
+        let directory = required_text(p.directory)?;
+        let call = match text(p.mirror_db_name)? {
             Some(name) => format!(
                 "set sc=##class(SYS.Mirror).AddDatabase({},{})",
                 os_str(&directory),

@@ -11,8 +11,9 @@
 use std::sync::LazyLock;
 
 use super::{
-    Operate, Plan, Target, os_str, present, report, required_text, session_params, text, value_line,
+    Operate, Plan, Target, os_str, report, required_text, session_params, text, value_line,
 };
+use crate::arg::Arg;
 use crate::args::Args;
 use crate::command::quote;
 use crate::module::RenderError;
@@ -21,66 +22,57 @@ use crate::value::Value;
 
 pub struct MirrorCreate;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    session_params(vec![
-        ParamSpec::required(
-            "mirror_name",
-            ParamType::String,
+crate::params! {
+    struct Params {
+
+        mirror_name: ParamSpec::required(ParamType::String,
             "The mirror's name, 1 to 15 letters and digits",
         ),
-        ParamSpec::optional(
-            "system_name",
-            ParamType::String,
+        system_name: ParamSpec::optional(ParamType::String,
             "This member's name in the mirror (default: the vendor's default system name)",
         ),
-        ParamSpec::optional(
-            "use_ssl",
-            ParamType::Bool,
+        use_ssl: ParamSpec::optional(ParamType::Bool,
             "MirrorInfo `UseSSL`: require SSL/TLS between members (default true, as the seed advises)",
         )
         .with_default(Value::Bool(true)),
-        ParamSpec::optional(
-            "arbiter",
-            ParamType::String,
+        arbiter: ParamSpec::optional(ParamType::String,
             "MirrorInfo `ArbiterNode`: the arbiter as `ADDRESS|PORT` (ISCAgent port, 2188 by default)",
         ),
-        ParamSpec::optional(
-            "virtual_address",
-            ParamType::String,
+        virtual_address: ParamSpec::optional(ParamType::String,
             "MirrorInfo `VirtualAddress`: the mirror VIP as `ADDRESS/CIDR,INTERFACE`",
         ),
-        ParamSpec::optional(
-            "mirror_info",
-            ParamType::Map(Box::new(ParamType::String)),
+        mirror_info: ParamSpec::optional(ParamType::Map(Box::new(ParamType::String)),
             "Other MirrorInfo properties of CreateNewMirrorSet, by name",
         ),
-    ])
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| session_params(Params::specs()));
 
 /// `set info("KEY")=VALUE` lines from the dedicated arguments and `mirror_info`.
 pub(super) fn info_lines(
-    args: &Args,
-    dedicated: &[(&'static str, &str)],
+    dedicated: &[(Arg<'_>, &str)],
+    mirror_info: Arg<'_>,
 ) -> Result<Vec<String>, RenderError> {
     let mut lines = Vec::new();
     for (arg, key) in dedicated {
-        match present(args, arg) {
+        match arg.present() {
             Some(Value::Bool(b)) => {
                 lines.push(format!("set info({})={}", os_str(key), u8::from(*b)));
             }
             Some(_) => {
-                let value = text(args, arg)?.unwrap_or_default();
+                let value = text(*arg)?.unwrap_or_default();
                 lines.push(format!("set info({})={}", os_str(key), os_str(&value)));
             }
             None => {}
         }
     }
-    if let Some(map) = args.map("mirror_info") {
+    if let Some(map) = mirror_info.map() {
         for (key, value) in map {
             let value = match value {
                 Value::Secret(_) => {
                     return Err(RenderError::new(
-                        "mirror_info",
+                        mirror_info.name(),
                         "cannot hold a secret: it is part of the command shown by `plan`",
                     ));
                 }
@@ -116,22 +108,23 @@ impl Operate for MirrorCreate {
     }
 
     fn plan(&self, args: &Args) -> Result<Plan, RenderError> {
+        let p = Params::read(args);
         let target = Target::session(self.name(), args)?;
-        let mirror = required_text(args, "mirror_name")?;
+        let mirror = required_text(p.mirror_name)?;
         if mirror.len() > 15 || !mirror.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(RenderError::new(
-                "mirror_name",
+                p.mirror_name.name(),
                 format!("expected 1 to 15 letters and digits, found `{mirror}`"),
             ));
         }
-        let system = text(args, "system_name")?.map_or_else(String::new, |s| os_str(&s));
+        let system = text(p.system_name)?.map_or_else(String::new, |s| os_str(&s));
         let mut lines = info_lines(
-            args,
             &[
-                ("use_ssl", "UseSSL"),
-                ("arbiter", "ArbiterNode"),
-                ("virtual_address", "VirtualAddress"),
+                (p.use_ssl, "UseSSL"),
+                (p.arbiter, "ArbiterNode"),
+                (p.virtual_address, "VirtualAddress"),
             ],
+            p.mirror_info,
         )?;
         lines.push(format!(
             "set sc=##class(SYS.Mirror).CreateNewMirrorSet({},{system},.info)",

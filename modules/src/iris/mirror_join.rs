@@ -27,39 +27,28 @@ const ASYNC_TYPES: [(&str, u8, &str); 3] = [
     ("read_write_reporting", 2, "Read-Write Reporting"),
 ];
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    session_params(vec![
-        ParamSpec::required("mirror_name", ParamType::String, "The mirror to join"),
-        ParamSpec::required(
-            "agent_address",
-            ParamType::String,
+crate::params! {
+    struct Params {
+
+        mirror_name: ParamSpec::required(ParamType::String, "The mirror to join"),
+        agent_address: ParamSpec::required(ParamType::String,
             "Address of the primary's ISCAgent",
         ),
-        ParamSpec::optional(
-            "agent_port",
-            ParamType::Int,
+        agent_port: ParamSpec::optional(ParamType::Int,
             "Port of the primary's ISCAgent",
         )
         .with_default(Value::Int(2188)),
-        ParamSpec::optional(
-            "primary_instance",
-            ParamType::String,
+        primary_instance: ParamSpec::optional(ParamType::String,
             "The primary's instance name (default: the same as `instance`)",
         ),
-        ParamSpec::optional(
-            "system_name",
-            ParamType::String,
+        system_name: ParamSpec::optional(ParamType::String,
             "This member's name in the mirror (default: the vendor's default system name)",
         ),
-        ParamSpec::optional(
-            "member",
-            ParamType::Enum(&["failover", "async"]),
+        member: ParamSpec::optional(ParamType::Enum(&["failover", "async"]),
             "Join as the second failover member (default) or as an async member",
         )
         .with_default(Value::Str("failover".into())),
-        ParamSpec::optional(
-            "async_type",
-            ParamType::Enum(&[
+        async_type: ParamSpec::optional(ParamType::Enum(&[
                 "disaster_recovery",
                 "read_only_reporting",
                 "read_write_reporting",
@@ -67,13 +56,13 @@ static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
             "The async member type (default disaster_recovery)",
         )
         .with_default(Value::Str("disaster_recovery".into())),
-        ParamSpec::optional(
-            "mirror_info",
-            ParamType::Map(Box::new(ParamType::String)),
+        mirror_info: ParamSpec::optional(ParamType::Map(Box::new(ParamType::String)),
             "MirrorInfo properties of the join call, by name",
         ),
-    ])
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| session_params(Params::specs()));
 
 impl Operate for MirrorJoin {
     fn name(&self) -> &'static str {
@@ -89,20 +78,21 @@ impl Operate for MirrorJoin {
     }
 
     fn plan(&self, args: &Args) -> Result<Plan, RenderError> {
+        let p = Params::read(args);
         let target = Target::session(self.name(), args)?;
-        let mirror = required_text(args, "mirror_name")?;
-        let address = required_text(args, "agent_address")?;
-        let port = args.int("agent_port").unwrap_or(2188);
+        let mirror = required_text(p.mirror_name)?;
+        let address = required_text(p.agent_address)?;
+        let port = p.agent_port.int().unwrap_or(2188);
         if !(1..=65_535).contains(&port) {
             return Err(RenderError::new(
-                "agent_port",
+                p.agent_port.name(),
                 format!("expected a TCP port from 1 to 65535, found {port}"),
             ));
         }
-        let primary = text(args, "primary_instance")?.unwrap_or_else(|| target.instance.clone());
-        let system = text(args, "system_name")?.map_or_else(String::new, |s| os_str(&s));
-        let failover = args.str("member").as_deref() != Some("async");
-        let async_type = args.str("async_type").unwrap_or_default();
+        let primary = text(p.primary_instance)?.unwrap_or_else(|| target.instance.clone());
+        let system = text(p.system_name)?.map_or_else(String::new, |s| os_str(&s));
+        let failover = p.member.str().as_deref() != Some("async");
+        let async_type = p.async_type.str().unwrap_or_default();
         let (code, member_type) = if failover {
             (None, "Failover")
         } else {
@@ -113,7 +103,7 @@ impl Operate for MirrorJoin {
                 .unwrap_or(ASYNC_TYPES[0]);
             (Some(code), label)
         };
-        let mut lines = info_lines(args, &[])?;
+        let mut lines = info_lines(&[], p.mirror_info)?;
         let common = format!(
             "{},{system},{},{},{port}",
             os_str(&mirror),

@@ -17,7 +17,7 @@
 use std::sync::LazyLock;
 
 use super::status::JSON_STRING;
-use super::{Target, instance_param, iris_param};
+use super::{Target, plain_params};
 use crate::args::Args;
 use crate::command::Command;
 use crate::module::{Module, Operation, RenderError};
@@ -25,7 +25,7 @@ use crate::param::ParamSpec;
 
 pub struct MirrorStatusModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| vec![instance_param(), iris_param()]);
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| plain_params(Vec::new()));
 
 impl Module for MirrorStatusModule {
     fn name(&self) -> &'static str {

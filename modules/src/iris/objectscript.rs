@@ -14,7 +14,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Target, namespace_param, present, session_params};
+use super::{Target, namespace_param, session_params};
 use crate::args::Args;
 use crate::command::{Command, quote};
 use crate::module::{Module, Operation, RenderError};
@@ -23,16 +23,17 @@ use crate::value::Value;
 
 pub struct ObjectScriptModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    session_params(vec![
-        ParamSpec::required(
-            "code",
-            ParamType::String,
+crate::params! {
+    struct Params {
+
+        code: ParamSpec::required(ParamType::String,
             "ObjectScript, one terminal command per line (no `halt`)",
         ),
-        namespace_param("USER"),
-    ])
-});
+        namespace: namespace_param("USER"),
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| session_params(Params::specs()));
 
 impl Module for ObjectScriptModule {
     fn name(&self) -> &'static str {
@@ -52,15 +53,16 @@ impl Module for ObjectScriptModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = Params::read(args);
         let target = Target::session(self.name(), args)?;
-        let namespace = super::required_text(args, "namespace")?;
+        let namespace = super::required_text(p.namespace)?;
         let mut env = Vec::new();
-        let code = match present(args, "code") {
+        let code = match p.code.present() {
             Some(secret @ Value::Secret(_)) => {
                 env.push(("IRIS_CODE", secret.clone()));
                 "\"$IRIS_CODE\"".to_owned()
             }
-            _ => quote(super::required_text(args, "code")?.trim_end_matches('\n')),
+            _ => quote(super::required_text(p.code)?.trim_end_matches('\n')),
         };
         let script = format!(
             "{}out=$(printf '%s\\n' \\\n  {code} \\\n  {} \\\n  halt | session {}) || fail \"iris session failed: $(last \"$out\")\"\n\

@@ -22,42 +22,44 @@ use crate::value::Value;
 pub struct ProductionStop;
 pub struct ProductionStart;
 
-fn namespace() -> ParamSpec {
+fn namespace(name: &'static str) -> ParamSpec {
     ParamSpec::required(
-        "namespace",
+        name,
         ParamType::String,
         "The namespace of the production (`iris session INSTANCE -U NAMESPACE`)",
     )
 }
 
-static STOP_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    session_params(vec![
-        namespace(),
-        ParamSpec::optional(
-            "timeout",
-            ParamType::Int,
+crate::params! {
+    struct StopParams {
+
+        namespace: namespace(),
+        timeout: ParamSpec::optional(ParamType::Int,
             "Seconds StopProduction waits for business hosts (default 120)",
         )
         .with_default(Value::Int(120)),
-        ParamSpec::optional(
-            "force",
-            ParamType::Bool,
+        force: ParamSpec::optional(ParamType::Bool,
             "Force the stop after the timeout (default false)",
         )
         .with_default(Value::Bool(false)),
-    ])
-});
+    }
+}
 
-static START_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    session_params(vec![
-        namespace(),
-        ParamSpec::required(
-            "production",
-            ParamType::String,
+static STOP_PARAMS: LazyLock<Vec<ParamSpec>> =
+    LazyLock::new(|| session_params(StopParams::specs()));
+
+crate::params! {
+    struct StartParams {
+
+        namespace: namespace(),
+        production: ParamSpec::required(ParamType::String,
             "The production class to start",
         ),
-    ])
-});
+    }
+}
+
+static START_PARAMS: LazyLock<Vec<ParamSpec>> =
+    LazyLock::new(|| session_params(StartParams::specs()));
 
 /// `state^name` of the namespace's production in `$v`.
 fn production_query(target: &Target, namespace: &str) -> String {
@@ -87,13 +89,14 @@ impl Operate for ProductionStop {
     }
 
     fn plan(&self, args: &Args) -> Result<Plan, RenderError> {
+        let p = StopParams::read(args);
         let target = Target::session(self.name(), args)?;
-        let namespace = required_text(args, "namespace")?;
-        let timeout = args.int("timeout").unwrap_or(120);
+        let namespace = required_text(p.namespace)?;
+        let timeout = p.timeout.int().unwrap_or(120);
         if timeout < 0 {
-            return Err(RenderError::new("timeout", "must not be negative"));
+            return Err(RenderError::new(p.timeout.name(), "must not be negative"));
         }
-        let force = u8::from(args.bool("force").unwrap_or(false));
+        let force = u8::from(p.force.bool().unwrap_or(false));
         let act = format!(
             "{}vendor Ens.Director.StopProduction \"$out\"\n",
             target.run(
@@ -129,9 +132,10 @@ impl Operate for ProductionStart {
     }
 
     fn plan(&self, args: &Args) -> Result<Plan, RenderError> {
+        let p = StartParams::read(args);
         let target = Target::session(self.name(), args)?;
-        let namespace = required_text(args, "namespace")?;
-        let production = required_text(args, "production")?;
+        let namespace = required_text(p.namespace)?;
+        let production = required_text(p.production)?;
         let act = format!(
             "{}vendor Ens.Director.StartProduction \"$out\"\n",
             target.run(

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Operate, Plan, Target, instance_param, iris_param, text};
+use super::{Operate, Plan, Target, plain_params, text};
 use crate::args::Args;
 use crate::command::quote;
 use crate::module::RenderError;
@@ -15,17 +15,15 @@ use crate::param::{ParamSpec, ParamType};
 
 pub struct Start;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        instance_param(),
-        ParamSpec::optional(
-            "cpf",
-            ParamType::Path,
+crate::params! {
+    struct Params {
+        cpf: ParamSpec::optional(ParamType::Path,
             "Start with this configuration file (`iris start INSTANCE CPF`)",
         ),
-        iris_param(),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| plain_params(Params::specs()));
 
 impl Operate for Start {
     fn name(&self) -> &'static str {
@@ -41,9 +39,10 @@ impl Operate for Start {
     }
 
     fn plan(&self, args: &Args) -> Result<Plan, RenderError> {
+        let p = Params::read(args);
         let target = Target::plain(self.name(), args)?;
         let mut command = format!("{} start {}", target.iris(), quote(&target.instance));
-        if let Some(cpf) = text(args, "cpf")? {
+        if let Some(cpf) = text(p.cpf)? {
             command.push(' ');
             command.push_str(&quote(&cpf));
         }

@@ -16,7 +16,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Target, instance_param, iris_param};
+use super::{Target, plain_params};
 use crate::args::Args;
 use crate::command::Command;
 use crate::module::{Module, Operation, RenderError};
@@ -24,7 +24,7 @@ use crate::param::ParamSpec;
 
 pub struct StatusModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| vec![instance_param(), iris_param()]);
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| plain_params(Vec::new()));
 
 /// The shell function `js TEXT`: TEXT as a JSON string.
 pub(super) const JSON_STRING: &str = "js() { printf '\"%s\"' \"$(printf '%s' \"$1\" | sed 's/\\\\/\\\\\\\\/g; s/\"/\\\\\"/g')\"; }\n";

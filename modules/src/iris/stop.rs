@@ -9,7 +9,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Operate, Plan, Target, instance_param, iris_param};
+use super::{Operate, Plan, Target, plain_params};
 use crate::args::Args;
 use crate::command::quote;
 use crate::module::RenderError;
@@ -18,24 +18,20 @@ use crate::value::Value;
 
 pub struct Stop;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        instance_param(),
-        ParamSpec::optional(
-            "quietly",
-            ParamType::Bool,
+crate::params! {
+    struct Params {
+        quietly: ParamSpec::optional(ParamType::Bool,
             "Pass `quietly`: no interactive questions (default true)",
         )
         .with_default(Value::Bool(true)),
-        ParamSpec::optional(
-            "nofailover",
-            ParamType::Bool,
+        nofailover: ParamSpec::optional(ParamType::Bool,
             "Pass `nofailover`: a primary failover member stops without failing over to the backup",
         )
         .with_default(Value::Bool(false)),
-        iris_param(),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| plain_params(Params::specs()));
 
 impl Operate for Stop {
     fn name(&self) -> &'static str {
@@ -51,12 +47,13 @@ impl Operate for Stop {
     }
 
     fn plan(&self, args: &Args) -> Result<Plan, RenderError> {
+        let p = Params::read(args);
         let target = Target::plain(self.name(), args)?;
         let mut command = format!("{} stop {}", target.iris(), quote(&target.instance));
-        if args.bool("quietly").unwrap_or(true) {
+        if p.quietly.bool().unwrap_or(true) {
             command.push_str(" quietly");
         }
-        if args.bool("nofailover").unwrap_or(false) {
+        if p.nofailover.bool().unwrap_or(false) {
             command.push_str(" nofailover");
         }
         let act = format!(

@@ -26,20 +26,20 @@ use crate::value::Value;
 pub struct TaskExport;
 pub struct TaskImport;
 
-fn params() -> Vec<ParamSpec> {
-    session_params(vec![
-        ParamSpec::required(
-            "tasks",
-            ParamType::List(Box::new(ParamType::String)),
+crate::params! {
+    struct Params {
+        tasks: ParamSpec::required(ParamType::List(Box::new(ParamType::String)),
             "The tasks' names (for example `Cube Manager Build - HSCOMMUNITYREPORTS`)",
         ),
-        ParamSpec::required(
-            "file",
-            ParamType::Path,
+        file: ParamSpec::required(ParamType::Path,
             "The XML file on the host (an absolute path)",
         ),
-        namespace_param("%SYS"),
-    ])
+        namespace: namespace_param("%SYS"),
+    }
+}
+
+fn params() -> Vec<ParamSpec> {
+    session_params(Params::specs())
 }
 
 static EXPORT_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(params);
@@ -54,27 +54,30 @@ struct Tasks {
 
 impl Tasks {
     fn new(module: &'static str, args: &Args) -> Result<Self, RenderError> {
+        let p = Params::read(args);
         let target = Target::session(module, args)?;
         let mut names = Vec::new();
-        for value in args.list("tasks").unwrap_or_default() {
+        for value in p.tasks.list().unwrap_or_default() {
             match value {
                 Value::Str(s) if !s.trim().is_empty() => names.push(s.clone()),
-                Value::Secret(_) => return Err(RenderError::new("tasks", "cannot hold a secret")),
-                Value::Str(_) => return Err(RenderError::new("tasks", "empty task name")),
+                Value::Secret(_) => {
+                    return Err(RenderError::new(p.tasks.name(), "cannot hold a secret"));
+                }
+                Value::Str(_) => return Err(RenderError::new(p.tasks.name(), "empty task name")),
                 other => names.push(other.to_string()),
             }
         }
         if names.is_empty() {
-            return Err(RenderError::new("tasks", "name at least one task"));
+            return Err(RenderError::new(p.tasks.name(), "name at least one task"));
         }
-        let file = required_text(args, "file")?;
+        let file = required_text(p.file)?;
         if !file.starts_with('/') && !file.starts_with('<') {
             return Err(RenderError::new(
-                "file",
+                p.file.name(),
                 format!("expected an absolute path, found `{file}`"),
             ));
         }
-        let namespace = required_text(args, "namespace")?;
+        let namespace = required_text(p.namespace)?;
         Ok(Self {
             target,
             names,

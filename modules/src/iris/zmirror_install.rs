@@ -18,21 +18,20 @@ use crate::value::Value;
 
 pub struct ZmirrorInstall;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    session_params(vec![
-        ParamSpec::required(
-            "content",
-            ParamType::String,
+crate::params! {
+    struct Params {
+
+        content: ParamSpec::required(ParamType::String,
             "The routine's source, as in seed 000 section 4.23",
         ),
-        ParamSpec::optional(
-            "routine",
-            ParamType::String,
+        routine: ParamSpec::optional(ParamType::String,
             "The routine's name (default ZMIRROR)",
         )
         .with_default(Value::Str("ZMIRROR".into())),
-    ])
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| session_params(Params::specs()));
 
 impl Operate for ZmirrorInstall {
     fn name(&self) -> &'static str {
@@ -48,15 +47,16 @@ impl Operate for ZmirrorInstall {
     }
 
     fn plan(&self, args: &Args) -> Result<Plan, RenderError> {
+        let p = Params::read(args);
         let target = Target::session(self.name(), args)?;
-        let content = required_text(args, "content")?;
-        let routine = required_text(args, "routine")?;
+        let content = required_text(p.content)?;
+        let routine = required_text(p.routine)?;
         if !routine
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '%')
         {
             return Err(RenderError::new(
-                "routine",
+                p.routine.name(),
                 format!("expected a routine name such as ZMIRROR, found `{routine}`"),
             ));
         }

@@ -41,31 +41,31 @@ pub struct ArchiveModule;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RestoreModule;
 
-static ARCHIVE_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required("path", ParamType::Path, "The directory to back up"),
-        ParamSpec::required(
-            "dest",
-            ParamType::Path,
+crate::params! {
+    struct ArchiveParams {
+
+        path: ParamSpec::required(ParamType::Path, "The directory to back up"),
+        dest: ParamSpec::required(ParamType::Path,
             "The archive to write (`.tar.gz`), with `.sha256` and `.manifest` beside it",
         ),
-    ]
-});
+    }
+}
 
-static RESTORE_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "archive",
-            ParamType::Path,
+static ARCHIVE_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(ArchiveParams::specs);
+
+crate::params! {
+    struct RestoreParams {
+
+        archive: ParamSpec::required(ParamType::Path,
             "An archive made by `storage.archive` (its `.sha256` beside it)",
         ),
-        ParamSpec::required(
-            "dest",
-            ParamType::Path,
+        dest: ParamSpec::required(ParamType::Path,
             "The directory to restore (replaced as a whole)",
         ),
-    ]
-});
+    }
+}
+
+static RESTORE_PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(RestoreParams::specs);
 
 /// `a=ARCHIVE` and the test that it matches its `.sha256` (`$sum`, `$want` set).
 const VERIFY: &str = "\
@@ -93,6 +93,7 @@ impl Module for ArchiveModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = ArchiveParams::read(args);
         let mut s = archive_head(args)?;
         let _ = write!(
             s,
@@ -108,7 +109,7 @@ impl Module for ArchiveModule {
              printf '%s\\n' \"$m\" > \"$a.manifest\" || exit 2\n\
              printf '{{\"archive\":%s,\"sha256\":\"%s\",\"bytes\":%s,\"manifest\":\"%s\"}}\\n' {} \"$sum\" \"$(stat -c %s -- \"$a\")\" \"$m\"",
             quote(UNCHANGED),
-            json_word(args, "dest"),
+            json_word(p.dest),
         );
         Ok(vec![Operation::Remote(Command::new(s))])
     }
@@ -125,6 +126,7 @@ impl Module for ArchiveModule {
 
 /// Sets `ok=1` when the archive is in state.
 fn archive_head(args: &Args) -> Result<String, RenderError> {
+    let p = ArchiveParams::read(args);
     let mut s = preamble("storage.archive");
     let _ = write!(
         s,
@@ -134,8 +136,8 @@ fn archive_head(args: &Args) -> Result<String, RenderError> {
          ok=0\n\
          if [ -f \"$a\" ] && [ -f \"$a.sha256\" ] && [ -f \"$a.manifest\" ] && [ \"$(cat -- \"$a.manifest\")\" = \"$m\" ] \
          && [ \"$(sha256sum < \"$a\" | cut -d' ' -f1)\" = \"$(cut -d' ' -f1 < \"$a.sha256\")\" ]; then ok=1; fi\n",
-        path(args, "path")?,
-        path(args, "dest")?,
+        path(p.path)?,
+        path(p.dest)?,
     );
     Ok(s)
 }
@@ -158,9 +160,11 @@ impl Module for RestoreModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = RestoreParams::read(args);
         let mut s = preamble("storage.restore");
-        let stage = args
-            .get("dest")
+        let stage = p
+            .dest
+            .get()
             .map(|d| beside(&d.to_string(), "runbook-staging"))
             .unwrap_or_default();
         let _ = write!(
@@ -181,17 +185,18 @@ impl Module for RestoreModule {
                mv -- \"$stage\" \"$d\" || exit 2\n\
              fi\n\
              printf '{{\"dest\":%s,\"archive\":%s,\"manifest\":\"%s\"}}\\n' {} {} \"$got\"",
-            path(args, "archive")?,
-            path(args, "dest")?,
+            path(p.archive)?,
+            path(p.dest)?,
             quote(&stage),
             quote(UNCHANGED),
-            json_word(args, "dest"),
-            json_word(args, "archive"),
+            json_word(p.dest),
+            json_word(p.archive),
         );
         Ok(vec![Operation::Remote(Command::new(s))])
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
+        let p = RestoreParams::read(args);
         let mut s = preamble("storage.restore");
         let _ = write!(
             s,
@@ -199,8 +204,8 @@ impl Module for RestoreModule {
              [ \"$sum\" = \"$want\" ] || fail \"$a has sha256 $sum but its checksum file says $want\"\n\
              if [ -f \"$a.manifest\" ] && [ -d \"$d\" ] && [ \"$(manifest \"$d\")\" = \"$(cat -- \"$a.manifest\")\" ]; then exit {CHECK_IN_STATE}; fi\n\
              exit {CHECK_WOULD_CHANGE}",
-            path(args, "archive")?,
-            path(args, "dest")?,
+            path(p.archive)?,
+            path(p.dest)?,
         );
         Ok(Some(vec![Operation::Remote(Command::probe(s))]))
     }

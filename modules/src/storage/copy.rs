@@ -14,6 +14,7 @@
 use std::sync::LazyLock;
 
 use super::size;
+use crate::arg::Arg;
 use crate::args::Args;
 use crate::module::{Module, Operation, RenderError};
 use crate::param::{ParamSpec, ParamType};
@@ -30,33 +31,28 @@ pub const DEFAULT_CHUNK: u64 = 8 << 20;
 /// The largest chunk accepted (a chunk is held in the controller's memory twice).
 const MAX_CHUNK: u64 = 256 << 20;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "from",
-            ParamType::String,
+crate::params! {
+    struct Params {
+
+        from: ParamSpec::required(ParamType::String,
             "The inventory host to copy from (checked against the inventory)",
         ),
-        ParamSpec::required("src", ParamType::Path, "The file or directory on that host"),
-        ParamSpec::required(
-            "dest",
-            ParamType::Path,
+        src: ParamSpec::required(ParamType::Path, "The file or directory on that host"),
+        dest: ParamSpec::required(ParamType::Path,
             "Its path on the step's host (replaced when it differs)",
         ),
-        ParamSpec::optional(
-            "chunk_size",
-            ParamType::String,
+        chunk_size: ParamSpec::optional(ParamType::String,
             "Bytes per command through the controller (`8M`)",
         )
         .with_default(Value::Str("8M".into())),
-        ParamSpec::optional(
-            "reserve",
-            ParamType::String,
+        reserve: ParamSpec::optional(ParamType::String,
             "Space that must stay free on the destination after the copy (`1G`)",
         )
         .with_default(Value::Str("0".into())),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for CopyModule {
     fn name(&self) -> &'static str {
@@ -85,22 +81,28 @@ impl Module for CopyModule {
 }
 
 fn transfer(args: &Args, probe: bool) -> Result<Transfer, RenderError> {
-    let from = match args.get("from") {
+    let p = Params::read(args);
+    let from = match p.from.get() {
         Some(Value::Str(s)) if !s.is_empty() => s.clone(),
         Some(Value::Deferred(_)) => {
             return Err(RenderError::new(
-                "from",
+                p.from.name(),
                 "must be known when the plan is made (an inventory host name, not an output)",
             ));
         }
-        _ => return Err(RenderError::new("from", "expected an inventory host name")),
+        _ => {
+            return Err(RenderError::new(
+                p.from.name(),
+                "expected an inventory host name",
+            ));
+        }
     };
-    let text = |name: &'static str| match args.get(name) {
-        Some(Value::Secret(_)) => Err(RenderError::new(name, "cannot be a secret")),
+    let text = |arg: Arg<'_>| match arg.get() {
+        Some(Value::Secret(_)) => Err(RenderError::new(arg.name(), "cannot be a secret")),
         Some(v) => Ok(v.to_string()),
-        None => Err(RenderError::new(name, "is required")),
+        None => Err(RenderError::new(arg.name(), "is required")),
     };
-    let (src, dest) = (text("src")?, text("dest")?);
+    let (src, dest) = (text(p.src)?, text(p.dest)?);
     for (name, p) in [("src", &src), ("dest", &dest)] {
         if p.trim_end_matches('/').is_empty() || p.ends_with("/.") || p.ends_with("/..") {
             return Err(RenderError::new(
@@ -109,10 +111,10 @@ fn transfer(args: &Args, probe: bool) -> Result<Transfer, RenderError> {
             ));
         }
     }
-    let chunk_bytes = size(args, "chunk_size")?.unwrap_or(DEFAULT_CHUNK);
+    let chunk_bytes = size(p.chunk_size)?.unwrap_or(DEFAULT_CHUNK);
     if chunk_bytes == 0 || chunk_bytes > MAX_CHUNK {
         return Err(RenderError::new(
-            "chunk_size",
+            p.chunk_size.name(),
             format!("must be from 1 byte to 256M, found {chunk_bytes} bytes"),
         ));
     }
@@ -121,7 +123,7 @@ fn transfer(args: &Args, probe: bool) -> Result<Transfer, RenderError> {
         src,
         dest,
         chunk_bytes,
-        reserve_bytes: size(args, "reserve")?.unwrap_or(0),
+        reserve_bytes: size(p.reserve)?.unwrap_or(0),
         probe,
         module: "storage.copy",
     })

@@ -19,20 +19,19 @@ use crate::param::{ParamSpec, ParamType};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FreeSpaceModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "path",
-            ParamType::Path,
+crate::params! {
+    struct Params {
+
+        path: ParamSpec::required(ParamType::Path,
             "A path on the file system to measure (need not exist yet)",
         ),
-        ParamSpec::required(
-            "needed",
-            ParamType::String,
+        needed: ParamSpec::required(ParamType::String,
             "Free space required: bytes, or `512M`, `10G`",
         ),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for FreeSpaceModule {
     fn name(&self) -> &'static str {
@@ -63,7 +62,8 @@ impl Module for FreeSpaceModule {
 }
 
 fn script(args: &Args, json: bool) -> Result<String, RenderError> {
-    let needed = size(args, "needed")?.ok_or_else(|| RenderError::new("needed", "is required"))?;
+    let p = Params::read(args);
+    let needed = size(p.needed)?.ok_or_else(|| RenderError::new(p.needed.name(), "is required"))?;
     let mut s = preamble("storage.free_space");
     let _ = write!(
         s,
@@ -73,14 +73,14 @@ fn script(args: &Args, json: bool) -> Result<String, RenderError> {
          kib=$(df -Pk -- \"$a\" | awk 'NR == 2 {{ print $4 }}')\n\
          [ -n \"$kib\" ] || fail \"cannot tell the free space of $a\"\n\
          free=$((kib * 1024))\n",
-        path(args, "path")?
+        path(p.path)?
     );
     if json {
         let _ = write!(
             s,
             "printf '{{\"path\":%s,\"free_bytes\":%s,\"needed_bytes\":%s}}\\n' {} \"$free\" {needed}\n\
              [ \"$free\" -ge {needed} ] || {{ printf 'storage.free_space: %s has %s bytes free, %s needed\\n' \"$a\" \"$free\" {needed} >&2; exit 1; }}",
-            json_word(args, "path"),
+            json_word(p.path),
         );
     } else {
         let _ = write!(

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use super::{json_word, mode, path, preamble};
+use crate::arg::Arg;
 use crate::args::Args;
 use crate::command::{Command, quote};
 use crate::module::{
@@ -26,20 +27,21 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PermissionsModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required("path", ParamType::Path, "The file or directory"),
-        ParamSpec::optional("mode", ParamType::String, "Octal mode (`0640`)"),
-        ParamSpec::optional("owner", ParamType::String, "User name or uid"),
-        ParamSpec::optional("group", ParamType::String, "Group name or gid"),
-        ParamSpec::optional(
-            "recursive",
-            ParamType::Bool,
+crate::params! {
+    struct Params {
+
+        path: ParamSpec::required(ParamType::Path, "The file or directory"),
+        mode: ParamSpec::optional(ParamType::String, "Octal mode (`0640`)"),
+        owner: ParamSpec::optional(ParamType::String, "User name or uid"),
+        group: ParamSpec::optional(ParamType::String, "Group name or gid"),
+        recursive: ParamSpec::optional(ParamType::Bool,
             "Also everything below a directory",
         )
         .with_default(Value::Bool(false)),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for PermissionsModule {
     fn name(&self) -> &'static str {
@@ -70,8 +72,9 @@ impl Module for PermissionsModule {
 }
 
 /// A user or group name, or a numeric id.
-fn principal(args: &Args, name: &'static str) -> Result<Option<String>, RenderError> {
-    match args.get(name) {
+fn principal(arg: Arg<'_>) -> Result<Option<String>, RenderError> {
+    let name = arg.name();
+    match arg.get() {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Str(v))
             if !v.is_empty()
@@ -89,17 +92,18 @@ fn principal(args: &Args, name: &'static str) -> Result<Option<String>, RenderEr
 }
 
 fn script(args: &Args, check_only: bool) -> Result<String, RenderError> {
-    let p = path(args, "path")?;
-    let mode = mode(args)?;
-    let owner = principal(args, "owner")?;
-    let group = principal(args, "group")?;
+    let a = Params::read(args);
+    let p = path(a.path)?;
+    let mode = mode(a.mode)?;
+    let owner = principal(a.owner)?;
+    let group = principal(a.group)?;
     if mode.is_none() && owner.is_none() && group.is_none() {
         return Err(RenderError {
             arg: None,
             message: "give at least one of `mode`, `owner` and `group`".into(),
         });
     }
-    let recursive = args.bool("recursive").unwrap_or(false);
+    let recursive = a.recursive.bool().unwrap_or(false);
     let mut s = preamble("storage.permissions");
     let _ = writeln!(s, "p={p}");
     let _ = writeln!(s, "[ -e \"$p\" ] || fail \"$p: no such file or directory\"");
@@ -183,7 +187,7 @@ fn script(args: &Args, check_only: bool) -> Result<String, RenderError> {
     let _ = write!(
         s,
         "printf '{{\"path\":%s,\"fixed\":%s}}\\n' {} \"$n\"",
-        json_word(args, "path")
+        json_word(a.path)
     );
     Ok(s)
 }

@@ -39,26 +39,23 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RelocateModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    vec![
-        ParamSpec::required(
-            "path",
-            ParamType::Path,
+crate::params! {
+    struct Params {
+
+        path: ParamSpec::required(ParamType::Path,
             "The directory to move (it becomes a symbolic link)",
         ),
-        ParamSpec::required(
-            "target",
-            ParamType::Path,
+        target: ParamSpec::required(ParamType::Path,
             "Its new place, an absolute path on the shared drive",
         ),
-        ParamSpec::optional(
-            "discard_local",
-            ParamType::Bool,
+        discard_local: ParamSpec::optional(ParamType::Bool,
             "When `target` already holds other content, drop `path` instead of failing",
         )
         .with_default(Value::Bool(false)),
-    ]
-});
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(Params::specs);
 
 impl Module for RelocateModule {
     fn name(&self) -> &'static str {
@@ -92,29 +89,28 @@ impl Module for RelocateModule {
 }
 
 fn words(args: &Args) -> Result<(String, String), RenderError> {
-    let target = args
-        .get("target")
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    if let Some(Value::Str(t)) = args.get("target")
+    let p = Params::read(args);
+    let target = p.target.get().map(ToString::to_string).unwrap_or_default();
+    if let Some(Value::Str(t)) = p.target.get()
         && (!t.starts_with('/') || t.trim_end_matches('/').is_empty())
     {
         return Err(RenderError::new(
-            "target",
+            p.target.name(),
             format!("expected an absolute path below `/`, found `{target}`"),
         ));
     }
-    if let Some(Value::Str(p)) = args.get("path")
+    if let Some(Value::Str(p)) = p.path.get()
         && p.trim_end_matches('/').is_empty()
     {
         return Err(RenderError::new("path", "cannot be `/`"));
     }
-    Ok((path(args, "path")?, path(args, "target")?))
+    Ok((path(p.path)?, path(p.target)?))
 }
 
 fn apply(args: &Args) -> Result<String, RenderError> {
+    let a = Params::read(args);
     let (p, t) = words(args)?;
-    let discard = u8::from(args.bool("discard_local").unwrap_or(false));
+    let discard = u8::from(a.discard_local.bool().unwrap_or(false));
     let mut s = preamble("storage.relocate");
     let _ = write!(
         s,
@@ -155,8 +151,8 @@ fn apply(args: &Args) -> Result<String, RenderError> {
            ln -s -- \"$t\" \"$p\" || exit 2\n\
          fi\n\
          printf '{{\"path\":%s,\"target\":%s,\"copied\":%s}}\\n' {} {} \"$copied\"",
-        json_word(args, "path"),
-        json_word(args, "target"),
+        json_word(a.path),
+        json_word(a.target),
         unchanged = quote(UNCHANGED),
     );
     Ok(s)

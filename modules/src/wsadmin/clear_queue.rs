@@ -22,19 +22,21 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClearQueueModule;
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    let mut params = connection_params();
-    params.push(ParamSpec::optional(
-        "features",
-        ParamType::List(Box::new(ParamType::Enum(super::FEATURES))),
+crate::params! {
+    struct Params {
+        features: ParamSpec::optional(ParamType::List(Box::new(ParamType::Enum(super::FEATURES))),
         "Clear the queues of these remote applications (Communities did not fail)",
-    ));
-    params.push(ParamSpec::optional(
-        "resource_type",
-        ParamType::String,
+    ),
+        resource_type: ParamSpec::optional(ParamType::String,
         "Clear the queue of every remote application for this resource type: `community` \
          (Communities failed)",
-    ));
+    ),
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
+    let mut params = connection_params();
+    params.extend(Params::specs());
     params
 });
 
@@ -56,13 +58,14 @@ impl Module for ClearQueueModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = Params::read(args);
         let session = Session::new(self.name(), args)?;
-        let by_feature = args.get("features").filter(|v| **v != Value::Null);
-        let by_type = args.get("resource_type").filter(|v| **v != Value::Null);
+        let by_feature = p.features.get().filter(|v| **v != Value::Null);
+        let by_type = p.resource_type.get().filter(|v| **v != Value::Null);
         let mut lines = vec![format!("execfile({})", py_str("communitiesAdmin.py"))];
         let json = match (by_feature, by_type) {
             (Some(_), None) => {
-                let apps: Vec<&str> = features(args)?.iter().map(|f| f.remote_app).collect();
+                let apps: Vec<&str> = features(p.features)?.iter().map(|f| f.remote_app).collect();
                 for app in &apps {
                     lines.push(format!(
                         "CommunitiesQEventService.clearQueuedEventsByRemoteAppDefId({})",
@@ -74,7 +77,7 @@ impl Module for ClearQueueModule {
             (None, Some(kind)) => {
                 let kind = kind.to_string();
                 if kind.is_empty() {
-                    return Err(RenderError::new("resource_type", "is empty"));
+                    return Err(RenderError::new(p.resource_type.name(), "is empty"));
                 }
                 lines.push(format!(
                     "CommunitiesQEventService.clearQueuedEventsByResourceType({})",
@@ -84,7 +87,7 @@ impl Module for ClearQueueModule {
             }
             (Some(_), Some(_)) => {
                 return Err(RenderError::new(
-                    "resource_type",
+                    p.resource_type.name(),
                     "cannot be combined with `features`: clear by remote application or by \
                      resource type",
                 ));

@@ -33,20 +33,22 @@ use crate::value::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExportModule;
 
+crate::params! {
+    struct Params {
+        features: features_param(
+        "The features to export (all of them if Communities failed)",
+    ),
+        dir: ParamSpec::required(ParamType::Path,
+        "Absolute directory for the XML files (created if missing)",
+    ),
+        event_type: ParamSpec::optional(ParamType::String, "The eventType argument")
+            .with_default(Value::Str("community".into())),
+    }
+}
+
 static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
     let mut params = connection_params();
-    params.push(features_param(
-        "The features to export (all of them if Communities failed)",
-    ));
-    params.push(ParamSpec::required(
-        "dir",
-        ParamType::Path,
-        "Absolute directory for the XML files (created if missing)",
-    ));
-    params.push(
-        ParamSpec::optional("event_type", ParamType::String, "The eventType argument")
-            .with_default(Value::Str("community".into())),
-    );
+    params.extend(Params::specs());
     params
 });
 
@@ -68,11 +70,12 @@ impl Module for ExportModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = Params::read(args);
         let session = Session::new(self.name(), args)?;
-        let features = features(args)?;
-        let dir = abs_path(args, "dir")?;
+        let features = features(p.features)?;
+        let dir = abs_path(p.dir)?;
         let dir = dir.trim_end_matches('/');
-        let event_type = args.str("event_type").unwrap_or_else(|| "community".into());
+        let event_type = p.event_type.str().unwrap_or_else(|| "community".into());
         let m = quote(self.name());
         let mut before = format!(
             "mkdir -p -- {} || exit 1\n",

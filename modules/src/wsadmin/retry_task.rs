@@ -30,12 +30,16 @@ pub struct PauseRetryTaskModule;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ResumeRetryTaskModule;
 
+crate::params! {
+    struct Params {
+        task: ParamSpec::optional(ParamType::String, "The Communities scheduled task")
+            .with_default(Value::Str(RETRY_TASK.into())),
+    }
+}
+
 static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
     let mut params = connection_params();
-    params.push(
-        ParamSpec::optional("task", ParamType::String, "The Communities scheduled task")
-            .with_default(Value::Str(RETRY_TASK.into())),
-    );
+    params.extend(Params::specs());
     params
 });
 
@@ -45,10 +49,11 @@ fn render(
     state: &str,
     args: &Args,
 ) -> Result<Vec<Operation>, RenderError> {
+    let p = Params::read(args);
     let session = Session::new(module, args)?;
-    let task = args.str("task").unwrap_or_else(|| RETRY_TASK.into());
+    let task = p.task.str().unwrap_or_else(|| RETRY_TASK.into());
     if task.is_empty() {
-        return Err(RenderError::new("task", "is empty"));
+        return Err(RenderError::new(p.task.name(), "is empty"));
     }
     let body = jython(&[
         format!("execfile({})", py_str("communitiesAdmin.py")),

@@ -35,27 +35,25 @@ pub struct SyncReportModule;
 /// The two reports the command writes.
 pub const REPORTS: [&str; 2] = ["communityDifferences", "orphanedRemoteApplications"];
 
-static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
-    let mut params = connection_params();
-    params.push(features_param("The features whose exports to report on"));
-    params.push(ParamSpec::required(
-        "dir",
-        ParamType::Path,
+crate::params! {
+    struct Params {
+        features: features_param("The features whose exports to report on"),
+        dir: ParamSpec::required(ParamType::Path,
         "The directory of the exports (`dir` of wsadmin.export_synced_resources)",
-    ));
-    params.push(ParamSpec::required(
-        "output_dir",
-        ParamType::Path,
+    ),
+        output_dir: ParamSpec::required(ParamType::Path,
         "Absolute directory for the reports; each feature gets a subdirectory",
-    ));
-    params.push(
-        ParamSpec::optional(
-            "method",
-            ParamType::Enum(&["generateSyncReport", "generateSyncReports"]),
+    ),
+        method: ParamSpec::optional(ParamType::Enum(&["generateSyncReport", "generateSyncReports"]),
             "The command's name: the seed's, or later releases'",
         )
         .with_default(Value::Str("generateSyncReport".into())),
-    );
+    }
+}
+
+static PARAMS: LazyLock<Vec<ParamSpec>> = LazyLock::new(|| {
+    let mut params = connection_params();
+    params.extend(Params::specs());
     params
 });
 
@@ -67,9 +65,10 @@ struct Paths {
 }
 
 fn paths(args: &Args) -> Result<Vec<Paths>, RenderError> {
-    let features = features(args)?;
-    let dir = abs_path(args, "dir")?;
-    let out = abs_path(args, "output_dir")?;
+    let p = Params::read(args);
+    let features = features(p.features)?;
+    let dir = abs_path(p.dir)?;
+    let out = abs_path(p.output_dir)?;
     let (dir, out) = (dir.trim_end_matches('/'), out.trim_end_matches('/'));
     Ok(features
         .iter()
@@ -99,10 +98,12 @@ impl Module for SyncReportModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
+        let p = Params::read(args);
         let session = Session::new(self.name(), args)?;
         let paths = paths(args)?;
-        let method = args
-            .str("method")
+        let method = p
+            .method
+            .str()
             .unwrap_or_else(|| "generateSyncReport".into());
         let m = quote(self.name());
         let mut before = String::new();
