@@ -28,7 +28,7 @@ pub mod storage;
 pub mod wsadmin;
 
 pub use args::{ArgError, Args, closest};
-pub use command::{Artifact, Command, quote};
+pub use command::{Artifact, Command, Helper, quote};
 pub use module::{CHECK_IN_STATE, CHECK_WOULD_CHANGE, Module, Operation, RenderError, UNCHANGED};
 pub use param::{ParamSpec, ParamType};
 pub use registry::Registry;
