@@ -51,6 +51,7 @@ mod start;
 mod status;
 mod stop;
 mod task;
+mod vendor_lines;
 mod zmirror_install;
 
 use std::collections::BTreeMap;
@@ -409,7 +410,7 @@ impl<T: Operate> Module for Iris<T> {
             quote(UNCHANGED),
             plan.act.trim_end()
         );
-        let mut cmd = plan.target.attach(Command::new(script));
+        let mut cmd = vendor_lines::summarised(plan.target.attach(Command::new(script)));
         cmd.artifacts = plan.artifacts;
         Ok(vec![Operation::Remote(cmd)])
     }

@@ -19,6 +19,7 @@ mod param;
 mod registry;
 pub mod transfer;
 mod value;
+mod vendor_lines;
 
 pub mod generic;
 pub mod gtm;

@@ -110,7 +110,9 @@ impl Module for ArchiveModule {
             quote(UNCHANGED),
             json_word(args, "dest"),
         );
-        Ok(vec![Operation::Remote(Command::new(s))])
+        Ok(vec![Operation::Remote(super::vendor_lines::summarised(
+            Command::new(s),
+        ))])
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
@@ -188,7 +190,9 @@ impl Module for RestoreModule {
             json_word(args, "dest"),
             json_word(args, "archive"),
         );
-        Ok(vec![Operation::Remote(Command::new(s))])
+        Ok(vec![Operation::Remote(super::vendor_lines::summarised(
+            Command::new(s),
+        ))])
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
