@@ -14,6 +14,7 @@ pub mod persist;
 mod ssh;
 mod upload;
 pub mod wrapper;
+pub mod wrapper_helpers;
 
 pub use endpoint::Endpoint;
 pub use exec::{Exec, ExecResult, Runner, TransportError, Transports};

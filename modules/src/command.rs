@@ -26,6 +26,21 @@ pub struct Command {
     /// lines (`mupip replicate -source -shutdown -zerobacklog -timeout=30`), read by the module
     /// from the script it renders. `None` when the script itself is the summary (`shell`).
     pub summary: Option<Vec<String>>,
+    /// Shared shell helpers the script calls ([`Helper`]): the wrapper installs each on the host
+    /// once and sources it before the script, so `script` holds only the module's own lines.
+    pub helpers: Vec<Helper>,
+}
+
+/// A library of shell functions shared by many commands (GT.M's `rb_run`, `rb_fail`, ...).
+///
+/// It is not part of any command's script: the engine sends it to each host once per run,
+/// where it is kept under its sha256, and the wrapper sources it before the script runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Helper {
+    /// What the plan calls it (`gtm`).
+    pub name: &'static str,
+    /// The shell text (function definitions only: sourcing it must not run anything).
+    pub text: &'static str,
 }
 
 /// A file on the target host kept with the run: the engine fetches `path` after the command
@@ -48,6 +63,7 @@ impl Command {
             mutating: true,
             artifacts: Vec::new(),
             summary: None,
+            helpers: Vec::new(),
         }
     }
 
@@ -91,6 +107,27 @@ impl Command {
     pub fn summarised(mut self, lines: Vec<String>) -> Self {
         self.summary = Some(lines);
         self
+    }
+
+    /// Sources the shared helper library `helper` before the script ([`Helper`]).
+    #[must_use]
+    pub fn helper(mut self, helper: Helper) -> Self {
+        if !self.helpers.contains(&helper) {
+            self.helpers.push(helper);
+        }
+        self
+    }
+
+    /// The script with the text of its helpers before it, as the host runs it once the wrapper
+    /// has sourced them: for running a command without the wrapper (the modules' unit tests).
+    pub fn inlined(&self) -> String {
+        let mut text = String::new();
+        for helper in &self.helpers {
+            text.push_str(helper.text);
+            text.push('\n');
+        }
+        text.push_str(&self.script);
+        text
     }
 
     /// Keeps the host file `path` as the run artifact `name` once the command exits 0.

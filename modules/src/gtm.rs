@@ -32,7 +32,8 @@
 //!
 //! # Scripts
 //!
-//! Each rendered script starts with a few POSIX `sh` helpers ([`PRELUDE`]): `rb_run` runs a GT.M
+//! Each rendered script calls a few POSIX `sh` helpers ([`PRELUDE`], sent to each host once per
+//! run and sourced by the wrapper: [`HELPERS`]): `rb_run` runs a GT.M
 //! tool with its output on standard error and, when it fails, fails the step with a message
 //! that quotes GT.M's own error lines (`gtm.source_start: mupip failed (exit 250):
 //! %GTM-E-RECVPOOLSETUP, ...`). Vendor output is parsed inside the script (`sed`, `awk`), and
@@ -222,7 +223,9 @@ impl Env {
              cd \"$RB_DIR\" || rb_fail \"cannot enter $RB_DIR\"\n{body}",
             prelude(module, 1)
         );
-        let mut cmd = Command::new(script).summarised(vendor_lines::vendor_lines(body));
+        let mut cmd = Command::new(script)
+            .summarised(vendor_lines::vendor_lines(body))
+            .helper(HELPERS);
         cmd.env = self.vars();
         cmd
     }
@@ -235,7 +238,9 @@ impl Env {
              cd \"$RB_DIR\" 2>/dev/null || exit {missing_dir}\n{body}",
             prelude(module, 2)
         );
-        let mut cmd = Command::probe(script).summarised(vendor_lines::vendor_lines(body));
+        let mut cmd = Command::probe(script)
+            .summarised(vendor_lines::vendor_lines(body))
+            .helper(HELPERS);
         cmd.env = self.vars();
         cmd
     }
@@ -263,7 +268,9 @@ impl Env {
              cd \"$RB_DIR\" || rb_fail \"no instance directory $RB_DIR\"\n{body}",
             prelude(module, 1)
         );
-        let mut cmd = Command::probe(script).summarised(vendor_lines::vendor_lines(body));
+        let mut cmd = Command::probe(script)
+            .summarised(vendor_lines::vendor_lines(body))
+            .helper(HELPERS);
         cmd.env = self.vars();
         cmd
     }
@@ -310,8 +317,16 @@ rb_receiver_health() {
   case $rb_rh in *'Update process is alive'*) rb_update=true ;; esac
 }"#;
 
+/// The shared helpers of every GT.M command ([`PRELUDE`]), sent to each host once per run.
+pub(crate) const HELPERS: crate::command::Helper = crate::command::Helper {
+    name: "gtm",
+    text: PRELUDE,
+};
+
+/// The first line of a script: the module's name and failure status for [`PRELUDE`]'s
+/// `rb_fail` (the helpers themselves come with the wrapper: [`HELPERS`]).
 fn prelude(module: &str, fail: i32) -> String {
-    format!("RB_MODULE={}; RB_FAIL={fail}\n{PRELUDE}", quote(module))
+    format!("RB_MODULE={}; RB_FAIL={fail}", quote(module))
 }
 
 /// `"$gtm_dist/TOOL"` followed by the quoted words: a command line for [`PRELUDE`]'s `rb_run`.

@@ -20,6 +20,7 @@
 
 mod maintenance;
 mod probe;
+mod vendor_lines;
 
 pub use maintenance::{MaintenanceOffModule, MaintenanceOnModule};
 pub use probe::ProbeModule;

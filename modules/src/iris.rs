@@ -51,6 +51,7 @@ mod start;
 mod status;
 mod stop;
 mod task;
+mod vendor_lines;
 mod zmirror_install;
 
 use std::collections::BTreeMap;
@@ -402,6 +403,10 @@ impl Shell for Session {
 
     fn attach(&self, cmd: Command) -> Command {
         self.target.attach(cmd)
+    }
+
+    fn summarise(&self, cmd: Command) -> Command {
+        vendor_lines::summarised(cmd)
     }
 }
 

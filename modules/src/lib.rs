@@ -22,6 +22,7 @@ mod query;
 mod registry;
 pub mod transfer;
 mod value;
+mod vendor_lines;
 
 pub mod generic;
 pub mod gtm;
@@ -32,7 +33,7 @@ pub mod wsadmin;
 
 pub use arg::Arg;
 pub use args::{ArgError, Args, closest};
-pub use command::{Artifact, Command, quote};
+pub use command::{Artifact, Command, Helper, quote};
 pub use module::{
     CHECK_IN_STATE, CHECK_WOULD_CHANGE, DEFAULT_ESTIMATE, Module, Operation, Placement,
     RenderError, UNCHANGED,

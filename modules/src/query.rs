@@ -30,6 +30,11 @@ pub(crate) trait Shell {
     fn attach(&self, cmd: Command) -> Command {
         cmd
     }
+    /// Sets the command's summary in the vendor's words (see [`Command::summary`]); the
+    /// command is shown whole when a family has none.
+    fn summarise(&self, cmd: Command) -> Command {
+        cmd
+    }
 }
 
 /// One query-then-act declaration, for given arguments.
@@ -55,7 +60,9 @@ impl<S: Shell> Declared<S> {
             quote(UNCHANGED),
             self.act.trim_end()
         );
-        let mut cmd = self.shell.attach(Command::new(script));
+        let mut cmd = self
+            .shell
+            .summarise(self.shell.attach(Command::new(script)));
         cmd.artifacts.clone_from(&self.artifacts);
         vec![Operation::Remote(cmd)]
     }

@@ -27,6 +27,7 @@ mod copy;
 mod free_space;
 mod permissions;
 mod relocate;
+mod vendor_lines;
 
 pub use archive::{ArchiveModule, RestoreModule};
 pub use copy::CopyModule;

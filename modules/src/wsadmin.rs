@@ -34,6 +34,7 @@ mod clear_queue;
 mod export;
 mod retry_task;
 mod sync_report;
+mod vendor_lines;
 
 use std::fmt::Write as _;
 
@@ -362,7 +363,7 @@ impl Session {
         );
         s.push_str(after);
         let _ = write!(s, "printf '%s\\n' {}", quote(&json.to_string()));
-        Command::new(s)
+        vendor_lines::summarised(Command::new(s))
     }
 }
 

@@ -53,4 +53,5 @@ mod state_dir;
 mod storage;
 mod support;
 mod window;
+mod wrapper_helpers;
 mod wsadmin;

@@ -101,13 +101,25 @@ fn plan_of_the_prod_switchover_reads_in_the_vendors_words() {
             )),
         "{op}"
     );
+    // The shared helpers are named by each command and shown once, not inlined in every one.
     assert!(
-        op["display"]
+        !op["display"]
             .as_str()
             .expect("display")
             .contains("rb_run() {"),
         "{op}"
     );
+    let sha = op["helpers"][0]["sha256"].as_str().expect("a helper named");
+    let helpers = json["helpers"].as_array().expect("helpers");
+    assert_eq!(helpers.len(), 1, "{helpers:?}");
+    assert_eq!(helpers[0]["sha256"], sha);
+    assert!(
+        helpers[0]["script"]
+            .as_str()
+            .expect("its text")
+            .contains("rb_run() {")
+    );
+    assert_eq!(scripts.stdout.matches("rb_run() {").count(), 1);
 }
 
 #[test]

@@ -455,6 +455,7 @@ impl Job {
                         .and_then(|v| v.as_str().map(|s| s.as_bytes().to_vec()))
                         .unwrap_or_default(),
                     timeout,
+                    helpers: cmd.helpers.clone(),
                 };
                 (runner.run(self.host, exec).await, cmd.mutating, Some(cmd))
             } else {

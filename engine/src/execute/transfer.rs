@@ -135,6 +135,7 @@ impl<R: Runner> Driver<'_, R> {
             env: Vec::new(),
             stdin,
             timeout: self.timeout,
+            helpers: Vec::new(),
         };
         let result = self.runner.run(host, exec).await?;
         if result.code == Some(0) {

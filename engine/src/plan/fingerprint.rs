@@ -9,7 +9,18 @@ use super::model::{Action, Plan};
 /// The fingerprint of one action: the step's definition and its rendered operations.
 pub(crate) fn definition_fingerprint(plan: &Plan, action: &Action) -> String {
     let step = &plan.steps[action.step];
-    let ops: Vec<String> = action.operations.iter().map(ToString::to_string).collect();
+    // A command's shared helpers are part of what it runs: their hashes, as the host names them.
+    let ops: Vec<String> = action
+        .operations
+        .iter()
+        .map(|op| match op {
+            runbook_modules::Operation::Remote(cmd) if !cmd.helpers.is_empty() => format!(
+                "{op}\nhelpers {}",
+                crate::transport::wrapper_helpers::argument(&cmd.helpers)
+            ),
+            _ => op.to_string(),
+        })
+        .collect();
     let text = format!(
         "{}\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         step.id,

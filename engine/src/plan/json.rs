@@ -40,6 +40,23 @@ struct Document<'p> {
     critical_path: CriticalPath,
     outage: Outage<'p>,
     irreversible: Vec<&'p str>,
+    /// The shared helper libraries the commands source, each once (by name, then hash).
+    helpers: Vec<HelperText>,
+}
+
+/// A shared helper library: what the host keeps as `actions/helpers/SHA256.sh`.
+#[derive(Serialize)]
+struct HelperText {
+    name: &'static str,
+    sha256: String,
+    script: &'static str,
+}
+
+/// A command's reference to a helper library it sources.
+#[derive(Serialize)]
+struct HelperRef {
+    name: &'static str,
+    sha256: String,
 }
 
 #[derive(Serialize)]
@@ -133,10 +150,14 @@ enum Node<'p> {
 enum Op<'p> {
     Remote {
         mutating: bool,
-        /// The exact script, environment included (secrets masked).
+        /// The exact script, environment included (secrets masked); the helper libraries it
+        /// sources are named in `helpers`.
         display: String,
         /// The module's essential command lines (`null` when the script is its own summary).
         summary: Option<&'p [String]>,
+        /// The helper libraries the wrapper sources before the script (their text is in the
+        /// document's `helpers`, once).
+        helpers: Vec<HelperRef>,
     },
     /// Data copied from another host through the controller (`storage.copy`).
     Transfer {
@@ -348,6 +369,14 @@ impl<'p> Document<'p> {
                 .filter(|s| s.irreversible)
                 .map(|s| s.id.as_str())
                 .collect(),
+            helpers: crate::transport::wrapper_helpers::of_plan(plan)
+                .into_iter()
+                .map(|(h, sha256)| HelperText {
+                    name: h.name,
+                    sha256,
+                    script: h.text,
+                })
+                .collect(),
         }
     }
 }
@@ -358,6 +387,14 @@ fn op(op: &Operation) -> Op<'_> {
             mutating: cmd.mutating,
             display: cmd.to_string(),
             summary: cmd.summary.as_deref(),
+            helpers: cmd
+                .helpers
+                .iter()
+                .map(|h| HelperRef {
+                    name: h.name,
+                    sha256: crate::transport::wrapper_helpers::sha256(h),
+                })
+                .collect(),
         },
         Operation::Transfer(t) => Op::Transfer {
             from: &t.from,

@@ -60,6 +60,19 @@ pub fn render_text_with(plan: &Plan, detail: Detail) -> String {
         }
     }
 
+    if detail == Detail::Scripts {
+        for (helper, sha) in crate::transport::wrapper_helpers::of_plan(plan) {
+            let _ = writeln!(
+                out,
+                "helper {} (sha256 {sha}): sent to each host once per run, sourced by the commands that name it",
+                helper.name
+            );
+            for line in helper.text.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+    }
+
     for (p, phase) in plan.phases.iter().enumerate() {
         let (start, end) = plan.phase_span(p);
         let _ = writeln!(out);
@@ -189,6 +202,17 @@ pub fn render_text_with(plan: &Plan, detail: Detail) -> String {
                         let _ = writeln!(out, "        $ (shell only: see plan --scripts)");
                     }
                     continue;
+                }
+                if let runbook_modules::Operation::Remote(cmd) = op {
+                    for helper in &cmd.helpers {
+                        let sha = crate::transport::wrapper_helpers::sha256(helper);
+                        let _ = writeln!(
+                            out,
+                            "        # sources helper {} (sha256 {})",
+                            helper.name,
+                            &sha[..12]
+                        );
+                    }
                 }
                 let text = op.to_string();
                 let mut lines = text.lines();

@@ -27,6 +27,9 @@ pub struct Exec {
     /// The script's standard input.
     pub stdin: Vec<u8>,
     pub timeout: Option<Duration>,
+    /// The shared helper libraries the script calls: installed on the host once per run and
+    /// sourced by the wrapper ([`super::wrapper_helpers`]).
+    pub helpers: Vec<runbook_modules::Helper>,
 }
 
 /// How a command ended.
@@ -176,6 +179,8 @@ pub struct Transports {
     /// The shared control directory and `ControlPersist` of masters that outlive the run
     /// ([`super::persist`]); `None`: this run's own masters, closed with it.
     shared: Option<(std::path::PathBuf, Duration)>,
+    /// The helper libraries each host is known to hold ([`super::wrapper_helpers`]).
+    helpers: super::wrapper_helpers::Installed,
 }
 
 impl std::fmt::Debug for Transports {
@@ -207,6 +212,7 @@ impl Transports {
             claim: Claim::hold(),
             locks,
             shared: None,
+            helpers: super::wrapper_helpers::Installed::default(),
         })
     }
 
@@ -420,13 +426,21 @@ impl Transports {
             message,
         };
         let record = super::wrapper::record(&exec.key);
-        let args: Vec<&str> = if wrapped {
+        let helpers = super::wrapper_helpers::argument(&exec.helpers);
+        let mut args: Vec<&str> = if wrapped {
             vec!["-c", WRAPPER, "runbook-wrapper", &record, &exec.script]
         } else {
             vec!["-c", &exec.script]
         };
+        if wrapped && !helpers.is_empty() {
+            args.push(&helpers);
+        }
         let mut input = if wrapped {
-            stdin_header(&exec.env)
+            // The libraries the host is not known to hold travel before the environment.
+            let mut header =
+                super::wrapper_helpers::install_lines(&self.helpers.missing(host, &exec.helpers));
+            header.extend(stdin_header(&exec.env));
+            header
         } else {
             Vec::new()
         };
@@ -630,12 +644,17 @@ impl Runner for Transports {
     }
 
     async fn run(&self, host: HostId, exec: Exec) -> Result<ExecResult, TransportError> {
-        let Some(limit) = exec.timeout else {
-            return self.spawn_and_wait(host, &exec, true).await;
+        let wrapped = async {
+            let result = self.spawn_and_wait(host, &exec, true).await;
+            if let Ok(r) = &result {
+                self.helpers.learn(host, &exec.helpers, r.code);
+            }
+            result
         };
-        if let Ok(result) =
-            tokio::time::timeout(limit, self.spawn_and_wait(host, &exec, true)).await
-        {
+        let Some(limit) = exec.timeout else {
+            return wrapped.await;
+        };
+        if let Ok(result) = tokio::time::timeout(limit, wrapped).await {
             result
         } else {
             // Stop the command's whole process group on the host, then report.

@@ -14,7 +14,10 @@
 //!    first write fails; every later command writes into it directly.
 //! 3. It reads environment variables (secrets among them) from the first lines of its standard
 //!    input (`NAME WORD` lines, then an empty line; [`stdin_header`]), so they never appear in
-//!    any argv; the rest of standard input is the script's.
+//!    any argv; the rest of standard input is the script's. Before them may come the text of a
+//!    shared helper library the script sources (`.SHA WORD` lines), sent with the first command
+//!    of the run on the host that needs it; the wrapper keeps it as `actions/helpers/SHA.sh`
+//!    ([`super::wrapper_helpers`]).
 //! 4. It runs SCRIPT in a subshell (a fork, not a new program) whose `EXIT` trap writes the
 //!    exit code to `RECORD.rc`, from inside the group: killing the wrapper alone loses nothing.
 //!
@@ -28,11 +31,19 @@
 
 use std::fmt::Write as _;
 
-/// The wrapper, run as `exec sh -c WRAPPER runbook-wrapper RECORD SCRIPT`.
+/// The wrapper, run as `exec sh -c WRAPPER runbook-wrapper RECORD SCRIPT [HELPERS]`.
 ///
 /// - Its state lives in positional parameters (`$1` the record's path, `$2` the script, `$3` a
-///   newline, `$4` the assignments read from standard input), which no environment variable
-///   read from standard input can overwrite; the assignments are made once all are read.
+///   newline, `$4` the commands that source the helper libraries, `$5` the assignments read
+///   from standard input), which no environment variable read from standard input can
+///   overwrite; the assignments are made once all are read.
+/// - HELPERS names the shared helper libraries the script calls, by their sha256 (lowercase
+///   hex, checked: nothing else can become a path); each is `actions/helpers/SHA.sh` on the
+///   host ([`super::wrapper_helpers`]). A standard-input line `.SHA WORD` carries a library's
+///   text (WORD quoted as a value): the wrapper writes it there (a temporary file, then `mv`)
+///   unless it already is, so a second run, a resume or a concurrent command reuses it and a
+///   changed library, another hash, never meets the old one. The script's subshell sources
+///   each named library before the script, or exits 125 when one is not on the host.
 /// - It refuses to run (125) unless it leads its process group (`kill -0 -$$` finds the group
 ///   only then): a group it does not lead could not be stopped as a whole.
 /// - The `pgid` record is written before the fence is read ([`fence_script`]).
@@ -48,7 +59,7 @@ use std::fmt::Write as _;
 ///   script then writes it ([`kill_script`]).
 pub const WRAPPER: &str = r#"set -u
 set -- "${RUNBOOK_HOST_ROOT:-$HOME}/.runbook/actions/$1" "$2" '
-'
+' "${3-}"
 kill -s 0 -- "-$$" 2>/dev/null || { echo "runbook: the wrapper does not lead its process group (it could not be stopped as a whole): not run" >&2; exit 125; }
 { printf '%s\n' "$$" > "$1.pgid"; } 2>/dev/null || { mkdir -p -- "${1%/*}" && printf '%s\n' "$$" > "$1.pgid"; } || exit 125
 case ${1##*,} in
@@ -59,15 +70,27 @@ case ${1##*,} in
       [ "$(( ${l%%.*} / 1000 ))" -lt "$f" ] && exit 124
     fi ;;
 esac
-set -- "$1" "$2" "$3" ''
+l=
+for f in $4; do
+  case $f in ''|*[!0-9a-f]*) echo "runbook: bad helper name: not run" >&2; exit 125 ;; esac
+  l="$l[ -r \"\${1%/*/*}/helpers/$f.sh\" ] || { echo 'runbook: the helper library $f is not on the host: not run' >&2; exit 125; }; . \"\${1%/*/*}/helpers/$f.sh\"$3"
+done
+set -- "$1" "$2" "$3" "$l" ''
 while IFS= read -r l; do
   [ -z "$l" ] && break
-  set -- "$1" "$2" "$3" "$4${l%% *}=${l#* }; export ${l%% *}$3"
+  case $l in
+    .*)
+      f=${l%% *}; f=${f#.}
+      case $f in ''|*[!0-9a-f]*) exit 125 ;; esac
+      f=${1%/*/*}/helpers/$f
+      [ -r "$f.sh" ] || { mkdir -p -- "${f%/*}" && eval "t=${l#* }" && printf '%s' "$t" > "$f.$$" && mv -f -- "$f.$$" "$f.sh"; } || exit 125 ;;
+    *) set -- "$1" "$2" "$3" "$4" "$5${l%% *}=${l#* }; export ${l%% *}$3" ;;
+  esac
 done
-eval "$4" || exit 125
+eval "$5" || exit 125
 exec 7>"$1.rc" || exit 125
 trap : HUP INT TERM
-( trap 'printf "%s\n" "$?" >&7' EXIT; set +u; eval "set --
+( trap 'printf "%s\n" "$?" >&7' EXIT; set +u; eval "$4"; eval "set --
 $2" )
 c=$?
 read -r l 2>/dev/null < "$1.rc" || printf '%s\n' "$c" >&7
@@ -154,18 +177,26 @@ pub fn stdin_header(env: &[(String, String)]) -> Vec<u8> {
     for (name, value) in env {
         debug_assert!(valid_env_name(name), "checked when the plan was compiled");
         debug_assert!(!value.contains('\0'), "refused before the command is sent");
-        let _ = write!(out, "{name} '");
-        for c in value.chars() {
-            match c {
-                '\'' => out.push_str(r"'\''"),
-                '\n' => out.push_str(r#"'"$3"'"#),
-                c => out.push(c),
-            }
-        }
-        out.push_str("'\n");
+        let _ = writeln!(out, "{name} {}", word(value));
     }
     out.push('\n');
     out.into_bytes()
+}
+
+/// `value` as one line of shell for the wrapper's `eval`: single-quoted, a `'` as `'\''`, a
+/// newline as `'"$3"'` (see [`stdin_header`]).
+pub(crate) fn word(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str(r"'\''"),
+            '\n' => out.push_str(r#"'"$3"'"#),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// A command that signals the process group of an action: TERM, then KILL after `grace`

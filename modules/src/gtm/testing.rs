@@ -121,7 +121,7 @@ pub fn fake_dist(dir: &Path) {
 /// Runs a command with its environment, `gtm_dist` replaced by `dist`.
 pub fn run_with(cmd: &Command, dist: &Path) -> std::process::Output {
     let mut child = std::process::Command::new("/bin/sh");
-    child.arg("-c").arg(&cmd.script);
+    child.arg("-c").arg(cmd.inlined());
     for (name, value) in &cmd.env {
         child.env(name, value.as_str().expect("text env"));
     }

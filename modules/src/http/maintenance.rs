@@ -131,8 +131,8 @@ impl Module for MaintenanceOnModule {
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
         let server = Server::new(self.name(), args)?;
         let block = block(args)?;
-        Ok(vec![Operation::Remote(Command::new(
-            server.apply(Some(&block)),
+        Ok(vec![Operation::Remote(super::vendor_lines::summarised(
+            Command::new(server.apply(Some(&block))),
         ))])
     }
 
@@ -166,7 +166,9 @@ impl Module for MaintenanceOffModule {
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
         let server = Server::new(self.name(), args)?;
-        Ok(vec![Operation::Remote(Command::new(server.apply(None)))])
+        Ok(vec![Operation::Remote(super::vendor_lines::summarised(
+            Command::new(server.apply(None)),
+        ))])
     }
 
     /// 0 when the file has no maintenance block, 1 when it has one, 2 when the file cannot be

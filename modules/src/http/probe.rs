@@ -71,7 +71,9 @@ impl Module for ProbeModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        Ok(vec![Operation::Remote(Command::probe(script(args, true)?))])
+        Ok(vec![Operation::Remote(super::vendor_lines::summarised(
+            Command::probe(script(args, true)?),
+        ))])
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {

@@ -58,7 +58,9 @@ impl Module for MirrorStatusModule {
             target.prelude(1, false),
             target.qlist(),
         );
-        Ok(vec![Operation::Remote(Command::probe(script))])
+        Ok(vec![Operation::Remote(super::vendor_lines::summarised(
+            Command::probe(script),
+        ))])
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {

@@ -74,7 +74,7 @@ impl Module for ObjectScriptModule {
             quote("write !,\"RUNBOOK\"_\":OK\",!"),
             quote(&namespace),
         );
-        let mut cmd = target.attach(Command::new(script));
+        let mut cmd = super::vendor_lines::summarised(target.attach(Command::new(script)));
         for (name, value) in env {
             cmd = cmd.env(name, value);
         }

@@ -61,7 +61,9 @@ impl Module for StatusModule {
             target.prelude(1, false),
             target.qlist(),
         );
-        Ok(vec![Operation::Remote(Command::probe(script))])
+        Ok(vec![Operation::Remote(super::vendor_lines::summarised(
+            Command::probe(script),
+        ))])
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {

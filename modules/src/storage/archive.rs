@@ -111,7 +111,9 @@ impl Module for ArchiveModule {
             quote(UNCHANGED),
             json_word(p.dest),
         );
-        Ok(vec![Operation::Remote(Command::new(s))])
+        Ok(vec![Operation::Remote(super::vendor_lines::summarised(
+            Command::new(s),
+        ))])
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
@@ -192,7 +194,9 @@ impl Module for RestoreModule {
             json_word(p.dest),
             json_word(p.archive),
         );
-        Ok(vec![Operation::Remote(Command::new(s))])
+        Ok(vec![Operation::Remote(super::vendor_lines::summarised(
+            Command::new(s),
+        ))])
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {

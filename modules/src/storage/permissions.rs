@@ -61,7 +61,9 @@ impl Module for PermissionsModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        Ok(vec![Operation::Remote(Command::new(script(args, false)?))])
+        Ok(vec![Operation::Remote(super::vendor_lines::summarised(
+            Command::new(script(args, false)?),
+        ))])
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {

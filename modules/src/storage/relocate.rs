@@ -75,7 +75,9 @@ impl Module for RelocateModule {
     }
 
     fn render(&self, args: &Args) -> Result<Vec<Operation>, RenderError> {
-        Ok(vec![Operation::Remote(Command::new(apply(args)?))])
+        Ok(vec![Operation::Remote(super::vendor_lines::summarised(
+            Command::new(apply(args)?),
+        ))])
     }
 
     fn check(&self, args: &Args) -> Result<Option<Vec<Operation>>, RenderError> {
