@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 pub mod blocks;
+pub mod defaults;
 
 use crate::ast::{
     API_VERSION, BatchSize, FailBudget, Metadata, Order, ParamDecl, ParamKind, Phase, RoleCount,
@@ -24,6 +25,7 @@ const TOP_KEYS: &[&str] = &[
     "params",
     "roles",
     "vars",
+    "defaults",
     "phases",
     "steps",
 ];
@@ -31,6 +33,7 @@ const METADATA_KEYS: &[&str] = &["name", "version", "description", "source"];
 const PARAM_KEYS: &[&str] = &["type", "default", "required", "description", "choices"];
 const ROLE_KEYS: &[&str] = &["count", "min", "max", "description"];
 const PHASE_KEYS: &[&str] = &[
+    "defaults",
     "serial",
     "max_fail",
     "name",
@@ -113,8 +116,15 @@ pub fn parse_runbook_with(name: &str, text: String, loader: &dyn blocks::BlockLo
             diagnostics: r.diagnostics,
         };
     }
-    // `uses:` first: everything below reads the expanded tree.
+    // `defaults:` first, into the runbook's own steps; then `uses:`: everything below reads
+    // the merged, expanded tree.
     let mut root = root;
+    if source.text().contains("defaults") && !defaults::apply(&mut root, &mut r) {
+        return Parsed {
+            runbook: None,
+            diagnostics: r.diagnostics,
+        };
+    }
     let mut origins = std::collections::BTreeMap::new();
     if source.text().contains("uses") {
         let expansion = blocks::expand(&mut root, &mut r, loader);

@@ -16,6 +16,7 @@ mod cli;
 mod compile_errors;
 mod corpus;
 mod crash;
+mod defaults;
 mod docs_examples;
 mod env_values;
 mod events;

@@ -55,6 +55,7 @@ const BLOCK_KEYS: &[&str] = &[
     "kind",
     "metadata",
     "params",
+    "defaults",
     "steps",
     "phases",
 ];
@@ -890,6 +891,11 @@ fn parse_block(r: &mut Reporter, source: &SourceFile) -> BlockFile {
             )
             .help("start the file with `apiVersion: runbook/v1` and `kind: Block`"),
         );
+        return empty;
+    }
+    // The block's own defaults, into its own steps (a runbook's never reach them).
+    let mut root = root;
+    if !super::defaults::apply(&mut root, r) {
         return empty;
     }
     let top = r.reader(&root, "the block", BLOCK_KEYS);
