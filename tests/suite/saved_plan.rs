@@ -97,3 +97,54 @@ fn a_saved_plan_applies_and_one_whose_runbook_or_inventory_changed_is_refused() 
         "planned\nplanned\n"
     );
 }
+
+#[test]
+fn a_probed_plan_applies_while_the_hosts_match_and_is_refused_naming_the_fact_that_changed() {
+    let rig = Rig::new(1);
+    let root = rig.root("a");
+    let conf = root.join("app.conf");
+    fs_err::write(&conf, "port=1\n").expect("write");
+    let file = rig.dir.path().join("probed.yaml");
+    let text = "apiVersion: runbook/v1\nkind: Runbook\nmetadata: {name: probed, version: 1.0.0}\n\
+                steps:\n  - {id: conf, module: copy, on: a, with: {dest: \"{{ vars.host_root }}/app.conf\", content: \"port=1\\n\"}}\n";
+    fs_err::write(&file, text).expect("write");
+    let state = rig.dir.path().join("state");
+    let saved = rig.dir.path().join("probed.plan");
+    let plan = Command::new(env!("CARGO_BIN_EXE_runbook"))
+        .arg("plan")
+        .arg(&file)
+        .arg("-i")
+        .arg(rig.inventory())
+        .args(["--probe", "--out"])
+        .arg(&saved)
+        .env("RUNBOOK_STATE", &state)
+        .output()
+        .expect("plan runs");
+    let shown = String::from_utf8_lossy(&plan.stderr);
+    assert_eq!(plan.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("conf@a: in state"), "{shown}");
+    let content: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&saved).expect("saved")).expect("json");
+    assert_eq!(content["facts"]["conf@a"], "in state", "{content}");
+
+    // Unchanged hosts: the plan applies.
+    let run = runbook(&["apply".as_ref(), saved.as_os_str()], &state);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // The host changed after the probe: refused, naming the action and the fact; nothing ran.
+    fs_err::write(&conf, "port=2\n").expect("edit on the host");
+    let run = runbook(&["apply".as_ref(), saved.as_os_str()], &state);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("conf@a: check saw `in state` then, `would change` now"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.events.is_empty(), "{:?}", run.events);
+    assert_eq!(
+        fs_err::read_to_string(&conf).expect("conf"),
+        "port=2\n",
+        "a refused plan changes nothing"
+    );
+}

@@ -81,7 +81,9 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
     };
     if let Some(path) = &args.saved_plan {
         let checked = match super::saved_plan::SavedPlan::read(path) {
-            Some(Ok(saved)) => saved.check(path, &args.inputs, &plan),
+            Some(Ok(saved)) => saved
+                .check(path, &args.inputs, &plan)
+                .and_then(|()| saved.check_facts(path, &args.inputs, &state)),
             Some(Err(message)) => Err(message),
             None => Err(format!("{}: not a saved plan", path.display())),
         };

@@ -44,6 +44,11 @@ pub enum Command {
         /// parameters and modules, to this file: `runbook apply PLAN` runs exactly it.
         #[arg(long, value_name = "PLAN")]
         out: Option<PathBuf>,
+        /// Connect (as `apply --dry-run` does: host keys checked, nothing changed) and run the
+        /// plan's read-only checks, showing what each saw; with `--out` the facts are saved and
+        /// `apply PLAN` refuses when the hosts no longer match them.
+        #[arg(long)]
+        probe: bool,
         /// Compare the estimates with this outage window (`START/END` or `22:00/02:00 ZONE`).
         #[arg(long, value_name = "START/END")]
         window: Option<String>,

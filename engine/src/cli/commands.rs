@@ -42,11 +42,27 @@ pub fn dispatch(mut cli: Cli) -> u8 {
             format,
             scripts,
             out,
+            probe,
             window,
         } => match load::plan(&inputs) {
             Ok(plan) => {
+                let facts = if probe {
+                    match super::saved_plan::probe::probe(&inputs, None) {
+                        Ok(facts) => {
+                            eprint!("{}", super::saved_plan::probe::render(&facts));
+                            Some(facts)
+                        }
+                        Err(e) => {
+                            eprintln!("error: {e}");
+                            return exit::INVALID_INPUT;
+                        }
+                    }
+                } else {
+                    None
+                };
                 if let Some(out) = &out {
-                    let saved = super::saved_plan::SavedPlan::of(&inputs, &plan);
+                    let mut saved = super::saved_plan::SavedPlan::of(&inputs, &plan);
+                    saved.facts = facts;
                     let text = serde_json::to_string_pretty(&saved)
                         .expect("a saved plan is plain data, always serializable");
                     if let Err(e) = fs_err::write(out, text + "\n") {

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::args::Inputs;
 
+pub mod probe;
+
 /// The value of `format`, the file's first field: how `apply` tells a saved plan from a runbook.
 pub const FORMAT: &str = "runbook-saved-plan";
 
@@ -35,6 +37,10 @@ pub struct SavedPlan {
     pub modules: String,
     /// The sealed plan, as `plan --format json` prints it, for the reviewer and for tools.
     pub plan: serde_json::Value,
+    /// What the plan's read-only checks saw (`plan --probe`), by action id, sorted; `apply`
+    /// probes again and refuses when any differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<probe::Facts>,
 }
 
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
@@ -103,6 +109,7 @@ impl SavedPlan {
             params: params(plan),
             modules: modules(plan),
             plan: serde_json::from_str(&render_json(plan)).unwrap_or_default(),
+            facts: None,
         }
     }
 
@@ -159,5 +166,24 @@ impl SavedPlan {
                 changed.join("; ")
             ))
         }
+    }
+
+    /// With facts saved (`plan --probe --out`): probes the hosts again and refuses, naming every
+    /// fact that changed, before anything runs.
+    pub fn check_facts(&self, saved: &Path, inputs: &Inputs, state: &Path) -> Result<(), String> {
+        let Some(facts) = &self.facts else {
+            return Ok(());
+        };
+        let now = probe::probe(inputs, Some(state))
+            .map_err(|e| format!("refusing the saved plan {}: {e}", saved.display()))?;
+        let changed = probe::changed(facts, &now);
+        if changed.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing the saved plan {}: the hosts changed since it was probed; nothing was run:\n  {}\nPlan again (`runbook plan ... --probe --out`), review it and apply the new plan",
+            saved.display(),
+            changed.join("\n  ")
+        ))
     }
 }
