@@ -56,6 +56,9 @@ use runbook::lab::{Lab, LabConfig};
 use runbook::transport::wrapper::{WRAPPER, record};
 use runbook_modules::quote;
 
+#[path = "common/apply_journal.rs"]
+mod apply_journal;
+
 /// The `runbook` binary of this package, built by `cargo bench` in the bench (release) profile.
 const RUNBOOK: &str = env!("CARGO_BIN_EXE_runbook");
 /// Measured runs per workload and side.
@@ -706,6 +709,10 @@ fn measure(w: Workload) -> Measured {
 }
 
 fn main() {
+    if std::env::var_os("RUNBOOK_BENCH_POSTGRES").is_some() {
+        apply_journal::run();
+        return;
+    }
     let only: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))

@@ -34,6 +34,7 @@ mod persist;
 mod plan_shape;
 mod postgres;
 mod postgres_restart;
+mod postgres_restart_cli;
 mod postgres_roles;
 mod postgres_server;
 mod postgres_takeover;

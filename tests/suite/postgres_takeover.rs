@@ -150,7 +150,7 @@ fn header(name: &str) -> String {
 }
 
 /// `first` waits on the host for a file `go`, then marks; `second` marks after it.
-fn gated(rig: &crate::apply::Rig) -> PathBuf {
+pub(crate) fn gated(rig: &crate::apply::Rig) -> PathBuf {
     let rb = header("gated")
         + "steps:\n  - {id: first, module: shell, on: a, with: {cmd: \"while [ ! -e $RUNBOOK_HOST_ROOT/go ]; do sleep 0.1; done; echo first >> $RUNBOOK_HOST_ROOT/marks\"}}\n"
         + "  - {id: second, module: shell, on: a, needs: [first], with: {cmd: \"echo second >> $RUNBOOK_HOST_ROOT/marks\"}}\n";
