@@ -11,6 +11,7 @@ mod lab;
 mod load;
 mod lock_cmd;
 mod manual;
+mod outcome;
 mod progress;
 mod report;
 mod run_report;
@@ -43,6 +44,11 @@ pub mod exit {
     /// Refused, nothing changed: another run holds a lock this command needs (a host the run
     /// acts on, the state directory's lock for the inventory, or the run itself).
     pub const REFUSED: u8 = 6;
+    /// The environment failed the command, not its input: a journal (or the shared journal's
+    /// database) that cannot be opened or read, a file that cannot be written (`plan --out`,
+    /// `report --out`), a lab directory that cannot be read. Not a failed record of a run:
+    /// that is [`NOT_RECORDED`].
+    pub const ENVIRONMENT: u8 = 7;
 }
 
 pub fn run() -> ExitCode {
@@ -54,7 +60,7 @@ pub fn run() -> ExitCode {
         }
     };
     let cli = args::Cli::parse_from(argv);
-    ExitCode::from(commands::dispatch(cli))
+    ExitCode::from(outcome::finish(commands::dispatch(cli)))
 }
 
 /// `runbook apply PLAN [OPTIONS]` with a saved plan (told by its content): the arguments of the

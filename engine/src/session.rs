@@ -23,14 +23,17 @@ use crate::plan::Plan;
 use crate::window::WindowSpec;
 
 /// Why an apply could not be set up; nothing was run.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// Bad input (exit 2).
+    #[error("{0}")]
     Invalid(String),
     /// Another run or controller holds a lock this one needs (exit 6).
+    #[error("{0}")]
     Refused(String),
     /// The journal or the state directory could not be read or written (exit 5), for `run`
     /// when it is known.
+    #[error("the run's state could not be recorded: {cause}")]
     NotRecorded { cause: String, run: Option<String> },
 }
 

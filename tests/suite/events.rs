@@ -141,6 +141,7 @@ fn the_manual_page_has_every_command_its_options_and_the_exit_codes() {
         "2 invalid input",
         "5 stopped",
         "6 refused",
+        "7 the environment failed",
     ] {
         assert!(page.contains(code), "exit code `{code}` in the page");
     }

@@ -19,6 +19,7 @@ mod crash;
 mod defaults;
 mod docs_examples;
 mod env_values;
+mod environment_exit;
 mod events;
 mod full_disk;
 mod gtm;

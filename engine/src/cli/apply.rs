@@ -16,21 +16,18 @@ use runbook::transport::{Claim, Endpoint, Transports};
 use runbook_modules::Registry;
 
 use super::args::{ApplyArgs, ApproveArgs, Inputs, ProgressFormat, ResumeArgs};
-use super::exit;
+use super::load;
+use super::outcome::{CliError, Outcome};
 use super::progress::{Bars, JsonLines, Plain, summary};
-use super::{load, report};
 
-pub fn run(args: &ApplyArgs) -> u8 {
+pub fn run(args: &ApplyArgs) -> Result<Outcome, CliError> {
     apply(args, None)
 }
 
 /// `runbook resume RUN`: the runbook, inventory and parameters the run was started with.
-pub fn resume(args: &ResumeArgs) -> u8 {
+pub fn resume(args: &ResumeArgs) -> Result<Outcome, CliError> {
     let state = args.state.dir();
-    let journal = match super::runs::open(&state) {
-        Ok(j) => j,
-        Err(code) => return code,
-    };
+    let journal = super::runs::open(&state)?;
     let record = match journal.run(&args.run) {
         Ok(Some(r)) => r,
         Ok(None) => {
@@ -70,13 +67,15 @@ pub fn resume(args: &ResumeArgs) -> u8 {
     apply(&apply_args, Some(record.id))
 }
 
-fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
+fn apply(args: &ApplyArgs, resume_id: Option<String>) -> Result<Outcome, CliError> {
     let state = args.state.dir();
     let (plan, inventory) = match load::load_with_state(&args.inputs, &state) {
         Ok(loaded) => loaded,
-        Err(ds) => {
-            report::diagnostics(&ds, args.inputs.diagnostics);
-            return exit::INVALID_INPUT;
+        Err(list) => {
+            return Err(CliError::Diagnostics {
+                list,
+                format: args.inputs.diagnostics,
+            });
         }
     };
     if let Some(path) = &args.saved_plan {
@@ -281,10 +280,10 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
         print!("{}", summary(&report, &run_dir, &super::state::arg(&state)));
     }
     match report.status {
-        RunStatus::Succeeded => exit::OK,
-        RunStatus::Failed | RunStatus::Interrupted => exit::RUN_FAILED,
-        RunStatus::AwaitingApproval => exit::AWAITING_APPROVAL,
-        RunStatus::Paused => exit::PAUSED,
+        RunStatus::Succeeded => Ok(Outcome::Ok),
+        RunStatus::Failed | RunStatus::Interrupted => Ok(Outcome::RunFailed),
+        RunStatus::AwaitingApproval => Ok(Outcome::AwaitingApproval),
+        RunStatus::Paused => Ok(Outcome::Paused),
         RunStatus::Unrecorded => not_recorded(
             &state,
             report.unrecorded.as_deref().unwrap_or("a write failed"),
@@ -294,7 +293,7 @@ fn apply(args: &ApplyArgs, resume_id: Option<String>) -> u8 {
 }
 
 /// The run's state could not be recorded (exit 5): says where, why, and what to do.
-fn not_recorded(state: &Path, cause: &str, run: Option<&str>) -> u8 {
+fn not_recorded(state: &Path, cause: &str, run: Option<&str>) -> Result<Outcome, CliError> {
     let resume = match run {
         Some(run) => format!(
             "nothing more was started and the hosts' records are kept; once {} can be written again (free space there), `runbook apply` with the same runbook and inventory (or `runbook resume {run}{}`) resumes run {run} and settles every action from its host's record",
@@ -306,12 +305,10 @@ fn not_recorded(state: &Path, cause: &str, run: Option<&str>) -> u8 {
             state.display()
         ),
     };
-    let _ = writeln!(
-        std::io::stderr(),
-        "error: stopped: the run's state could not be recorded in {}: {cause}\n{resume}",
+    Err(CliError::NotRecorded(format!(
+        "stopped: the run's state could not be recorded in {}: {cause}\n{resume}",
         state.display()
-    );
-    exit::NOT_RECORDED
+    )))
 }
 
 /// Fingerprints of what a run is started with.
@@ -338,7 +335,7 @@ fn fingerprints(inputs: &Inputs, plan: &Plan) -> Fingerprints {
 }
 
 /// A session that could not be set up: says why and exits as it says.
-fn session_failed(state: &Path, e: SessionError) -> u8 {
+fn session_failed(state: &Path, e: SessionError) -> Result<Outcome, CliError> {
     match e {
         SessionError::Invalid(message) => invalid(&message),
         SessionError::Refused(message) => refused(&message),
@@ -354,13 +351,10 @@ fn absolute(path: &Path) -> String {
 }
 
 /// Records an approval with the run; the next `apply` (or `resume`) goes on past the step.
-pub fn approve(args: &ApproveArgs) -> u8 {
+pub fn approve(args: &ApproveArgs) -> Result<Outcome, CliError> {
     let state = args.state.dir();
     // A journal that is not there is not created: the run is elsewhere.
-    let journal = match super::runs::open(&state) {
-        Ok(j) => j,
-        Err(code) => return code,
-    };
+    let journal = super::runs::open(&state)?;
     let record = match journal.run(&args.run) {
         Ok(Some(record)) => record,
         Ok(None) => {
@@ -370,7 +364,7 @@ pub fn approve(args: &ApproveArgs) -> u8 {
                 super::runs::looked_in(journal.as_ref(), &state)
             ));
         }
-        Err(e) => return invalid(&e.to_string()),
+        Err(e) => return Err(CliError::environment(e)),
     };
     // Only a manual step of the run: an approval of a misspelt step would be recorded, and the
     // run would stop at the real one again. A step the run stopped at, or one of its runbook's
@@ -410,9 +404,9 @@ pub fn approve(args: &ApproveArgs) -> u8 {
                 args.run,
                 super::state::arg(&state)
             );
-            exit::OK
+            Ok(Outcome::Ok)
         }
-        Err(e) => invalid(&e.to_string()),
+        Err(e) => Err(CliError::environment(e)),
     }
 }
 
@@ -438,14 +432,12 @@ fn manual_steps(file: &str) -> Option<Vec<String>> {
 }
 
 /// Another run holds a lock this one needs; nothing was changed.
-fn refused(message: &str) -> u8 {
-    let _ = writeln!(std::io::stderr(), "error: {message}");
-    exit::REFUSED
+fn refused(message: &str) -> Result<Outcome, CliError> {
+    Err(CliError::Refused(message.to_owned()))
 }
 
-fn invalid(message: &str) -> u8 {
-    let _ = writeln!(std::io::stderr(), "error: {message}");
-    exit::INVALID_INPUT
+fn invalid(message: &str) -> Result<Outcome, CliError> {
+    Err(CliError::invalid(message))
 }
 
 /// The hosts of a `--limit` selector. Roles are those the inventory assigns.

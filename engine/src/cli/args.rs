@@ -12,7 +12,7 @@ Examples:
   runbook graph runbooks/gtm/switchover.yaml -i inventory/lab.yaml --format mermaid
   runbook modules command
 
-Exit codes: 0 ok, 1 a run failed, 2 invalid input (nothing was run), 3 awaiting an operator (`runbook approve`), 4 paused at the outage window, 5 stopped: the run's state could not be recorded (resume once it can be), 6 refused: another run holds a lock (nothing was changed).";
+Exit codes: 0 ok, 1 a run failed, 2 invalid input (nothing was run), 3 awaiting an operator (`runbook approve`), 4 paused at the outage window, 5 stopped: the run's state could not be recorded (resume once it can be), 6 refused: another run holds a lock (nothing was changed), 7 the environment failed (a journal that cannot be read, a file that cannot be written).";
 
 /// Declarative runbooks for planned outages, compiled into a dependency graph of step@host
 /// actions.
@@ -69,14 +69,14 @@ pub enum Command {
     Lab(LabArgs),
     /// Run a runbook against its inventory's hosts over SSH.
     #[command(
-        after_help = "Exit codes: 0 succeeded, 1 an action failed or a host was unreachable, 2 invalid input (nothing was run), 3 stopped at a manual step awaiting `runbook approve`, 4 paused at the outage window (apply again in the window to resume), 5 stopped: the run's state could not be recorded (a full disk: free space in the state directory and apply again to resume), 6 refused: another run holds one of its hosts or its lock (nothing was changed)."
+        after_help = "Exit codes: 0 succeeded, 1 an action failed or a host was unreachable, 2 invalid input (nothing was run), 3 stopped at a manual step awaiting `runbook approve`, 4 paused at the outage window (apply again in the window to resume), 5 stopped: the run's state could not be recorded (a full disk: free space in the state directory and apply again to resume), 6 refused: another run holds one of its hosts or its lock (nothing was changed), 7 the environment failed (a journal that cannot be opened or read)."
     )]
     Apply(ApplyArgs),
     /// Approve a manual step of a run that stopped awaiting approval.
     Approve(ApproveArgs),
     /// Resume an interrupted run (`apply` does it by itself for the same runbook and inventory).
     #[command(
-        after_help = "Exit codes: as for `apply`: 0 succeeded, 1 failed, 2 invalid input, 3 awaiting an operator, 4 paused at the outage window, 5 stopped: the run's state could not be recorded, 6 refused: another run holds a lock."
+        after_help = "Exit codes: as for `apply`: 0 succeeded, 1 failed, 2 invalid input, 3 awaiting an operator, 4 paused at the outage window, 5 stopped: the run's state could not be recorded, 6 refused: another run holds a lock, 7 the environment failed."
     )]
     Resume(ResumeArgs),
     /// List the recorded runs, newest first.
@@ -368,7 +368,7 @@ pub enum DiagnosticFormat {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Exit codes: 0 ok, 2 invalid arguments or a lab that failed to start or stop."
+    after_help = "Exit codes: 0 ok, 2 invalid arguments or a lab that failed to start or stop, 7 a lab directory or file that cannot be read or written."
 )]
 pub struct LabArgs {
     #[command(subcommand)]

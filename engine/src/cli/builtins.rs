@@ -5,7 +5,7 @@ use std::io::Write as _;
 
 use runbook::builtin::{self, ALL, blocks};
 
-use super::exit;
+use super::outcome::{CliError, Outcome};
 
 pub fn list() -> String {
     let mut out = format!(
@@ -75,7 +75,7 @@ pub fn show_text(name: &str, with_blocks: bool) -> Result<String, String> {
                     .map(|(p, _)| p.strip_suffix(".yaml").unwrap_or(p).to_owned()),
             );
             Err(format!(
-                "error: {}\n  candidates: {}",
+                "{}\n  candidates: {}",
                 e.message.replace("no file `", "`"),
                 candidates.join(", ")
             ))
@@ -83,15 +83,8 @@ pub fn show_text(name: &str, with_blocks: bool) -> Result<String, String> {
     }
 }
 
-pub fn show(name: &str, with_blocks: bool) -> u8 {
-    match show_text(name, with_blocks) {
-        Ok(text) => {
-            let _ = std::io::stdout().write_all(text.as_bytes());
-            exit::OK
-        }
-        Err(message) => {
-            let _ = writeln!(std::io::stderr(), "{message}");
-            exit::INVALID_INPUT
-        }
-    }
+pub fn show(name: &str, with_blocks: bool) -> Result<Outcome, CliError> {
+    let text = show_text(name, with_blocks).map_err(CliError::Invalid)?;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    Ok(Outcome::Ok)
 }

@@ -1,4 +1,5 @@
-//! One function per command; each returns the exit code.
+//! One function per command; each returns how it ended ([`Outcome`] or [`CliError`]), which
+//! `outcome::finish` prints and maps to the exit code.
 
 use std::fmt::Write as _;
 use std::io::Write;
@@ -7,10 +8,10 @@ use runbook::plan::{Detail, GraphFormat, render_graph, render_json, render_text_
 use runbook_modules::Registry;
 
 use super::args::{Cli, Command, GraphFormatArg, OutputFormat};
-use super::exit;
-use super::{load, report};
+use super::load;
+use super::outcome::{CliError, Outcome};
 
-pub fn dispatch(mut cli: Cli) -> u8 {
+pub fn dispatch(mut cli: Cli) -> Result<Outcome, CliError> {
     // A runbook named rather than given as a file is a built-in (`runbook list`).
     match &mut cli.command {
         Command::Validate(inputs)
@@ -30,12 +31,12 @@ pub fn dispatch(mut cli: Cli) -> u8 {
                     plan.steps.len(),
                     plan.action_count()
                 );
-                exit::OK
+                Ok(Outcome::Ok)
             }
-            Err(ds) => {
-                report::diagnostics(&ds, inputs.diagnostics);
-                exit::INVALID_INPUT
-            }
+            Err(list) => Err(CliError::Diagnostics {
+                list,
+                format: inputs.diagnostics,
+            }),
         },
         Command::Plan {
             inputs,
@@ -65,10 +66,7 @@ pub fn dispatch(mut cli: Cli) -> u8 {
                     saved.facts = facts;
                     let text = serde_json::to_string_pretty(&saved)
                         .expect("a saved plan is plain data, always serializable");
-                    if let Err(e) = fs_err::write(out, text + "\n") {
-                        eprintln!("error: {e}");
-                        return exit::INVALID_INPUT;
-                    }
+                    fs_err::write(out, text + "\n").map_err(CliError::environment)?;
                     eprintln!(
                         "saved the plan to {}: `runbook apply {}` runs exactly it",
                         out.display(),
@@ -78,10 +76,7 @@ pub fn dispatch(mut cli: Cli) -> u8 {
                 let fit = match window.as_deref().map(runbook::window::WindowSpec::parse) {
                     None => None,
                     Some(Ok(spec)) => Some(runbook::window::fit(&plan, &spec, now())),
-                    Some(Err(e)) => {
-                        eprintln!("error: {e}");
-                        return exit::INVALID_INPUT;
-                    }
+                    Some(Err(e)) => return Err(CliError::invalid(e.to_string())),
                 };
                 let text = match format {
                     OutputFormat::Text => {
@@ -103,10 +98,10 @@ pub fn dispatch(mut cli: Cli) -> u8 {
                 };
                 print(&text)
             }
-            Err(ds) => {
-                report::diagnostics(&ds, inputs.diagnostics);
-                exit::INVALID_INPUT
-            }
+            Err(list) => Err(CliError::Diagnostics {
+                list,
+                format: inputs.diagnostics,
+            }),
         },
         Command::Graph { inputs, format } => match load::plan(&inputs) {
             Ok(plan) => {
@@ -116,10 +111,10 @@ pub fn dispatch(mut cli: Cli) -> u8 {
                 };
                 print(&render_graph(&plan, format))
             }
-            Err(ds) => {
-                report::diagnostics(&ds, inputs.diagnostics);
-                exit::INVALID_INPUT
-            }
+            Err(list) => Err(CliError::Diagnostics {
+                list,
+                format: inputs.diagnostics,
+            }),
         },
         Command::Modules { name } => modules(name.as_deref()),
         Command::Lab(args) => super::lab::run(args),
@@ -144,8 +139,9 @@ pub fn dispatch(mut cli: Cli) -> u8 {
         Command::Show { name, blocks } => super::builtins::show(&name, blocks),
         Command::Man => super::manual::man_page().map_or_else(
             |e| {
-                let _ = writeln!(std::io::stderr(), "cannot render the manual page: {e}");
-                exit::INVALID_INPUT
+                Err(CliError::Environment(format!(
+                    "cannot render the manual page: {e}"
+                )))
             },
             |page| print(&page),
         ),
@@ -175,14 +171,18 @@ fn with_window(json: &str, fit: &runbook::window::Fit) -> String {
     out
 }
 
-fn print(text: &str) -> u8 {
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "the result of the commands that end by printing, as every command returns it"
+)]
+fn print(text: &str) -> Result<Outcome, CliError> {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`runbook plan ... | head`) is not an error worth a panic.
     let _ = stdout.write_all(text.as_bytes());
-    exit::OK
+    Ok(Outcome::Ok)
 }
 
-fn modules(name: Option<&str>) -> u8 {
+fn modules(name: Option<&str>) -> Result<Outcome, CliError> {
     let registry = Registry::builtin();
     let mut out = String::new();
     match name {
@@ -195,8 +195,7 @@ fn modules(name: Option<&str>) -> u8 {
             let Some(m) = registry.get(name) else {
                 let hint = runbook_modules::closest(name, registry.names())
                     .map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
-                eprintln!("error: unknown module `{name}`{hint}");
-                return exit::INVALID_INPUT;
+                return Err(CliError::invalid(format!("unknown module `{name}`{hint}")));
             };
             let _ = write!(
                 out,

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use runbook::lab::{Lab, LabConfig, LabError, default_names};
 
 use super::args::{LabArgs, LabCommand};
-use super::exit;
+use super::outcome::{CliError, Outcome};
 
 /// Hosts `lab up` starts when neither `--hosts` nor `-n` is given.
 const DEFAULT_COUNT: usize = 3;
 
-pub fn run(args: LabArgs) -> u8 {
+pub fn run(args: LabArgs) -> Result<Outcome, CliError> {
     let result = match args.command {
         LabCommand::Up {
             dir,
@@ -39,12 +39,12 @@ pub fn run(args: LabArgs) -> u8 {
         Ok(text) => {
             // A closed pipe is not worth a panic.
             let _ = std::io::stdout().lock().write_all(text.as_bytes());
-            exit::OK
+            Ok(Outcome::Ok)
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::INVALID_INPUT
-        }
+        // A lab directory or file that cannot be read or written: the environment, not the
+        // arguments (a lab that fails to start or stop stays exit 2, as docs/cli.md says).
+        Err(e @ LabError::Io(_)) => Err(CliError::environment(e)),
+        Err(e) => Err(CliError::invalid(e.to_string())),
     }
 }
 

@@ -8,9 +8,9 @@ use std::path::Path;
 use runbook::journal::postgres::{self, Database};
 
 use super::args::LockCommand;
-use super::exit;
+use super::outcome::{CliError, Outcome};
 
-pub fn run(command: &LockCommand) -> u8 {
+pub fn run(command: &LockCommand) -> Result<Outcome, CliError> {
     match command {
         LockCommand::Show { state } => show(&state.dir()),
         LockCommand::Steal {
@@ -23,32 +23,19 @@ pub fn run(command: &LockCommand) -> u8 {
 }
 
 /// The shared journal `state` names, or a message why there is none.
-fn open(state: &Path) -> Result<Database, u8> {
+fn open(state: &Path) -> Result<Database, CliError> {
     let Some(url) = state.to_str().filter(|s| postgres::is_url(s)) else {
-        eprintln!(
-            "error: {} is a state directory: its locks are held by the processes of the runs (the kernel frees them when a process ends), so there are no leases to show or steal; leases are in the shared journal (`--state postgres://...`)",
+        return Err(CliError::Invalid(format!(
+            "{} is a state directory: its locks are held by the processes of the runs (the kernel frees them when a process ends), so there are no leases to show or steal; leases are in the shared journal (`--state postgres://...`)",
             state.display()
-        );
-        return Err(exit::INVALID_INPUT);
+        )));
     };
-    Database::open(url).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::INVALID_INPUT
-    })
+    Database::open(url).map_err(CliError::environment)
 }
 
-fn show(state: &Path) -> u8 {
-    let db = match open(state) {
-        Ok(db) => db,
-        Err(code) => return code,
-    };
-    let leases = match db.leases() {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID_INPUT;
-        }
-    };
+fn show(state: &Path) -> Result<Outcome, CliError> {
+    let db = open(state)?;
+    let leases = db.leases().map_err(CliError::environment)?;
     let mut out = format!(
         "{:<26} {:<40} {:>5} {:<20} {:<20} {}\n",
         "RUN", "HOLDER", "EPOCH", "HEARTBEAT", "EXPIRES", "STATE"
@@ -66,20 +53,16 @@ fn show(state: &Path) -> u8 {
         );
     }
     print!("{out}");
-    exit::OK
+    Ok(Outcome::Ok)
 }
 
-fn steal(state: &Path, run: &str, reason: &str, by: Option<&str>) -> u8 {
+fn steal(state: &Path, run: &str, reason: &str, by: Option<&str>) -> Result<Outcome, CliError> {
     if reason.trim().is_empty() {
-        eprintln!(
-            "error: `--reason` must say why the lease is stolen (it is recorded with the run)"
-        );
-        return exit::INVALID_INPUT;
+        return Err(CliError::invalid(
+            "`--reason` must say why the lease is stolen (it is recorded with the run)",
+        ));
     }
-    let db = match open(state) {
-        Ok(db) => db,
-        Err(code) => return code,
-    };
+    let db = open(state)?;
     let by = super::identity::operator(by);
     match db.steal(run, &by, reason) {
         Ok(Ok(s)) => {
@@ -89,19 +72,13 @@ fn steal(state: &Path, run: &str, reason: &str, by: Option<&str>) -> u8 {
                 s.epoch,
                 super::state::arg(state)
             );
-            exit::OK
+            Ok(Outcome::Ok)
         }
-        Ok(Err(postgres::stolen::Refusal::NoLease)) => {
-            eprintln!(
-                "error: run `{run}` has no lease in {}: nothing to steal (`runbook lock show{}` lists them)",
-                db.shown(),
-                super::state::arg(state)
-            );
-            exit::INVALID_INPUT
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::INVALID_INPUT
-        }
+        Ok(Err(postgres::stolen::Refusal::NoLease)) => Err(CliError::Invalid(format!(
+            "run `{run}` has no lease in {}: nothing to steal (`runbook lock show{}` lists them)",
+            db.shown(),
+            super::state::arg(state)
+        ))),
+        Err(e) => Err(CliError::environment(e)),
     }
 }

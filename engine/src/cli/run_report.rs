@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use runbook::report::{Report, html, markdown};
 
 use super::args::ReportFormat;
-use super::exit;
+use super::outcome::{CliError, Outcome};
 
 fn build(state: &Path, run: Option<&str>) -> Result<Report, String> {
     let shared = state
@@ -78,26 +78,22 @@ fn render(report: &Report, format: ReportFormat) -> String {
     }
 }
 
-pub fn run(state: &Path, run: Option<&str>, format: ReportFormat, out: Option<&PathBuf>) -> u8 {
-    let report = match build(state, run) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e}");
-            return exit::INVALID_INPUT;
-        }
-    };
+pub fn run(
+    state: &Path,
+    run: Option<&str>,
+    format: ReportFormat,
+    out: Option<&PathBuf>,
+) -> Result<Outcome, CliError> {
+    let report = build(state, run).map_err(CliError::Invalid)?;
     let text = render(&report, format);
     let Some(path) = out else {
         let _ = std::io::stdout().write_all(text.as_bytes());
-        return exit::OK;
+        return Ok(Outcome::Ok);
     };
-    match fs_err::write(path, text) {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e}");
-            exit::NOT_RECORDED
-        }
-    }
+    // A report that cannot be written is the environment failing, not a run's record: the
+    // journal holds the run, and `runbook report` makes the report again.
+    fs_err::write(path, text).map_err(CliError::environment)?;
+    Ok(Outcome::Ok)
 }
 
 /// Writes `report.json`, `report.md` and `report.html` into the run directory. The report is

@@ -7,28 +7,25 @@ use std::path::Path;
 use runbook::journal::{Backend, RunState};
 
 use super::args::ResolveArgs;
-use super::exit;
+use super::outcome::{CliError, Outcome};
 
 /// The journal of `state`: the shared one when it is a `postgres://` URL (its schema migrates
 /// itself there), else the SQLite journal of the directory, which must exist: a command that
 /// finds none creates none (it would leave a stray `.runbook` behind and hide where the runs
 /// are).
-pub fn open(state: &Path) -> Result<Box<dyn Backend>, u8> {
+/// A journal that is there but cannot be opened is the environment failing (exit 7).
+pub fn open(state: &Path) -> Result<Box<dyn Backend>, CliError> {
     let shared = state
         .to_str()
         .is_some_and(runbook::journal::postgres::is_url);
     if !shared && !state.join("journal.db").exists() {
-        eprintln!(
-            "error: no runs recorded in {}{}",
+        return Err(CliError::Invalid(format!(
+            "no runs recorded in {}{}",
             state.display(),
             elsewhere(state)
-        );
-        return Err(exit::INVALID_INPUT);
+        )));
     }
-    runbook::journal::open(state).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::INVALID_INPUT
-    })
+    runbook::journal::open(state).map_err(CliError::environment)
 }
 
 /// Where a run was looked for, for a message about a run not found there.
@@ -52,18 +49,9 @@ pub fn elsewhere(state: &Path) -> String {
     )
 }
 
-pub fn list(state: &Path) -> u8 {
-    let journal = match open(state) {
-        Ok(j) => j,
-        Err(code) => return code,
-    };
-    let runs = match journal.runs() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID_INPUT;
-        }
-    };
+pub fn list(state: &Path) -> Result<Outcome, CliError> {
+    let journal = open(state)?;
+    let runs = journal.runs().map_err(CliError::environment)?;
     let mut out = format!(
         "{:<26} {:<11} {:<28} {:<20} {:<24} {}\n",
         "RUN", "STATE", "RUNBOOK", "OPERATOR", "STARTED", "ENDED"
@@ -83,24 +71,20 @@ pub fn list(state: &Path) -> u8 {
         );
     }
     print!("{out}");
-    exit::OK
+    Ok(Outcome::Ok)
 }
 
-pub fn status(state: &Path, run: Option<&str>, json: bool) -> u8 {
-    let journal = match open(state) {
-        Ok(j) => j,
-        Err(code) => return code,
-    };
+pub fn status(state: &Path, run: Option<&str>, json: bool) -> Result<Outcome, CliError> {
+    let journal = open(state)?;
     let record = match run {
         Some(id) => journal.run(id).ok().flatten(),
         None => journal.runs().ok().and_then(|r| r.into_iter().next()),
     };
     let Some(record) = record else {
-        eprintln!(
-            "error: no such run in {}",
+        return Err(CliError::Invalid(format!(
+            "no such run in {}",
             looked_in(journal.as_ref(), state)
-        );
-        return exit::INVALID_INPUT;
+        )));
     };
     let actions = journal.actions(&record.id).unwrap_or_default();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -117,7 +101,7 @@ pub fn status(state: &Path, run: Option<&str>, json: bool) -> u8 {
             json["steals"] = serde_json::json!(steals);
         }
         println!("{json}");
-        return exit::OK;
+        return Ok(Outcome::Ok);
     }
     let mut out = String::new();
     let _ = writeln!(
@@ -184,7 +168,7 @@ pub fn status(state: &Path, run: Option<&str>, json: bool) -> u8 {
         let _ = writeln!(out, "  {:<12} {}{extra}", a.status, a.action);
     }
     print!("{out}");
-    exit::OK
+    Ok(Outcome::Ok)
 }
 
 /// `status --format json`: one object, keys sorted.
@@ -236,11 +220,8 @@ fn status_json(
     })
 }
 
-pub fn abandon(state: &Path, run: &str) -> u8 {
-    let journal = match open(state) {
-        Ok(j) => j,
-        Err(code) => return code,
-    };
+pub fn abandon(state: &Path, run: &str) -> Result<Outcome, CliError> {
+    let journal = open(state)?;
     // The run's own lock (a directory) or lease (the shared journal), held by any apply or
     // resume of it while it lives; held here too, so none starts while the run is given up.
     let mut _run_lock = None;
@@ -250,16 +231,12 @@ pub fn abandon(state: &Path, run: &str) -> u8 {
                 match journal.claim(run) {
                     Ok(Ok(())) => {}
                     Ok(Err(held)) => {
-                        eprintln!(
-                            "error: run {run} is {held}: it cannot be abandoned while a controller runs it; stop it first (or, if that controller is known to be gone, `runbook lock steal {run} --reason TEXT{}`)",
+                        return Err(CliError::Refused(format!(
+                            "run {run} is {held}: it cannot be abandoned while a controller runs it; stop it first (or, if that controller is known to be gone, `runbook lock steal {run} --reason TEXT{}`)",
                             super::state::arg(state)
-                        );
-                        return exit::REFUSED;
+                        )));
                     }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return exit::INVALID_INPUT;
-                    }
+                    Err(e) => return Err(CliError::environment(e)),
                 }
             } else {
                 let by = std::env::var("RUNBOOK_OPERATOR")
@@ -268,15 +245,11 @@ pub fn abandon(state: &Path, run: &str) -> u8 {
                 match runbook::lock::acquire_run(state, run, &by) {
                     Ok(lock) => _run_lock = Some(lock),
                     Err(e @ runbook::lock::LockError::Held { .. }) => {
-                        eprintln!(
-                            "error: {e}: it cannot be abandoned while it runs; stop it first"
-                        );
-                        return exit::REFUSED;
+                        return Err(CliError::Refused(format!(
+                            "{e}: it cannot be abandoned while it runs; stop it first"
+                        )));
                     }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return exit::INVALID_INPUT;
-                    }
+                    Err(e) => return Err(CliError::environment(e)),
                 }
             }
         }
@@ -287,51 +260,34 @@ pub fn abandon(state: &Path, run: &str) -> u8 {
             let done = journal
                 .set_state(run, RunState::Abandoned)
                 .and_then(|()| journal.release(run));
-            match done {
-                Ok(()) => {
-                    println!("abandoned run {run}: the next apply starts a new run");
-                    exit::OK
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::INVALID_INPUT
-                }
-            }
+            done.map_err(CliError::environment)?;
+            println!("abandoned run {run}: the next apply starts a new run");
+            Ok(Outcome::Ok)
         }
-        Ok(Some(r)) => {
-            eprintln!(
-                "error: run {run} is {}: nothing to abandon",
-                r.state.as_str()
-            );
-            exit::INVALID_INPUT
-        }
-        _ => {
-            eprintln!(
-                "error: no run `{run}` in {}",
-                looked_in(journal.as_ref(), state)
-            );
-            exit::INVALID_INPUT
-        }
+        Ok(Some(r)) => Err(CliError::Invalid(format!(
+            "run {run} is {}: nothing to abandon",
+            r.state.as_str()
+        ))),
+        _ => Err(CliError::Invalid(format!(
+            "no run `{run}` in {}",
+            looked_in(journal.as_ref(), state)
+        ))),
     }
 }
 
-pub fn resolve(args: &ResolveArgs) -> u8 {
+pub fn resolve(args: &ResolveArgs) -> Result<Outcome, CliError> {
     let state = args.state.dir();
-    let journal = match open(&state) {
-        Ok(j) => j,
-        Err(code) => return code,
-    };
+    let journal = open(&state)?;
     let known = journal
         .actions(&args.run)
         .unwrap_or_default()
         .into_iter()
         .any(|a| a.action == args.action);
     if !known {
-        eprintln!(
-            "error: run `{}` has no recorded action `{}`",
+        return Err(CliError::Invalid(format!(
+            "run `{}` has no recorded action `{}`",
             args.run, args.action
-        );
-        return exit::INVALID_INPUT;
+        )));
     }
     let decision = if args.done { "done" } else { "redo" };
     let by = if args.by.is_empty() {
@@ -339,20 +295,15 @@ pub fn resolve(args: &ResolveArgs) -> u8 {
     } else {
         args.by.clone()
     };
-    match journal.decide(&args.run, &args.action, decision, &by) {
-        Ok(()) => {
-            println!(
-                "{} of run {}: {decision} (by {by}); `runbook resume {}{}` goes on",
-                args.action,
-                args.run,
-                args.run,
-                super::state::arg(&state)
-            );
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::INVALID_INPUT
-        }
-    }
+    journal
+        .decide(&args.run, &args.action, decision, &by)
+        .map_err(CliError::environment)?;
+    println!(
+        "{} of run {}: {decision} (by {by}); `runbook resume {}{}` goes on",
+        args.action,
+        args.run,
+        args.run,
+        super::state::arg(&state)
+    );
+    Ok(Outcome::Ok)
 }

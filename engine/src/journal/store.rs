@@ -9,7 +9,8 @@ pub use history::{ActionTimes, Approval, Decision, History, Transition};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Something went wrong with the journal file itself.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("journal {}: {message}", path.display())]
 pub struct JournalError {
     pub path: PathBuf,
     /// What failed and why, in words: for a full disk, "No space left on device".
@@ -45,14 +46,6 @@ fn probe_write(dir: &Path) -> std::io::Result<()> {
     file.write_all(&[0; 16 * 1024])?;
     file.sync_all()
 }
-
-impl std::fmt::Display for JournalError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "journal {}: {}", self.path.display(), self.message)
-    }
-}
-
-impl std::error::Error for JournalError {}
 
 /// Where a run stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
