@@ -92,6 +92,16 @@ fn an_apply_on_postgres_down_past_its_lease_exits_5_unstarted_and_resume_complet
     // The server is back: a resume (here from the same controller, its lease long expired)
     // settles `first` from its host's record and runs `second` once.
     server.start_postgres();
+    // PgBouncer refuses logins for `server_login_retry` after the failed ones of the outage:
+    // wait until it lets one through, as an operator retrying would.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while Database::open(&url).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "PgBouncer never let a login through"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let resume = ["resume", &run, "--format", "json", "--state", &url];
     let out = one.run(&resume);
     let resumed = crate::apply::Applied::from_output(&out, one.local_state());

@@ -53,10 +53,7 @@ pub fn dispatch(mut cli: Cli) -> Result<Outcome, CliError> {
                             eprint!("{}", super::saved_plan::probe::render(&facts));
                             Some(facts)
                         }
-                        Err(e) => {
-                            eprintln!("error: {e}");
-                            return exit::INVALID_INPUT;
-                        }
+                        Err(e) => return Err(CliError::invalid(e)),
                     }
                 } else {
                     None

@@ -31,6 +31,9 @@ use super::{ActionRecord, Entry, JournalError, Piece, RunRecord, RunState};
 pub use commit::Landed;
 use reconnect::Connector;
 
+/// How long opening the journal waits for a server that is restarting before it gives up.
+const OPEN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Whether a state location names a PostgreSQL database (`postgres://` or `postgresql://`).
 pub fn is_url(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
@@ -207,7 +210,20 @@ impl Database {
         let (tx, rx) = std::sync::mpsc::channel();
         let first = Arc::clone(&connector);
         runtime.spawn(async move {
-            let _ = tx.send(first.connect().await);
+            // A server that is restarting (or a PgBouncer that pauses logins after failed
+            // ones, `server_login_retry`) is waited for a few seconds, as a write would be;
+            // anything else (a wrong password, an unknown database) fails at once.
+            let deadline = Instant::now() + OPEN_PATIENCE;
+            let mut backoff = reconnect::Backoff::default();
+            let connected = loop {
+                match first.connect().await {
+                    Err(e) if reconnect::transient(&e) && Instant::now() < deadline => {
+                        tokio::time::sleep(backoff.pause()).await;
+                    }
+                    other => break other,
+                }
+            };
+            let _ = tx.send(connected);
         });
         let client = rx
             .recv()
