@@ -734,24 +734,7 @@ impl Journal {
 mod tests {
     use super::*;
 
-    fn record(id: &str) -> RunRecord {
-        RunRecord {
-            id: id.into(),
-            operator: "op".into(),
-            started_at: format!("2026-11-23T10:00:0{}Z", id.len()),
-            runbook_name: "rb".into(),
-            runbook_version: "1.0.0".into(),
-            runbook_file: "/r.yaml".into(),
-            inventory_file: "/i.yaml".into(),
-            runbook_fp: "a".into(),
-            inventory_fp: "b".into(),
-            params_fp: "c".into(),
-            params: "[]".into(),
-            state: RunState::Running,
-            finished_at: None,
-            window: None,
-        }
-    }
+    use crate::journal::conformance::record;
 
     #[test]
     fn the_journal_tests_of_both_backends_pass_on_sqlite() {
