@@ -6,6 +6,8 @@
 //! `TOOL WORDS` (with the `printf ... |` that feeds it, for `dse`), and each call of a shared
 //! helper of [`PRELUDE`](super::PRELUDE) that runs a GT.M tool is shown as the line it runs.
 
+use crate::vendor_lines::words;
+
 /// The shared helpers that run a GT.M tool, and the command line each one runs (`$@` = its
 /// arguments).
 const HELPERS: &[(&str, &str)] = &[
@@ -101,36 +103,6 @@ fn tool_call(call: &str) -> (String, usize) {
         format!("{tool} {args}")
     };
     (shown, start + close + 1 + len)
-}
-
-/// The words of a simple command at the start of `text`, up to the first unquoted `)`, `|`,
-/// `;`, `&`, `<` or `>` (a trailing `2` of `2>&1` dropped), and the length read.
-fn words(text: &str) -> (String, usize) {
-    let mut single = false;
-    let mut double = false;
-    let mut escaped = false;
-    let mut end = text.len();
-    for (i, c) in text.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if !single => escaped = true,
-            '\'' if !double => single = !single,
-            '"' if !single => double = !double,
-            ')' | '|' | ';' | '&' | '<' | '>' if !single && !double => {
-                end = i;
-                break;
-            }
-            _ => {}
-        }
-    }
-    let mut shown = text[..end].trim_end();
-    if text[end..].starts_with('>') {
-        shown = shown.strip_suffix(" 2").unwrap_or(shown);
-    }
-    (shown.to_owned(), end)
 }
 
 /// The `printf ...` that feeds a tool through a pipe, when `before` ends with `|`.
