@@ -28,7 +28,7 @@ use std::time::Instant;
 use tokio_postgres::types::Type;
 
 use super::{ActionRecord, Entry, JournalError, Piece, RunRecord, RunState};
-pub use commit::Landed;
+pub use commit::{KeptFile, Landed};
 use reconnect::Connector;
 
 /// How long opening the journal waits for a server that is restarting before it gives up.
