@@ -154,6 +154,8 @@ ALTER TABLE runbook.leases
     ADD COLUMN commit_epoch BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN commit_number BIGINT NOT NULL DEFAULT 0;
 ",
+    // 4: the commit as a server-side function, whose plans the server keeps (postgres/commit.rs).
+    commit::MIGRATION,
 ];
 
 /// The schema version this build migrates to.
