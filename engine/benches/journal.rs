@@ -35,7 +35,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use runbook::compile::{self, Overrides};
-use runbook::execute::{Local, RunLog, Shared};
+use runbook::event::Status;
+use runbook::execute::{ActionFiles, Local, RunLog, Shared};
 use runbook::inventory::Inventory;
 use runbook::journal::postgres::Database;
 use runbook::journal::postgres::lease::Holder;
@@ -130,8 +131,20 @@ fn journal_run(dir: &Path, run: &str, hosts: usize, steps: usize, batched: bool)
     t.elapsed() / u32::try_from(steps).expect("few steps")
 }
 
-/// The same writes as [`journal_run`] (batched), through a run's [`RunLog`]: what the
-/// scheduler's commits cost on that backend; returns the time per step.
+/// An action's files as `apply` keeps them for `echo x` (its `stdout`, `stderr` and result).
+const FILES: ActionFiles<'static> = ActionFiles {
+    stdout: "x\n",
+    stderr: "",
+    status: Status::Changed,
+    rc: Some(0),
+    message: None,
+    duration_secs: 0.02,
+    attempts: 1,
+};
+
+/// The same writes as [`journal_run`] (batched), through a run's [`RunLog`], with each
+/// action's files ([`RunLog::keep_output`]): what the scheduler's writes cost on that backend;
+/// returns the time per step.
 fn log_run(log: &mut dyn RunLog, hosts: usize, steps: usize) -> Duration {
     let id = |s: usize, h: usize| format!("s{s}@h{h}");
     let t = Instant::now();
@@ -140,6 +153,10 @@ fn log_run(log: &mut dyn RunLog, hosts: usize, steps: usize) -> Duration {
         let mut round = std::mem::take(&mut carry);
         round.extend((0..hosts).map(|h| started(&id(s, h))));
         log.commit(&round).expect("written");
+        // Each result's files are kept just before it is buffered, as the scheduler does.
+        for h in 0..hosts {
+            log.keep_output(&id(s, h), &FILES).expect("kept");
+        }
         carry = (0..hosts).map(|h| finished(&id(s, h), 20)).collect();
     }
     log.commit(&carry).expect("written");

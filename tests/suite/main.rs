@@ -34,6 +34,7 @@ mod outage;
 mod persist;
 mod plan_shape;
 mod postgres;
+mod postgres_files;
 mod postgres_restart;
 mod postgres_restart_cli;
 mod postgres_roles;

@@ -256,6 +256,27 @@ impl Server {
         );
     }
 
+    /// What `sql` selects (one value), with `psql` as the cluster's superuser.
+    #[allow(
+        dead_code,
+        reason = "used by engine/benches/common/apply_journal.rs, not by the tests"
+    )]
+    pub fn scalar(&self, sql: &str) -> String {
+        let out = Command::new("runuser")
+            .args(["-u", USER, "--"])
+            .arg(self.bin.join("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "runbook", "-d", "runbook", "-Atc", sql])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     /// The URL of the database for another role.
     pub fn url_as(&self, role: &str) -> String {
         format!(

@@ -51,12 +51,35 @@ fn one(w: &Workload) -> [Vec<Duration>; 3] {
         apply(&runbook, &inventory, state, Conns::Kept(&control));
     }
     let mut steps: [Vec<Duration>; 3] = Default::default();
+    // The transactions the server committed for each direct run (its backend's statistics
+    // are flushed when the run's connection ends): a profile of the round trips.
+    let committed = || -> i64 {
+        server
+            .scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = 'runbook'")
+            .parse()
+            .expect("a count")
+    };
+    let mut transactions = Vec::new();
     for _ in 0..ROUNDS.max(RUNS) {
         for (i, state) in states.iter().enumerate() {
+            let before = (i == 1).then(committed);
             let run = apply(&runbook, &inventory, state, Conns::Kept(&control));
             steps[i].push(breakdown(&run).later_step);
+            if let Some(before) = before {
+                std::thread::sleep(Duration::from_millis(300));
+                // Less the one of the read before.
+                transactions.push(committed() - before - 1);
+            }
         }
     }
+    transactions.sort_unstable();
+    eprintln!(
+        "{}: transactions committed per run on PostgreSQL directly ({} steps, {} actions): {:?}",
+        w.name,
+        w.steps,
+        w.steps * w.hosts,
+        transactions
+    );
     drop(server);
     lab.shutdown().expect("the lab stops");
     steps

@@ -19,17 +19,22 @@
 //! outcome unknown, the next one first asks whether it landed and leaves out what it held.
 //!
 //! The action's files (stdout, stderr, `result.json`, artifacts; masked as for [`Local`]) are
-//! kept in the journal (`runbook.files`, fenced by the epoch like every write) and in the run
-//! directory of the controller that ran it, so a controller on another machine sees them.
+//! kept in the journal (`runbook.files`) and in the run directory of the controller that ran
+//! it, so a controller on another machine sees them. In the journal they go with the next
+//! commit, the one that holds the action's result (the scheduler keeps an action's files just
+//! before it buffers its result): in the same statement, so under the same fence and number,
+//! and all or nothing with the result. A commit that fails keeps them for the next one; files
+//! still waiting when the run ends are committed before its state. They were a transaction of
+//! their own per action (6 round trips on the scheduler's path, 26 ms per W1 step).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::run_log::{ActionFiles, Local, RecordError, RunLog};
-use crate::journal::postgres::Database;
 use crate::journal::postgres::lease::{self, Held, Holder};
 use crate::journal::postgres::reconnect::{self, Backoff, Connector};
+use crate::journal::postgres::{Database, KeptFile};
 use crate::journal::{Entry, Piece, RunState};
 
 /// The environment variable that sets the lease's TTL in seconds (tests use a short one).
@@ -66,6 +71,8 @@ pub struct Shared {
     /// A commit that failed with its outcome unknown (its answer may have been lost): its
     /// number and entries.
     unsure: Option<(i64, Vec<Entry>)>,
+    /// Actions' files kept since the last commit that succeeded: they go with the next one.
+    files_waiting: Vec<KeptFile>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -121,6 +128,7 @@ impl Shared {
             heartbeat,
             next,
             unsure: None,
+            files_waiting: Vec::new(),
         }))
     }
 
@@ -226,19 +234,27 @@ impl RunLog for Shared {
 
     fn commit(&mut self, entries: &[Entry]) -> Result<(), RecordError> {
         let entries = self.not_yet_written(entries)?;
-        if entries.is_empty() {
+        if entries.is_empty() && self.files_waiting.is_empty() {
             return Ok(());
         }
         let number = self.next;
         self.next += 1;
-        match self
-            .db
-            .commit(&self.run_id, self.epoch, number, &entries, self.deadline())
-        {
-            Ok(_) => Ok(()),
+        match self.db.commit_with_files(
+            &self.run_id,
+            self.epoch,
+            number,
+            &entries,
+            &self.files_waiting,
+            self.deadline(),
+        ) {
+            Ok(_) => {
+                self.files_waiting.clear();
+                Ok(())
+            }
             Err(e) => {
                 // It starts nothing more, and no longer renews the lease: another controller
-                // takes the run over once it expires.
+                // takes the run over once it expires. The files wait for one more try (an
+                // upsert of the same bytes, harmless if this one landed after all).
                 self.lose(&e.message);
                 self.heartbeat.abort();
                 self.unsure = Some((number, entries));
@@ -252,6 +268,9 @@ impl RunLog for Shared {
     }
 
     fn end(&mut self, state: RunState) -> Result<(), RecordError> {
+        // Files kept after the last commit (an action whose result was not buffered, the run
+        // having failed to record already) are written before the run's state says it ended.
+        self.commit(&[])?;
         self.db
             .set_state_until(&self.run_id, self.epoch, state, Some(self.deadline()))?;
         self.heartbeat.abort();
@@ -278,22 +297,21 @@ impl RunLog for Shared {
 
     fn keep_output(&mut self, action: &str, files: &ActionFiles<'_>) -> Result<(), RecordError> {
         self.files.keep_output(action, files)?;
-        // The same bytes as the local copy, so a controller elsewhere sees them.
+        // The same bytes as the local copy, so a controller elsewhere sees them; written with
+        // the next commit, the one that holds this result.
         let dir = self.files.action_dir(action);
         let result = fs_err::read(dir.join("result.json"))?;
-        self.db
-            .keep_files_until(
-                &self.run_id,
-                self.epoch,
-                action,
-                &[
-                    ("stdout", files.stdout.as_bytes()),
-                    ("stderr", files.stderr.as_bytes()),
-                    ("result.json", &result),
-                ],
-                Some(self.deadline()),
-            )
-            .inspect_err(|e| self.lose(&e.message))?;
+        for (name, content) in [
+            ("stdout", files.stdout.as_bytes().to_vec()),
+            ("stderr", files.stderr.as_bytes().to_vec()),
+            ("result.json", result),
+        ] {
+            self.files_waiting.push(KeptFile {
+                action: action.to_owned(),
+                name: name.to_owned(),
+                content,
+            });
+        }
         Ok(())
     }
 
@@ -304,15 +322,11 @@ impl RunLog for Shared {
         bytes: &[u8],
     ) -> Result<String, RecordError> {
         let kept = self.files.keep_artifact(action, name, bytes)?;
-        self.db
-            .keep_files_until(
-                &self.run_id,
-                self.epoch,
-                action,
-                &[(&format!("artifacts/{name}"), bytes)],
-                Some(self.deadline()),
-            )
-            .inspect_err(|e| self.lose(&e.message))?;
+        self.files_waiting.push(KeptFile {
+            action: action.to_owned(),
+            name: format!("artifacts/{name}"),
+            content: bytes.to_vec(),
+        });
         Ok(kept)
     }
 }

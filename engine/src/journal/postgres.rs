@@ -28,7 +28,7 @@ use std::time::Instant;
 use tokio_postgres::types::Type;
 
 use super::{ActionRecord, Entry, JournalError, Piece, RunRecord, RunState};
-pub use commit::Landed;
+pub use commit::{KeptFile, Landed};
 use reconnect::Connector;
 
 /// How long opening the journal waits for a server that is restarting before it gives up.
@@ -154,6 +154,8 @@ ALTER TABLE runbook.leases
     ADD COLUMN commit_epoch BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN commit_number BIGINT NOT NULL DEFAULT 0;
 ",
+    // 4: the commit as a server-side function, whose plans the server keeps (postgres/commit.rs).
+    commit::MIGRATION,
 ];
 
 /// The schema version this build migrates to.

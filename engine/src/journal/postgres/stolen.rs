@@ -1,5 +1,6 @@
 //! `runbook lock show` and `runbook lock steal` on the shared journal, and the actions' files
-//! kept in it, so a controller on another machine sees what a run printed and fetched.
+//! kept in it, so a controller on another machine sees what a run printed and fetched (they are
+//! written with the commit of the action's result, `commit.rs`).
 //!
 //! A steal expires the lease now, whoever holds it, and moves its epoch on, so the holder it
 //! was taken from can write nothing more even if it still lives (its epoch no longer holds the
@@ -137,80 +138,6 @@ impl Database {
                 at: r.get(4),
             },
         )
-    }
-
-    /// Keeps some of an action's files (`stdout`, `stderr`, `result.json`, `artifacts/NAME`)
-    /// in one transaction, if `epoch` still holds the run's lease.
-    pub fn keep_files(
-        &self,
-        run: &str,
-        epoch: i64,
-        action: &str,
-        files: &[(&str, &[u8])],
-    ) -> Result<(), JournalError> {
-        self.keep_files_until(run, epoch, action, files, None)
-    }
-
-    /// [`Database::keep_files`], retried on a new connection until `until` when the
-    /// connection fails (an upsert of the same bytes: a retry cannot do harm).
-    pub(crate) fn keep_files_until(
-        &self,
-        run: &str,
-        epoch: i64,
-        action: &str,
-        files: &[(&str, &[u8])],
-        until: Option<std::time::Instant>,
-    ) -> Result<(), JournalError> {
-        let (run, action): (std::sync::Arc<str>, std::sync::Arc<str>) = (run.into(), action.into());
-        let files: std::sync::Arc<Vec<(String, Vec<u8>)>> = std::sync::Arc::new(
-            files
-                .iter()
-                .map(|(n, c)| ((*n).to_owned(), c.to_vec()))
-                .collect(),
-        );
-        let keep = move |c: std::sync::Arc<tokio::sync::Mutex<tokio_postgres::Client>>| {
-            let (run, action, files) = (
-                std::sync::Arc::clone(&run),
-                std::sync::Arc::clone(&action),
-                std::sync::Arc::clone(&files),
-            );
-            async move {
-                let mut c = c.lock().await;
-                let tx = c.transaction().await?;
-                let (run, action): (&str, &str) = (&run, &action);
-                if !super::lease::holds(&tx, run, epoch).await? {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                for (name, content) in files.iter() {
-                    tx.execute_typed(
-                        "INSERT INTO runbook.files (run_id, action, name, content, epoch) VALUES ($1, $2, $3, $4, $5)
-                         ON CONFLICT (run_id, action, name) DO UPDATE SET content = $4, epoch = $5",
-                        &[
-                            (&run, Type::TEXT),
-                            (&action, Type::TEXT),
-                            (name, Type::TEXT),
-                            (content, Type::BYTEA),
-                            (&epoch, Type::INT8),
-                        ],
-                    )
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(true)
-            }
-        };
-        let held = match until {
-            Some(until) => self.retrying(until, keep)?,
-            None => self.run(keep)?,
-        };
-        if held {
-            Ok(())
-        } else {
-            Err(self.err(format!(
-                "the lease of this run (epoch {epoch}) was taken by another controller; nothing more is written or started"
-            )))
-        }
     }
 
     /// The files kept of a run: `(action, name, content)`, sorted.
