@@ -45,43 +45,34 @@ pub enum Scope {
 }
 
 /// Why the lock could not be taken.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LockError {
     /// Another process holds it.
+    #[error("{} (lock {})", held_message(scope, holder.as_deref()), path.display())]
     Held {
         scope: Scope,
         holder: Option<Box<Holder>>,
         path: PathBuf,
     },
+    #[error("cannot take the run lock: {0}")]
     Io(std::io::Error),
 }
 
-impl std::fmt::Display for LockError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Held {
-                scope,
-                holder,
-                path,
-            } => {
-                match scope {
-                    Scope::Inventory => {
-                        write!(f, "another apply is running against this inventory")?;
-                    }
-                    Scope::Run(id) => write!(f, "run {id} is live")?,
-                }
-                if let Some(h) = holder {
-                    write!(f, ": pid {} on {}", h.pid, h.host)?;
-                    if !h.operator.is_empty() {
-                        write!(f, " by {}", h.operator)?;
-                    }
-                    write!(f, ", run {}, since {}", h.run_id, h.since)?;
-                }
-                write!(f, " (lock {})", path.display())
-            }
-            Self::Io(e) => write!(f, "cannot take the run lock: {e}"),
+/// Who holds a lock, in words: the scope, then the holder when its record could be read.
+fn held_message(scope: &Scope, holder: Option<&Holder>) -> String {
+    use std::fmt::Write as _;
+    let mut text = match scope {
+        Scope::Inventory => "another apply is running against this inventory".to_owned(),
+        Scope::Run(id) => format!("run {id} is live"),
+    };
+    if let Some(h) = holder {
+        let _ = write!(text, ": pid {} on {}", h.pid, h.host);
+        if !h.operator.is_empty() {
+            let _ = write!(text, " by {}", h.operator);
         }
+        let _ = write!(text, ", run {}, since {}", h.run_id, h.since);
     }
+    text
 }
 
 /// This machine's host name, as the holders of locks are named.

@@ -369,7 +369,7 @@ pub fn approve(args: &ApproveArgs) -> Result<Outcome, CliError> {
     // Only a manual step of the run: an approval of a misspelt step would be recorded, and the
     // run would stop at the real one again. A step the run stopped at, or one of its runbook's
     // manual steps not reached yet (approved ahead).
-    let actions = journal.actions(&args.run).unwrap_or_default();
+    let actions = journal.actions(&args.run).map_err(CliError::environment)?;
     let waiting: Vec<&str> = actions
         .iter()
         .filter(|a| a.status == "awaiting_approval")

@@ -9,26 +9,26 @@ use runbook::report::{Report, html, markdown};
 use super::args::ReportFormat;
 use super::outcome::{CliError, Outcome};
 
-fn build(state: &Path, run: Option<&str>) -> Result<Report, String> {
+/// The report of a run. A journal that cannot be opened or read, and action files that cannot
+/// be fetched, are the environment failing (exit 7); a run the journal does not hold is the
+/// input being wrong (exit 2).
+fn build(state: &Path, run: Option<&str>) -> Result<Report, CliError> {
     let shared = state
         .to_str()
         .is_some_and(runbook::journal::postgres::is_url);
-    let journal = runbook::journal::open(state).map_err(|e| e.to_string())?;
+    let journal = runbook::journal::open(state).map_err(CliError::environment)?;
     let record = match run {
-        Some(id) => journal.run(id).map_err(|e| e.to_string())?,
-        None => journal
-            .runs()
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .next(),
-    };
+        Some(id) => journal.run(id),
+        None => journal.runs().map(|r| r.into_iter().next()),
+    }
+    .map_err(CliError::environment)?;
     let Some(record) = record else {
-        return Err(match run {
+        return Err(CliError::Invalid(match run {
             Some(id) => format!("no run `{id}` in {}", journal.location()),
             None => format!("no run recorded in {}", journal.location()),
-        });
+        }));
     };
-    let history = journal.history(&record.id).map_err(|e| e.to_string())?;
+    let history = journal.history(&record.id).map_err(CliError::environment)?;
     let run_dir = run_dir(state, &record.id);
     if shared {
         fetch_files(state, &record.id, &run_dir)?;
@@ -52,10 +52,10 @@ fn run_dir(state: &Path, run: &str) -> PathBuf {
 
 /// Copies the actions' files the shared journal keeps (from whichever controller ran them)
 /// into this controller's run directory, so the report reads them as for a local run.
-fn fetch_files(state: &Path, run: &str, run_dir: &Path) -> Result<(), String> {
+fn fetch_files(state: &Path, run: &str, run_dir: &Path) -> Result<(), CliError> {
     let url = state.to_str().unwrap_or_default();
-    let db = runbook::journal::postgres::Database::open(url).map_err(|e| e.to_string())?;
-    for (action, name, content) in db.files(run).map_err(|e| e.to_string())? {
+    let db = runbook::journal::postgres::Database::open(url).map_err(CliError::environment)?;
+    for (action, name, content) in db.files(run).map_err(CliError::environment)? {
         // Names are the engine's own (`stdout`, `artifacts/NAME`); never a path out of the
         // run's directory.
         if action.contains('/') || name.split('/').any(|p| p.is_empty() || p == "..") {
@@ -63,9 +63,9 @@ fn fetch_files(state: &Path, run: &str, run_dir: &Path) -> Result<(), String> {
         }
         let path = run_dir.join("actions").join(&action).join(&name);
         if let Some(dir) = path.parent() {
-            fs_err::create_dir_all(dir).map_err(|e| e.to_string())?;
+            fs_err::create_dir_all(dir).map_err(CliError::environment)?;
         }
-        fs_err::write(&path, content).map_err(|e| e.to_string())?;
+        fs_err::write(&path, content).map_err(CliError::environment)?;
     }
     Ok(())
 }
@@ -84,7 +84,7 @@ pub fn run(
     format: ReportFormat,
     out: Option<&PathBuf>,
 ) -> Result<Outcome, CliError> {
-    let report = build(state, run).map_err(CliError::Invalid)?;
+    let report = build(state, run)?;
     let text = render(&report, format);
     let Some(path) = out else {
         let _ = std::io::stdout().write_all(text.as_bytes());
@@ -108,7 +108,8 @@ pub fn write_into_run_dir(state: &Path, run_id: &str) {
             ("report.md", ReportFormat::Md),
             ("report.html", ReportFormat::Html),
         ] {
-            fs_err::write(dir.join(name), render(&report, format)).map_err(|e| e.to_string())?;
+            fs_err::write(dir.join(name), render(&report, format))
+                .map_err(CliError::environment)?;
         }
         Ok(())
     });

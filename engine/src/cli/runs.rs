@@ -76,25 +76,28 @@ pub fn list(state: &Path) -> Result<Outcome, CliError> {
 
 pub fn status(state: &Path, run: Option<&str>, json: bool) -> Result<Outcome, CliError> {
     let journal = open(state)?;
+    // A journal that fails mid-read is the environment failing (exit 7); "no such run" is
+    // said only when the journal answered and the run is not in it.
     let record = match run {
-        Some(id) => journal.run(id).ok().flatten(),
-        None => journal.runs().ok().and_then(|r| r.into_iter().next()),
-    };
+        Some(id) => journal.run(id),
+        None => journal.runs().map(|r| r.into_iter().next()),
+    }
+    .map_err(CliError::environment)?;
     let Some(record) = record else {
         return Err(CliError::Invalid(format!(
             "no such run in {}",
             looked_in(journal.as_ref(), state)
         )));
     };
-    let actions = journal.actions(&record.id).unwrap_or_default();
+    let actions = journal.actions(&record.id).map_err(CliError::environment)?;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for a in &actions {
         *counts.entry(a.status.as_str()).or_default() += 1;
     }
     let used: i64 = actions.iter().filter_map(|a| a.duration_ms).sum();
-    let steals = journal.steals(&record.id).unwrap_or_default();
-    let outage =
-        runbook::execute::Outage::from_pieces(&journal.pieces(&record.id).unwrap_or_default());
+    let steals = journal.steals(&record.id).map_err(CliError::environment)?;
+    let pieces = journal.pieces(&record.id).map_err(CliError::environment)?;
+    let outage = runbook::execute::Outage::from_pieces(&pieces);
     if json {
         let mut json = status_json(&record, &actions, &counts, used, &outage);
         if !steals.is_empty() {
@@ -225,8 +228,8 @@ pub fn abandon(state: &Path, run: &str) -> Result<Outcome, CliError> {
     // The run's own lock (a directory) or lease (the shared journal), held by any apply or
     // resume of it while it lives; held here too, so none starts while the run is given up.
     let mut _run_lock = None;
-    match journal.run(run) {
-        Ok(Some(r)) if r.state.resumable() => {
+    match journal.run(run).map_err(CliError::environment)? {
+        Some(r) if r.state.resumable() => {
             if journal.shared() {
                 match journal.claim(run) {
                     Ok(Ok(())) => {}
@@ -255,8 +258,8 @@ pub fn abandon(state: &Path, run: &str) -> Result<Outcome, CliError> {
         }
         _ => {}
     }
-    match journal.run(run) {
-        Ok(Some(r)) if r.state.resumable() => {
+    match journal.run(run).map_err(CliError::environment)? {
+        Some(r) if r.state.resumable() => {
             let done = journal
                 .set_state(run, RunState::Abandoned)
                 .and_then(|()| journal.release(run));
@@ -264,11 +267,11 @@ pub fn abandon(state: &Path, run: &str) -> Result<Outcome, CliError> {
             println!("abandoned run {run}: the next apply starts a new run");
             Ok(Outcome::Ok)
         }
-        Ok(Some(r)) => Err(CliError::Invalid(format!(
+        Some(r) => Err(CliError::Invalid(format!(
             "run {run} is {}: nothing to abandon",
             r.state.as_str()
         ))),
-        _ => Err(CliError::Invalid(format!(
+        None => Err(CliError::Invalid(format!(
             "no run `{run}` in {}",
             looked_in(journal.as_ref(), state)
         ))),
@@ -280,7 +283,7 @@ pub fn resolve(args: &ResolveArgs) -> Result<Outcome, CliError> {
     let journal = open(&state)?;
     let known = journal
         .actions(&args.run)
-        .unwrap_or_default()
+        .map_err(CliError::environment)?
         .into_iter()
         .any(|a| a.action == args.action);
     if !known {

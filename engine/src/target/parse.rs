@@ -11,7 +11,8 @@ use crate::diagnostic::Code;
 const MAX_DEPTH: usize = 64;
 
 /// Why a selector does not parse; `range` is a byte range within the selector text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct SelectorError {
     pub message: String,
     pub range: Range<usize>,
@@ -26,14 +27,6 @@ impl SelectorError {
         "combine `role:`, `group:` and `host:` names with `|` (or `,`), `&`, `!` and parentheses"
     }
 }
-
-impl fmt::Display for SelectorError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for SelectorError {}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Tok<'a> {

@@ -6,7 +6,6 @@
 //! user must say which with a prefix rather than have us guess.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::ops::Range;
 
 use super::{Expr, Selector, Term, TermKind};
@@ -14,21 +13,24 @@ use crate::diagnostic::Code;
 use crate::inventory::{HostId, Inventory};
 
 /// A term that does not name anything, or names too many things.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     /// No role, group or host of this name (or no host matches this glob).
+    #[error("`{name}` matches no role, group or host")]
     Unknown {
         name: String,
         range: Range<usize>,
         suggestion: Option<String>,
     },
     /// A bare name that is a host and also a declared role or a group.
+    #[error("`{name}` is ambiguous: it is a {}", kinds.join(" and a "))]
     Ambiguous {
         name: String,
         range: Range<usize>,
         kinds: Vec<&'static str>,
     },
     /// `role:X` where the runbook declares no role `X`.
+    #[error("role `{name}` is not declared by the runbook")]
     UndeclaredRole {
         name: String,
         range: Range<usize>,
@@ -83,28 +85,6 @@ impl ResolveError {
         }
     }
 }
-
-impl fmt::Display for ResolveError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ResolveError::Unknown { name, .. } => {
-                write!(f, "`{name}` matches no role, group or host")
-            }
-            ResolveError::Ambiguous { name, kinds, .. } => {
-                write!(
-                    f,
-                    "`{name}` is ambiguous: it is a {}",
-                    kinds.join(" and a ")
-                )
-            }
-            ResolveError::UndeclaredRole { name, .. } => {
-                write!(f, "role `{name}` is not declared by the runbook")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ResolveError {}
 
 /// `*` matches any run of characters; everything else matches itself.
 fn glob_match(pattern: &str, name: &str) -> bool {

@@ -42,12 +42,14 @@ pub struct ExecResult {
 }
 
 /// Why a command has no result.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TransportError {
     /// The host could not be reached, or the connection dropped while the command ran (its
     /// effect is then unknown).
+    #[error("host `{host}` is unreachable: {message}")]
     Unreachable { host: String, message: String },
     /// The host's key is unknown or changed: refused, as strict checking demands.
+    #[error("{}", host_key_message(host, message, fingerprint.as_deref()))]
     HostKey {
         host: String,
         message: String,
@@ -55,10 +57,14 @@ pub enum TransportError {
     },
     /// The host is locked by another run (or its lock cannot be taken): nothing was run on it
     /// (`host_lock.rs`).
+    #[error("{message}; nothing was run on it")]
     HostLock { host: String, message: String },
     /// The wrapper on the host ended without an exit status (killed by a signal) while the
     /// connection stayed up: the host answers, and its record says what became of the script.
     /// The output received until then is kept.
+    #[error(
+        "the wrapper of the command on `{host}` was killed by a signal (ssh does not say which) while the host stayed reachable; {fate}"
+    )]
     WrapperKilled {
         host: String,
         fate: ScriptFate,
@@ -66,6 +72,7 @@ pub enum TransportError {
         stderr: Vec<u8>,
     },
     /// The command ran past its timeout and was stopped; `cleanup` says how.
+    #[error("timed out on `{host}` after {}: {cleanup}", runbook_modules::format_duration(*after))]
     TimedOut {
         host: String,
         after: Duration,
@@ -73,47 +80,17 @@ pub enum TransportError {
     },
 }
 
-impl std::fmt::Display for TransportError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Unreachable { host, message } => {
-                write!(f, "host `{host}` is unreachable: {message}")
-            }
-            Self::HostKey {
-                host,
-                message,
-                fingerprint,
-            } => {
-                write!(f, "host key of `{host}` refused: {message}")?;
-                if let Some(fp) = fingerprint {
-                    write!(
-                        f,
-                        "\nthe host presents: {fp}\nif this key is right, add it to your known_hosts (ssh-keyscan) and run again"
-                    )?;
-                }
-                Ok(())
-            }
-            Self::HostLock { message, .. } => write!(f, "{message}; nothing was run on it"),
-            Self::WrapperKilled { host, fate, .. } => write!(
-                f,
-                "the wrapper of the command on `{host}` was killed by a signal (ssh does not say which) while the host stayed reachable; {fate}"
-            ),
-            Self::TimedOut {
-                host,
-                after,
-                cleanup,
-            } => {
-                write!(
-                    f,
-                    "timed out on `{host}` after {}: {cleanup}",
-                    runbook_modules::format_duration(*after)
-                )
-            }
-        }
+/// The refusal of a host key: what ssh said, then, when the host presented a key, its
+/// fingerprint and how to accept it.
+fn host_key_message(host: &str, message: &str, fingerprint: Option<&str>) -> String {
+    let refused = format!("host key of `{host}` refused: {message}");
+    match fingerprint {
+        Some(fp) => format!(
+            "{refused}\nthe host presents: {fp}\nif this key is right, add it to your known_hosts (ssh-keyscan) and run again"
+        ),
+        None => refused,
     }
 }
-
-impl std::error::Error for TransportError {}
 
 /// What the executor needs from a transport. Implemented by [`Transports`]; the scheduler's
 /// unit tests use a fake.

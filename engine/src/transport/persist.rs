@@ -41,14 +41,9 @@ pub const DEFAULT_PERSIST: Duration = Duration::from_secs(60);
 pub const LONGEST_PERSIST: Duration = Duration::from_secs(3600);
 
 /// Why the shared control directory (or a part of it) is not used.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Unsafe(pub String);
-
-impl std::fmt::Display for Unsafe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// The user id this process runs as: the owner of `/proc/self`.
 fn own_uid() -> Result<u32, Unsafe> {

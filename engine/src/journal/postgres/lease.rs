@@ -49,22 +49,13 @@ impl std::fmt::Display for Holder {
 }
 
 /// A live lease held by someone else.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("held by {holder} (epoch {epoch}) until {expires} unless renewed")]
 pub struct Held {
     pub holder: Holder,
     pub epoch: i64,
     /// When it expires unless renewed (RFC 3339, the database's clock).
     pub expires: String,
-}
-
-impl std::fmt::Display for Held {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "held by {} (epoch {}) until {} unless renewed",
-            self.holder, self.epoch, self.expires
-        )
-    }
 }
 
 fn secs(ttl: Duration) -> f64 {
